@@ -1,0 +1,70 @@
+# mixrec: PGXS build of the extension, plus the core unit tests and the
+# one-command targets `make test` and `make demo`.
+
+EXTENSION = mixrec
+EXTVERSION = 0.1.0
+
+MODULE_big = mixrec
+OBJS = \
+	src/mixrec.o \
+	src/model.o \
+	src/interchange.o \
+	src/score.o \
+	src/core/status.o \
+	src/core/crc32c.o \
+	src/core/random.o \
+	src/core/mlp.o \
+	src/core/loss.o \
+	src/core/adam.o \
+	src/core/standardize.o \
+	src/core/model.o \
+	src/core/model_format.o \
+	src/core/predict.o
+
+DATA = $(wildcard sql/*--*--*.sql)
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+
+TESTS = $(wildcard test/sql/*.sql)
+REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
+
+# A packager may point these at another BLAS build (OpenBLAS's cblas.h API)
+BLAS_CFLAGS ?=
+BLAS_LIBS ?= -lopenblas
+
+PG_CPPFLAGS += -Iinclude $(BLAS_CFLAGS)
+SHLIB_LINK += $(BLAS_LIBS) -lm
+
+CORE_SRCS = $(patsubst %.o,%.c,$(filter src/core/%,$(OBJS)))
+CORE_TEST_SRCS = test/core/test_core.c test/core/fixture.c
+CORE_TEST_CFLAGS = -std=c99 -g -Wall -Wextra -Werror -Iinclude -Itest/core $(BLAS_CFLAGS)
+EXTRA_CLEAN = test/core/test_core test/core/test_core_sanitized
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
+
+# The numeric core as a plain C program, without PostgreSQL
+test/core/test_core: $(CORE_SRCS) $(CORE_TEST_SRCS) $(wildcard include/mixrec/*.h test/core/*.h)
+	$(CC) $(CORE_TEST_CFLAGS) -O2 -o $@ $(CORE_TEST_SRCS) $(CORE_SRCS) $(BLAS_LIBS) -lm
+
+# The same, under AddressSanitizer and UndefinedBehaviorSanitizer
+test/core/test_core_sanitized: $(CORE_SRCS) $(CORE_TEST_SRCS) $(wildcard include/mixrec/*.h test/core/*.h)
+	$(CC) $(CORE_TEST_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -o $@ $(CORE_TEST_SRCS) $(CORE_SRCS) $(BLAS_LIBS) -lm
+
+.PHONY: core-check test demo
+
+core-check: test/core/test_core test/core/test_core_sanitized
+	test/core/test_core test/fixtures/torch_reference.txt
+	test/core/test_core_sanitized test/fixtures/torch_reference.txt
+
+# Set up everything on a fresh Debian 12 machine, then run every test
+test:
+	bash test/run.sh
+
+demo:
+	bash demo/run.sh

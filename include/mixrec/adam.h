@@ -1,0 +1,41 @@
+/*
+ * include/mixrec/adam.h
+ *	  Adam and AdamW with torch.optim.Adam / torch.optim.AdamW semantics.
+ */
+#ifndef MIXREC_ADAM_H
+#define MIXREC_ADAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mixrec/status.h"
+
+typedef enum AdamKind
+{
+	ADAM_L2 = 0,				/* torch.optim.Adam: weight decay added to the gradient */
+	ADAM_DECOUPLED = 1			/* torch.optim.AdamW: decoupled weight decay */
+} AdamKind;
+
+typedef struct AdamConfig
+{
+	AdamKind	kind;
+	double		lr;
+	double		beta1;
+	double		beta2;
+	double		eps;
+	double		weight_decay;
+} AdamConfig;
+
+/* PyTorch's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no decay */
+extern AdamConfig AdamDefaults(void);
+extern MixrecStatus AdamConfigCheck(const AdamConfig *config, MixrecError *err);
+
+/*
+ * Take one step over n parameters.  step is the number of this step,
+ * counting from 1 (torch's state['step'] after its increment).  grad is read
+ * only: the L2 term of ADAM_L2 is folded in on the fly.
+ */
+extern void AdamStep(const AdamConfig *config, int64_t step, float *param,
+					 const float *grad, float *m, float *v, size_t n);
+
+#endif							/* MIXREC_ADAM_H */

@@ -1,0 +1,88 @@
+/*
+ * include/mixrec/model.h
+ *	  A mixrec model (the open and commercial MLPs, alpha, standardisation
+ *	  and optional Adam state) and its portable binary format.
+ *
+ * A MixrecModel does not own memory: its arrays point into one float buffer
+ * of ModelFloatCount() floats that the caller provides (ModelBindStorage).
+ * The binary layout is documented in src/core/model_format.c.
+ */
+#ifndef MIXREC_MODEL_H
+#define MIXREC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mixrec/adam.h"
+#include "mixrec/mlp.h"
+#include "mixrec/status.h"
+
+#define MIXREC_FORMAT_VERSION		1
+
+/* Model flags; any other bit in a blob is rejected */
+#define MIXREC_FLAG_STANDARDIZE		0x0001	/* carries mean and std */
+#define MIXREC_FLAG_OPTIMIZER		0x0002	/* carries Adam moments and step */
+#define MIXREC_FLAG_ALL				0x0003
+
+typedef enum ModelInitKind
+{
+	MODEL_INIT_INDEPENDENT = 0, /* each model from its own draw */
+	MODEL_INIT_SHARED = 1		/* both models start from the same weights */
+} ModelInitKind;
+
+typedef struct MixrecModel
+{
+	MlpShape	shape;
+	double		alpha;			/* weight of the open model, in [0, 1] */
+	uint32_t	flags;
+
+	/* with MIXREC_FLAG_STANDARDIZE, else NULL: [input_dim] each */
+	float	   *mean;
+	float	   *std;
+
+	/* [MlpParamCount] each */
+	float	   *open;
+	float	   *commercial;
+
+	/* with MIXREC_FLAG_OPTIMIZER, else NULL / zero */
+	AdamConfig	adam;
+	int64_t		step;			/* Adam steps taken so far */
+	float	   *m_open;
+	float	   *v_open;
+	float	   *m_commercial;
+	float	   *v_commercial;
+} MixrecModel;
+
+/* Floats of storage a model of this shape and flags needs */
+extern size_t ModelFloatCount(const MlpShape *shape, uint32_t flags);
+/* Point the model's arrays into storage (shape and flags must be set) */
+extern void ModelBindStorage(MixrecModel *model, float *storage);
+
+/* Fill both parameter sets like nn.Linear's default initialisation */
+extern void ModelInitParams(MixrecModel *model, uint64_t seed,
+							ModelInitKind kind);
+
+/* Validate alpha, optimiser settings and every array of a bound model */
+extern MixrecStatus ModelCheck(const MixrecModel *model, MixrecError *err);
+
+/* Encoding */
+extern size_t ModelEncodedSize(const MixrecModel *model);
+extern void ModelEncode(const MixrecModel *model, uint8_t *out);
+
+/*
+ * Decoding in two steps: ModelDecodeHeader validates everything that can be
+ * checked without storage (magic, version, length, checksum, shape, limits,
+ * scalars) and fills the model's shape, flags, alpha and optimiser
+ * settings; the caller then binds ModelFloatCount() floats of storage and
+ * calls ModelDecodeArrays, which copies the arrays and checks that every
+ * value is finite and every scale positive.
+ */
+extern MixrecStatus ModelDecodeHeader(const uint8_t *blob, size_t len,
+									  MixrecModel *model, MixrecError *err);
+extern MixrecStatus ModelDecodeArrays(const uint8_t *blob, size_t len,
+									  MixrecModel *model, MixrecError *err);
+
+/* The checksum stored in the last four bytes of a blob (len >= 4) */
+extern uint32_t ModelStoredChecksum(const uint8_t *blob, size_t len);
+
+#endif							/* MIXREC_MODEL_H */

@@ -1,0 +1,43 @@
+/*
+ * include/mixrec/predict.h
+ *	  Scoring rows with a model: blend, open, commercial and soup.
+ *
+ *	blend:		alpha * sigmoid(O(x)) + (1 - alpha) * sigmoid(C(x))
+ *	open:		sigmoid(O(x))
+ *	commercial:	sigmoid(C(x))
+ *	soup:		sigmoid(S(x)), S's parameters alpha * theta_O + (1 - alpha) * theta_C
+ */
+#ifndef MIXREC_PREDICT_H
+#define MIXREC_PREDICT_H
+
+#include <stddef.h>
+
+#include "mixrec/model.h"
+
+typedef enum ScoreMode
+{
+	SCORE_BLEND = 0,
+	SCORE_OPEN,
+	SCORE_COMMERCIAL,
+	SCORE_SOUP
+} ScoreMode;
+
+/* Parse a mode name; returns -1 for an unknown name */
+extern int	ScoreModeFromName(const char *name);
+
+/* Write the soup parameters for alpha into out[MlpParamCount] */
+extern void ScoreSoupParams(const MixrecModel *model, double alpha, float *out);
+
+/* Floats of scratch space ScoreRows needs for a batch of rows */
+extern size_t ScoreWorkFloats(const MixrecModel *model, int rows);
+
+/*
+ * Score rows ([rows][input_dim], raw: standardisation is applied here) into
+ * out[rows][output_dim] as probabilities.  soup must be the output of
+ * ScoreSoupParams for the same alpha when mode is SCORE_SOUP, else NULL.
+ */
+extern void ScoreRows(const MixrecModel *model, ScoreMode mode, double alpha,
+					  const float *soup, const float *x, int rows,
+					  float *work, double *out);
+
+#endif							/* MIXREC_PREDICT_H */

@@ -1,0 +1,97 @@
+/*
+ * src/core/adam.c
+ *	  Adam and AdamW steps with torch.optim semantics.
+ *
+ * torch.optim.Adam (single-tensor path) does, per parameter, in float32:
+ *
+ *	g = grad + weight_decay * p							(Adam only)
+ *	p = p * (1 - lr * weight_decay)						(AdamW only)
+ *	m = beta1 * m + (1 - beta1) * g
+ *	v = beta2 * v + (1 - beta2) * g * g
+ *	p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ *
+ * with the bias corrections computed in double and applied as float
+ * scalars.  We do the same, so the result matches to float rounding.
+ */
+#include <math.h>
+
+#include "mixrec/adam.h"
+
+/*
+ * Return PyTorch's default settings
+ */
+AdamConfig
+AdamDefaults(void)
+{
+	AdamConfig	config;
+
+	config.kind = ADAM_L2;
+	config.lr = 1e-3;
+	config.beta1 = 0.9;
+	config.beta2 = 0.999;
+	config.eps = 1e-8;
+	config.weight_decay = 0.0;
+	return config;
+}
+
+/*
+ * Check optimiser settings against torch.optim's own checks
+ */
+MixrecStatus
+AdamConfigCheck(const AdamConfig *config, MixrecError *err)
+{
+	if (config->kind != ADAM_L2 && config->kind != ADAM_DECOUPLED)
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "unknown optimizer kind %d", (int) config->kind);
+	if (!isfinite(config->lr) || config->lr <= 0.0 || config->lr > 1e3)
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "learning rate must be in (0, 1000], got %g", config->lr);
+	if (!(config->beta1 >= 0.0 && config->beta1 < 1.0))
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "beta1 must be in [0, 1), got %g", config->beta1);
+	if (!(config->beta2 >= 0.0 && config->beta2 < 1.0))
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "beta2 must be in [0, 1), got %g", config->beta2);
+	if (!isfinite(config->eps) || config->eps <= 0.0 || config->eps > 1.0)
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "eps must be in (0, 1], got %g", config->eps);
+	if (!isfinite(config->weight_decay) || config->weight_decay < 0.0 ||
+		config->weight_decay > 1e3)
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "weight decay must be in [0, 1000], got %g",
+						  config->weight_decay);
+	return MIXREC_OK;
+}
+
+/*
+ * Take one Adam or AdamW step over n parameters
+ */
+void
+AdamStep(const AdamConfig *config, int64_t step, float *param,
+		 const float *grad, float *m, float *v, size_t n)
+{
+	double		bias_correction1 = 1.0 - pow(config->beta1, (double) step);
+	double		bias_correction2 = 1.0 - pow(config->beta2, (double) step);
+	float		beta1 = (float) config->beta1;
+	float		beta2 = (float) config->beta2;
+	float		one_minus_beta1 = (float) (1.0 - config->beta1);
+	float		one_minus_beta2 = (float) (1.0 - config->beta2);
+	float		step_size = (float) (config->lr / bias_correction1);
+	float		correction2_sqrt = (float) sqrt(bias_correction2);
+	float		eps = (float) config->eps;
+	float		l2 = config->kind == ADAM_L2 ? (float) config->weight_decay : 0.0f;
+	float		shrink = config->kind == ADAM_DECOUPLED ?
+		(float) (1.0 - config->lr * config->weight_decay) : 1.0f;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		float		g = grad[i] + l2 * param[i];
+		float		p = param[i] * shrink;
+		float		denom;
+
+		m[i] = m[i] * beta1 + one_minus_beta1 * g;
+		v[i] = v[i] * beta2 + one_minus_beta2 * g * g;
+		denom = sqrtf(v[i]) / correction2_sqrt + eps;
+		param[i] = p - step_size * (m[i] / denom);
+	}
+}

@@ -1,0 +1,400 @@
+/*
+ * src/core/model_format.c
+ *	  The portable binary format of a model (format version 1).
+ *
+ * Every integer and float is little-endian, whatever the host.  There is
+ * no padding: fields are read and written byte by byte, so a blob may sit
+ * at any address.
+ *
+ *	offset	bytes	field
+ *	0		4		magic "MXRC"
+ *	4		2		format version (1)
+ *	6		2		reserved, zero
+ *	8		4		flags: 0x1 standardisation, 0x2 optimiser state
+ *	12		4		total length in bytes, checksum included
+ *	16		4		k, the number of hidden layers (0..16)
+ *	20		4(k+2)	dims: input, hidden[0..k-1], output (1..65536 each)
+ *	..		8		alpha (float64, 0..1)
+ *	if flags & 0x2, the optimiser settings (56 bytes):
+ *	..		4		kind: 0 Adam (L2 weight decay), 1 AdamW (decoupled)
+ *	..		4		reserved, zero
+ *	..		8		step: Adam steps taken (int64)
+ *	..		40		lr, beta1, beta2, eps, weight_decay (float64 each)
+ *	then float32 arrays, P = parameters of one MLP, D = input dim:
+ *	..		8D		if flags & 0x1: mean[D], std[D]
+ *	..		8P		open[P], commercial[P], each in state_dict order
+ *	..		16P		if flags & 0x2: m_open, v_open, m_commercial, v_commercial
+ *	last	4		CRC-32C of every byte before it
+ *
+ * Reading validates, in this order, before anything is used: the length
+ * can hold a header, the magic, the version, the declared length against
+ * the actual one, the checksum, the shape and its limits, the exact length
+ * the shape implies, the scalars, and finally (ModelDecodeArrays) that
+ * every array value is finite.  A newer format version must keep reading
+ * every older one.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "mixrec/crc32c.h"
+#include "mixrec/model.h"
+
+#define FORMAT_MAGIC		"MXRC"
+#define FIXED_HEADER_BYTES	20		/* up to the dims */
+#define OPTIMIZER_BYTES		56
+#define CHECKSUM_BYTES		4
+
+static size_t HeaderSize(const MlpShape *shape, uint32_t flags);
+static MixrecStatus Reclassify(MixrecError *err, const char *context);
+static void PutU16(uint8_t *p, uint16_t v);
+static void PutU32(uint8_t *p, uint32_t v);
+static void PutU64(uint8_t *p, uint64_t v);
+static void PutF64(uint8_t *p, double v);
+static uint16_t GetU16(const uint8_t *p);
+static uint32_t GetU32(const uint8_t *p);
+static uint64_t GetU64(const uint8_t *p);
+static double GetF64(const uint8_t *p);
+static void PutFloats(uint8_t *p, const float *values, size_t n);
+static void GetFloats(const uint8_t *p, float *values, size_t n);
+
+/*
+ * Turn an error found inside a blob into a corruption error with context
+ */
+static MixrecStatus
+Reclassify(MixrecError *err, const char *context)
+{
+	char		detail[MIXREC_ERROR_LEN];
+
+	if (err == NULL)
+		return MIXREC_ERR_CORRUPT;
+	memcpy(detail, err->message, sizeof(detail));
+	return MixrecFail(err, MIXREC_ERR_CORRUPT, "%s: %s", context, detail);
+}
+
+static void
+PutU16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t) v;
+	p[1] = (uint8_t) (v >> 8);
+}
+
+static void
+PutU32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t) (v >> (8 * i));
+}
+
+static void
+PutU64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t) (v >> (8 * i));
+}
+
+static void
+PutF64(uint8_t *p, double v)
+{
+	uint64_t	bits;
+
+	memcpy(&bits, &v, sizeof(bits));
+	PutU64(p, bits);
+}
+
+static uint16_t
+GetU16(const uint8_t *p)
+{
+	return (uint16_t) (p[0] | (p[1] << 8));
+}
+
+static uint32_t
+GetU32(const uint8_t *p)
+{
+	uint32_t	v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t) p[i] << (8 * i);
+	return v;
+}
+
+static uint64_t
+GetU64(const uint8_t *p)
+{
+	uint64_t	v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t) p[i] << (8 * i);
+	return v;
+}
+
+static double
+GetF64(const uint8_t *p)
+{
+	uint64_t	bits = GetU64(p);
+	double		v;
+
+	memcpy(&v, &bits, sizeof(v));
+	return v;
+}
+
+/*
+ * Write float32 values little-endian
+ */
+static void
+PutFloats(uint8_t *p, const float *values, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(p, values, n * sizeof(float));
+#else
+	for (size_t i = 0; i < n; i++)
+	{
+		uint32_t	bits;
+
+		memcpy(&bits, &values[i], sizeof(bits));
+		PutU32(p + 4 * i, bits);
+	}
+#endif
+}
+
+/*
+ * Read little-endian float32 values
+ */
+static void
+GetFloats(const uint8_t *p, float *values, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(values, p, n * sizeof(float));
+#else
+	for (size_t i = 0; i < n; i++)
+	{
+		uint32_t	bits = GetU32(p + 4 * i);
+
+		memcpy(&values[i], &bits, sizeof(bits));
+	}
+#endif
+}
+
+/*
+ * Compute the size of everything before the float arrays
+ */
+static size_t
+HeaderSize(const MlpShape *shape, uint32_t flags)
+{
+	size_t		size = FIXED_HEADER_BYTES + 4 * (size_t) (shape->n_hidden + 2) + 8;
+
+	if (flags & MIXREC_FLAG_OPTIMIZER)
+		size += OPTIMIZER_BYTES;
+	return size;
+}
+
+/*
+ * Compute the encoded size of a model
+ */
+size_t
+ModelEncodedSize(const MixrecModel *model)
+{
+	return HeaderSize(&model->shape, model->flags) +
+		sizeof(float) * ModelFloatCount(&model->shape, model->flags) +
+		CHECKSUM_BYTES;
+}
+
+/*
+ * Encode a model into exactly ModelEncodedSize() bytes
+ */
+void
+ModelEncode(const MixrecModel *model, uint8_t *out)
+{
+	size_t		total = ModelEncodedSize(model);
+	uint8_t    *p = out;
+	const MlpShape *shape = &model->shape;
+	size_t		params = MlpParamCount(shape);
+
+	memcpy(p, FORMAT_MAGIC, 4);
+	PutU16(p + 4, MIXREC_FORMAT_VERSION);
+	PutU16(p + 6, 0);
+	PutU32(p + 8, model->flags);
+	PutU32(p + 12, (uint32_t) total);
+	PutU32(p + 16, (uint32_t) shape->n_hidden);
+	p += FIXED_HEADER_BYTES;
+	for (int i = 0; i < shape->n_hidden + 2; i++, p += 4)
+		PutU32(p, (uint32_t) shape->dims[i]);
+	PutF64(p, model->alpha);
+	p += 8;
+
+	if (model->flags & MIXREC_FLAG_OPTIMIZER)
+	{
+		PutU32(p, (uint32_t) model->adam.kind);
+		PutU32(p + 4, 0);
+		PutU64(p + 8, (uint64_t) model->step);
+		PutF64(p + 16, model->adam.lr);
+		PutF64(p + 24, model->adam.beta1);
+		PutF64(p + 32, model->adam.beta2);
+		PutF64(p + 40, model->adam.eps);
+		PutF64(p + 48, model->adam.weight_decay);
+		p += OPTIMIZER_BYTES;
+	}
+
+	if (model->flags & MIXREC_FLAG_STANDARDIZE)
+	{
+		PutFloats(p, model->mean, MlpInputDim(shape));
+		p += 4 * (size_t) MlpInputDim(shape);
+		PutFloats(p, model->std, MlpInputDim(shape));
+		p += 4 * (size_t) MlpInputDim(shape);
+	}
+	PutFloats(p, model->open, params);
+	p += 4 * params;
+	PutFloats(p, model->commercial, params);
+	p += 4 * params;
+	if (model->flags & MIXREC_FLAG_OPTIMIZER)
+	{
+		PutFloats(p, model->m_open, params);
+		p += 4 * params;
+		PutFloats(p, model->v_open, params);
+		p += 4 * params;
+		PutFloats(p, model->m_commercial, params);
+		p += 4 * params;
+		PutFloats(p, model->v_commercial, params);
+		p += 4 * params;
+	}
+
+	PutU32(p, Crc32c(out, total - CHECKSUM_BYTES));
+}
+
+/*
+ * Return the checksum a blob carries in its last four bytes
+ */
+uint32_t
+ModelStoredChecksum(const uint8_t *blob, size_t len)
+{
+	return GetU32(blob + len - CHECKSUM_BYTES);
+}
+
+/*
+ * Validate a blob's header, length and checksum; fill the model's scalars
+ */
+MixrecStatus
+ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
+				  MixrecError *err)
+{
+	uint16_t	version;
+	uint32_t	declared;
+	uint32_t	n_hidden;
+	const uint8_t *p;
+	size_t		expected;
+	MixrecStatus status;
+
+	memset(model, 0, sizeof(*model));
+
+	if (len < 4 || memcmp(blob, FORMAT_MAGIC, 4) != 0)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "not a mixrec model (bad magic number)");
+	if (len < FIXED_HEADER_BYTES)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model is truncated: %zu bytes cannot hold a header", len);
+
+	version = GetU16(blob + 4);
+	if (version == 0 || version > MIXREC_FORMAT_VERSION)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model format version %u is not supported (this build reads versions 1 to %d)",
+						  (unsigned) version, MIXREC_FORMAT_VERSION);
+
+	declared = GetU32(blob + 12);
+	if (declared != len)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model is %s: its header says %u bytes, got %zu",
+						  len < declared ? "truncated" : "longer than its header says",
+						  (unsigned) declared, len);
+
+	if (Crc32c(blob, len - CHECKSUM_BYTES) != ModelStoredChecksum(blob, len))
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model checksum mismatch: the model is corrupt");
+
+	model->flags = GetU32(blob + 8);
+	if (model->flags & ~(uint32_t) MIXREC_FLAG_ALL)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "unknown model flags 0x%x", (unsigned) model->flags);
+	if (GetU16(blob + 6) != 0)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT, "reserved header field is not zero");
+
+	n_hidden = GetU32(blob + 16);
+	if (n_hidden > MIXREC_MAX_HIDDEN_LAYERS)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "a model has at most %d hidden layers, got %u",
+						  MIXREC_MAX_HIDDEN_LAYERS, (unsigned) n_hidden);
+	model->shape.n_hidden = (int) n_hidden;
+	if (len < FIXED_HEADER_BYTES + 4 * (size_t) (n_hidden + 2) + 8 + CHECKSUM_BYTES)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model is truncated: %zu bytes cannot hold its layer sizes", len);
+
+	p = blob + FIXED_HEADER_BYTES;
+	for (uint32_t i = 0; i < n_hidden + 2; i++, p += 4)
+	{
+		uint32_t	dim = GetU32(p);
+
+		if (dim < 1 || dim > MIXREC_MAX_UNITS)
+			return MixrecFail(err, MIXREC_ERR_CORRUPT,
+							  "layer size %u of the model is outside 1..%d",
+							  (unsigned) dim, MIXREC_MAX_UNITS);
+		model->shape.dims[i] = (int) dim;
+	}
+	if ((status = MlpShapeCheck(&model->shape, err)) != MIXREC_OK)
+		return status;
+
+	expected = ModelEncodedSize(model);
+	if (expected != len)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model size does not match its shape: expected %zu bytes, got %zu",
+						  expected, len);
+
+	model->alpha = GetF64(p);
+	p += 8;
+	if (!(model->alpha >= 0.0 && model->alpha <= 1.0))
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model alpha must be between 0 and 1, got %g", model->alpha);
+
+	if (model->flags & MIXREC_FLAG_OPTIMIZER)
+	{
+		uint32_t	kind = GetU32(p);
+
+		if (kind > ADAM_DECOUPLED || GetU32(p + 4) != 0)
+			return MixrecFail(err, MIXREC_ERR_CORRUPT,
+							  "unknown optimizer kind %u in the model", (unsigned) kind);
+		model->adam.kind = (AdamKind) kind;
+		model->step = (int64_t) GetU64(p + 8);
+		model->adam.lr = GetF64(p + 16);
+		model->adam.beta1 = GetF64(p + 24);
+		model->adam.beta2 = GetF64(p + 32);
+		model->adam.eps = GetF64(p + 40);
+		model->adam.weight_decay = GetF64(p + 48);
+		if ((status = AdamConfigCheck(&model->adam, err)) != MIXREC_OK)
+			return Reclassify(err, "model optimizer state is invalid");
+		if (model->step < 0)
+			return MixrecFail(err, MIXREC_ERR_CORRUPT,
+							  "model optimizer step is negative");
+	}
+	return MIXREC_OK;
+}
+
+/*
+ * Copy a validated blob's arrays into bound storage and check them
+ */
+MixrecStatus
+ModelDecodeArrays(const uint8_t *blob, size_t len, MixrecModel *model,
+				  MixrecError *err)
+{
+	size_t		offset = HeaderSize(&model->shape, model->flags);
+	size_t		floats = ModelFloatCount(&model->shape, model->flags);
+	MixrecStatus status;
+
+	/* ModelDecodeHeader proved this, but a wrong call order must not overrun */
+	if (offset + 4 * floats + CHECKSUM_BYTES != len)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model size does not match its shape");
+
+	/* Arrays are bound contiguously in storage order, one copy reads them all */
+	GetFloats(blob + offset, model->mean ? model->mean : model->open, floats);
+
+	if ((status = ModelCheck(model, err)) != MIXREC_OK)
+		return Reclassify(err, "model is invalid");
+	return MIXREC_OK;
+}

@@ -1,0 +1,105 @@
+/*
+ * src/core/predict.c
+ *	  Scoring rows with the open, commercial, blended or soup model.
+ */
+#include <string.h>
+
+#include "mixrec/loss.h"
+#include "mixrec/predict.h"
+#include "mixrec/standardize.h"
+
+static void AddProbabilities(const MixrecModel *model, const float *params,
+							 const float *x, int rows, float *acts,
+							 double weight, double *out);
+
+static const char *const score_mode_names[] = {"blend", "open", "commercial", "soup"};
+
+/*
+ * Parse a mode name
+ */
+int
+ScoreModeFromName(const char *name)
+{
+	for (int i = 0; i < (int) (sizeof(score_mode_names) / sizeof(score_mode_names[0])); i++)
+		if (strcmp(name, score_mode_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Blend the two parameter sets into one for the soup mode
+ */
+void
+ScoreSoupParams(const MixrecModel *model, double alpha, float *out)
+{
+	size_t		n = MlpParamCount(&model->shape);
+	float		a = (float) alpha;
+	float		b = (float) (1.0 - alpha);
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = a * model->open[i] + b * model->commercial[i];
+}
+
+/*
+ * Size the scratch space of ScoreRows
+ */
+size_t
+ScoreWorkFloats(const MixrecModel *model, int rows)
+{
+	return (size_t) rows * MlpInputDim(&model->shape) +
+		MlpActivationFloats(&model->shape, rows);
+}
+
+/*
+ * Run one MLP and add weight * its probabilities to out
+ */
+static void
+AddProbabilities(const MixrecModel *model, const float *params, const float *x,
+				 int rows, float *acts, double weight, double *out)
+{
+	const MlpShape *shape = &model->shape;
+	size_t		n = (size_t) rows * MlpOutputDim(shape);
+	const float *logits;
+
+	MlpForward(shape, params, x, rows, acts);
+	logits = MlpLogits(shape, acts, rows);
+	for (size_t i = 0; i < n; i++)
+		out[i] += weight * Sigmoid(logits[i]);
+}
+
+/*
+ * Score raw rows into probabilities
+ */
+void
+ScoreRows(const MixrecModel *model, ScoreMode mode, double alpha,
+		  const float *soup, const float *x, int rows, float *work,
+		  double *out)
+{
+	const MlpShape *shape = &model->shape;
+	const float *input = x;
+	float	   *acts = work + (size_t) rows * MlpInputDim(shape);
+
+	if (model->flags & MIXREC_FLAG_STANDARDIZE)
+	{
+		StandardizeApply(model->mean, model->std, MlpInputDim(shape), x, rows, work);
+		input = work;
+	}
+
+	memset(out, 0, sizeof(double) * rows * MlpOutputDim(shape));
+	switch (mode)
+	{
+		case SCORE_OPEN:
+			AddProbabilities(model, model->open, input, rows, acts, 1.0, out);
+			break;
+		case SCORE_COMMERCIAL:
+			AddProbabilities(model, model->commercial, input, rows, acts, 1.0, out);
+			break;
+		case SCORE_SOUP:
+			AddProbabilities(model, soup, input, rows, acts, 1.0, out);
+			break;
+		case SCORE_BLEND:
+			AddProbabilities(model, model->open, input, rows, acts, alpha, out);
+			AddProbabilities(model, model->commercial, input, rows, acts, 1.0 - alpha, out);
+			break;
+	}
+}

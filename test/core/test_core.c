@@ -1,0 +1,707 @@
+/*
+ * test/core/test_core.c
+ *	  Unit tests of the numeric core, against PyTorch's reference numbers.
+ *
+ * Usage: test_core <path to torch_reference.txt>
+ *
+ * Tolerance: a value passes when |ours - torch| <= 1e-6 + 1e-5 * |torch|
+ * (float32 rounding; both sides use different summation orders).  The
+ * training cases carry our own parameters from step to step, so the check
+ * also covers accumulated drift over several Adam steps.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "mixrec/adam.h"
+#include "mixrec/crc32c.h"
+#include "mixrec/loss.h"
+#include "mixrec/mlp.h"
+#include "mixrec/model.h"
+#include "mixrec/predict.h"
+#include "mixrec/random.h"
+#include "mixrec/standardize.h"
+#include "tap.h"
+
+#define RTOL 1e-5
+#define ATOL 1e-6
+
+static const Fixture *fx;
+
+/*
+ * Compare float results with a reference record
+ */
+static void
+CheckFloats(const char *what, const float *got, const FixtureRecord *want)
+{
+	double	   *ours = malloc((want->count + 1) * sizeof(double));
+	size_t		where;
+	double		excess;
+
+	for (size_t i = 0; i < want->count; i++)
+		ours[i] = got[i];
+	excess = TapWorstExcess(ours, want->values, want->count, RTOL, ATOL, &where);
+	if (!TapOk(excess <= 0, "%s matches PyTorch (%zu values)", what, want->count))
+		TapDiag("element %zu: ours %.9g, torch %.9g", where, ours[where],
+				want->values[where]);
+	free(ours);
+}
+
+/*
+ * Compare double results with a reference record
+ */
+static void
+CheckDoubles(const char *what, const double *got, const FixtureRecord *want)
+{
+	size_t		where;
+	double		excess = TapWorstExcess(got, want->values, want->count, RTOL, ATOL, &where);
+
+	if (!TapOk(excess <= 0, "%s matches PyTorch (%zu values)", what, want->count))
+		TapDiag("element %zu: ours %.9g, torch %.9g", where, got[where],
+				want->values[where]);
+}
+
+/*
+ * Read a case's dims record into a shape
+ */
+static MlpShape
+CaseShape(const char *name)
+{
+	const FixtureRecord *dims = FixtureGet(fx, "%s.dims", name);
+	MlpShape	shape;
+
+	memset(&shape, 0, sizeof(shape));
+	shape.n_hidden = (int) dims->count - 2;
+	for (size_t i = 0; i < dims->count; i++)
+		shape.dims[i] = (int) dims->values[i];
+	return shape;
+}
+
+/*
+ * Convert a 0/1 record into flags
+ */
+static unsigned char *
+CaseFlags(const FixtureRecord *record)
+{
+	unsigned char *flags = malloc(record->count + 1);
+
+	for (size_t i = 0; i < record->count; i++)
+		flags[i] = record->values[i] != 0.0;
+	return flags;
+}
+
+/*
+ * Replay a PyTorch training case: forward, loss, backward and Adam steps
+ */
+static void
+TestTrainingCase(const char *name)
+{
+	MlpShape	shape = CaseShape(name);
+	size_t		params = MlpParamCount(&shape);
+	int			batch = (int) FixtureScalar(fx, "%s.batch", name);
+	int			steps = (int) FixtureScalar(fx, "%s.steps", name);
+	double		alpha = FixtureScalar(fx, "%s.alpha", name);
+	AdamConfig	config;
+	float	   *open = FixtureFloats(FixtureGet(fx, "%s.init.open", name));
+	float	   *commercial = FixtureFloats(FixtureGet(fx, "%s.init.commercial", name));
+	float	   *m_open = calloc(params, sizeof(float));
+	float	   *v_open = calloc(params, sizeof(float));
+	float	   *m_commercial = calloc(params, sizeof(float));
+	float	   *v_commercial = calloc(params, sizeof(float));
+	float	   *grad_open = malloc(params * sizeof(float));
+	float	   *grad_commercial = malloc(params * sizeof(float));
+	size_t		n_logits = (size_t) batch * MlpOutputDim(&shape);
+	float	   *acts_open = malloc(MlpActivationFloats(&shape, batch) * sizeof(float));
+	float	   *acts_commercial = malloc(MlpActivationFloats(&shape, batch) * sizeof(float));
+	float	   *dlogits_open = malloc(n_logits * sizeof(float));
+	float	   *dlogits_commercial = malloc(n_logits * sizeof(float));
+	float	   *work = malloc((MlpBackwardWorkFloats(&shape, batch) + 1) * sizeof(float));
+	char		what[128];
+	MixrecError err;
+
+	config.kind = FixtureScalar(fx, "%s.adamw", name) != 0 ? ADAM_DECOUPLED : ADAM_L2;
+	config.lr = FixtureScalar(fx, "%s.lr", name);
+	config.beta1 = FixtureScalar(fx, "%s.beta1", name);
+	config.beta2 = FixtureScalar(fx, "%s.beta2", name);
+	config.eps = FixtureScalar(fx, "%s.eps", name);
+	config.weight_decay = FixtureScalar(fx, "%s.weight_decay", name);
+	TapOk(MlpShapeCheck(&shape, &err) == MIXREC_OK && AdamConfigCheck(&config, &err) == MIXREC_OK,
+		  "%s: shape and optimizer settings are valid", name);
+
+	for (int s = 0; s < steps; s++)
+	{
+		float	   *x = FixtureFloats(FixtureGet(fx, "%s.step%d.x", name, s));
+		float	   *y = FixtureFloats(FixtureGet(fx, "%s.step%d.y", name, s));
+		float	   *w = FixtureFloats(FixtureGet(fx, "%s.step%d.w", name, s));
+		unsigned char *o = CaseFlags(FixtureGet(fx, "%s.step%d.o", name, s));
+		unsigned char *c = CaseFlags(FixtureGet(fx, "%s.step%d.c", name, s));
+		LossBatch	lb = {batch, MlpOutputDim(&shape), y, w, o, c};
+		LossValue	loss;
+
+		MlpForward(&shape, open, x, batch, acts_open);
+		MlpForward(&shape, commercial, x, batch, acts_commercial);
+		snprintf(what, sizeof(what), "%s step %d open logits", name, s);
+		CheckFloats(what, MlpLogits(&shape, acts_open, batch),
+					FixtureGet(fx, "%s.step%d.logits.open", name, s));
+		snprintf(what, sizeof(what), "%s step %d commercial logits", name, s);
+		CheckFloats(what, MlpLogits(&shape, acts_commercial, batch),
+					FixtureGet(fx, "%s.step%d.logits.commercial", name, s));
+
+		loss = LossBlended(alpha, &lb, MlpLogits(&shape, acts_open, batch),
+						   MlpLogits(&shape, acts_commercial, batch),
+						   dlogits_open, dlogits_commercial);
+		snprintf(what, sizeof(what), "%s step %d loss", name, s);
+		CheckDoubles(what, &loss.total, FixtureGet(fx, "%s.step%d.loss", name, s));
+
+		MlpBackward(&shape, open, x, batch, acts_open, dlogits_open, grad_open, work);
+		MlpBackward(&shape, commercial, x, batch, acts_commercial, dlogits_commercial,
+					grad_commercial, work);
+		snprintf(what, sizeof(what), "%s step %d open gradient", name, s);
+		CheckFloats(what, grad_open, FixtureGet(fx, "%s.step%d.grad.open", name, s));
+		snprintf(what, sizeof(what), "%s step %d commercial gradient", name, s);
+		CheckFloats(what, grad_commercial,
+					FixtureGet(fx, "%s.step%d.grad.commercial", name, s));
+
+		AdamStep(&config, s + 1, open, grad_open, m_open, v_open, params);
+		AdamStep(&config, s + 1, commercial, grad_commercial, m_commercial,
+				 v_commercial, params);
+		snprintf(what, sizeof(what), "%s step %d open parameters after %s", name, s,
+				 config.kind == ADAM_DECOUPLED ? "AdamW" : "Adam");
+		CheckFloats(what, open, FixtureGet(fx, "%s.step%d.after.open", name, s));
+		snprintf(what, sizeof(what), "%s step %d commercial parameters after %s", name, s,
+				 config.kind == ADAM_DECOUPLED ? "AdamW" : "Adam");
+		CheckFloats(what, commercial, FixtureGet(fx, "%s.step%d.after.commercial", name, s));
+
+		free(x);
+		free(y);
+		free(w);
+		free(o);
+		free(c);
+	}
+
+	free(open);
+	free(commercial);
+	free(m_open);
+	free(v_open);
+	free(m_commercial);
+	free(v_commercial);
+	free(grad_open);
+	free(grad_commercial);
+	free(acts_open);
+	free(acts_commercial);
+	free(dlogits_open);
+	free(dlogits_commercial);
+	free(work);
+}
+
+/*
+ * Score a case's rows in every mode with its initial parameters
+ */
+static void
+TestScoringCase(const char *name)
+{
+	MixrecModel model;
+	const FixtureRecord *xr = FixtureGet(fx, "%s.score.x", name);
+	float	   *storage;
+	float	   *x = FixtureFloats(xr);
+	float	   *soup;
+	float	   *work;
+	double	   *out;
+	int			rows;
+	size_t		params;
+	double		alpha2 = FixtureScalar(fx, "%s.score.alpha2", name);
+	static const char *const modes[] = {"blend", "open", "commercial", "soup"};
+	char		what[128];
+
+	memset(&model, 0, sizeof(model));
+	model.shape = CaseShape(name);
+	model.alpha = FixtureScalar(fx, "%s.alpha", name);
+	params = MlpParamCount(&model.shape);
+	storage = malloc(ModelFloatCount(&model.shape, 0) * sizeof(float));
+	ModelBindStorage(&model, storage);
+	{
+		float	   *init_open = FixtureFloats(FixtureGet(fx, "%s.init.open", name));
+		float	   *init_commercial = FixtureFloats(FixtureGet(fx, "%s.init.commercial", name));
+
+		memcpy(model.open, init_open, params * sizeof(float));
+		memcpy(model.commercial, init_commercial, params * sizeof(float));
+		free(init_open);
+		free(init_commercial);
+	}
+
+	rows = (int) (xr->count / MlpInputDim(&model.shape));
+	soup = malloc(params * sizeof(float));
+	work = malloc(ScoreWorkFloats(&model, rows) * sizeof(float));
+	out = malloc((size_t) rows * MlpOutputDim(&model.shape) * sizeof(double));
+
+	for (int m = 0; m < 4; m++)
+	{
+		ScoreMode	mode = (ScoreMode) ScoreModeFromName(modes[m]);
+
+		ScoreSoupParams(&model, model.alpha, soup);
+		ScoreRows(&model, mode, model.alpha, mode == SCORE_SOUP ? soup : NULL,
+				  x, rows, work, out);
+		snprintf(what, sizeof(what), "%s %s scores", name, modes[m]);
+		CheckDoubles(what, out, FixtureGet(fx, "%s.score.%s", name, modes[m]));
+	}
+	ScoreRows(&model, SCORE_BLEND, alpha2, NULL, x, rows, work, out);
+	snprintf(what, sizeof(what), "%s blend scores with alpha overridden to %g", name, alpha2);
+	CheckDoubles(what, out, FixtureGet(fx, "%s.score.blend_alpha2", name));
+
+	free(storage);
+	free(x);
+	free(soup);
+	free(work);
+	free(out);
+}
+
+/*
+ * Fit standardisation and compare with the reference
+ */
+static void
+TestStandardize(void)
+{
+	int			n = (int) FixtureScalar(fx, "std.n");
+	int			d = (int) FixtureScalar(fx, "std.d");
+	float	   *x = FixtureFloats(FixtureGet(fx, "std.x"));
+	double	   *mean_acc = malloc(d * sizeof(double));
+	double	   *m2 = malloc(d * sizeof(double));
+	float	   *mean = malloc(d * sizeof(float));
+	float	   *std = malloc(d * sizeof(float));
+	float	   *scaled = malloc((size_t) n * d * sizeof(float));
+	StandardizeStats stats;
+
+	StandardizeStatsInit(&stats, d, mean_acc, m2);
+	/* Feed in two chunks to exercise the running update */
+	StandardizeStatsAdd(&stats, x, 3);
+	StandardizeStatsAdd(&stats, x + 3 * d, n - 3);
+	StandardizeStatsFinish(&stats, mean, std);
+	CheckFloats("standardization mean", mean, FixtureGet(fx, "std.mean"));
+	CheckFloats("standardization std (constant feature gets 1)", std, FixtureGet(fx, "std.std"));
+
+	StandardizeApply(mean, std, d, x, n, scaled);
+	{
+		double		col_mean = 0;
+
+		for (int r = 0; r < n; r++)
+			col_mean += scaled[r * d + 0];
+		TapOk(fabs(col_mean / n) < 1e-5, "standardized feature has mean 0 (got %g)", col_mean / n);
+	}
+	free(x);
+	free(mean_acc);
+	free(m2);
+	free(mean);
+	free(std);
+	free(scaled);
+}
+
+/*
+ * Known answers of the checksum and the generator
+ */
+static void
+TestKnownAnswers(void)
+{
+	MixrecRandom rng;
+	uint64_t	first;
+	int			in_range = 1;
+	double		sum = 0;
+
+	TapOk(Crc32c("123456789", 9) == UINT32_C(0xE3069283),
+		  "CRC-32C of \"123456789\" is e3069283");
+	TapOk(Crc32c("", 0) == 0, "CRC-32C of nothing is 0");
+
+	/* splitmix64(0) seeding, then xoshiro256**: pinned so no platform drifts */
+	RandomSeed(&rng, 42);
+	first = RandomNext(&rng);
+	TapDiag("first output for seed 42: %016llx", (unsigned long long) first);
+	RandomSeed(&rng, 42);
+	TapOk(RandomNext(&rng) == first, "the generator is deterministic for a seed");
+	for (int i = 0; i < 100000; i++)
+	{
+		double		u = RandomDouble(&rng);
+
+		in_range &= u >= 0.0 && u < 1.0;
+		sum += u;
+	}
+	TapOk(in_range && fabs(sum / 100000 - 0.5) < 0.01,
+		  "uniform doubles lie in [0, 1) with mean 0.5 (got %f)", sum / 100000);
+	{
+		int			counts[7] = {0};
+		int			fair = 1;
+
+		for (int i = 0; i < 70000; i++)
+			counts[RandomBelow(&rng, 7)]++;
+		for (int i = 0; i < 7; i++)
+			fair &= abs(counts[i] - 10000) < 500;
+		TapOk(fair, "bounded integers are uniform over [0, 7)");
+	}
+}
+
+/*
+ * Build a small model with every optional section
+ */
+static MixrecModel
+MakeModel(uint32_t flags, float **storage)
+{
+	MixrecModel model;
+
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = 2;
+	model.shape.dims[0] = 5;
+	model.shape.dims[1] = 7;
+	model.shape.dims[2] = 3;
+	model.shape.dims[3] = 2;
+	model.alpha = 0.25;
+	model.flags = flags;
+	*storage = calloc(ModelFloatCount(&model.shape, flags), sizeof(float));
+	ModelBindStorage(&model, *storage);
+	ModelInitParams(&model, 7, MODEL_INIT_INDEPENDENT);
+	if (flags & MIXREC_FLAG_STANDARDIZE)
+		for (int j = 0; j < 5; j++)
+		{
+			model.mean[j] = (float) j;
+			model.std[j] = 1.0f + j;
+		}
+	if (flags & MIXREC_FLAG_OPTIMIZER)
+	{
+		size_t		p = MlpParamCount(&model.shape);
+
+		model.adam = AdamDefaults();
+		model.adam.kind = ADAM_DECOUPLED;
+		model.step = 12;
+		for (size_t i = 0; i < p; i++)
+		{
+			model.m_open[i] = 0.01f * i;
+			model.v_open[i] = 0.001f * i;
+			model.m_commercial[i] = -0.01f * i;
+			model.v_commercial[i] = 0.002f * i;
+		}
+	}
+	return model;
+}
+
+/*
+ * Encode and decode a blob; returns the status of decoding
+ */
+static MixrecStatus
+Decode(const uint8_t *blob, size_t len, MixrecModel *out, float **storage,
+	   MixrecError *err)
+{
+	MixrecStatus status = ModelDecodeHeader(blob, len, out, err);
+
+	*storage = NULL;
+	if (status != MIXREC_OK)
+		return status;
+	*storage = malloc(ModelFloatCount(&out->shape, out->flags) * sizeof(float));
+	ModelBindStorage(out, *storage);
+	return ModelDecodeArrays(blob, len, out, err);
+}
+
+/*
+ * Recompute a blob's checksum after an edit, so a test reaches the check
+ * behind the checksum
+ */
+static void
+Reseal(uint8_t *blob, size_t len)
+{
+	uint32_t	crc = Crc32c(blob, len - 4);
+
+	for (int i = 0; i < 4; i++)
+		blob[len - 4 + i] = (uint8_t) (crc >> (8 * i));
+}
+
+/*
+ * The binary format: round trip and every kind of damage
+ */
+static void
+TestFormat(void)
+{
+	static const uint32_t flag_sets[] = {0, MIXREC_FLAG_STANDARDIZE, MIXREC_FLAG_OPTIMIZER,
+	MIXREC_FLAG_STANDARDIZE | MIXREC_FLAG_OPTIMIZER};
+
+	for (int f = 0; f < 4; f++)
+	{
+		float	   *storage,
+				   *storage2;
+		MixrecModel model = MakeModel(flag_sets[f], &storage);
+		MixrecModel copy;
+		size_t		len = ModelEncodedSize(&model);
+		uint8_t    *blob = malloc(len);
+		uint8_t    *again = malloc(len);
+		MixrecError err;
+		MixrecStatus status;
+
+		ModelEncode(&model, blob);
+		status = Decode(blob, len, &copy, &storage2, &err);
+		TapOk(status == MIXREC_OK, "flags %u: a model decodes (%s)", (unsigned) flag_sets[f],
+			  status == MIXREC_OK ? "ok" : err.message);
+		if (status == MIXREC_OK)
+		{
+			ModelEncode(&copy, again);
+			TapOk(memcmp(blob, again, len) == 0 && copy.alpha == 0.25 &&
+				  copy.step == model.step && copy.adam.kind == model.adam.kind,
+				  "flags %u: decode then encode gives the same bytes", (unsigned) flag_sets[f]);
+		}
+		free(storage2);
+		free(again);
+		free(blob);
+		free(storage);
+	}
+
+	/* Damage a full model in every way */
+	{
+		float	   *storage,
+				   *storage2;
+		MixrecModel model = MakeModel(MIXREC_FLAG_STANDARDIZE | MIXREC_FLAG_OPTIMIZER, &storage);
+		MixrecModel copy;
+		size_t		len = ModelEncodedSize(&model);
+		uint8_t    *blob = malloc(len);
+		uint8_t    *bad = malloc(len + 8);
+		MixrecError err;
+		int			all_rejected = 1;
+
+		ModelEncode(&model, blob);
+
+		for (size_t cut = 0; cut < len; cut++)
+		{
+			if (Decode(blob, cut, &copy, &storage2, &err) == MIXREC_OK)
+				all_rejected = 0;
+			free(storage2);
+		}
+		TapOk(all_rejected, "every truncation of a %zu-byte model is rejected", len);
+
+		all_rejected = 1;
+		for (size_t bit = 0; bit < 8 * len; bit++)
+		{
+			memcpy(bad, blob, len);
+			bad[bit / 8] ^= (uint8_t) (1 << (bit % 8));
+			if (Decode(bad, len, &copy, &storage2, &err) == MIXREC_OK)
+				all_rejected = 0;
+			free(storage2);
+		}
+		TapOk(all_rejected, "every single bit flip is rejected");
+
+		memcpy(bad, blob, len);
+		bad[len] = 0;
+		TapOk(Decode(bad, len + 1, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "longer") != NULL, "trailing bytes are rejected: %s", err.message);
+		free(storage2);
+
+		memcpy(bad, "PK\003\004", 4);
+		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "magic") != NULL, "foreign data is rejected: %s", err.message);
+		free(storage2);
+
+		memcpy(bad, blob, len);
+		bad[4] = 2;
+		Reseal(bad, len);
+		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "version 2") != NULL, "a future format version is rejected: %s",
+			  err.message);
+		free(storage2);
+
+		memcpy(bad, blob, len);
+		bad[20 + 4] = 0;		/* first hidden size: 7 -> 0 */
+		Reseal(bad, len);
+		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT,
+			  "a zero layer size is rejected: %s", err.message);
+		free(storage2);
+
+		memcpy(bad, blob, len);
+		bad[16] = 200;			/* 200 hidden layers */
+		Reseal(bad, len);
+		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "hidden layers") != NULL,
+			  "too many hidden layers are rejected: %s", err.message);
+		free(storage2);
+
+		memcpy(bad, blob, len);
+		bad[20 + 6] = 0x10;		/* hidden size 7 -> 0x100007 */
+		Reseal(bad, len);
+		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT,
+			  "an absurd layer size is rejected: %s", err.message);
+		free(storage2);
+
+		{
+			/* a NaN weight behind a valid checksum: the last open parameter */
+			size_t		params = MlpParamCount(&model.shape);
+			size_t		header = len - 4 - 4 * ModelFloatCount(&model.shape, model.flags);
+			size_t		at = header + 4 * (2 * 5 + params - 1);
+			uint32_t	nan_bits = UINT32_C(0x7FC00000);
+
+			memcpy(bad, blob, len);
+			for (int i = 0; i < 4; i++)
+				bad[at + i] = (uint8_t) (nan_bits >> (8 * i));
+			Reseal(bad, len);
+			TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+				  strstr(err.message, "not finite") != NULL,
+				  "a NaN parameter is rejected: %s", err.message);
+			free(storage2);
+		}
+		{
+			/* alpha 1.5 behind a valid checksum */
+			size_t		at = 20 + 4 * 4;
+			double		alpha = 1.5;
+			uint64_t	bits;
+
+			memcpy(&bits, &alpha, 8);
+			memcpy(bad, blob, len);
+			for (int i = 0; i < 8; i++)
+				bad[at + i] = (uint8_t) (bits >> (8 * i));
+			Reseal(bad, len);
+			TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+				  strstr(err.message, "alpha") != NULL, "alpha outside [0, 1] is rejected: %s",
+				  err.message);
+			free(storage2);
+		}
+		free(bad);
+		free(blob);
+		free(storage);
+	}
+}
+
+/*
+ * Initialisation: determinism, bounds, independent and shared
+ */
+static void
+TestInit(void)
+{
+	MixrecModel a,
+				b;
+	float	   *sa,
+			   *sb;
+	size_t		params;
+	int			bounded = 1;
+	int			differ = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.shape.n_hidden = 1;
+	a.shape.dims[0] = 16;
+	a.shape.dims[1] = 64;
+	a.shape.dims[2] = 1;
+	b = a;
+	params = MlpParamCount(&a.shape);
+	sa = malloc(ModelFloatCount(&a.shape, 0) * sizeof(float));
+	sb = malloc(ModelFloatCount(&b.shape, 0) * sizeof(float));
+	ModelBindStorage(&a, sa);
+	ModelBindStorage(&b, sb);
+
+	ModelInitParams(&a, 42, MODEL_INIT_INDEPENDENT);
+	ModelInitParams(&b, 42, MODEL_INIT_INDEPENDENT);
+	TapOk(memcmp(sa, sb, 2 * params * sizeof(float)) == 0, "the same seed gives the same model");
+	TapDiag("seed 42, first weight %.9g", (double) a.open[0]);
+
+	for (int l = 0; l < MlpLayerCount(&a.shape); l++)
+	{
+		float		bound = (float) (1.0 / sqrt((double) a.shape.dims[l]));
+		size_t		start = MlpWeightOffset(&a.shape, l);
+		size_t		end = start + (size_t) a.shape.dims[l + 1] * (a.shape.dims[l] + 1);
+		float		widest = 0;
+
+		for (size_t i = start; i < end; i++)
+		{
+			bounded &= fabsf(a.open[i]) <= bound && fabsf(a.commercial[i]) <= bound;
+			widest = fmaxf(widest, fabsf(a.open[i]));
+		}
+		/* uniform draws should come close to the bound */
+		bounded &= widest > 0.9f * bound;
+	}
+	TapOk(bounded, "weights and biases are uniform within +-1/sqrt(fan_in)");
+
+	for (size_t i = 0; i < params; i++)
+		differ |= a.open[i] != a.commercial[i];
+	TapOk(differ, "independent initialisation gives two different models");
+
+	ModelInitParams(&b, 43, MODEL_INIT_INDEPENDENT);
+	TapOk(memcmp(a.open, b.open, params * sizeof(float)) != 0, "another seed gives another model");
+
+	ModelInitParams(&b, 42, MODEL_INIT_SHARED);
+	TapOk(memcmp(b.open, b.commercial, params * sizeof(float)) == 0 &&
+		  memcmp(a.open, b.open, params * sizeof(float)) == 0,
+		  "shared initialisation gives both models the open model's weights");
+	free(sa);
+	free(sb);
+}
+
+/*
+ * Shape limits
+ */
+static void
+TestShapeLimits(void)
+{
+	MlpShape	shape;
+	MixrecError err;
+
+	memset(&shape, 0, sizeof(shape));
+	shape.n_hidden = 1;
+	shape.dims[0] = 8;
+	shape.dims[1] = 0;
+	shape.dims[2] = 1;
+	TapOk(MlpShapeCheck(&shape, &err) == MIXREC_ERR_LIMIT, "a zero hidden size is rejected: %s",
+		  err.message);
+	shape.dims[1] = MIXREC_MAX_UNITS + 1;
+	TapOk(MlpShapeCheck(&shape, &err) == MIXREC_ERR_LIMIT, "a too wide layer is rejected: %s",
+		  err.message);
+	shape.dims[0] = 4096;
+	shape.dims[1] = 8192;
+	TapOk(MlpShapeCheck(&shape, &err) == MIXREC_ERR_LIMIT &&
+		  strstr(err.message, "parameters") != NULL,
+		  "a model over the parameter limit is rejected: %s", err.message);
+	shape.n_hidden = MIXREC_MAX_HIDDEN_LAYERS + 1;
+	TapOk(MlpShapeCheck(&shape, &err) == MIXREC_ERR_LIMIT, "too many layers are rejected: %s",
+		  err.message);
+}
+
+/*
+ * The loss on its own: stable for large logits, zero terms
+ */
+static void
+TestLossEdges(void)
+{
+	float		y[2] = {1.0f, 0.0f};
+	float		big[2] = {1000.0f, -1000.0f};
+	float		wrong[2] = {-1000.0f, 1000.0f};
+	unsigned char none[2] = {0, 0};
+	float		d_open[2],
+				d_commercial[2];
+	LossBatch	batch = {2, 1, y, NULL, NULL, none};
+	LossValue	value;
+
+	value = LossBlended(0.5, &batch, big, wrong, d_open, d_commercial);
+	TapOk(value.open == 0.0 && isfinite(value.total),
+		  "BCE of confident right logits is 0, not NaN (%g)", value.open);
+	TapOk(value.commercial == 0.0 && d_commercial[0] == 0.0f && d_commercial[1] == 0.0f,
+		  "a term with no rows is 0 and has no gradient");
+	batch.c = NULL;
+	value = LossBlended(0.5, &batch, big, wrong, d_open, d_commercial);
+	TapOk(fabs(value.commercial - 1000.0) < 1e-9,
+		  "BCE of confident wrong logits is the logit (%g), not inf", value.commercial);
+}
+
+int
+main(int argc, char **argv)
+{
+	Fixture		fixture;
+	static const char *const cases[] = {"case1", "case2", "case3", "case4"};
+
+	if (argc < 2 || FixtureLoad(&fixture, argv[1]) != 0)
+	{
+		printf("Bail out! cannot read the fixture file %s\n", argc > 1 ? argv[1] : "(none)");
+		return 1;
+	}
+	fx = &fixture;
+
+	for (int i = 0; i < 4; i++)
+		TestTrainingCase(cases[i]);
+	for (int i = 0; i < 4; i++)
+		TestScoringCase(cases[i]);
+	TestStandardize();
+	TestKnownAnswers();
+	TestFormat();
+	TestInit();
+	TestShapeLimits();
+	TestLossEdges();
+	return TapDone();
+}

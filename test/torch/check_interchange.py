@@ -1,0 +1,325 @@
+#!/usr/bin/python3
+"""Check that models move both ways between mixrec and PyTorch.
+
+Connects to PostgreSQL through libpq's environment (PGHOST, PGPORT,
+PGDATABASE, PGUSER, ...), in a database where the mixrec extension is
+installed, and prints TAP:
+
+  1. a model made by mixrec_init() and exported with mixrec_export() loads
+     into torch nn.Sequential modules, and torch's probabilities for it
+     match mixrec_score() in all four modes;
+  2. a model pair built in torch (with standardisation) and imported with
+     mixrec_import() scores the same in SQL as in torch, in all four modes;
+  3. mixrec_export(mixrec_import(json)) gives back exactly the same
+     float32 parameters.
+
+Exit status 0 if every test passed, 1 otherwise.
+
+Usage:  /usr/bin/python3 test/torch/check_interchange.py
+"""
+
+import json
+import sys
+
+# Largest absolute difference allowed between a probability computed by
+# mixrec (C, float32) and the same probability computed by PyTorch (float32).
+# Both work in float32 but may accumulate sums in a different order, which
+# moves the logits by a few ulps; the sigmoid's slope is at most 1/4.
+TOL = 1e-6
+
+N_ROWS = 20
+MODES = ("blend", "open", "commercial", "soup")
+
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:
+    print("1..0 # SKIP python3-torch is not installed")
+    sys.exit(0)
+
+try:
+    import psycopg2
+except ImportError:
+    print("1..0 # SKIP python3-psycopg2 is not installed")
+    sys.exit(0)
+
+DT = torch.float32
+
+# ---------------------------------------------------------------------------
+# TAP helpers
+
+PLAN = 1 + len(MODES) + 1 + len(MODES) + 1
+_results = []
+
+
+def tap(ok, description, diag=None):
+    n = len(_results) + 1
+    _results.append(bool(ok))
+    print("%s %d - %s" % ("ok" if ok else "not ok", n, description))
+    if diag:
+        for line in str(diag).rstrip().split("\n"):
+            print("# " + line)
+    sys.stdout.flush()
+
+
+def skip_rest(reason, descriptions):
+    for d in descriptions:
+        tap(False, d, reason)
+
+
+# ---------------------------------------------------------------------------
+# torch side
+
+
+def make_mlp(dims):
+    """Linear/ReLU/.../Linear as nn.Sequential (state_dict keys "0.weight",
+    "0.bias", "2.weight", ...)."""
+    layers = []
+    for i in range(len(dims) - 1):
+        if i > 0:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(dims[i], dims[i + 1]))
+    return nn.Sequential(*layers).to(DT)
+
+
+def model_dims(m):
+    return [int(m["input_dim"])] + [int(h) for h in m["hidden"]] + [int(m["output_dim"])]
+
+
+def load_side(dims, params):
+    """Build an nn.Sequential and load the interchange parameters into it
+    (strict: every key must be present and have the right shape)."""
+    mlp = make_mlp(dims)
+    state = {k: torch.tensor(v, dtype=DT) for k, v in params.items()}
+    mlp.load_state_dict(state, strict=True)
+    return mlp
+
+
+def soup_mlp(dims, m_open, m_comm, alpha):
+    a = torch.tensor(alpha, dtype=DT)
+    b = torch.tensor(1.0, dtype=DT) - a
+    so, sc = m_open.state_dict(), m_comm.state_dict()
+    s = make_mlp(dims)
+    with torch.no_grad():
+        s.load_state_dict({k: a * so[k] + b * sc[k] for k in so})
+    return s
+
+
+def torch_scores(model_json, m_open, m_comm, x):
+    """Probabilities [n, d_out] for every mode, following mixrec's rules."""
+    dims = model_dims(model_json)
+    alpha = float(model_json["alpha"])
+    std = model_json.get("standardize")
+    with torch.no_grad():
+        if std is not None:
+            mean = torch.tensor(std["mean"], dtype=DT)
+            sd = torch.tensor(std["std"], dtype=DT)
+            x = (x - mean) / sd
+        a = torch.tensor(alpha, dtype=DT)
+        b = torch.tensor(1.0, dtype=DT) - a
+        p_o = torch.sigmoid(m_open(x))
+        p_c = torch.sigmoid(m_comm(x))
+        p_s = torch.sigmoid(soup_mlp(dims, m_open, m_comm, alpha)(x))
+        return {"blend": a * p_o + b * p_c, "open": p_o,
+                "commercial": p_c, "soup": p_s}
+
+
+def f32(v):
+    """Python float that prints so it round-trips to the same float32."""
+    return float("%.9g" % torch.tensor(float(v), dtype=DT).item())
+
+
+def f32_list(t):
+    t = t.detach().to(DT)
+    if t.dim() == 1:
+        return [float("%.9g" % v) for v in t.tolist()]
+    return [f32_list(r) for r in t]
+
+
+def to_interchange(dims, alpha, m_open, m_comm, mean=None, std=None):
+    return {
+        "format": "mixrec",
+        "version": 1,
+        "alpha": alpha,
+        "input_dim": dims[0],
+        "hidden": list(dims[1:-1]),
+        "output_dim": dims[-1],
+        "standardize": None if mean is None else
+            {"mean": f32_list(mean), "std": f32_list(std)},
+        "open": {k: f32_list(v) for k, v in m_open.state_dict().items()},
+        "commercial": {k: f32_list(v) for k, v in m_comm.state_dict().items()},
+    }
+
+
+# ---------------------------------------------------------------------------
+# SQL side
+
+
+def as_json(v):
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        v = bytes(v).decode("utf-8")
+    if isinstance(v, str):
+        return json.loads(v)
+    return v
+
+
+def sql_scores(cur, table, x, mode):
+    """Score each row of x with the model stored in table(m)."""
+    out = []
+    for row in x.tolist():
+        cur.execute("SELECT mixrec_score(m, %%s::real[], %%s) FROM %s" % table,
+                    (row, mode))
+        v = cur.fetchone()[0]
+        if isinstance(v, (list, tuple)):
+            out.append([float(e) for e in v])
+        else:
+            out.append([float(v)])
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def compare_modes(cur, table, model_json, m_open, m_comm, x, label):
+    ref = torch_scores(model_json, m_open, m_comm, x)
+    for mode in MODES:
+        desc = "%s, mode %s" % (label, mode)
+        try:
+            got = sql_scores(cur, table, x, mode)
+            want = ref[mode].to(torch.float64)
+            if got.shape != want.shape:
+                tap(False, desc, "shape %s from SQL, %s from torch"
+                    % (tuple(got.shape), tuple(want.shape)))
+                continue
+            diff = (got - want).abs().max().item()
+            ok = diff <= TOL
+            tap(ok, "%s: max abs diff %.3g %s %g"
+                % (desc, diff, "<=" if ok else ">", TOL),
+                None if ok else "SQL   %s\ntorch %s"
+                % (got.reshape(-1).tolist(), want.reshape(-1).tolist()))
+        except Exception as e:  # report and go on with the next mode
+            tap(False, desc, "%s: %s" % (type(e).__name__, e))
+
+
+def same_f32(a, b):
+    ta = torch.tensor(a, dtype=DT)
+    tb = torch.tensor(b, dtype=DT)
+    return ta.shape == tb.shape and torch.equal(ta, tb)
+
+
+def roundtrip_problems(sent, back):
+    problems = []
+    if back.get("format") != "mixrec" or back.get("version") != 1:
+        problems.append("format/version: %r/%r"
+                        % (back.get("format"), back.get("version")))
+    if model_dims(back) != model_dims(sent):
+        problems.append("dims %s != %s" % (model_dims(back), model_dims(sent)))
+    if f32(back["alpha"]) != f32(sent["alpha"]):
+        problems.append("alpha %r != %r" % (back["alpha"], sent["alpha"]))
+    s_std, b_std = sent["standardize"], back.get("standardize")
+    if (s_std is None) != (b_std is None):
+        problems.append("standardize %r != %r" % (b_std, s_std))
+    elif s_std is not None:
+        for k in ("mean", "std"):
+            if not same_f32(b_std[k], s_std[k]):
+                problems.append("standardize.%s differs" % k)
+    for side in ("open", "commercial"):
+        if sorted(back[side].keys()) != sorted(sent[side].keys()):
+            problems.append("%s keys %s != %s" % (side, sorted(back[side].keys()),
+                                                  sorted(sent[side].keys())))
+            continue
+        for k in sent[side]:
+            if not same_f32(back[side][k], sent[side][k]):
+                problems.append("%s.%s differs" % (side, k))
+    return problems
+
+
+# ---------------------------------------------------------------------------
+
+
+def main():
+    torch.set_num_threads(1)
+    print("1..%d" % PLAN)
+    sys.stdout.flush()
+
+    try:
+        conn = psycopg2.connect("")
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("SET extra_float_digits = 3")
+    except Exception as e:
+        print("Bail out! cannot connect to PostgreSQL: %s" % e)
+        return 1
+
+    # -- 1. mixrec -> torch ------------------------------------------------
+    init_modes = ["mixrec_init model scored by torch, mode %s" % m for m in MODES]
+    m_json = None
+    try:
+        cur.execute("CREATE TEMP TABLE ci_init AS "
+                    "SELECT mixrec_init(8, '{16,8}', 1, 0.4, 7) AS m")
+        cur.execute("SELECT mixrec_export(m) FROM ci_init")
+        m_json = as_json(cur.fetchone()[0])
+        dims = model_dims(m_json)
+        if dims != [8, 16, 8, 1] or f32(m_json["alpha"]) != f32(0.4):
+            raise ValueError("unexpected dims %s / alpha %r" % (dims, m_json["alpha"]))
+        t_open = load_side(dims, m_json["open"])
+        t_comm = load_side(dims, m_json["commercial"])
+        tap(True, "mixrec_export(mixrec_init(...)) loads into torch with load_state_dict")
+    except Exception as e:
+        tap(False, "mixrec_export(mixrec_init(...)) loads into torch with load_state_dict",
+            "%s: %s" % (type(e).__name__, e))
+        m_json = None
+    if m_json is None:
+        skip_rest("no model to compare", init_modes)
+    else:
+        torch.manual_seed(101)
+        x = torch.randn(N_ROWS, 8, dtype=DT)
+        compare_modes(cur, "ci_init", m_json, t_open, t_comm, x,
+                      "mixrec_init model scored by torch")
+
+    # -- 2. torch -> mixrec ------------------------------------------------
+    dims = [4, 6, 1]
+    alpha = 0.6
+    torch.manual_seed(202)
+    t_open = make_mlp(dims)
+    t_comm = make_mlp(dims)
+    mean = (torch.randn(dims[0]) * 3.0).to(DT)
+    std = (0.3 + 2.7 * torch.rand(dims[0])).to(DT)
+    sent = to_interchange(dims, alpha, t_open, t_comm, mean, std)
+    # torch computes with exactly the float32 values that were sent
+    t_open = load_side(dims, sent["open"])
+    t_comm = load_side(dims, sent["commercial"])
+    x = (mean + std * torch.randn(N_ROWS, dims[0])).to(DT)
+    x = torch.tensor(f32_list(x), dtype=DT)
+
+    imported = False
+    try:
+        cur.execute("CREATE TEMP TABLE ci_imp AS SELECT mixrec_import(%s::jsonb) AS m",
+                    (json.dumps(sent, separators=(",", ":")),))
+        imported = True
+        tap(True, "mixrec_import accepts a model written from torch")
+    except Exception as e:
+        tap(False, "mixrec_import accepts a model written from torch",
+            "%s: %s" % (type(e).__name__, e))
+    imp_label = "torch model scored by mixrec"
+    if imported:
+        compare_modes(cur, "ci_imp", sent, t_open, t_comm, x, imp_label)
+    else:
+        skip_rest("import failed", ["%s, mode %s" % (imp_label, m) for m in MODES])
+
+    # -- 3. round trip -----------------------------------------------------
+    desc = "mixrec_export(mixrec_import(json)) returns the same float32 values"
+    if not imported:
+        tap(False, desc, "import failed")
+    else:
+        try:
+            cur.execute("SELECT mixrec_export(m) FROM ci_imp")
+            back = as_json(cur.fetchone()[0])
+            problems = roundtrip_problems(sent, back)
+            tap(not problems, desc, "\n".join(problems) if problems else None)
+        except Exception as e:
+            tap(False, desc, "%s: %s" % (type(e).__name__, e))
+
+    conn.close()
+    return 0 if len(_results) == PLAN and all(_results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
