@@ -82,6 +82,9 @@ extern MixrecStatus ModelDecodeHeader(const uint8_t *blob, size_t len,
 extern MixrecStatus ModelDecodeArrays(const uint8_t *blob, size_t len,
 									  MixrecModel *model, MixrecError *err);
 
+/* The format version of a blob that passed ModelDecodeHeader */
+extern int	ModelBlobVersion(const uint8_t *blob);
+
 /* The checksum stored in the last four bytes of a blob (len >= 4) */
 extern uint32_t ModelStoredChecksum(const uint8_t *blob, size_t len);
 

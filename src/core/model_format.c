@@ -261,6 +261,15 @@ ModelEncode(const MixrecModel *model, uint8_t *out)
 }
 
 /*
+ * Return the format version of a validated blob
+ */
+int
+ModelBlobVersion(const uint8_t *blob)
+{
+	return GetU16(blob + 4);
+}
+
+/*
  * Return the checksum a blob carries in its last four bytes
  */
 uint32_t
@@ -295,7 +304,7 @@ ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
 	version = GetU16(blob + 4);
 	if (version == 0 || version > MIXREC_FORMAT_VERSION)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
-						  "model format version %u is not supported (this build reads versions 1 to %d)",
+						  "model format version %u is not supported (this build reads format versions up to %d)",
 						  (unsigned) version, MIXREC_FORMAT_VERSION);
 
 	declared = GetU32(blob + 12);

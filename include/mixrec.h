@@ -1,0 +1,35 @@
+/*
+ * include/mixrec.h
+ *	  Declarations shared by the PostgreSQL layer of mixrec.
+ *
+ * The numeric core (include/mixrec/) knows nothing of PostgreSQL; the
+ * functions here wrap it: models to and from bytea, error reporting,
+ * feature arrays, and the BLAS thread setting.
+ */
+#ifndef MIXREC_H
+#define MIXREC_H
+
+#include "postgres.h"
+
+#include "compat.h"
+#include "mixrec/model.h"
+#include "mixrec/status.h"
+#include "utils/array.h"
+
+/* GUC: BLAS threads a backend may use (mixrec.threads) */
+extern int	mixrec_threads;
+
+/* src/mixrec.c */
+extern void BlasEnsureThreads(void);
+
+/* src/model.c */
+extern MixrecModel *ModelAllocate(const MlpShape *shape, uint32 flags);
+extern MixrecModel *ModelFromBytea(bytea *blob);
+extern bytea *ModelToBytea(const MixrecModel *model);
+extern void ReportCoreError(const MixrecError *err) pg_attribute_noreturn();
+extern void ModelCheckAlpha(double alpha, const char *what);
+
+/* src/score.c */
+extern void FeaturesFromArray(ArrayType *array, int expected, float *out);
+
+#endif							/* MIXREC_H */

@@ -1,0 +1,110 @@
+/*
+ * src/mixrec.c
+ *	  Module entry point: settings and the BLAS thread pool.
+ *
+ * OpenBLAS (the pthread build Debian installs by default) starts worker
+ * threads as soon as it is loaded, with the signal mask the backend had at
+ * that moment, so a signal meant for the backend (query cancel, statement
+ * timeout, shutdown) could run PostgreSQL's handler on a BLAS thread.  We
+ * therefore shut that pool down and, when mixrec.threads asks for more
+ * than one thread, start a new pool while every signal is blocked: the
+ * workers inherit the blocked mask, and only the backend's own thread ever
+ * runs a signal handler.  A forked process (a parallel worker, or a
+ * backend of a server that preloads mixrec) redoes this before its first
+ * BLAS call, because threads do not survive fork().
+ *
+ * The OpenBLAS entry points are weak symbols, so a build against another
+ * BLAS (BLAS_LIBS) still loads; mixrec.threads then has no effect.
+ */
+#include "postgres.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "mixrec.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+extern void openblas_set_num_threads(int num_threads) __attribute__((weak));
+extern void blas_thread_shutdown_(void) __attribute__((weak));
+
+int			mixrec_threads = 1;
+
+static int	blas_threads_applied = 0;	/* pool size set up in blas_pid */
+static pid_t blas_pid = 0;
+
+static void ApplyBlasThreads(int threads);
+static void AssignThreads(int newval, void *extra);
+
+void		_PG_init(void);
+
+/*
+ * Restart the BLAS thread pool with every signal blocked
+ */
+static void
+ApplyBlasThreads(int threads)
+{
+	sigset_t	all;
+	sigset_t	saved;
+
+	if (openblas_set_num_threads == NULL)
+		return;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	/* Setting the count may itself start a pool; then drop every pool */
+	openblas_set_num_threads(threads);
+	if (blas_thread_shutdown_ != NULL)
+		blas_thread_shutdown_();
+	/* One thread needs no pool; more start one that inherits our mask */
+	if (threads > 1)
+		openblas_set_num_threads(threads);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+
+	blas_threads_applied = threads;
+	blas_pid = getpid();
+}
+
+/*
+ * Make sure this process's BLAS pool matches mixrec.threads; called before
+ * BLAS work, cheap when nothing changed
+ */
+void
+BlasEnsureThreads(void)
+{
+	if (blas_pid != MyProcPid || blas_threads_applied != mixrec_threads)
+		ApplyBlasThreads(mixrec_threads);
+}
+
+/*
+ * Apply a new mixrec.threads at once (assign hooks must not fail)
+ */
+static void
+AssignThreads(int newval, void *extra)
+{
+	ApplyBlasThreads(newval);
+}
+
+/*
+ * Define settings and tame the BLAS thread pool
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("mixrec.threads",
+							"Sets the number of BLAS threads a backend uses for mixrec's matrix work.",
+							"Valid range is 1 .. 64. The default 1 leaves parallelism to "
+							"PostgreSQL's parallel query; more threads help large layers in "
+							"one backend at the cost of cores shared with other sessions.",
+							&mixrec_threads,
+							1, 1, 64,
+							PGC_SUSET,
+							0,
+							NULL, AssignThreads, NULL);
+
+	/* Defining the setting ran AssignThreads, which restarted the pool */
+	MarkGUCPrefixReserved("mixrec");
+}

@@ -1,0 +1,284 @@
+/*
+ * src/model.c
+ *	  Models as bytea: reading, writing, creating and describing them.
+ *
+ * A model bytea is decoded by the core (magic, version, length, checksum,
+ * shape, limits, finiteness) into a MixrecModel whose arrays live in one
+ * palloc'd block of the current memory context.  Callers that keep a model
+ * across calls (the scorer's fn_extra cache) switch to a longer-lived
+ * context first.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mixrec.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(mixrec_init);
+PG_FUNCTION_INFO_V1(mixrec_info);
+
+static int	ErrcodeForStatus(MixrecStatus status);
+static ModelInitKind InitKindFromText(text *name);
+
+/*
+ * Map a core status to a SQLSTATE
+ */
+static int
+ErrcodeForStatus(MixrecStatus status)
+{
+	switch (status)
+	{
+		case MIXREC_ERR_LIMIT:
+			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case MIXREC_ERR_DIMENSION:
+		case MIXREC_ERR_NONFINITE:
+			return ERRCODE_DATA_EXCEPTION;
+		case MIXREC_ERR_CORRUPT:
+			return ERRCODE_INVALID_BINARY_REPRESENTATION;
+		case MIXREC_ERR_ARGUMENT:
+		case MIXREC_OK:
+			break;
+	}
+	return ERRCODE_INVALID_PARAMETER_VALUE;
+}
+
+/*
+ * Raise an error the core reported
+ */
+void
+ReportCoreError(const MixrecError *err)
+{
+	ereport(ERROR,
+			(errcode(ErrcodeForStatus(err->status)),
+			 errmsg("%s", err->message)));
+	pg_unreachable();
+}
+
+/*
+ * Check an alpha given by the user
+ */
+void
+ModelCheckAlpha(double alpha, const char *what)
+{
+	if (!(alpha >= 0.0 && alpha <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 0 and 1, got %g", what, alpha)));
+}
+
+/*
+ * Allocate a model and its storage in the current memory context
+ */
+MixrecModel *
+ModelAllocate(const MlpShape *shape, uint32 flags)
+{
+	MixrecModel *model = palloc0(sizeof(MixrecModel));
+	Size		floats = ModelFloatCount(shape, flags);
+
+	model->shape = *shape;
+	model->flags = flags;
+	/* MIXREC_MAX_PARAMS keeps this below MaxAllocSize for every valid shape */
+	ModelBindStorage(model, palloc0_array(float, floats));
+	return model;
+}
+
+/*
+ * Decode and validate a model bytea
+ */
+MixrecModel *
+ModelFromBytea(bytea *blob)
+{
+	const uint8 *data = (const uint8 *) VARDATA_ANY(blob);
+	Size		len = VARSIZE_ANY_EXHDR(blob);
+	MixrecModel header;
+	MixrecModel *model;
+	MixrecError err;
+
+	if (ModelDecodeHeader(data, len, &header, &err) != MIXREC_OK)
+		ReportCoreError(&err);
+
+	model = ModelAllocate(&header.shape, header.flags);
+	model->alpha = header.alpha;
+	model->adam = header.adam;
+	model->step = header.step;
+	if (ModelDecodeArrays(data, len, model, &err) != MIXREC_OK)
+		ReportCoreError(&err);
+	return model;
+}
+
+/*
+ * Encode a model as a new bytea
+ */
+bytea *
+ModelToBytea(const MixrecModel *model)
+{
+	Size		len = ModelEncodedSize(model);
+	bytea	   *result;
+
+	if (len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model of %zu bytes is too large to store", len)));
+	result = palloc(len + VARHDRSZ);
+	SET_VARSIZE(result, len + VARHDRSZ);
+	ModelEncode(model, (uint8 *) VARDATA(result));
+	return result;
+}
+
+/*
+ * Parse the init argument
+ */
+static ModelInitKind
+InitKindFromText(text *name)
+{
+	char	   *kind = text_to_cstring(name);
+
+	if (strcmp(kind, "independent") == 0)
+		return MODEL_INIT_INDEPENDENT;
+	if (strcmp(kind, "shared") == 0)
+		return MODEL_INIT_SHARED;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown init \"%s\"", kind),
+			 errhint("Valid values are \"independent\" and \"shared\".")));
+	pg_unreachable();
+}
+
+/*
+ * Reject a NULL argument by name
+ */
+#define CheckArgNotNull(argno, name) \
+	do { \
+		if (PG_ARGISNULL(argno)) \
+			ereport(ERROR, \
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), \
+					 errmsg("%s must not be NULL", (name)))); \
+	} while (0)
+
+/*
+ * Create a freshly initialised model
+ *
+ * mixrec_init(input_dim, hidden, output_dim, alpha, seed, init)
+ */
+Datum
+mixrec_init(PG_FUNCTION_ARGS)
+{
+	MlpShape	shape;
+	ArrayType  *hidden;
+	Datum	   *sizes;
+	bool	   *nulls;
+	int			n_sizes;
+	MixrecModel *model;
+	MixrecError err;
+	double		alpha;
+	ModelInitKind kind;
+
+	CheckArgNotNull(0, "input_dim");
+	CheckArgNotNull(1, "hidden");
+	CheckArgNotNull(2, "output_dim");
+	CheckArgNotNull(3, "alpha");
+	CheckArgNotNull(4, "seed");
+	CheckArgNotNull(5, "init");
+
+	memset(&shape, 0, sizeof(shape));
+	hidden = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(hidden) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("hidden must be a one-dimensional array, got %d dimensions",
+						ARR_NDIM(hidden))));
+	deconstruct_array(hidden, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+					  &sizes, &nulls, &n_sizes);
+	if (n_sizes > MIXREC_MAX_HIDDEN_LAYERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a model has at most %d hidden layers, got %d",
+						MIXREC_MAX_HIDDEN_LAYERS, n_sizes)));
+
+	shape.n_hidden = n_sizes;
+	shape.dims[0] = PG_GETARG_INT32(0);
+	if (shape.dims[0] < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("input_dim must be positive, got %d", shape.dims[0])));
+	for (int i = 0; i < n_sizes; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("hidden layer size %d is NULL", i + 1)));
+		shape.dims[i + 1] = DatumGetInt32(sizes[i]);
+		if (shape.dims[i + 1] < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("hidden layer size %d must be positive, got %d",
+							i + 1, shape.dims[i + 1])));
+	}
+	shape.dims[n_sizes + 1] = PG_GETARG_INT32(2);
+	if (shape.dims[n_sizes + 1] < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("output_dim must be positive, got %d", shape.dims[n_sizes + 1])));
+	if (MlpShapeCheck(&shape, &err) != MIXREC_OK)
+		ReportCoreError(&err);
+
+	alpha = PG_GETARG_FLOAT8(3);
+	ModelCheckAlpha(alpha, "alpha");
+	kind = InitKindFromText(PG_GETARG_TEXT_PP(5));
+
+	model = ModelAllocate(&shape, 0);
+	model->alpha = alpha;
+	ModelInitParams(model, (uint64) PG_GETARG_INT64(4), kind);
+	PG_RETURN_BYTEA_P(ModelToBytea(model));
+}
+
+/*
+ * Describe a model as jsonb
+ *
+ * mixrec_info(model)
+ */
+Datum
+mixrec_info(PG_FUNCTION_ARGS)
+{
+	bytea	   *blob;
+	MixrecModel *model;
+	const MlpShape *shape;
+	StringInfoData buf;
+	size_t		params;
+
+	CheckArgNotNull(0, "model");
+	blob = PG_GETARG_BYTEA_PP(0);
+	model = ModelFromBytea(blob);
+	shape = &model->shape;
+	params = MlpParamCount(shape);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"format_version\": %d, \"bytes\": %zu, \"input_dim\": %d, \"hidden\": [",
+					 ModelBlobVersion((const uint8 *) VARDATA_ANY(blob)),
+					 (size_t) VARSIZE_ANY_EXHDR(blob), MlpInputDim(shape));
+	for (int i = 1; i <= shape->n_hidden; i++)
+		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", shape->dims[i]);
+	appendStringInfo(&buf, "], \"output_dim\": %d, \"alpha\": %.17g, "
+					 "\"parameters\": {\"open\": %zu, \"commercial\": %zu, \"total\": %zu}, "
+					 "\"standardize\": %s, \"optimizer\": ",
+					 MlpOutputDim(shape), model->alpha, params, params, 2 * params,
+					 (model->flags & MIXREC_FLAG_STANDARDIZE) ? "true" : "false");
+	if (model->flags & MIXREC_FLAG_OPTIMIZER)
+		appendStringInfo(&buf, "{\"kind\": \"%s\", \"step\": %lld, \"lr\": %.17g, "
+						 "\"beta1\": %.17g, \"beta2\": %.17g, \"eps\": %.17g, "
+						 "\"weight_decay\": %.17g}",
+						 model->adam.kind == ADAM_DECOUPLED ? "adamw" : "adam",
+						 (long long) model->step, model->adam.lr, model->adam.beta1,
+						 model->adam.beta2, model->adam.eps, model->adam.weight_decay);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoChar(&buf, '}');
+
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}

@@ -1,0 +1,269 @@
+/*
+ * src/score.c
+ *	  mixrec_score and mixrec_score_all: score one feature vector.
+ *
+ * A query that scores a million rows with the same model must parse that
+ * model once, not a million times.  The decoded model, its scratch buffers
+ * and the soup parameters live in fn_extra, in a memory context under
+ * fn_mcxt that lives as long as the query's expression.  The cache is keyed
+ * on the blob's length plus the CRC-32C it carries in its last four bytes:
+ * reading four bytes per row is all a cache hit costs, and a different
+ * model (another row's column value) misses and is decoded and validated
+ * in full.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "mixrec.h"
+#include "mixrec/predict.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(mixrec_score);
+PG_FUNCTION_INFO_V1(mixrec_score_all);
+
+typedef struct ScoreCache
+{
+	MemoryContext mcxt;			/* holds everything below */
+	Size		blob_len;		/* key: 0 while nothing valid is cached */
+	uint32		blob_crc;
+	MixrecModel *model;
+	float	   *features;		/* [input_dim] */
+	float	   *work;			/* ScoreWorkFloats(model, 1) */
+	double	   *scores;			/* [output_dim] */
+	float	   *soup;			/* [params], valid for soup_alpha */
+	bool		soup_valid;
+	double		soup_alpha;
+} ScoreCache;
+
+static ScoreCache *ScoreCacheGet(FunctionCallInfo fcinfo, bytea *blob);
+static ScoreMode ScoreModeFromText(text *mode);
+static const double *ScoreArgs(FunctionCallInfo fcinfo, int *n_scores);
+
+/*
+ * Find the cached model for a blob, decoding it on a miss
+ */
+static ScoreCache *
+ScoreCacheGet(FunctionCallInfo fcinfo, bytea *blob)
+{
+	ScoreCache *cache = (ScoreCache *) fcinfo->flinfo->fn_extra;
+	const uint8 *data = (const uint8 *) VARDATA_ANY(blob);
+	Size		len = VARSIZE_ANY_EXHDR(blob);
+	MemoryContext old;
+	MixrecModel *model;
+
+	if (cache != NULL && cache->blob_len == len &&
+		cache->blob_crc == ModelStoredChecksum(data, len))
+		return cache;
+
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreCache));
+		cache->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
+											"mixrec score cache",
+											ALLOCSET_SMALL_SIZES);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	else
+		MemoryContextReset(cache->mcxt);
+
+	/* Nothing matches until the new model is fully decoded */
+	cache->blob_len = 0;
+	cache->soup_valid = false;
+
+	BlasEnsureThreads();
+	old = MemoryContextSwitchTo(cache->mcxt);
+	model = ModelFromBytea(blob);
+	cache->model = model;
+	cache->features = palloc_array(float, MlpInputDim(&model->shape));
+	cache->work = palloc_array(float, ScoreWorkFloats(model, 1));
+	cache->scores = palloc_array(double, MlpOutputDim(&model->shape));
+	cache->soup = palloc_array(float, MlpParamCount(&model->shape));
+	MemoryContextSwitchTo(old);
+
+	cache->blob_crc = ModelStoredChecksum(data, len);
+	cache->blob_len = len;
+	return cache;
+}
+
+/*
+ * Parse a scoring mode without allocating (it is read on every row)
+ */
+static ScoreMode
+ScoreModeFromText(text *mode)
+{
+	char		name[16];
+	int			len = VARSIZE_ANY_EXHDR(mode);
+	int			parsed = -1;
+
+	if (len < (int) sizeof(name))
+	{
+		memcpy(name, VARDATA_ANY(mode), len);
+		name[len] = '\0';
+		parsed = ScoreModeFromName(name);
+	}
+	if (parsed < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown scoring mode \"%s\"", text_to_cstring(mode)),
+				 errhint("Valid modes are \"blend\", \"open\", \"commercial\" and \"soup\".")));
+	return (ScoreMode) parsed;
+}
+
+/*
+ * Copy a real[] or float8[] feature vector into floats, rejecting anything
+ * that is not exactly `expected` finite numbers
+ */
+void
+FeaturesFromArray(ArrayType *array, int expected, float *out)
+{
+	int			n;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("features must be a one-dimensional array, got %d dimensions",
+						ARR_NDIM(array))));
+	n = ARR_NDIM(array) == 0 ? 0 : ARR_DIMS(array)[0];
+	if (n <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("features must not be empty")));
+	if (n != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("features have %d elements, but the model expects %d",
+						n, expected)));
+	if (ARR_HASNULL(array))
+	{
+		bits8	   *bitmap = ARR_NULLBITMAP(array);
+
+		for (int i = 0; i < n; i++)
+			if (!(bitmap[i / 8] & (1 << (i % 8))))
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("features element %d is NULL", i + 1)));
+	}
+
+	if (ARR_ELEMTYPE(array) == FLOAT4OID)
+		memcpy(out, ARR_DATA_PTR(array), sizeof(float) * n);
+	else if (ARR_ELEMTYPE(array) == FLOAT8OID)
+	{
+		const double *values = (const double *) ARR_DATA_PTR(array);
+
+		for (int i = 0; i < n; i++)
+		{
+			if (isfinite(values[i]) && fabs(values[i]) > FLT_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("features element %d (%g) is out of range for real",
+								i + 1, values[i])));
+			out[i] = (float) values[i];
+		}
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("features must be real[] or double precision[], got %s",
+						format_type_be(ARR_ELEMTYPE(array)))));
+
+	for (int i = 0; i < n; i++)
+		if (!isfinite(out[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("features element %d is %s", i + 1,
+							isnan(out[i]) ? "NaN" : "infinite")));
+}
+
+/*
+ * Validate the arguments (model, features, mode, alpha) and score
+ */
+static const double *
+ScoreArgs(FunctionCallInfo fcinfo, int *n_scores)
+{
+	ScoreCache *cache;
+	MixrecModel *model;
+	ScoreMode	mode;
+	double		alpha;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model must not be NULL")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("features must not be NULL")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("mode must not be NULL")));
+
+	cache = ScoreCacheGet(fcinfo, PG_GETARG_BYTEA_PP(0));
+	model = cache->model;
+	mode = ScoreModeFromText(PG_GETARG_TEXT_PP(2));
+	if (PG_ARGISNULL(3))
+		alpha = model->alpha;
+	else
+	{
+		alpha = PG_GETARG_FLOAT8(3);
+		ModelCheckAlpha(alpha, "alpha");
+	}
+
+	FeaturesFromArray(PG_GETARG_ARRAYTYPE_P(1), MlpInputDim(&model->shape),
+					  cache->features);
+
+	if (mode == SCORE_SOUP && !(cache->soup_valid && cache->soup_alpha == alpha))
+	{
+		ScoreSoupParams(model, alpha, cache->soup);
+		cache->soup_alpha = alpha;
+		cache->soup_valid = true;
+	}
+	ScoreRows(model, mode, alpha, mode == SCORE_SOUP ? cache->soup : NULL,
+			  cache->features, 1, cache->work, cache->scores);
+	*n_scores = MlpOutputDim(&model->shape);
+	return cache->scores;
+}
+
+/*
+ * Score one feature vector with a one-output model
+ *
+ * mixrec_score(model bytea, features real[] | float8[], mode, alpha)
+ */
+Datum
+mixrec_score(PG_FUNCTION_ARGS)
+{
+	int			n_scores;
+	const double *scores = ScoreArgs(fcinfo, &n_scores);
+
+	if (n_scores != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("mixrec_score needs a model with one output, this model has %d",
+						n_scores),
+				 errhint("Use mixrec_score_all() to get every output.")));
+	PG_RETURN_FLOAT8(scores[0]);
+}
+
+/*
+ * Score one feature vector, returning every output of the model
+ *
+ * mixrec_score_all(model bytea, features real[] | float8[], mode, alpha)
+ */
+Datum
+mixrec_score_all(PG_FUNCTION_ARGS)
+{
+	int			n_scores;
+	const double *scores = ScoreArgs(fcinfo, &n_scores);
+	Datum	   *elems = palloc_array(Datum, n_scores);
+
+	for (int i = 0; i < n_scores; i++)
+		elems[i] = Float8GetDatum(scores[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n_scores, FLOAT8OID, sizeof(float8),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}

@@ -1,0 +1,66 @@
+-- The SQL surface of mixrec, pinned: functions, return types, volatility,
+-- and the SQLSTATE of every class of bad input.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS mixrec;
+
+SELECT plan(42);
+
+SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
+SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
+SELECT has_function('mixrec_info', ARRAY['bytea']);
+SELECT function_returns('mixrec_info', ARRAY['bytea'], 'jsonb');
+SELECT has_function('mixrec_export', ARRAY['bytea']);
+SELECT function_returns('mixrec_export', ARRAY['bytea'], 'jsonb');
+SELECT has_function('mixrec_import', ARRAY['jsonb']);
+SELECT function_returns('mixrec_import', ARRAY['jsonb'], 'bytea');
+SELECT has_function('mixrec_score', ARRAY['bytea', 'real[]', 'text', 'double precision']);
+SELECT has_function('mixrec_score', ARRAY['bytea', 'double precision[]', 'text', 'double precision']);
+SELECT function_returns('mixrec_score', ARRAY['bytea', 'real[]', 'text', 'double precision'], 'double precision');
+SELECT has_function('mixrec_score_all', ARRAY['bytea', 'real[]', 'text', 'double precision']);
+SELECT function_returns('mixrec_score_all', ARRAY['bytea', 'real[]', 'text', 'double precision'], 'double precision[]');
+SELECT volatility_is('mixrec_score', ARRAY['bytea', 'real[]', 'text', 'double precision'], 'immutable');
+SELECT volatility_is('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'immutable');
+SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
+          'every mixrec function is PARALLEL SAFE');
+SELECT is((SELECT bool_and(NOT prosecdef) FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
+          'no mixrec function is SECURITY DEFINER');
+SELECT is((SELECT count(*) FROM pg_proc p WHERE proname LIKE 'mixrec\_%'
+           AND obj_description(p.oid, 'pg_proc') IS NULL), 0::bigint,
+          'every mixrec function has a comment');
+
+-- Defaults
+SELECT is(mixrec_info(mixrec_init(8))->'hidden', '[64]'::jsonb, 'hidden defaults to {64}');
+SELECT is((mixrec_info(mixrec_init(8))->>'alpha')::float8, 0.5::float8, 'alpha defaults to 0.5');
+SELECT is(mixrec_init(8), mixrec_init(8, seed => 42), 'seed defaults to 42');
+SELECT is(mixrec_score(mixrec_init(2), '{1,2}'::real[]), mixrec_score(mixrec_init(2), '{1,2}'::real[], 'blend'),
+          'mode defaults to blend');
+
+-- Accepted inputs
+SELECT lives_ok($$SELECT mixrec_init(1, '{}', 1, 0, 0, 'shared')$$, 'a logistic regression with alpha 0');
+SELECT lives_ok($$SELECT mixrec_init(65536, '{1}')$$, 'the widest input layer');
+SELECT lives_ok($$SELECT mixrec_score(mixrec_init(2), '{-1e30,1e30}'::real[], 'soup', 1)$$, 'extreme features');
+SELECT is(mixrec_import(mixrec_export(mixrec_init(5, '{3,2}'))), mixrec_init(5, '{3,2}'), 'export then import is lossless');
+
+-- SQLSTATEs of bad input
+SELECT throws_ok($$SELECT mixrec_init(0)$$, '22023', 'input_dim must be positive, got 0');
+SELECT throws_ok($$SELECT mixrec_init(8, '{0}')$$, '22023', 'hidden layer size 1 must be positive, got 0');
+SELECT throws_ok($$SELECT mixrec_init(8, '{70000}')$$, '54000', NULL, 'absurd layer size: program_limit_exceeded');
+SELECT throws_ok($$SELECT mixrec_init(8, alpha => 2)$$, '22023', 'alpha must be between 0 and 1, got 2');
+SELECT throws_ok($$SELECT mixrec_init(NULL)$$, '22004', 'input_dim must not be NULL');
+SELECT throws_ok($$SELECT mixrec_init(8, init => 'xavier')$$, '22023', 'unknown init "xavier"');
+SELECT throws_ok($$SELECT mixrec_info('junk')$$, '22P03', 'not a mixrec model (bad magic number)');
+SELECT throws_ok($$SELECT mixrec_info(substring(mixrec_init(2) FROM 1 FOR 50))$$, '22P03', NULL, 'truncated model');
+SELECT throws_ok($$SELECT mixrec_info(set_byte(mixrec_init(2), 4, 9))$$, '22P03', NULL, 'future format version');
+SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,2}'::real[])$$, '22000',
+                 'features have 2 elements, but the model expects 3');
+SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,NULL,3}'::real[])$$, '22004', 'features element 2 is NULL');
+SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,NaN,3}'::real[])$$, '22000', 'features element 2 is NaN');
+SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,2,3}'::real[], 'max')$$, '22023', 'unknown scoring mode "max"');
+SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), NULL::real[])$$, '22004', 'features must not be NULL');
+SELECT throws_ok($$SELECT mixrec_import('{"format":"mixrec"}')$$, '22023', NULL, 'incomplete JSON model');
+SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3, '{4}', 2), '{1,2,3}'::real[])$$, '22000', NULL,
+                 'mixrec_score on a model of two outputs');
+
+SELECT * FROM finish();
+ROLLBACK;

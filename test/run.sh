@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# test/run.sh: what `make test` runs.  On a fresh Debian 12 machine, as root,
+# it installs what is missing, builds and installs mixrec, runs the core
+# unit tests (plain and under AddressSanitizer/UBSan), starts a throwaway
+# cluster, runs the pg_regress suite, the pgTAP suite and the PyTorch
+# interchange check, stops the cluster, and ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+
+passed=0
+failed=0
+log_dir=$(mktemp -d /tmp/mixrec-test-logs.XXXXXX)
+trap 'mixrec_cluster_stop' EXIT
+
+# count_tap NAME FILE: add a TAP stream's results; a stream that reports
+# nothing, or fewer results than its plan, counts as one failure
+count_tap() {
+    local name=$1 file=$2 ok notok plan
+    ok=$(grep -cE '^[[:space:]]*ok [0-9]+' "$file")
+    notok=$(grep -cE '^[[:space:]]*not ok [0-9]+' "$file")
+    plan=$(grep -oE '^[[:space:]]*1\.\.[0-9]+' "$file" | tail -n 1 | sed 's/.*\.\.//')
+    if grep -qE '^[[:space:]]*1\.\.0 # SKIP' "$file"; then
+        echo "  $name: skipped ($(grep -oE 'SKIP.*' "$file" | head -n 1))"
+        return
+    fi
+    passed=$((passed + ok))
+    failed=$((failed + notok))
+    if [ $((ok + notok)) -eq 0 ] || [ -z "$plan" ] || [ "$plan" -ne $((ok + notok)) ]; then
+        failed=$((failed + 1))
+        echo "  $name: incomplete (ran $((ok + notok)), planned ${plan:-none}): see $file"
+    fi
+    echo "  $name: $ok passed, $notok failed"
+    grep -E '^[[:space:]]*not ok' "$file" | sed 's/^/    /'
+}
+
+fail_setup() {
+    echo "$1"
+    echo "$passed passed, $((failed + 1)) failed"
+    exit 1
+}
+
+echo "== setting up"
+mixrec_install_packages || fail_setup "could not install the packages mixrec needs"
+mixrec_build_install || fail_setup "the build failed"
+
+echo "== core unit tests"
+make -s test/core/test_core test/core/test_core_sanitized >"$log_dir/core-build.log" 2>&1 ||
+    fail_setup "the core unit tests did not build: $(cat "$log_dir/core-build.log")"
+test/core/test_core test/fixtures/torch_reference.txt >"$log_dir/core.tap" 2>&1
+count_tap "core (plain)" "$log_dir/core.tap"
+test/core/test_core_sanitized test/fixtures/torch_reference.txt >"$log_dir/core-sanitized.tap" 2>&1
+sanitized_rc=$?
+count_tap "core (AddressSanitizer, UBSan)" "$log_dir/core-sanitized.tap"
+if [ $sanitized_rc -ne 0 ] && ! grep -q '^not ok' "$log_dir/core-sanitized.tap"; then
+    failed=$((failed + 1))
+    echo "  the sanitizers reported an error:"
+    grep -E 'ERROR|runtime error' "$log_dir/core-sanitized.tap" | head -n 5 | sed 's/^/    /'
+fi
+
+echo "== starting a throwaway cluster"
+mixrec_cluster_start || fail_setup "the test cluster did not start"
+
+echo "== pg_regress (make installcheck)"
+make -s installcheck >"$log_dir/regress.log" 2>&1
+ok=$(grep -cE '\.\.\. ok' "$log_dir/regress.log")
+bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$log_dir/regress.log")
+if [ $((ok + bad)) -eq 0 ]; then
+    bad=1
+    cat "$log_dir/regress.log"
+fi
+passed=$((passed + ok))
+failed=$((failed + bad))
+echo "  pg_regress: $ok passed, $bad failed"
+if [ "$bad" -ne 0 ] && [ -f regression.diffs ]; then
+    head -n 80 regression.diffs | sed 's/^/    /'
+fi
+
+echo "== pgTAP (pg_prove)"
+psql -q -X -d postgres -c "DROP DATABASE IF EXISTS mixrec_tap" -c "CREATE DATABASE mixrec_tap" >/dev/null
+pg_prove --verbose -d mixrec_tap test/pgtap/*.sql >"$log_dir/pgtap.log" 2>&1
+count_tap "pgTAP" "$log_dir/pgtap.log"
+
+echo "== PyTorch interchange"
+psql -q -X -d postgres -c "DROP DATABASE IF EXISTS mixrec_torch" -c "CREATE DATABASE mixrec_torch" >/dev/null
+psql -q -X -d mixrec_torch -c "CREATE EXTENSION mixrec" >/dev/null
+PGDATABASE=mixrec_torch /usr/bin/python3 test/torch/check_interchange.py >"$log_dir/interchange.tap" 2>&1
+count_tap "interchange with PyTorch" "$log_dir/interchange.tap"
+
+mixrec_cluster_stop
+echo "logs: $log_dir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
