@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "compat.h"
+#include "lib/stringinfo.h"
 #include "mixrec/model.h"
 #include "mixrec/status.h"
 #include "utils/array.h"
@@ -28,6 +29,9 @@ extern MixrecModel *ModelFromBytea(bytea *blob);
 extern bytea *ModelToBytea(const MixrecModel *model);
 extern void ReportCoreError(const MixrecError *err) pg_attribute_noreturn();
 extern void ModelCheckAlpha(double alpha, const char *what);
+
+/* src/interchange.c */
+extern void AppendJsonDouble(StringInfo buf, double value);
 
 /* src/score.c */
 extern void FeaturesFromArray(ArrayType *array, int expected, float *out);

@@ -12,8 +12,7 @@
  *
  * where "open" and "commercial" are the state_dict() of
  * nn.Sequential(Linear, ReLU, Linear, ...): Linear layer l is module 2l,
- * its weight is [out][in].  Weights are printed with 9 significant digits,
- * which round-trips every float32 exactly.  Optimiser state is not part of
+ * its weight is [out][in].  Weights are printed * as the shortest decimals that read back as the same float32 values.  Optimiser state is not part of
  * the interchange form (like a state_dict of the modules alone).
  *
  * Import accepts nothing else: every key must be known and present (only
@@ -27,6 +26,7 @@
 #include <limits.h>
 #include <math.h>
 
+#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mixrec.h"
@@ -57,14 +57,34 @@ static void ReadMlp(JsonbContainer *object, const MlpShape *shape,
 					const char *which, float *params);
 
 /*
- * Append floats as a JSON array, exactly round-trippable to float32
+ * Append a finite double as the shortest JSON number that reads back exactly
+ */
+void
+AppendJsonDouble(StringInfo buf, double value)
+{
+	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	double_to_shortest_decimal_buf(value, digits);
+	appendStringInfoString(buf, digits);
+}
+
+/*
+ * Append floats as a JSON array of the shortest numbers that read back
+ * exactly as the same float32 values
  */
 static void
 AppendFloats(StringInfo buf, const float *values, int n)
 {
+	char		digits[FLOAT_SHORTEST_DECIMAL_LEN];
+
 	appendStringInfoChar(buf, '[');
 	for (int i = 0; i < n; i++)
-		appendStringInfo(buf, "%s%.9g", i > 0 ? ", " : "", (double) values[i]);
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		float_to_shortest_decimal_buf(values[i], digits);
+		appendStringInfoString(buf, digits);
+	}
 	appendStringInfoChar(buf, ']');
 }
 
@@ -114,9 +134,10 @@ mixrec_export(PG_FUNCTION_ARGS)
 	shape = &model->shape;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"format\": \"mixrec\", \"version\": %d, \"alpha\": %.17g, "
-					 "\"input_dim\": %d, \"hidden\": [",
-					 INTERCHANGE_VERSION, model->alpha, MlpInputDim(shape));
+	appendStringInfo(&buf, "{\"format\": \"mixrec\", \"version\": %d, \"alpha\": ",
+					 INTERCHANGE_VERSION);
+	AppendJsonDouble(&buf, model->alpha);
+	appendStringInfo(&buf, ", \"input_dim\": %d, \"hidden\": [", MlpInputDim(shape));
 	for (int i = 1; i <= shape->n_hidden; i++)
 		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", shape->dims[i]);
 	appendStringInfo(&buf, "], \"output_dim\": %d, \"standardize\": ", MlpOutputDim(shape));

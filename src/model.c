@@ -264,18 +264,28 @@ mixrec_info(PG_FUNCTION_ARGS)
 					 (size_t) VARSIZE_ANY_EXHDR(blob), MlpInputDim(shape));
 	for (int i = 1; i <= shape->n_hidden; i++)
 		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", shape->dims[i]);
-	appendStringInfo(&buf, "], \"output_dim\": %d, \"alpha\": %.17g, "
-					 "\"parameters\": {\"open\": %zu, \"commercial\": %zu, \"total\": %zu}, "
+	appendStringInfo(&buf, "], \"output_dim\": %d, \"alpha\": ", MlpOutputDim(shape));
+	AppendJsonDouble(&buf, model->alpha);
+	appendStringInfo(&buf, ", \"parameters\": {\"open\": %zu, \"commercial\": %zu, \"total\": %zu}, "
 					 "\"standardize\": %s, \"optimizer\": ",
-					 MlpOutputDim(shape), model->alpha, params, params, 2 * params,
+					 params, params, 2 * params,
 					 (model->flags & MIXREC_FLAG_STANDARDIZE) ? "true" : "false");
 	if (model->flags & MIXREC_FLAG_OPTIMIZER)
-		appendStringInfo(&buf, "{\"kind\": \"%s\", \"step\": %lld, \"lr\": %.17g, "
-						 "\"beta1\": %.17g, \"beta2\": %.17g, \"eps\": %.17g, "
-						 "\"weight_decay\": %.17g}",
+	{
+		const double settings[] = {model->adam.lr, model->adam.beta1, model->adam.beta2,
+		model->adam.eps, model->adam.weight_decay};
+		const char *const names[] = {"lr", "beta1", "beta2", "eps", "weight_decay"};
+
+		appendStringInfo(&buf, "{\"kind\": \"%s\", \"step\": %lld",
 						 model->adam.kind == ADAM_DECOUPLED ? "adamw" : "adam",
-						 (long long) model->step, model->adam.lr, model->adam.beta1,
-						 model->adam.beta2, model->adam.eps, model->adam.weight_decay);
+						 (long long) model->step);
+		for (int i = 0; i < lengthof(settings); i++)
+		{
+			appendStringInfo(&buf, ", \"%s\": ", names[i]);
+			AppendJsonDouble(&buf, settings[i]);
+		}
+		appendStringInfoChar(&buf, '}');
+	}
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoChar(&buf, '}');

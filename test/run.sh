@@ -77,12 +77,12 @@ if [ "$bad" -ne 0 ] && [ -f regression.diffs ]; then
 fi
 
 echo "== pgTAP (pg_prove)"
-psql -q -X -d postgres -c "DROP DATABASE IF EXISTS mixrec_tap" -c "CREATE DATABASE mixrec_tap" >/dev/null
+psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS mixrec_tap" -c "CREATE DATABASE mixrec_tap" >/dev/null
 pg_prove --verbose -d mixrec_tap test/pgtap/*.sql >"$log_dir/pgtap.log" 2>&1
 count_tap "pgTAP" "$log_dir/pgtap.log"
 
 echo "== PyTorch interchange"
-psql -q -X -d postgres -c "DROP DATABASE IF EXISTS mixrec_torch" -c "CREATE DATABASE mixrec_torch" >/dev/null
+psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS mixrec_torch" -c "CREATE DATABASE mixrec_torch" >/dev/null
 psql -q -X -d mixrec_torch -c "CREATE EXTENSION mixrec" >/dev/null
 PGDATABASE=mixrec_torch /usr/bin/python3 test/torch/check_interchange.py >"$log_dir/interchange.tap" 2>&1
 count_tap "interchange with PyTorch" "$log_dir/interchange.tap"
