@@ -10,6 +10,7 @@ OBJS = \
 	src/model.o \
 	src/interchange.o \
 	src/score.o \
+	src/train.o \
 	src/core/status.o \
 	src/core/crc32c.o \
 	src/core/random.o \
@@ -19,7 +20,8 @@ OBJS = \
 	src/core/standardize.o \
 	src/core/model.o \
 	src/core/model_format.o \
-	src/core/predict.o
+	src/core/predict.o \
+	src/core/train.o
 
 DATA = $(wildcard sql/*--*--*.sql)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

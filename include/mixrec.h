@@ -20,6 +20,9 @@
 /* GUC: BLAS threads a backend may use (mixrec.threads) */
 extern int	mixrec_threads;
 
+/* GUC: memory budget for training data, in kB (mixrec.train_memory) */
+extern int	mixrec_train_memory;
+
 /* src/mixrec.c */
 extern void BlasEnsureThreads(void);
 

@@ -60,3 +60,156 @@ CREATE FUNCTION mixrec_score_all(model bytea, features float8[], mode text DEFAU
 
 COMMENT ON FUNCTION mixrec_score_all(bytea, float8[], text, float8) IS
 'score a feature vector with a model of several outputs: one probability per output';
+
+-- The model registry
+
+CREATE TABLE mixrec_models (
+	name text NOT NULL CHECK (name <> ''),
+	version int NOT NULL CHECK (version > 0),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	trained_by name NOT NULL DEFAULT current_user,
+	source text,
+	config jsonb NOT NULL DEFAULT '{}',
+	metrics jsonb NOT NULL DEFAULT '{}',
+	weights bytea NOT NULL,
+	active boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (name, version)
+);
+
+-- At most one active version per name
+CREATE UNIQUE INDEX mixrec_models_active ON mixrec_models (name) WHERE active;
+
+COMMENT ON TABLE mixrec_models IS
+'mixrec model registry: every trained version of every model, one of them active per name';
+
+-- pg_dump keeps the models
+SELECT pg_catalog.pg_extension_config_dump('mixrec_models', '');
+
+-- Training
+
+CREATE FUNCTION mixrec_train_model(source text, features text, label text,
+	domain text, weight text, alpha float8, hidden int[], epochs int,
+	batch_size int, learning_rate float8, beta1 float8, beta2 float8, eps float8,
+	weight_decay float8, optimizer text, validation_fraction float8, patience int,
+	standardize boolean, shuffle boolean, init text, seed bigint,
+	initial_model bytea, on_invalid text, model_name text,
+	OUT weights bytea, OUT metrics jsonb)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION mixrec_train_model(text, text, text, text, text, float8, int[], int, int,
+	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
+	bytea, text, text) IS
+'training support: train a model on the rows of a table or query, without storing it';
+
+CREATE FUNCTION mixrec_train(model_name text, source text, features text, label text,
+	domain text DEFAULT NULL, weight text DEFAULT NULL, alpha float8 DEFAULT 0.5,
+	hidden int[] DEFAULT '{64}', epochs int DEFAULT 10, batch_size int DEFAULT 256,
+	learning_rate float8 DEFAULT 1e-3, beta1 float8 DEFAULT 0.9, beta2 float8 DEFAULT 0.999,
+	eps float8 DEFAULT 1e-8, weight_decay float8 DEFAULT 0, optimizer text DEFAULT 'adam',
+	validation_fraction float8 DEFAULT 0.1, patience int DEFAULT NULL,
+	standardize boolean DEFAULT true, shuffle boolean DEFAULT true,
+	init text DEFAULT 'independent', seed bigint DEFAULT 42,
+	warm_start boolean DEFAULT false, initial_model bytea DEFAULT NULL,
+	on_invalid text DEFAULT 'error')
+RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
+	validation_loss float8, validation_auc float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+#variable_conflict use_column
+DECLARE
+	start_model bytea := initial_model;
+	trained record;
+	new_version int;
+	last_epoch jsonb;
+BEGIN
+	IF model_name IS NULL OR model_name = '' THEN
+		RAISE EXCEPTION 'model_name must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF warm_start IS NULL THEN
+		RAISE EXCEPTION 'warm_start must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF warm_start THEN
+		IF initial_model IS NOT NULL THEN
+			RAISE EXCEPTION 'give warm_start or initial_model, not both' USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		SELECT m.weights INTO start_model FROM @extschema@.mixrec_models m
+		WHERE m.name = model_name AND m.active;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'model "%" has no active version to warm-start from', model_name
+				USING ERRCODE = 'undefined_object';
+		END IF;
+	END IF;
+
+	trained := @extschema@.mixrec_train_model(source, features, label, domain, weight, alpha,
+		hidden, epochs, batch_size, learning_rate, beta1, beta2, eps, weight_decay, optimizer,
+		validation_fraction, patience, standardize, shuffle, init, seed, start_model,
+		on_invalid, model_name);
+
+	-- Versions are numbered per name; the lock orders concurrent trainings
+	-- of one name only now, at the end, so they train in parallel
+	PERFORM pg_advisory_xact_lock(hashtextextended('mixrec_models ' || model_name, 0));
+	SELECT coalesce(max(m.version), 0) + 1 INTO new_version
+	FROM @extschema@.mixrec_models m WHERE m.name = model_name;
+	UPDATE @extschema@.mixrec_models m SET active = false WHERE m.name = model_name AND m.active;
+	INSERT INTO @extschema@.mixrec_models (name, version, source, config, metrics, weights, active)
+	VALUES (model_name, new_version, source,
+		jsonb_build_object('features', features, 'label', label, 'domain', domain,
+			'weight', weight, 'alpha', alpha, 'hidden', to_jsonb(hidden), 'epochs', epochs,
+			'batch_size', batch_size, 'learning_rate', learning_rate, 'beta1', beta1,
+			'beta2', beta2, 'eps', eps, 'weight_decay', weight_decay, 'optimizer', optimizer,
+			'validation_fraction', validation_fraction, 'patience', patience,
+			'standardize', standardize, 'shuffle', shuffle, 'init', init, 'seed', seed,
+			'warm_start', warm_start, 'initial_model', initial_model IS NOT NULL,
+			'on_invalid', on_invalid),
+		trained.metrics, trained.weights, true);
+
+	last_epoch := trained.metrics->'epochs'->((trained.metrics->>'best_epoch')::int - 1);
+	IF last_epoch IS NULL THEN
+		last_epoch := trained.metrics->'epochs'->-1;
+	END IF;
+	RETURN QUERY SELECT model_name, new_version, (trained.metrics->>'epochs_run')::int,
+		(last_epoch->>'train_loss')::float8, (last_epoch->>'validation_loss')::float8,
+		(last_epoch->>'validation_auc_blend')::float8;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_train(text, text, text, text, text, text, float8, int[], int, int,
+	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
+	boolean, bytea, text) IS
+'train the open and commercial models on the rows of a table, view or query and store a new active version';
+
+CREATE FUNCTION mixrec_training_info(model_name text, model_version int DEFAULT NULL)
+RETURNS TABLE (epoch int, train_loss float8, train_loss_open float8,
+	train_loss_commercial float8, validation_loss float8, validation_loss_open float8,
+	validation_loss_commercial float8, validation_auc_open float8,
+	validation_auc_commercial float8, validation_auc_blend float8,
+	rows_per_second float8, elapsed_ms float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+#variable_conflict use_column
+DECLARE
+	found_metrics jsonb;
+BEGIN
+	SELECT m.metrics INTO found_metrics FROM @extschema@.mixrec_models m
+	WHERE m.name = model_name
+	  AND CASE WHEN model_version IS NULL THEN m.active ELSE m.version = model_version END;
+	IF NOT FOUND THEN
+		IF model_version IS NULL THEN
+			RAISE EXCEPTION 'model "%" has no active version', model_name USING ERRCODE = 'undefined_object';
+		END IF;
+		RAISE EXCEPTION 'model "%" has no version %', model_name, model_version USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN QUERY
+	SELECT (e->>'epoch')::int, (e->>'train_loss')::float8, (e->>'train_loss_open')::float8,
+		(e->>'train_loss_commercial')::float8, (e->>'validation_loss')::float8,
+		(e->>'validation_loss_open')::float8, (e->>'validation_loss_commercial')::float8,
+		(e->>'validation_auc_open')::float8, (e->>'validation_auc_commercial')::float8,
+		(e->>'validation_auc_blend')::float8, (e->>'rows_per_second')::float8,
+		(e->>'elapsed_ms')::float8
+	FROM jsonb_array_elements(found_metrics->'epochs') AS e
+	ORDER BY 1;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_training_info(text, int) IS
+'one row per training epoch of a model version (the active one by default): losses, validation AUCs, speed';

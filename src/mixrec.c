@@ -105,6 +105,19 @@ _PG_init(void)
 							0,
 							NULL, AssignThreads, NULL);
 
-	/* Defining the setting ran AssignThreads, which restarted the pool */
+	/*
+	 * A budget, like maintenance_work_mem, and like it settable per session:
+	 * the user who trains on a larger table raises it for that session.
+	 */
+	DefineCustomIntVariable("mixrec.train_memory",
+							"Sets the memory mixrec_train may use to hold its training data.",
+							"Valid range is 1 MB .. 1 TB. Sources larger than this are an error.",
+							&mixrec_train_memory,
+							1024 * 1024, 1024, 1024 * 1024 * 1024,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	/* Defining mixrec.threads ran AssignThreads, which restarted the pool */
 	MarkGUCPrefixReserved("mixrec");
 }

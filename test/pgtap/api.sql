@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(42);
+SELECT plan(47);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -21,13 +21,21 @@ SELECT has_function('mixrec_score_all', ARRAY['bytea', 'real[]', 'text', 'double
 SELECT function_returns('mixrec_score_all', ARRAY['bytea', 'real[]', 'text', 'double precision'], 'double precision[]');
 SELECT volatility_is('mixrec_score', ARRAY['bytea', 'real[]', 'text', 'double precision'], 'immutable');
 SELECT volatility_is('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'immutable');
-SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
-          'every mixrec function is PARALLEL SAFE');
+SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
+           WHERE proname LIKE 'mixrec\_%' AND proname NOT LIKE 'mixrec\_train%'), true,
+          'every scoring and model function is PARALLEL SAFE');
+SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname LIKE 'mixrec\_train%'), true,
+          'training, which writes the registry, is PARALLEL UNSAFE');
 SELECT is((SELECT bool_and(NOT prosecdef) FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
           'no mixrec function is SECURITY DEFINER');
 SELECT is((SELECT count(*) FROM pg_proc p WHERE proname LIKE 'mixrec\_%'
            AND obj_description(p.oid, 'pg_proc') IS NULL), 0::bigint,
           'every mixrec function has a comment');
+
+SELECT has_function('mixrec_train');
+SELECT has_table('mixrec_models');
+SELECT col_is_pk('mixrec_models', ARRAY['name', 'version']);
+SELECT has_function('mixrec_training_info', ARRAY['text', 'integer']);
 
 -- Defaults
 SELECT is(mixrec_info(mixrec_init(8))->'hidden', '[64]'::jsonb, 'hidden defaults to {64}');

@@ -1,0 +1,1279 @@
+/*
+ * src/train.c
+ *	  mixrec_train_model: train both models on the rows of a table or query.
+ *
+ * Design: the SQL function mixrec_train (sql/mixrec.sql) validates the
+ * model name, finds the model to continue from, calls mixrec_train_model
+ * and stores the result in the registry.  This file does the work between:
+ *
+ *	1. Build one SELECT of the features, label, domain and weight
+ *	   expressions over the source (a relation, resolved and quoted here, or
+ *	   a query), and prove with the raw parser that it is exactly one SELECT,
+ *	   so no argument can smuggle in another statement.  It runs through a
+ *	   read-only SPI cursor with the caller's privileges.
+ *	2. Read the rows in batches into compact float32 arrays, validating
+ *	   every value and naming the row of any bad one, within the memory
+ *	   budget mixrec.train_memory.
+ *	3. Split off a validation set from the seed, fit standardisation on the
+ *	   training rows, initialise the model (or continue a given one).
+ *	4. Run the epochs: shuffled mini-batch Adam steps on both models (the
+ *	   core's TrainStep), an evaluation of the validation rows, a NOTICE and
+ *	   a progress line in pg_stat_activity per epoch, early stopping.
+ *
+ * Memory: everything the run needs lives in the "mixrec training" context,
+ * a child of the caller's context, created before SPI_connect so that SPI's
+ * own contexts (the cursor's tuples, freed fetch by fetch) stay separate.
+ * The results are copied to the caller's context and the training context
+ * is deleted; on an error or a cancel, the transaction's cleanup frees it,
+ * and nothing has been written anywhere.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "mixrec.h"
+#include "mixrec/random.h"
+#include "mixrec/standardize.h"
+#include "mixrec/train.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/varlena.h"
+
+PG_FUNCTION_INFO_V1(mixrec_train_model);
+
+#define FETCH_ROWS			10000
+#define MAX_BATCH_SIZE		65536
+#define MAX_EPOCHS			100000
+
+/* GUC: memory budget for the training data, in kB */
+int			mixrec_train_memory = 1024 * 1024;
+
+/* What a training run was asked to do */
+typedef struct TrainOptions
+{
+	const char *model_name;		/* for messages and progress only */
+	double		alpha;
+	MlpShape	shape;			/* hidden sizes; dims filled from the data */
+	int			epochs;
+	int			batch_size;
+	AdamConfig	adam;
+	double		validation_fraction;
+	int			patience;		/* 0: no early stopping */
+	bool		standardize;
+	bool		shuffle;
+	ModelInitKind init;
+	uint64		seed;
+	bool		skip_invalid;
+	MixrecModel *initial;		/* the model to continue, or NULL: a new one */
+} TrainOptions;
+
+/* The rows read from the source */
+typedef struct TrainRows
+{
+	MemoryContext context;		/* where the arrays live */
+	Size		rows;
+	Size		capacity;
+	Size		skipped;
+	int			input_dim;		/* 0 until the first row fixes it */
+	int			output_dim;
+	bool		has_weight;
+	bool		has_domain;
+	float	   *x;
+	float	   *y;
+	float	   *w;
+	unsigned char *o;
+	unsigned char *c;
+} TrainRows;
+
+/* Column layout of the source query */
+enum
+{
+	COL_FEATURES = 1,
+	COL_LABEL,
+	COL_DOMAIN,
+	COL_WEIGHT
+};
+
+static void ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts);
+static char *SourceQuery(const char *source, const char *features, const char *label,
+						 const char *domain, const char *weight);
+static const char *SourceRelation(const char *source);
+static void CheckSourceTypes(TupleDesc desc, const TrainOptions *opts);
+static bool IsNumericType(Oid type);
+static double NumericDatumToDouble(Datum value, Oid type);
+static bool ReadVector(Datum value, Oid array_type, float *out, int *length,
+					   int capacity, bool *has_null);
+static bool SizesFromRow(TrainRows *data, HeapTuple tuple, TupleDesc desc,
+						 int64 row_number);
+static void ReadSource(const char *query, const TrainOptions *opts, TrainRows *data);
+static void AddRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, int64 row_number,
+				   const TrainOptions *opts);
+static void GrowRows(TrainRows *data);
+static MixrecModel *StartModel(const TrainOptions *opts, const TrainRows *data);
+static void CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n,
+							double alpha);
+static void AppendEpochJson(StringInfo buf, int epoch, const LossValue *train,
+							const TrainEval *eval, bool has_eval, double rows_per_second,
+							double elapsed_ms);
+static void CheckDiverged(const MixrecModel *model, int epoch, double lr);
+static void AppendNullableDouble(StringInfo buf, double value);
+static void ReportEpoch(const TrainOptions *opts, int epoch, const LossValue *train,
+						const TrainEval *eval, bool has_eval, double rows_per_second);
+static void ReportProgress(const TrainOptions *opts, int epoch, const LossValue *train);
+static double ElapsedMs(instr_time start);
+
+/*
+ * Read and validate the arguments of mixrec_train_model
+ */
+static void
+ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
+{
+	static const char *const names[] = {
+		"source", "features", "label", "domain", "weight", "alpha", "hidden",
+		"epochs", "batch_size", "learning_rate", "beta1", "beta2", "eps",
+		"weight_decay", "optimizer", "validation_fraction", "patience",
+		"standardize", "shuffle", "init", "seed", "initial_model", "on_invalid",
+		"model_name"
+	};
+	char	   *optimizer;
+	char	   *init;
+	char	   *on_invalid;
+	MixrecError err;
+
+	/* domain, weight, patience and initial_model may be NULL */
+	for (int i = 0; i < lengthof(names); i++)
+		if (PG_ARGISNULL(i) && i != 3 && i != 4 && i != 16 && i != 21)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", names[i])));
+
+	memset(opts, 0, sizeof(*opts));
+	opts->model_name = text_to_cstring(PG_GETARG_TEXT_PP(23));
+
+	opts->alpha = PG_GETARG_FLOAT8(5);
+	ModelCheckAlpha(opts->alpha, "alpha");
+
+	opts->epochs = PG_GETARG_INT32(7);
+	if (opts->epochs < 1 || opts->epochs > MAX_EPOCHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epochs must be between 1 and %d, got %d", MAX_EPOCHS, opts->epochs)));
+	opts->batch_size = PG_GETARG_INT32(8);
+	if (opts->batch_size < 1 || opts->batch_size > MAX_BATCH_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be between 1 and %d, got %d",
+						MAX_BATCH_SIZE, opts->batch_size)));
+
+	optimizer = text_to_cstring(PG_GETARG_TEXT_PP(14));
+	if (strcmp(optimizer, "adam") == 0)
+		opts->adam.kind = ADAM_L2;
+	else if (strcmp(optimizer, "adamw") == 0)
+		opts->adam.kind = ADAM_DECOUPLED;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown optimizer \"%s\"", optimizer),
+				 errhint("Valid values are \"adam\" and \"adamw\".")));
+	opts->adam.lr = PG_GETARG_FLOAT8(9);
+	opts->adam.beta1 = PG_GETARG_FLOAT8(10);
+	opts->adam.beta2 = PG_GETARG_FLOAT8(11);
+	opts->adam.eps = PG_GETARG_FLOAT8(12);
+	opts->adam.weight_decay = PG_GETARG_FLOAT8(13);
+	if (AdamConfigCheck(&opts->adam, &err) != MIXREC_OK)
+		ReportCoreError(&err);
+
+	opts->validation_fraction = PG_GETARG_FLOAT8(15);
+	if (!(opts->validation_fraction >= 0.0 && opts->validation_fraction < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("validation_fraction must be at least 0 and below 1, got %g",
+						opts->validation_fraction)));
+	if (!PG_ARGISNULL(16))
+	{
+		opts->patience = PG_GETARG_INT32(16);
+		if (opts->patience < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("patience must be positive, got %d", opts->patience)));
+		if (opts->validation_fraction == 0.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("patience needs a validation set, but validation_fraction is 0")));
+	}
+	opts->standardize = PG_GETARG_BOOL(17);
+	opts->shuffle = PG_GETARG_BOOL(18);
+
+	init = text_to_cstring(PG_GETARG_TEXT_PP(19));
+	if (strcmp(init, "independent") == 0)
+		opts->init = MODEL_INIT_INDEPENDENT;
+	else if (strcmp(init, "shared") == 0)
+		opts->init = MODEL_INIT_SHARED;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown init \"%s\"", init),
+				 errhint("Valid values are \"independent\" and \"shared\".")));
+	opts->seed = (uint64) PG_GETARG_INT64(20);
+	opts->initial = PG_ARGISNULL(21) ? NULL : ModelFromBytea(PG_GETARG_BYTEA_PP(21));
+
+	on_invalid = text_to_cstring(PG_GETARG_TEXT_PP(22));
+	if (strcmp(on_invalid, "skip") == 0)
+		opts->skip_invalid = true;
+	else if (strcmp(on_invalid, "error") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown on_invalid \"%s\"", on_invalid),
+				 errhint("Valid values are \"error\" and \"skip\".")));
+
+	/* Hidden sizes; input and output sizes come from the data */
+	{
+		ArrayType  *hidden = PG_GETARG_ARRAYTYPE_P(6);
+		Datum	   *sizes;
+		bool	   *nulls;
+		int			n;
+
+		if (ARR_NDIM(hidden) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("hidden must be a one-dimensional array, got %d dimensions",
+							ARR_NDIM(hidden))));
+		deconstruct_array(hidden, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+						  &sizes, &nulls, &n);
+		if (n > MIXREC_MAX_HIDDEN_LAYERS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a model has at most %d hidden layers, got %d",
+							MIXREC_MAX_HIDDEN_LAYERS, n)));
+		opts->shape.n_hidden = n;
+		for (int i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("hidden layer size %d is NULL", i + 1)));
+			opts->shape.dims[i + 1] = DatumGetInt32(sizes[i]);
+			if (opts->shape.dims[i + 1] < 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("hidden layer size %d must be positive, got %d",
+								i + 1, opts->shape.dims[i + 1])));
+		}
+	}
+}
+
+/*
+ * Resolve a relation name and return it schema-qualified and quoted
+ */
+static const char *
+SourceRelation(const char *source)
+{
+	char	   *copy = pstrdup(source);
+	List	   *parts;
+	List	   *names;
+	RangeVar   *rv;
+	Oid			relid;
+	char		kind;
+
+	if (!SplitIdentifierString(copy, '.', &parts) || parts == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source \"%s\" is neither a table or view name nor a query", source),
+				 errhint("A query starts with SELECT, WITH, VALUES or TABLE.")));
+	names = stringToQualifiedNameList(source);
+	rv = makeRangeVarFromNameList(names);
+	relid = RangeVarGetRelid(rv, AccessShareLock, false);
+	kind = get_rel_relkind(relid);
+
+	if (kind != RELKIND_RELATION && kind != RELKIND_VIEW && kind != RELKIND_MATVIEW &&
+		kind != RELKIND_FOREIGN_TABLE && kind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table, view or materialized view", source)));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/*
+ * Build the one SELECT that reads the training rows
+ */
+static char *
+SourceQuery(const char *source, const char *features, const char *label,
+			const char *domain, const char *weight)
+{
+	static const char *const query_words[] = {"select", "with", "values", "table"};
+	MemoryContext context = CurrentMemoryContext;
+	StringInfoData query;
+	const char *from = NULL;
+	const char *p = source;
+	List	   *parsed;
+
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '(')
+		p++;
+	for (int i = 0; i < lengthof(query_words); i++)
+	{
+		size_t		len = strlen(query_words[i]);
+
+		if (pg_strncasecmp(p, query_words[i], len) == 0 &&
+			(p[len] == '\0' || p[len] == ' ' || p[len] == '\t' || p[len] == '\n' ||
+			 p[len] == '\r' || p[len] == '(' || p[len] == '*'))
+			from = psprintf("(%s) AS mixrec_source", source);
+	}
+	if (from == NULL)
+		from = SourceRelation(source);
+
+	initStringInfo(&query);
+	appendStringInfo(&query, "SELECT (%s), (%s), ", features, label);
+	appendStringInfo(&query, domain ? "(%s), " : "NULL::text, ", domain);
+	appendStringInfo(&query, weight ? "(%s) " : "NULL::float8 ", weight);
+	appendStringInfo(&query, "FROM %s", from);
+
+	/*
+	 * Exactly one SELECT: an argument cannot end it and start another.  A
+	 * syntax error is reported against this query, not the caller's (whose
+	 * text the parser's error position would point into).
+	 */
+	PG_TRY();
+	{
+		parsed = raw_parser(query.data, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("source, features, label, domain and weight must together form one SELECT"),
+				 errdetail("%s in the query: %s", edata->message, query.data)));
+	}
+	PG_END_TRY();
+	if (list_length(parsed) != 1 ||
+		!IsA(linitial_node(RawStmt, parsed)->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("source, features, label, domain and weight must together form one SELECT"),
+				 errdetail("The query: %s", query.data)));
+	return query.data;
+}
+
+/*
+ * Is this a type a number can be read from?
+ */
+static bool
+IsNumericType(Oid type)
+{
+	return type == FLOAT4OID || type == FLOAT8OID || type == INT2OID ||
+		type == INT4OID || type == INT8OID || type == NUMERICOID;
+}
+
+/*
+ * Check the column types of the source query
+ */
+static void
+CheckSourceTypes(TupleDesc desc, const TrainOptions *opts)
+{
+	Oid			features = TupleDescAttr(desc, COL_FEATURES - 1)->atttypid;
+	Oid			label = TupleDescAttr(desc, COL_LABEL - 1)->atttypid;
+	Oid			domain = TupleDescAttr(desc, COL_DOMAIN - 1)->atttypid;
+	Oid			weight = TupleDescAttr(desc, COL_WEIGHT - 1)->atttypid;
+	Oid			element = get_element_type(features);
+
+	if (!OidIsValid(element) || !IsNumericType(element))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("features must be a numeric array (real[], double precision[], integer[] or numeric[]), got %s",
+						format_type_be(features))));
+
+	element = get_element_type(label);
+	if (label != BOOLOID && !IsNumericType(label) &&
+		!(OidIsValid(element) && (element == BOOLOID || IsNumericType(element))))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("label must be boolean or numeric, or an array of them, got %s",
+						format_type_be(label))));
+
+	if (domain != BOOLOID && domain != TEXTOID && domain != VARCHAROID &&
+		domain != BPCHAROID && domain != NAMEOID && domain != UNKNOWNOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("domain must be text ('open', 'commercial' or NULL) or boolean (true = commercial), got %s",
+						format_type_be(domain))));
+	if (!IsNumericType(weight))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("weight must be numeric, got %s", format_type_be(weight))));
+}
+
+/*
+ * Convert a number of a numeric type to double
+ */
+static double
+NumericDatumToDouble(Datum value, Oid type)
+{
+	switch (type)
+	{
+		case FLOAT4OID:
+			return DatumGetFloat4(value);
+		case FLOAT8OID:
+			return DatumGetFloat8(value);
+		case INT2OID:
+			return DatumGetInt16(value);
+		case INT4OID:
+			return DatumGetInt32(value);
+		case INT8OID:
+			return (double) DatumGetInt64(value);
+		case BOOLOID:
+			return DatumGetBool(value) ? 1.0 : 0.0;
+		case NUMERICOID:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, value));
+	}
+	elog(ERROR, "unexpected type %u", type);
+	return 0.0;
+}
+
+/*
+ * Read a numeric array into floats; returns false when it does not fit
+ * capacity (length is still set).  NULL elements set *has_null.
+ */
+static bool
+ReadVector(Datum value, Oid array_type, float *out, int *length, int capacity,
+		   bool *has_null)
+{
+	ArrayType  *array = DatumGetArrayTypeP(value);
+	Oid			element = ARR_ELEMTYPE(array);
+	int			n = ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+
+	*length = n;
+	*has_null = false;
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("arrays must be one-dimensional, got %d dimensions", ARR_NDIM(array))));
+	if (n > capacity)
+		return false;
+
+	if (!ARR_HASNULL(array) && element == FLOAT4OID)
+		memcpy(out, ARR_DATA_PTR(array), sizeof(float) * n);
+	else if (!ARR_HASNULL(array) && element == FLOAT8OID)
+	{
+		const double *values = (const double *) ARR_DATA_PTR(array);
+
+		for (int i = 0; i < n; i++)
+			out[i] = (float) values[i];
+	}
+	else
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Datum	   *values;
+		bool	   *nulls;
+		int			count;
+
+		get_typlenbyvalalign(element, &typlen, &typbyval, &typalign);
+		deconstruct_array(array, element, typlen, typbyval, typalign, &values, &nulls, &count);
+		for (int i = 0; i < count; i++)
+		{
+			if (nulls[i])
+			{
+				*has_null = true;
+				out[i] = NAN;
+			}
+			else
+				out[i] = (float) NumericDatumToDouble(values[i], element);
+		}
+		pfree(values);
+		pfree(nulls);
+	}
+	if ((Pointer) array != DatumGetPointer(value))
+		pfree(array);
+	return true;
+}
+
+/*
+ * Make room for more rows, within mixrec.train_memory
+ */
+static void
+GrowRows(TrainRows *data)
+{
+	Size		row_bytes = sizeof(float) * (data->input_dim + data->output_dim) +
+		(data->has_weight ? sizeof(float) : 0) + (data->has_domain ? 2 : 0);
+	Size		budget = (Size) mixrec_train_memory * 1024;
+	Size		max_rows = budget / row_bytes;
+	Size		capacity = Max(data->capacity * 2, 1024);
+
+	if (data->rows >= max_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the training data need more than mixrec.train_memory (%d kB): %zu rows of %zu bytes read so far",
+						mixrec_train_memory, data->rows, row_bytes),
+				 errhint("Raise mixrec.train_memory, or train on fewer rows.")));
+	capacity = Min(capacity, max_rows);
+	if (capacity > UINT32_MAX)
+		capacity = UINT32_MAX;	/* rows are numbered with uint32 */
+
+#define GROW(ptr, type, per_row) \
+	(ptr) = (data->capacity == 0) ? \
+		MemoryContextAllocHuge(data->context, sizeof(type) * (per_row) * capacity) : \
+		repalloc_huge((ptr), sizeof(type) * (per_row) * capacity)
+
+	GROW(data->x, float, data->input_dim);
+	GROW(data->y, float, data->output_dim);
+	if (data->has_weight)
+		GROW(data->w, float, 1);
+	if (data->has_domain)
+	{
+		GROW(data->o, unsigned char, 1);
+		GROW(data->c, unsigned char, 1);
+	}
+#undef GROW
+	data->capacity = capacity;
+}
+
+/*
+ * Validate one source row and append it
+ */
+static void
+AddRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, int64 row_number,
+	   const TrainOptions *opts)
+{
+	bool		isnull;
+	Datum		value;
+	int			length;
+	bool		has_null;
+	Oid			label_type = TupleDescAttr(desc, COL_LABEL - 1)->atttypid;
+	float	   *x;
+	float	   *y;
+
+	if (data->rows == data->capacity)
+		GrowRows(data);
+	x = data->x + data->rows * data->input_dim;
+	y = data->y + data->rows * data->output_dim;
+
+	/* features */
+	value = SPI_getbinval(tuple, desc, COL_FEATURES, &isnull);
+	if (isnull)
+	{
+		if (opts->skip_invalid)
+			goto skip;
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("row %lld: features are NULL", (long long) row_number),
+				 errhint("Use on_invalid => 'skip' to skip such rows.")));
+	}
+	if (!ReadVector(value, TupleDescAttr(desc, COL_FEATURES - 1)->atttypid, x, &length,
+					data->input_dim, &has_null) || length != data->input_dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("row %lld: features have %d elements, expected %d", (long long) row_number,
+						length, data->input_dim),
+				 opts->initial ? errdetail("The model's input size is %d.", data->input_dim) :
+				 errdetail("The first row has %d elements.", data->input_dim)));
+	for (int j = 0; j < length; j++)
+		if (!isfinite(x[j]))
+		{
+			if (opts->skip_invalid)
+				goto skip;
+			ereport(ERROR,
+					(errcode(has_null ? ERRCODE_NULL_VALUE_NOT_ALLOWED : ERRCODE_DATA_EXCEPTION),
+					 errmsg("row %lld: features element %d is %s", (long long) row_number, j + 1,
+							has_null && isnan(x[j]) ? "NULL" : isnan(x[j]) ? "NaN" : "infinite"),
+					 errhint("Use on_invalid => 'skip' to skip such rows.")));
+		}
+
+	/* label */
+	value = SPI_getbinval(tuple, desc, COL_LABEL, &isnull);
+	if (isnull)
+	{
+		if (opts->skip_invalid)
+			goto skip;
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("row %lld: label is NULL", (long long) row_number),
+				 errhint("Use on_invalid => 'skip' to skip such rows.")));
+	}
+	if (OidIsValid(get_element_type(label_type)))
+	{
+		if (!ReadVector(value, label_type, y, &length, data->output_dim, &has_null) ||
+			length != data->output_dim)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("row %lld: label has %d elements, expected %d", (long long) row_number,
+							length, data->output_dim)));
+	}
+	else
+	{
+		if (data->output_dim != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("row %lld: label is a single value, but the model has %d outputs",
+							(long long) row_number, data->output_dim)));
+		y[0] = (float) NumericDatumToDouble(value, label_type);
+		has_null = false;
+	}
+	for (int k = 0; k < data->output_dim; k++)
+		if (!(y[k] >= 0.0f && y[k] <= 1.0f))
+		{
+			if (has_null && opts->skip_invalid)
+				goto skip;
+			ereport(ERROR,
+					(errcode(has_null ? ERRCODE_NULL_VALUE_NOT_ALLOWED : ERRCODE_DATA_EXCEPTION),
+					 has_null ? errmsg("row %lld: label element %d is NULL", (long long) row_number, k + 1) :
+					 errmsg("row %lld: label %g is outside [0, 1]", (long long) row_number, (double) y[k])));
+		}
+
+	/* domain */
+	if (data->has_domain)
+	{
+		Oid			domain_type = TupleDescAttr(desc, COL_DOMAIN - 1)->atttypid;
+
+		value = SPI_getbinval(tuple, desc, COL_DOMAIN, &isnull);
+		data->o[data->rows] = 1;
+		data->c[data->rows] = 1;
+		if (!isnull && domain_type == BOOLOID)
+		{
+			data->o[data->rows] = !DatumGetBool(value);
+			data->c[data->rows] = DatumGetBool(value);
+		}
+		else if (!isnull)
+		{
+			char	   *name = SPI_getvalue(tuple, desc, COL_DOMAIN);
+
+			if (strcmp(name, "open") == 0)
+				data->c[data->rows] = 0;
+			else if (strcmp(name, "commercial") == 0)
+				data->o[data->rows] = 0;
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("row %lld: domain \"%s\" is neither \"open\" nor \"commercial\"",
+								(long long) row_number, name),
+						 errhint("A NULL domain counts the row for both models.")));
+			pfree(name);
+		}
+	}
+
+	/* weight */
+	if (data->has_weight)
+	{
+		double		weight;
+
+		value = SPI_getbinval(tuple, desc, COL_WEIGHT, &isnull);
+		if (isnull)
+		{
+			if (opts->skip_invalid)
+				goto skip;
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("row %lld: weight is NULL", (long long) row_number)));
+		}
+		weight = NumericDatumToDouble(value, TupleDescAttr(desc, COL_WEIGHT - 1)->atttypid);
+		if (!(weight >= 0.0) || !isfinite(weight) || weight > FLT_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("row %lld: weight %g is not a finite non-negative number",
+							(long long) row_number, weight)));
+		data->w[data->rows] = (float) weight;
+	}
+
+	data->rows++;
+	return;
+
+skip:
+	data->skipped++;
+}
+
+/*
+ * Fix the input and output sizes of a new model from its first valid row;
+ * returns false when the row's features are NULL
+ */
+static bool
+SizesFromRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, int64 row_number)
+{
+	bool		isnull;
+	Datum		value;
+	ArrayType  *array;
+
+	value = SPI_getbinval(tuple, desc, COL_FEATURES, &isnull);
+	if (isnull)
+		return false;
+	array = DatumGetArrayTypeP(value);
+	data->input_dim = ARR_NDIM(array) == 0 ? 0 :
+		ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	if (data->input_dim < 1 || data->input_dim > MIXREC_MAX_UNITS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("row %lld: features have %d elements, a model takes 1 to %d",
+						(long long) row_number, data->input_dim, MIXREC_MAX_UNITS)));
+
+	data->output_dim = 1;
+	value = SPI_getbinval(tuple, desc, COL_LABEL, &isnull);
+	if (!isnull && OidIsValid(get_element_type(TupleDescAttr(desc, COL_LABEL - 1)->atttypid)))
+	{
+		array = DatumGetArrayTypeP(value);
+		data->output_dim = ARR_NDIM(array) == 0 ? 0 :
+			ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+		if (data->output_dim < 1 || data->output_dim > MIXREC_MAX_UNITS)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("row %lld: label has %d elements, a model has 1 to %d outputs",
+							(long long) row_number, data->output_dim, MIXREC_MAX_UNITS)));
+	}
+	return true;
+}
+
+/*
+ * Read the training rows through a read-only cursor
+ */
+static void
+ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
+{
+	MemoryContext row_context;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	int64		row_number = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	CheckSourceTypes(portal->tupDesc, opts);
+
+	/* Values detoasted or converted for one fetch are freed with it */
+	row_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec training rows",
+										ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		SPITupleTable *table;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		table = SPI_tuptable;
+		old = MemoryContextSwitchTo(row_context);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tuple = table->vals[i];
+
+			row_number++;
+			if (data->input_dim == 0 && !SizesFromRow(data, tuple, table->tupdesc, row_number))
+			{
+				/* NULL features before any valid row: skipped, or an error below */
+				if (!opts->skip_invalid)
+					ereport(ERROR,
+							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							 errmsg("row %lld: features are NULL", (long long) row_number),
+							 errhint("Use on_invalid => 'skip' to skip such rows.")));
+				data->skipped++;
+				continue;
+			}
+			AddRow(data, tuple, table->tupdesc, row_number, opts);
+			if ((row_number & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_context);
+		SPI_freetuptable(table);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/*
+ * Create the model to train: a new one, or a copy of the given one
+ */
+static MixrecModel *
+StartModel(const TrainOptions *opts, const TrainRows *data)
+{
+	MixrecModel *model;
+	MixrecError err;
+	uint32		flags = MIXREC_FLAG_OPTIMIZER;
+
+	if (opts->initial)
+	{
+		const MixrecModel *given = opts->initial;
+
+		if (given->flags & MIXREC_FLAG_STANDARDIZE)
+			flags |= MIXREC_FLAG_STANDARDIZE;
+		model = ModelAllocate(&given->shape, flags);
+		model->alpha = opts->alpha;
+		if (given->flags & MIXREC_FLAG_STANDARDIZE)
+		{
+			memcpy(model->mean, given->mean, sizeof(float) * MlpInputDim(&given->shape));
+			memcpy(model->std, given->std, sizeof(float) * MlpInputDim(&given->shape));
+		}
+		memcpy(model->open, given->open, sizeof(float) * MlpParamCount(&given->shape));
+		memcpy(model->commercial, given->commercial,
+			   sizeof(float) * MlpParamCount(&given->shape));
+		/* Continue the optimiser if the model carries its state */
+		if (given->flags & MIXREC_FLAG_OPTIMIZER)
+		{
+			size_t		params = MlpParamCount(&given->shape);
+
+			model->step = given->step;
+			memcpy(model->m_open, given->m_open, sizeof(float) * params);
+			memcpy(model->v_open, given->v_open, sizeof(float) * params);
+			memcpy(model->m_commercial, given->m_commercial, sizeof(float) * params);
+			memcpy(model->v_commercial, given->v_commercial, sizeof(float) * params);
+		}
+	}
+	else
+	{
+		MlpShape	shape = opts->shape;
+
+		shape.dims[0] = data->input_dim;
+		shape.dims[shape.n_hidden + 1] = data->output_dim;
+		if (MlpShapeCheck(&shape, &err) != MIXREC_OK)
+			ReportCoreError(&err);
+		if (opts->standardize)
+			flags |= MIXREC_FLAG_STANDARDIZE;
+		model = ModelAllocate(&shape, flags);
+		model->alpha = opts->alpha;
+		ModelInitParams(model, opts->seed, opts->init);
+	}
+	model->adam = opts->adam;
+	return model;
+}
+
+/*
+ * Refuse to train a model that no row (or only zero weights) would teach
+ */
+static void
+CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n, double alpha)
+{
+	double		open = 0;
+	double		commercial = 0;
+
+	for (Size i = 0; i < n; i++)
+	{
+		Size		r = rows[i];
+		double		weight = data->has_weight ? data->w[r] : 1.0;
+
+		open += (!data->has_domain || data->o[r]) ? weight : 0.0;
+		commercial += (!data->has_domain || data->c[r]) ? weight : 0.0;
+	}
+	if (alpha > 0.0 && open == 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("no training row counts for the open model, but alpha is %g", alpha),
+				 errhint("Rows count for the open model when their domain is 'open' or NULL and their weight is positive; alpha => 0 trains the commercial model alone.")));
+	if (alpha < 1.0 && commercial == 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("no training row counts for the commercial model, but alpha is %g", alpha),
+				 errhint("Rows count for the commercial model when their domain is 'commercial' or NULL and their weight is positive; alpha => 1 trains the open model alone.")));
+}
+
+/*
+ * Stop a training whose parameters or moments left the finite numbers
+ * (a finite loss does not prove they did not)
+ */
+static void
+CheckDiverged(const MixrecModel *model, int epoch, double lr)
+{
+	MixrecError err;
+
+	if (ModelCheck(model, &err) != MIXREC_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("training diverged in epoch %d: %s", epoch, err.message),
+				 errhint("Lower learning_rate (now %g), or standardize the features.", lr)));
+}
+
+/*
+ * Append a double as JSON, NaN as null
+ */
+static void
+AppendNullableDouble(StringInfo buf, double value)
+{
+	if (isfinite(value))
+		AppendJsonDouble(buf, value);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * Append one epoch's metrics as a JSON object
+ */
+static void
+AppendEpochJson(StringInfo buf, int epoch, const LossValue *train, const TrainEval *eval,
+				bool has_eval, double rows_per_second, double elapsed_ms)
+{
+	const char *const names[] = {
+		"train_loss", "train_loss_open", "train_loss_commercial",
+		"validation_loss", "validation_loss_open", "validation_loss_commercial",
+		"validation_auc_open", "validation_auc_commercial", "validation_auc_blend",
+		"rows_per_second", "elapsed_ms"
+	};
+	double		values[lengthof(names)];
+
+	values[0] = train->total;
+	values[1] = train->open;
+	values[2] = train->commercial;
+	values[3] = has_eval ? eval->loss.total : NAN;
+	values[4] = has_eval ? eval->loss.open : NAN;
+	values[5] = has_eval ? eval->loss.commercial : NAN;
+	values[6] = has_eval ? eval->auc_open : NAN;
+	values[7] = has_eval ? eval->auc_commercial : NAN;
+	values[8] = has_eval ? eval->auc_blend : NAN;
+	values[9] = rows_per_second;
+	values[10] = elapsed_ms;
+
+	appendStringInfo(buf, "{\"epoch\": %d", epoch);
+	for (int i = 0; i < lengthof(names); i++)
+	{
+		appendStringInfo(buf, ", \"%s\": ", names[i]);
+		AppendNullableDouble(buf, values[i]);
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * Send the NOTICE of one epoch
+ */
+static void
+ReportEpoch(const TrainOptions *opts, int epoch, const LossValue *train,
+			const TrainEval *eval, bool has_eval, double rows_per_second)
+{
+	if (has_eval)
+		ereport(NOTICE,
+				(errmsg("epoch %d/%d: train loss %.4f (open %.4f, commercial %.4f), validation loss %.4f, AUC open %.3f, commercial %.3f, blend %.3f, %.0f rows/s",
+						epoch, opts->epochs, train->total, train->open, train->commercial,
+						eval->loss.total, eval->auc_open, eval->auc_commercial,
+						eval->auc_blend, rows_per_second)));
+	else
+		ereport(NOTICE,
+				(errmsg("epoch %d/%d: train loss %.4f (open %.4f, commercial %.4f), %.0f rows/s",
+						epoch, opts->epochs, train->total, train->open, train->commercial,
+						rows_per_second)));
+}
+
+/*
+ * Show the progress in pg_stat_activity.query, ahead of the query itself
+ */
+static void
+ReportProgress(const TrainOptions *opts, int epoch, const LossValue *train)
+{
+	char	   *line;
+
+	if (train)
+		line = psprintf("/* mixrec_train %s: epoch %d/%d done, train loss %.4f */ %s",
+						opts->model_name, epoch, opts->epochs, train->total,
+						debug_query_string ? debug_query_string : "");
+	else
+		line = psprintf("/* mixrec_train %s: epoch %d/%d running */ %s",
+						opts->model_name, epoch, opts->epochs,
+						debug_query_string ? debug_query_string : "");
+	pgstat_report_activity(STATE_RUNNING, line);
+	pfree(line);
+}
+
+/*
+ * Milliseconds since start
+ */
+static double
+ElapsedMs(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_MILLISEC(now);
+}
+
+/*
+ * Train both models on the rows of a table or query
+ *
+ * mixrec_train_model(source, features, label, domain, weight, alpha, hidden,
+ *	 epochs, batch_size, learning_rate, beta1, beta2, eps, weight_decay,
+ *	 optimizer, validation_fraction, patience, standardize, shuffle, init,
+ *	 seed, initial_model, on_invalid, model_name)
+ *	 returns (weights bytea, metrics jsonb)
+ */
+Datum
+mixrec_train_model(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	MemoryContext train_context;
+	TrainOptions opts;
+	TrainRows	data;
+	TrainData	view;
+	MixrecModel *model;
+	TrainWork	work;
+	TrainWork	eval_work;
+	char	   *query;
+	uint32	   *train_rows;
+	uint32	   *val_rows;
+	Size		n_train;
+	Size		n_val;
+	void	   *eval_scratch = NULL;
+	float	   *best = NULL;
+	int64		best_step = 0;
+	double		best_loss = INFINITY;
+	int			best_epoch = 0;
+	int			epochs_run = 0;
+	bool		stopped_early = false;
+	StringInfoData epochs_json;
+	StringInfoData metrics;
+	TupleDesc	result_desc;
+	Datum		result[2];
+	bool		result_nulls[2] = {false, false};
+	bytea	   *weights;
+	MixrecRandom rng;
+	Size		floats;
+	instr_time	start;
+
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "mixrec_train_model must return a record");
+	BlasEnsureThreads();
+	INSTR_TIME_SET_CURRENT(start);
+
+	train_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec training",
+										  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(train_context);
+	ParseOptions(fcinfo, &opts);
+
+	/* 1-2. Read the source */
+	query = SourceQuery(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+						text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						text_to_cstring(PG_GETARG_TEXT_PP(2)),
+						PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
+						PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	memset(&data, 0, sizeof(data));
+	data.context = train_context;
+	data.has_weight = !PG_ARGISNULL(4);
+	data.has_domain = !PG_ARGISNULL(3);
+	if (opts.initial)
+	{
+		/* A given model fixes the sizes every row must have */
+		data.input_dim = MlpInputDim(&opts.initial->shape);
+		data.output_dim = MlpOutputDim(&opts.initial->shape);
+	}
+	ReadSource(query, &opts, &data);
+	if (data.rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the source has no rows to train on%s",
+						data.skipped ? psprintf(" (%zu invalid rows were skipped)", data.skipped) : "")));
+
+	/* 3. Validation split from the seed; training rows keep source order */
+	n_val = (Size) floor(data.rows * opts.validation_fraction);
+	n_train = data.rows - n_val;
+	if (n_train == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("validation_fraction %g leaves no training rows out of %zu",
+						opts.validation_fraction, data.rows)));
+	{
+		unsigned char *is_val = palloc0(data.rows);
+		uint32	   *all = MemoryContextAllocHuge(train_context, sizeof(uint32) * data.rows);
+		Size		t = 0;
+		Size		v = 0;
+
+		for (Size i = 0; i < data.rows; i++)
+			all[i] = (uint32) i;
+		RandomSeed(&rng, opts.seed ^ UINT64_C(0x5851F42D4C957F2D));
+		for (Size i = 0; i < n_val; i++)
+		{
+			Size		j = i + RandomBelow(&rng, data.rows - i);
+			uint32		swap = all[i];
+
+			all[i] = all[j];
+			all[j] = swap;
+			is_val[all[i]] = 1;
+		}
+		train_rows = MemoryContextAllocHuge(train_context, sizeof(uint32) * (n_train + 1));
+		val_rows = MemoryContextAllocHuge(train_context, sizeof(uint32) * (n_val + 1));
+		for (Size i = 0; i < data.rows; i++)
+		{
+			if (is_val[i])
+				val_rows[v++] = (uint32) i;
+			else
+				train_rows[t++] = (uint32) i;
+		}
+		pfree(all);
+		pfree(is_val);
+	}
+	CheckEnoughRows(&data, train_rows, n_train, opts.alpha);
+
+	model = StartModel(&opts, &data);
+	if (MlpInputDim(&model->shape) != data.input_dim || MlpOutputDim(&model->shape) != data.output_dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the model takes %d features and has %d outputs, the data have %d and %d",
+						MlpInputDim(&model->shape), MlpOutputDim(&model->shape),
+						data.input_dim, data.output_dim)));
+
+	/* Standardise: fit on the training rows of a new model, then apply */
+	if (model->flags & MIXREC_FLAG_STANDARDIZE)
+	{
+		if (opts.initial == NULL)
+		{
+			StandardizeStats stats;
+			double	   *mean = palloc_array(double, data.input_dim);
+			double	   *m2 = palloc_array(double, data.input_dim);
+
+			StandardizeStatsInit(&stats, data.input_dim, mean, m2);
+			for (Size i = 0; i < n_train; i++)
+				StandardizeStatsAdd(&stats, data.x + (Size) train_rows[i] * data.input_dim, 1);
+			StandardizeStatsFinish(&stats, model->mean, model->std);
+		}
+		StandardizeApply(model->mean, model->std, data.input_dim, data.x, data.rows, data.x);
+	}
+
+	/* 4. Train */
+	floats = ModelFloatCount(&model->shape, model->flags);
+	TrainWorkBind(&work, &model->shape, opts.batch_size,
+				  MemoryContextAllocHuge(train_context, sizeof(float) * TrainWorkFloats(&model->shape, opts.batch_size)),
+				  palloc(TrainWorkBytes(opts.batch_size)));
+	if (n_val > 0)
+	{
+		/* Evaluation has no gradients: larger chunks, fewer BLAS calls */
+		int			chunk = (int) Min((Size) Max(opts.batch_size, 1024), n_val);
+
+		TrainWorkBind(&eval_work, &model->shape, chunk,
+					  MemoryContextAllocHuge(train_context, sizeof(float) * TrainWorkFloats(&model->shape, chunk)),
+					  palloc(TrainWorkBytes(chunk)));
+		eval_scratch = MemoryContextAllocHuge(train_context,
+											  TrainEvalScratchBytes(n_val, data.output_dim));
+	}
+	if (opts.patience > 0)
+		best = MemoryContextAllocHuge(train_context, sizeof(float) * floats);
+
+	view.input_dim = data.input_dim;
+	view.output_dim = data.output_dim;
+	view.rows = data.rows;
+	view.x = data.x;
+	view.y = data.y;
+	view.w = data.has_weight ? data.w : NULL;
+	view.o = data.has_domain ? data.o : NULL;
+	view.c = data.has_domain ? data.c : NULL;
+
+	initStringInfo(&epochs_json);
+	RandomSeed(&rng, opts.seed ^ UINT64_C(0x2545F4914F6CDD1D));
+	for (int epoch = 1; epoch <= opts.epochs; epoch++)
+	{
+		LossValue	sum = {0, 0, 0};
+		TrainEval	eval;
+		instr_time	epoch_start;
+		double		epoch_ms;
+
+		memset(&eval, 0, sizeof(eval));
+		CHECK_FOR_INTERRUPTS();
+		ReportProgress(&opts, epoch, NULL);
+		INSTR_TIME_SET_CURRENT(epoch_start);
+
+		if (opts.shuffle)
+			for (Size i = n_train - 1; i > 0; i--)
+			{
+				Size		j = RandomBelow(&rng, i + 1);
+				uint32		swap = train_rows[i];
+
+				train_rows[i] = train_rows[j];
+				train_rows[j] = swap;
+			}
+
+		for (Size first = 0; first < n_train; first += opts.batch_size)
+		{
+			int			n = (int) Min((Size) opts.batch_size, n_train - first);
+			LossValue	loss;
+
+			CHECK_FOR_INTERRUPTS();
+			loss = TrainStep(model, &view, train_rows + first, n, &work);
+			if (!isfinite(loss.total))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("training diverged in epoch %d: the loss is %s", epoch,
+								isnan(loss.total) ? "NaN" : "infinite"),
+						 errhint("Lower learning_rate (now %g), or standardize the features.",
+								 opts.adam.lr)));
+			sum.total += loss.total * n;
+			sum.open += loss.open * n;
+			sum.commercial += loss.commercial * n;
+		}
+		epoch_ms = ElapsedMs(epoch_start);
+		CheckDiverged(model, epoch, opts.adam.lr);
+		sum.total /= n_train;
+		sum.open /= n_train;
+		sum.commercial /= n_train;
+
+		if (n_val > 0)
+			eval = TrainEvaluate(model, &view, val_rows, n_val, &eval_work, eval_scratch);
+		epochs_run = epoch;
+
+		if (epoch > 1)
+			appendStringInfoString(&epochs_json, ", ");
+		AppendEpochJson(&epochs_json, epoch, &sum, &eval, n_val > 0,
+						n_train / Max(epoch_ms / 1000.0, 1e-9), ElapsedMs(start));
+		ReportEpoch(&opts, epoch, &sum, &eval, n_val > 0, n_train / Max(epoch_ms / 1000.0, 1e-9));
+		ReportProgress(&opts, epoch, &sum);
+
+		/* Early stopping on the validation loss */
+		if (n_val > 0 && eval.loss.total < best_loss)
+		{
+			best_loss = eval.loss.total;
+			best_epoch = epoch;
+			if (best)
+			{
+				memcpy(best, model->mean ? model->mean : model->open, sizeof(float) * floats);
+				best_step = model->step;
+			}
+		}
+		else if (opts.patience > 0 && epoch - best_epoch >= opts.patience)
+		{
+			stopped_early = true;
+			break;
+		}
+	}
+	if (best && best_epoch > 0 && best_epoch < epochs_run)
+	{
+		memcpy(model->mean ? model->mean : model->open, best, sizeof(float) * floats);
+		model->step = best_step;
+	}
+
+	/* Results, in the caller's context */
+	MemoryContextSwitchTo(caller_context);
+	initStringInfo(&metrics);
+	appendStringInfo(&metrics, "{\"rows\": %zu, \"train_rows\": %zu, \"validation_rows\": %zu, "
+					 "\"skipped_rows\": %zu, \"epochs_run\": %d, \"stopped_early\": %s, "
+					 "\"best_epoch\": %s, \"elapsed_ms\": ",
+					 data.rows, n_train, n_val, data.skipped, epochs_run,
+					 stopped_early ? "true" : "false",
+					 best_epoch > 0 ? psprintf("%d", best_epoch) : "null");
+	AppendJsonDouble(&metrics, ElapsedMs(start));
+	appendStringInfo(&metrics, ", \"epochs\": [%s]}", epochs_json.data);
+	weights = ModelToBytea(model);
+
+	result[0] = PointerGetDatum(weights);
+	result[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data));
+	MemoryContextDelete(train_context);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc),
+													  result, result_nulls)));
+}
