@@ -59,6 +59,7 @@ def download_package(workdir):
         try:
             import pwd
             os.chown(download_dir, pwd.getpwnam("_apt").pw_uid, -1)
+            os.chmod(workdir, 0o711)
         except (KeyError, OSError):
             pass
 
@@ -66,7 +67,7 @@ def download_package(workdir):
     status, output = run(cmd, cwd=download_dir)
     if status != 0 and os.geteuid() == 0:
         # most often the package lists are empty or stale: refresh, retry
-        print(f"apt-get download failed; running apt-get update and retrying",
+        print("apt-get download failed; running apt-get update and retrying",
               flush=True)
         update_status, update_output = run(["apt-get", "update", "-q"])
         if update_status != 0:

@@ -39,7 +39,7 @@ step_end() {
     local took
     took=$(printf '%d.%d s' $((ms / 1000)) $((ms % 1000 / 100)))
     echo "   took $took"
-    timings+=("$(printf '  %-36s %10s' "$current_step" "$took")")
+    timings+=("$(printf '  %-46s %8s' "$current_step" "$took")")
     current_step=
 }
 

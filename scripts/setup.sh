@@ -17,6 +17,7 @@ MIXREC_PACKAGES=(
     postgresql-server-dev-15
     libopenblas-dev
     postgresql-15-pgtap
+    postgresql-15-cron
     libtap-parser-sourcehandler-pgtap-perl
     python3-torch
     python3-psycopg2

@@ -138,7 +138,7 @@ static void CheckDiverged(const MixrecModel *model, int epoch, double lr);
 static void AppendNullableDouble(StringInfo buf, double value);
 static void ReportEpoch(const TrainOptions *opts, int epoch, const LossValue *train,
 						const TrainEval *eval, bool has_eval, double rows_per_second);
-static void ReportProgress(const TrainOptions *opts, int epoch, const LossValue *train);
+static void ReportProgress(const TrainOptions *opts, int epoch, double last_loss);
 static double ElapsedMs(instr_time start);
 
 /*
@@ -975,19 +975,20 @@ ReportEpoch(const TrainOptions *opts, int epoch, const LossValue *train,
 }
 
 /*
- * Show the progress in pg_stat_activity.query, ahead of the query itself
+ * Show the progress in pg_stat_activity.query, ahead of the query itself:
+ * the running epoch, and the loss of the one before
  */
 static void
-ReportProgress(const TrainOptions *opts, int epoch, const LossValue *train)
+ReportProgress(const TrainOptions *opts, int epoch, double last_loss)
 {
 	char	   *line;
 
-	if (train)
-		line = psprintf("/* mixrec_train %s: epoch %d/%d done, train loss %.4f */ %s",
-						opts->model_name, epoch, opts->epochs, train->total,
+	if (isfinite(last_loss))
+		line = psprintf("/* mixrec_train %s: epoch %d/%d, train loss %.4f after epoch %d */ %s",
+						opts->model_name, epoch, opts->epochs, last_loss, epoch - 1,
 						debug_query_string ? debug_query_string : "");
 	else
-		line = psprintf("/* mixrec_train %s: epoch %d/%d running */ %s",
+		line = psprintf("/* mixrec_train %s: epoch %d/%d */ %s",
 						opts->model_name, epoch, opts->epochs,
 						debug_query_string ? debug_query_string : "");
 	pgstat_report_activity(STATE_RUNNING, line);
@@ -1038,6 +1039,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	double		best_loss = INFINITY;
 	int			best_epoch = 0;
 	int			epochs_run = 0;
+	double		last_loss = NAN;
 	bool		stopped_early = false;
 	StringInfoData epochs_json;
 	StringInfoData metrics;
@@ -1186,7 +1188,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 
 		memset(&eval, 0, sizeof(eval));
 		CHECK_FOR_INTERRUPTS();
-		ReportProgress(&opts, epoch, NULL);
+		ReportProgress(&opts, epoch, last_loss);
 		INSTR_TIME_SET_CURRENT(epoch_start);
 
 		if (opts.shuffle)
@@ -1232,7 +1234,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 		AppendEpochJson(&epochs_json, epoch, &sum, &eval, n_val > 0,
 						n_train / Max(epoch_ms / 1000.0, 1e-9), ElapsedMs(start));
 		ReportEpoch(&opts, epoch, &sum, &eval, n_val > 0, n_train / Max(epoch_ms / 1000.0, 1e-9));
-		ReportProgress(&opts, epoch, &sum);
+		last_loss = sum.total;
 
 		/* Early stopping on the validation loss */
 		if (n_val > 0 && eval.loss.total < best_loss)

@@ -2,8 +2,9 @@
 # test/run.sh: what `make test` runs.  On a fresh Debian 12 machine, as root,
 # it installs what is missing, builds and installs mixrec, runs the core
 # unit tests (plain and under AddressSanitizer/UBSan), starts a throwaway
-# cluster, runs the pg_regress suite, the pgTAP suite and the PyTorch
-# interchange check, stops the cluster, and ends with "N passed, N failed".
+# cluster, runs the pg_regress suite, the pgTAP suite, the PyTorch
+# interchange check and the integration tests (cancel, concurrency,
+# pg_cron), stops the cluster, and ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -59,7 +60,10 @@ if [ $sanitized_rc -ne 0 ] && ! grep -q '^not ok' "$log_dir/core-sanitized.tap";
 fi
 
 echo "== starting a throwaway cluster"
-mixrec_cluster_start || fail_setup "the test cluster did not start"
+# pg_cron runs its jobs in background workers, so the cluster needs no TCP
+mixrec_cluster_start "shared_preload_libraries = 'pg_cron'" \
+    "cron.database_name = 'postgres'" "cron.use_background_workers = on" \
+    "max_worker_processes = 32" || fail_setup "the test cluster did not start"
 
 echo "== pg_regress (make installcheck)"
 make -s installcheck >"$log_dir/regress.log" 2>&1
@@ -86,6 +90,13 @@ psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE 
 psql -q -X -d mixrec_torch -c "CREATE EXTENSION mixrec" >/dev/null
 PGDATABASE=mixrec_torch /usr/bin/python3 test/torch/check_interchange.py >"$log_dir/interchange.tap" 2>&1
 count_tap "interchange with PyTorch" "$log_dir/interchange.tap"
+
+echo "== integration (cancel, concurrency, pg_cron)"
+for t in test/integration/*.sh; do
+    [ "$(basename "$t")" = tap.sh ] && continue
+    bash "$t" >"$log_dir/$(basename "$t" .sh).tap" 2>&1
+    count_tap "$(basename "$t" .sh)" "$log_dir/$(basename "$t" .sh).tap"
+done
 
 mixrec_cluster_stop
 echo "logs: $log_dir"
