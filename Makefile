@@ -11,6 +11,7 @@ OBJS = \
 	src/interchange.o \
 	src/score.o \
 	src/train.o \
+	src/train_source.o \
 	src/core/status.o \
 	src/core/crc32c.o \
 	src/core/random.o \
