@@ -15,6 +15,7 @@ OBJS = \
 	src/core/status.o \
 	src/core/crc32c.o \
 	src/core/random.o \
+	src/core/kernels.o \
 	src/core/mlp.o \
 	src/core/loss.o \
 	src/core/adam.o \
@@ -46,6 +47,10 @@ EXTRA_CLEAN = test/core/test_core test/core/test_core_sanitized
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The element-wise loops: -O2's cost model leaves loops with a remainder
+# scalar; see src/core/kernels.c
+src/core/kernels.o src/core/adam.o: CFLAGS += -O3
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@

@@ -35,7 +35,8 @@ extern MixrecStatus AdamConfigCheck(const AdamConfig *config, MixrecError *err);
  * counting from 1 (torch's state['step'] after its increment).  grad is read
  * only: the L2 term of ADAM_L2 is folded in on the fly.
  */
-extern void AdamStep(const AdamConfig *config, int64_t step, float *param,
-					 const float *grad, float *m, float *v, size_t n);
+extern void AdamStep(const AdamConfig *config, int64_t step, float *restrict param,
+					 const float *restrict grad, float *restrict m, float *restrict v,
+					 size_t n);
 
 #endif							/* MIXREC_ADAM_H */

@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "mixrec/adam.h"
+#include "mixrec/kernels.h"
 
 /*
  * Return PyTorch's default settings
@@ -66,9 +67,9 @@ AdamConfigCheck(const AdamConfig *config, MixrecError *err)
 /*
  * Take one Adam or AdamW step over n parameters
  */
-void
-AdamStep(const AdamConfig *config, int64_t step, float *param,
-		 const float *grad, float *m, float *v, size_t n)
+MIXREC_VECTORIZE void
+AdamStep(const AdamConfig *config, int64_t step, float *restrict param,
+		 const float *restrict grad, float *restrict m, float *restrict v, size_t n)
 {
 	double		bias_correction1 = 1.0 - pow(config->beta1, (double) step);
 	double		bias_correction2 = 1.0 - pow(config->beta2, (double) step);

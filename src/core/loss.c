@@ -83,10 +83,14 @@ LossTerm(const LossBatch *batch, const unsigned char *flags,
 			double		z = logits[i];
 			double		y = batch->y[i];
 
+			/* One exp serves both the loss and the sigmoid */
+			double		e = exp(-fabs(z));
+			double		sigmoid = z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+
 			if (counts)
-				row_loss += BceWithLogits(z, y);
+				row_loss += fmax(z, 0.0) - z * y + log1p(e);
 			if (dlogits != NULL)
-				dlogits[i] = (float) (grad_scale * (Sigmoid(z) - y));
+				dlogits[i] = (float) (grad_scale * (sigmoid - y));
 		}
 		if (counts)
 			sum += weight * row_loss / outputs;

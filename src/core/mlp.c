@@ -15,8 +15,8 @@
  * MlpShapeCheck, before any of these functions sees them.
  */
 #include <cblas.h>
-#include <string.h>
 
+#include "mixrec/kernels.h"
 #include "mixrec/mlp.h"
 
 /*
@@ -161,21 +161,10 @@ MlpForward(const MlpShape *shape, const float *params, const float *x,
 		const float *bias = params + MlpBiasOffset(shape, l);
 		float	   *out = acts + MlpActivationOffset(shape, batch, l);
 
-		/* Start from the bias, so one GEMM with beta = 1 adds A W^T */
-		for (int r = 0; r < batch; r++)
-			memcpy(out + (size_t) r * n_out, bias, sizeof(float) * n_out);
-
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
 					batch, n_out, n_in, 1.0f, in, n_in, weight, n_in,
-					1.0f, out, n_out);
-
-		if (l < layers - 1)
-		{
-			size_t		n = (size_t) batch * n_out;
-
-			for (size_t i = 0; i < n; i++)
-				out[i] = out[i] > 0.0f ? out[i] : 0.0f;
-		}
+					0.0f, out, n_out);
+		KernelBiasRelu(out, bias, batch, n_out, l < layers - 1);
 		in = out;
 	}
 }
@@ -207,14 +196,7 @@ MlpBackward(const MlpShape *shape, const float *params, const float *x,
 					0.0f, dweight, n_in);
 
 		/* db = column sums of dZ */
-		memset(dbias, 0, sizeof(float) * n_out);
-		for (int r = 0; r < batch; r++)
-		{
-			const float *row = dz + (size_t) r * n_out;
-
-			for (int j = 0; j < n_out; j++)
-				dbias[j] += row[j];
-		}
+		KernelColumnSums(dz, batch, n_out, n_out, dbias);
 
 		if (l > 0)
 		{
@@ -226,9 +208,7 @@ MlpBackward(const MlpShape *shape, const float *params, const float *x,
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
 						batch, n_in, n_out, 1.0f, dz, n_out, weight, n_in,
 						0.0f, da, n_in);
-			for (size_t i = 0; i < n; i++)
-				if (!(a_prev[i] > 0.0f))
-					da[i] = 0.0f;
+			KernelReluMask(da, a_prev, n);
 			dz = da;
 		}
 	}

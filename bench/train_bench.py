@@ -1,0 +1,613 @@
+#!/usr/bin/python3
+"""Training benchmark: mixrec_train inside PostgreSQL against PyTorch.
+
+Run by bench/train.sh, which starts a throwaway cluster with the installed
+mixrec and connects this script to it through libpq's environment (PGHOST,
+PGPORT, PGUSER, PGDATABASE). Both sides use ONE thread: this process sets
+OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and MKL_NUM_THREADS to 1 before it
+imports torch, and the backend runs with mixrec.threads = 1 (the default).
+
+(a) In-memory training throughput (samples/s of one epoch) for three
+    (d_in, hidden, batch) shapes: mixrec's rows_per_second per epoch from
+    mixrec_training_info(), against a plain PyTorch loop over the same rows
+    already in float32 tensors. Best of epochs 2..3 and the median of 1..3.
+(b) End to end, 1,000,000 rows x 64 features, 5 epochs: the wall time of one
+    mixrec_train() call, against exporting the rows with binary COPY, parsing
+    them with numpy, training in PyTorch and writing the model back with
+    mixrec_import().
+
+It prints every number it uses and every ratio; it does not judge them.
+
+Usage:  /usr/bin/python3 bench/train_bench.py [--scale S]
+"""
+
+import os
+
+# One thread in this process, set before torch (and its BLAS) is loaded
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import ctypes  # noqa: E402
+import gc  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import struct  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import psycopg2  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+torch.set_num_threads(1)
+torch.set_num_interop_threads(1)
+
+# (d_in, hidden, batch, rows) of benchmark (a); rows chosen so that an epoch
+# takes a second or more on either side on the development machine
+SHAPES = (
+    (64, 64, 256, 1_000_000),
+    (128, 256, 1024, 400_000),
+    (256, 512, 4096, 150_000),
+)
+A_EPOCHS = 3
+
+# Benchmark (b)
+E2E_ROWS = 1_000_000
+E2E_DIM = 64
+E2E_HIDDEN = 64
+E2E_BATCH = 256
+E2E_EPOCHS = 5
+
+ALPHA = 0.5
+LR = 1e-3
+TORCH_SEED = 42
+
+ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE",
+            "GOTO_NUM_THREADS")
+
+
+def out(line=""):
+    print(line, flush=True)
+
+
+def section(title):
+    out()
+    out("=" * 78)
+    out(title)
+    out("=" * 78)
+
+
+def fmt_rate(x):
+    return "%12.0f" % x
+
+
+# ---------------------------------------------------------------------------
+# Environment and kernels
+
+def cpu_info():
+    model, flags, cores = "unknown", set(), 0
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and model == "unknown":
+                model = value.strip()
+            elif key == "flags" and not flags:
+                flags = set(value.split())
+            elif key == "processor":
+                cores += 1
+    return model, flags, cores
+
+
+def blas_libraries(pid="self"):
+    """The BLAS/LAPACK/OpenMP libraries mapped into a process."""
+    libs = set()
+    try:
+        with open("/proc/%s/maps" % pid) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 6:
+                    path = parts[5]
+                    base = os.path.basename(path)
+                    if any(s in base for s in ("blas", "lapack", "gomp", "mkl", "dnnl")):
+                        libs.add(path)
+    except OSError as e:
+        return ["(cannot read /proc/%s/maps: %s)" % (pid, e.strerror)]
+    return sorted(libs)
+
+
+def process_env(pid):
+    try:
+        with open("/proc/%s/environ" % pid, "rb") as f:
+            items = f.read().split(b"\0")
+    except OSError as e:
+        return None, e.strerror
+    env = {}
+    for item in items:
+        k, sep, v = item.decode(errors="replace").partition("=")
+        if sep:
+            env[k] = v
+    return env, None
+
+
+def thread_count(pid="self"):
+    try:
+        with open("/proc/%s/status" % pid) as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def openblas_info():
+    lib = ctypes.CDLL("libopenblas.so.0")
+    lib.openblas_get_config.restype = ctypes.c_char_p
+    lib.openblas_get_corename.restype = ctypes.c_char_p
+    info = {
+        "config": lib.openblas_get_config().decode(),
+        "corename": lib.openblas_get_corename().decode(),
+    }
+    try:
+        lib.openblas_get_num_threads.restype = ctypes.c_int
+        info["threads"] = lib.openblas_get_num_threads()
+    except AttributeError:
+        info["threads"] = "?"
+    return info
+
+
+def torch_config_lines():
+    keep = []
+    for line in torch.__config__.show().splitlines():
+        s = line.strip()
+        if any(k in s for k in ("CPU capability", "MKL-DNN", "OpenMP", "LAPACK", "MKL ")):
+            keep.append(s.lstrip("- "))
+        elif s.startswith("- Build settings") or s.startswith("Build settings"):
+            for tok in s.split(","):
+                tok = tok.strip()
+                if tok.startswith(("BLAS_INFO", "LAPACK_INFO", "USE_MKLDNN", "USE_OPENMP",
+                                   "PERF_WITH_AVX")):
+                    keep.append(tok.replace("- Build settings: ", ""))
+    return keep
+
+
+def print_environment(cur):
+    section("Machine, kernels and threads")
+    model, flags, cores = cpu_info()
+    out("CPU model            : %s" % model)
+    out("logical CPUs         : %d" % cores)
+    out("CPU flags            : %s" % " ".join(
+        f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl")
+        if f in flags))
+    out("kernel               : %s" % platform.release())
+
+    out()
+    out("-- this process (PyTorch side)")
+    out("python               : %s (%s)" % (sys.version.split()[0], sys.executable))
+    out("torch                : %s, numpy %s, psycopg2 %s" % (
+        torch.__version__, np.__version__, psycopg2.__version__.split()[0]))
+    for var in ENV_VARS:
+        out("%-21s: %s" % (var, os.environ.get(var, "(unset)")))
+    out("torch threads        : intra-op %d, inter-op %d" % (
+        torch.get_num_threads(), torch.get_num_interop_threads()))
+    for line in torch_config_lines():
+        out("torch config         : %s" % line)
+    out("mkldnn available     : %s" % torch.backends.mkldnn.is_available())
+    # Make sure the BLAS is loaded and initialised before asking it
+    torch.mm(torch.ones(8, 8), torch.ones(8, 8))
+    ob = openblas_info()
+    out("openblas_get_config  : %s" % ob["config"])
+    out("openblas_get_corename: %s" % ob["corename"])
+    out("openblas threads     : %s" % ob["threads"])
+    for path in blas_libraries():
+        out("mapped library       : %s -> %s" % (path, os.path.realpath(path)))
+
+    out()
+    out("-- PostgreSQL backend (mixrec side)")
+    cur.execute("SELECT version()")
+    out("server               : %s" % cur.fetchone()[0])
+    cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'mixrec'")
+    out("mixrec extension     : %s" % cur.fetchone()[0])
+    cur.execute("SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'")
+    so = os.path.join(cur.fetchone()[0], "mixrec.so")
+    try:
+        st = os.stat(so)
+        with open(so, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        out("installed build      : %s, %d bytes, modified %s, sha256 %s..." % (
+            so, st.st_size, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.st_mtime)),
+            digest))
+    except OSError as e:
+        out("installed build      : %s (%s)" % (so, e.strerror))
+    # Load the library in this backend, then read its settings
+    cur.execute("SELECT mixrec_info(mixrec_init(2, '{2}'))")
+    cur.execute("SHOW mixrec.threads")
+    out("mixrec.threads       : %s" % cur.fetchone()[0])
+    cur.execute("SHOW mixrec.train_memory")
+    out("mixrec.train_memory  : %s" % cur.fetchone()[0])
+    cur.execute("SELECT pg_backend_pid()")
+    pid = cur.fetchone()[0]
+    out("backend pid          : %d" % pid)
+    env, err = process_env(pid)
+    for var in ENV_VARS:
+        if env is None:
+            out("%-21s: (cannot read the backend's environment: %s)" % (var, err))
+            break
+        out("%-21s: %s" % (var, env.get(var, "(unset)")))
+    for path in blas_libraries(pid):
+        out("mapped library       : %s -> %s" % (path, os.path.realpath(path)))
+    out("(the backend calls the same OpenBLAS; with the same OPENBLAS_CORETYPE it picks the")
+    out(" same core as reported above for this process)")
+    return pid
+
+
+# ---------------------------------------------------------------------------
+# Data
+
+def make_table(cur, name, rows, dim, seed):
+    """An unlogged table of `rows` random feature vectors in [-1, 1) and a label
+    that is a fixed function of a few of them; returns seconds taken."""
+    t0 = time.perf_counter()
+    cur.execute("DROP TABLE IF EXISTS %s" % name)
+    cur.execute("CREATE UNLOGGED TABLE %s (id int, features real[] NOT NULL, "
+                "label boolean NOT NULL)" % name)
+    cur.execute("SELECT setseed(%s)", (seed,))
+    cur.execute(
+        "INSERT INTO " + name + " "
+        "SELECT g, f, f[1] - f[2] + 0.5 * (f[3] - f[4]) + f[5] * f[6] + 0.25 * f[7] > 0 "
+        "FROM (SELECT g, ARRAY(SELECT (random() * 2 - 1)::real "
+        "                      FROM generate_series(1, %s) WHERE g > 0) AS f "
+        "      FROM generate_series(1, %s) AS g) s",
+        (dim, rows))
+    # Set hint bits and freeze now, so that neither side pays for it later
+    cur.execute("VACUUM (FREEZE, ANALYZE) %s" % name)
+    seconds = time.perf_counter() - t0
+    cur.execute("SELECT pg_size_pretty(pg_table_size(%s)), avg(label::int) FROM " + name,
+                (name,))
+    size, positive = cur.fetchone()
+    out("  %-28s %9d rows x %3d features: %6.1f s, %s, %.1f%% positive labels"
+        % (name, rows, dim, seconds, size, 100 * float(positive)))
+    return seconds
+
+
+PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+FLOAT4OID = 700
+
+
+def parse_binary_copy(buf):
+    """Parse `COPY (SELECT features, label ...) TO STDOUT (FORMAT binary)`
+    with numpy: every row has the same layout (field count, then the real[]
+    with its 20-byte array header and a length word before every element,
+    then the boolean), so the rows are one structured array, checked field
+    by field, and the features are one strided big-endian view."""
+    mv = memoryview(buf)
+    if bytes(mv[:11]) != PGCOPY_SIGNATURE:
+        raise ValueError("not a binary COPY stream")
+    flags, ext = struct.unpack_from(">iI", mv, 11)
+    pos = 19 + ext
+    if len(mv) - pos == 2:
+        raise ValueError("no rows")
+    # The first row gives the number of features
+    nfields, alen, ndim, _, _, dim = struct.unpack_from(">hiiiIi", mv, pos)
+    if nfields != 2 or ndim != 1:
+        raise ValueError("unexpected first row: %d fields, %d array dimensions" % (nfields, ndim))
+    elem = np.dtype([("len", ">i4"), ("val", ">f4")])
+    row = np.dtype([
+        ("nfields", ">i2"), ("alen", ">i4"), ("ndim", ">i4"), ("hasnull", ">i4"),
+        ("elemtype", ">u4"), ("dim", ">i4"), ("lbound", ">i4"),
+        ("elems", elem, (dim,)),
+        ("blen", ">i4"), ("label", "u1"),
+    ])
+    assert row.itemsize == 31 + 8 * dim
+    body = len(mv) - pos - 2
+    if body % row.itemsize or struct.unpack_from(">h", mv, len(mv) - 2)[0] != -1:
+        raise ValueError("rows of different layouts (arrays of different lengths or NULLs?)")
+    n = body // row.itemsize
+    rows = np.frombuffer(mv, dtype=row, count=n, offset=pos)
+    ok = ((rows["nfields"] == 2).all() and (rows["alen"] == 20 + 8 * dim).all()
+          and (rows["ndim"] == 1).all() and (rows["hasnull"] == 0).all()
+          and (rows["elemtype"] == FLOAT4OID).all() and (rows["dim"] == dim).all()
+          and (rows["elems"]["len"] == 4).all() and (rows["blen"] == 1).all())
+    if not ok:
+        raise ValueError("a row does not have the layout of the first")
+    x = rows["elems"]["val"].astype(np.float32)      # (n, dim), native, contiguous
+    y = rows["label"].astype(np.float32).reshape(n, 1)
+    return x, y
+
+
+class Chunks:
+    """A file-like sink for copy_expert that keeps the chunks and joins them once."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, data):
+        self.parts.append(data)
+        return len(data)
+
+    def getvalue(self):
+        return b"".join(self.parts)
+
+
+def fetch(cur, table):
+    """Rows of a table as float32 numpy arrays, with binary COPY; returns
+    (x, y, copy seconds, parse seconds, bytes)"""
+    sink = Chunks()
+    t0 = time.perf_counter()
+    cur.copy_expert("COPY (SELECT features, label FROM %s) TO STDOUT WITH (FORMAT binary)"
+                    % table, sink)
+    data = sink.getvalue()
+    sink.parts = []
+    t1 = time.perf_counter()
+    x, y = parse_binary_copy(data)
+    t2 = time.perf_counter()
+    size = len(data)
+    del data
+    return x, y, t1 - t0, t2 - t1, size
+
+
+# ---------------------------------------------------------------------------
+# The two sides
+
+def mixrec_train(cur, model, table, hidden, batch, epochs):
+    """Train with mixrec; returns (wall seconds, metrics, per-epoch rows)."""
+    cur.execute("DELETE FROM mixrec_models WHERE name = %s", (model,))
+    t0 = time.perf_counter()
+    cur.execute(
+        "SELECT * FROM mixrec_train(%s, %s, 'features', 'label', alpha => %s, "
+        "hidden => %s::int[], batch_size => %s, epochs => %s, learning_rate => %s, "
+        "validation_fraction => 0, standardize => false, shuffle => true)",
+        (model, table, ALPHA, [hidden], batch, epochs, LR))
+    cur.fetchall()
+    wall = time.perf_counter() - t0
+    cur.execute("SELECT epoch, rows_per_second, train_loss, elapsed_ms "
+                "FROM mixrec_training_info(%s) ORDER BY epoch", (model,))
+    per_epoch = cur.fetchall()
+    cur.execute("SELECT metrics FROM mixrec_models WHERE name = %s AND active", (model,))
+    metrics = cur.fetchone()[0]
+    del cur.connection.notices[:]
+    return wall, metrics, per_epoch
+
+
+def mlp(d_in, hidden):
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+
+def torch_train(x, y, d_in, hidden, batch, epochs):
+    """A plain PyTorch loop; returns (open, commercial, [(epoch, s, samples/s, loss)])."""
+    torch.manual_seed(TORCH_SEED)
+    open_model = mlp(d_in, hidden)
+    commercial_model = mlp(d_in, hidden)
+    opt = torch.optim.Adam(list(open_model.parameters()) + list(commercial_model.parameters()),
+                           lr=LR)
+    n = x.shape[0]
+    results = []
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        total = 0.0
+        for first in range(0, n, batch):
+            idx = perm[first:first + batch]
+            xb = x.index_select(0, idx)
+            yb = y.index_select(0, idx)
+            opt.zero_grad()
+            loss = (ALPHA * F.binary_cross_entropy_with_logits(open_model(xb), yb)
+                    + (1 - ALPHA) * F.binary_cross_entropy_with_logits(commercial_model(xb), yb))
+            loss.backward()
+            opt.step()
+            total += loss.item() * idx.shape[0]
+        seconds = time.perf_counter() - t0
+        results.append((epoch, seconds, n / seconds, total / n))
+    return open_model, commercial_model, results
+
+
+def best_and_median(rates):
+    """Best of epochs 2.. (epoch 1 has warm-up effects) and the median of all."""
+    later = rates[1:] if len(rates) > 1 else rates
+    return max(later), statistics.median(rates)
+
+
+# ---------------------------------------------------------------------------
+# (a)
+
+def bench_a(cur, scale, backend_pid):
+    section("(a) In-memory training throughput, %d epochs, alpha %.1f, Adam lr %g, "
+            "one thread each" % (A_EPOCHS, ALPHA, LR))
+    out("samples/s of one epoch; 'best' is the best of epochs 2..%d, 'median' the median of "
+        "epochs 1..%d" % (A_EPOCHS, A_EPOCHS))
+    out("mixrec: rows_per_second from mixrec_training_info() (training loop only, not reading)")
+    out("PyTorch: the same rows in float32 tensors (fetched beforehand, not timed)")
+    out()
+    out("data generation (not counted):")
+    tables = []
+    for d_in, hidden, batch, rows in SHAPES:
+        n = max(int(rows * scale), batch)
+        shape = "%dx%dx%d" % (d_in, hidden, batch)
+        table = "bench_data_%s" % shape
+        make_table(cur, table, n, d_in, 0.1 + 0.1 * len(tables))
+        tables.append((d_in, hidden, batch, n, shape, table))
+
+    results = []
+    for d_in, hidden, batch, n, shape, table in tables:
+        out()
+        out("-- shape (d_in %d, hidden %d, batch %d), %d rows, %d batches per epoch"
+            % (d_in, hidden, batch, n, -(-n // batch)))
+        wall, metrics, per_epoch = mixrec_train(cur, "bench_" + shape, table, hidden, batch,
+                                                A_EPOCHS)
+        m_rates = [r[1] for r in per_epoch]
+        loop_s = sum(metrics["train_rows"] / r for r in m_rates)
+        out("mixrec : mixrec_train wall %.2f s, registry elapsed_ms %.0f, training loop %.2f s "
+            "(sum of train_rows / rows_per_second), rest %.2f s (reading rows, setup, storing)"
+            % (wall, metrics["elapsed_ms"], loop_s, wall - loop_s))
+        prev_ms = None
+        for epoch, rate, loss, elapsed_ms in per_epoch:
+            epoch_s = metrics["train_rows"] / rate
+            delta = "" if prev_ms is None else (
+                ", elapsed_ms delta %.0f ms" % (elapsed_ms - prev_ms))
+            out("  mixrec  epoch %d: %s samples/s  %.3f s  loss %.4f%s"
+                % (epoch, fmt_rate(rate), epoch_s, loss, delta))
+            prev_ms = elapsed_ms
+        threads = thread_count(backend_pid)
+        out("  backend threads after training: %s" % threads)
+
+        x, y, copy_s, parse_s, size = fetch(cur, table)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        out("PyTorch: rows fetched in %.2f s (COPY %.2f s, %.0f MB; parse %.2f s), not counted"
+            % (copy_s + parse_s, copy_s, size / 1e6, parse_s))
+        gc.collect()
+        _, _, t_res = torch_train(xt, yt, d_in, hidden, batch, A_EPOCHS)
+        for epoch, seconds, rate, loss in t_res:
+            out("  PyTorch epoch %d: %s samples/s  %.3f s  loss %.4f"
+                % (epoch, fmt_rate(rate), seconds, loss))
+        out("  this process's threads after training: %s" % thread_count())
+        del x, y, xt, yt
+        gc.collect()
+
+        m_best, m_median = best_and_median(m_rates)
+        t_best, t_median = best_and_median([r[2] for r in t_res])
+        out("result : mixrec %s samples/s (median %s), PyTorch %s samples/s (median %s)"
+            % (fmt_rate(m_best).strip(), fmt_rate(m_median).strip(),
+               fmt_rate(t_best).strip(), fmt_rate(t_median).strip()))
+        out("         ratio mixrec/PyTorch: best %.2f, median %.2f"
+            % (m_best / t_best, m_median / t_median))
+        results.append((shape, n, m_best, t_best, m_median, t_median))
+    return results
+
+
+# ---------------------------------------------------------------------------
+# (b)
+
+def interchange_json(open_model, commercial_model, d_in, hidden):
+    def sd(model):
+        return {k: v.tolist() for k, v in model.state_dict().items()}
+    return json.dumps({
+        "format": "mixrec", "version": 1, "alpha": ALPHA,
+        "input_dim": d_in, "hidden": [hidden], "output_dim": 1, "standardize": None,
+        "open": sd(open_model), "commercial": sd(commercial_model),
+    })
+
+
+def bench_b(cur, scale):
+    n = max(int(E2E_ROWS * scale), E2E_BATCH)
+    table = "bench_e2e"
+    section("(b) End to end: %d rows x %d features, %d epochs, hidden {%d}, batch %d"
+            % (n, E2E_DIM, E2E_EPOCHS, E2E_HIDDEN, E2E_BATCH))
+    out("data generation (not counted):")
+    make_table(cur, table, n, E2E_DIM, 0.5)
+
+    # mixrec: one call that reads the table, trains and stores the model
+    out()
+    wall, metrics, per_epoch = mixrec_train(cur, "bench_mixrec", table, E2E_HIDDEN, E2E_BATCH,
+                                            E2E_EPOCHS)
+    loop_s = sum(metrics["train_rows"] / r[1] for r in per_epoch)
+    out("mixrec : mixrec_train(... epochs => %d) wall time %.2f s" % (E2E_EPOCHS, wall))
+    out("         of which training loop %.2f s (from rows_per_second), rest %.2f s "
+        "(reading %d rows, setup, storing); registry elapsed_ms %.0f"
+        % (loop_s, wall - loop_s, metrics["rows"], metrics["elapsed_ms"]))
+    for epoch, rate, loss, _ in per_epoch:
+        out("  mixrec  epoch %d: %s samples/s  loss %.4f" % (epoch, fmt_rate(rate), loss))
+
+    # Python: export, train, write back
+    out()
+    gc.collect()
+    t0 = time.perf_counter()
+    x, y, copy_s, parse_s, size = fetch(cur, table)
+    t1 = time.perf_counter()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    t2 = time.perf_counter()
+    open_model, commercial_model, t_res = torch_train(xt, yt, E2E_DIM, E2E_HIDDEN, E2E_BATCH,
+                                                      E2E_EPOCHS)
+    t3 = time.perf_counter()
+    cur.execute("DELETE FROM mixrec_models WHERE name = 'bench_py'")
+    t3b = time.perf_counter()
+    doc = interchange_json(open_model, commercial_model, E2E_DIM, E2E_HIDDEN)
+    cur.execute("INSERT INTO mixrec_models(name, version, weights, active) "
+                "VALUES ('bench_py', 1, mixrec_import(%s::jsonb), true)", (doc,))
+    t4 = time.perf_counter()
+    export_s = t2 - t0
+    train_s = t3 - t2
+    write_s = t4 - t3b
+    py_total = export_s + train_s + write_s
+    out("Python : total %.2f s" % py_total)
+    out("         export %.2f s (binary COPY %.2f s, %.0f MB; numpy parse %.2f s; "
+        "tensors %.3f s)" % (export_s, copy_s, size / 1e6, parse_s, t2 - t1))
+    out("         training %.2f s" % train_s)
+    out("         write-back %.3f s (interchange JSON %d kB, mixrec_import, INSERT)"
+        % (write_s, len(doc) // 1024))
+    for epoch, seconds, rate, loss in t_res:
+        out("  PyTorch epoch %d: %s samples/s  %.3f s  loss %.4f"
+            % (epoch, fmt_rate(rate), seconds, loss))
+
+    # Not timed: the model written back scores in SQL as in PyTorch
+    cur.execute("SELECT features FROM %s ORDER BY id LIMIT 5" % table)
+    feats = [r[0] for r in cur.fetchall()]
+    diffs = []
+    with torch.no_grad():
+        for f in feats:
+            cur.execute("SELECT mixrec_score(weights, %s::real[]) FROM mixrec_models "
+                        "WHERE name = 'bench_py' AND active", (f,))
+            sql = cur.fetchone()[0]
+            xf = torch.tensor([f], dtype=torch.float32)
+            ref = (ALPHA * torch.sigmoid(open_model(xf))
+                   + (1 - ALPHA) * torch.sigmoid(commercial_model(xf))).item()
+            diffs.append(abs(sql - ref))
+    out("check  : the written-back model scores 5 rows in SQL as in PyTorch, "
+        "max |difference| %.2e (not timed)" % max(diffs))
+
+    out()
+    out("result : mixrec %.2f s, Python %.2f s, python_time / mixrec_time = %.2f"
+        % (wall, py_total, py_total / wall))
+    del x, y, xt, yt
+    gc.collect()
+    return n, wall, py_total, export_s, train_s, write_s, loop_s
+
+
+# ---------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply every row count (quick looks only; default 1)")
+    args = ap.parse_args()
+
+    started = time.perf_counter()
+    conn = psycopg2.connect("")
+    conn.autocommit = True
+    cur = conn.cursor()
+
+    out("mixrec training benchmark, %s" % time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    if args.scale != 1.0:
+        out("NOTE: --scale %g: row counts differ from the standard benchmark" % args.scale)
+    backend_pid = print_environment(cur)
+    a = bench_a(cur, args.scale, backend_pid)
+    b = bench_b(cur, args.scale)
+
+    section("Summary (one thread on each side; ratios > 1 mean mixrec is faster)")
+    out("%-34s %14s %14s %8s %8s" % ("benchmark", "mixrec", "PyTorch", "ratio", "median"))
+    for shape, n, m_best, t_best, m_median, t_median in a:
+        out("%-34s %14s %14s %8.2f %8.2f" % (
+            "(a) %s samples/s (%d rows)" % (shape, n), fmt_rate(m_best).strip(),
+            fmt_rate(t_best).strip(), m_best / t_best, m_median / t_median))
+    n, wall, py_total, export_s, train_s, write_s, loop_s = b
+    out("%-34s %13.2fs %13.2fs %8.2f" % (
+        "(b) end to end, %d rows, time" % n, wall, py_total, py_total / wall))
+    out("    ratios: (a) mixrec samples/s / PyTorch samples/s; "
+        "(b) python_time / mixrec_time")
+    out("    (b) parts: Python export %.2f s + training %.2f s + write-back %.3f s; "
+        "mixrec training loop %.2f s + rest %.2f s"
+        % (export_s, train_s, write_s, loop_s, wall - loop_s))
+    out()
+    out("train_bench.py wall time: %.0f s" % (time.perf_counter() - started))
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
