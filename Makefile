@@ -23,7 +23,8 @@ OBJS = \
 	src/core/model.o \
 	src/core/model_format.o \
 	src/core/predict.o \
-	src/core/train.o
+	src/core/train.o \
+	src/core/fit.o
 
 DATA = $(wildcard sql/*--*--*.sql)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
@@ -41,7 +42,7 @@ SHLIB_LINK += $(BLAS_LIBS) -lm
 
 CORE_SRCS = $(patsubst %.o,%.c,$(filter src/core/%,$(OBJS)))
 CORE_TEST_SRCS = test/core/test_core.c test/core/fixture.c
-CORE_TEST_CFLAGS = -std=c99 -g -Wall -Wextra -Werror -Iinclude -Itest/core $(BLAS_CFLAGS)
+CORE_TEST_CFLAGS = -std=c11 -g -Wall -Wextra -Werror -Iinclude -Itest/core $(BLAS_CFLAGS)
 EXTRA_CLEAN = test/core/test_core test/core/test_core_sanitized
 
 PG_CONFIG ?= pg_config

@@ -31,7 +31,6 @@ import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
 import hashlib  # noqa: E402
-import io  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -52,8 +51,8 @@ torch.set_num_interop_threads(1)
 # takes a second or more on either side on the development machine
 SHAPES = (
     (64, 64, 256, 1_000_000),
-    (128, 256, 1024, 400_000),
-    (256, 512, 4096, 150_000),
+    (128, 256, 1024, 300_000),
+    (256, 512, 4096, 120_000),
 )
 A_EPOCHS = 3
 
@@ -249,6 +248,62 @@ def print_environment(cur):
     return pid
 
 
+class Load:
+    """CPU use while something is measured: the CPU time of the benchmark's
+    own processes (this client and its backend) over the wall time, and how
+    many CPUs the rest of the machine kept busy meanwhile (from /proc/stat).
+    'others' well above 0 means the numbers were taken under contention."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, *pids):
+        self.pids = pids
+
+    @staticmethod
+    def _machine():
+        with open("/proc/stat") as f:
+            v = [int(t) for t in f.readline().split()[1:]]
+        idle = v[3] + v[4]
+        steal = v[7] if len(v) > 7 else 0
+        return sum(v[:8]) - idle - steal, sum(v[:8]), steal
+
+    def _proc(self):
+        seconds = 0.0
+        for pid in self.pids:
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                seconds += (int(fields[11]) + int(fields[12])) / self.TICK
+            except (OSError, IndexError, ValueError):
+                return float("nan")
+        return seconds
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        self.cpu0 = self._proc()
+        self.m0 = self._machine()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.t0
+        cpu = self._proc() - self.cpu0
+        busy, total, steal = (b - a for a, b in zip(self.m0, self._machine()))
+        ncpu = os.cpu_count() or 1
+        self.own = cpu / self.wall if self.wall > 0 else float("nan")
+        self.busy = ncpu * busy / total if total > 0 else float("nan")
+        self.others = max(self.busy - self.own, 0.0)
+        self.steal = ncpu * steal / total if total > 0 else 0.0
+        return False
+
+    def describe(self):
+        text = ("CPU use: benchmark's processes %.2f CPUs, other processes %.2f CPUs "
+                "(machine busy %.2f of %d)" % (self.own, self.others, self.busy,
+                                               os.cpu_count() or 1))
+        if self.steal > 0.005:
+            text += ", steal %.2f CPUs" % self.steal
+        return text
+
+
 # ---------------------------------------------------------------------------
 # Data
 
@@ -357,24 +412,25 @@ def fetch(cur, table):
 # ---------------------------------------------------------------------------
 # The two sides
 
-def mixrec_train(cur, model, table, hidden, batch, epochs):
-    """Train with mixrec; returns (wall seconds, metrics, per-epoch rows)."""
+def mixrec_train(cur, backend_pid, model, table, hidden, batch, epochs):
+    """Train with mixrec; returns (wall seconds, metrics, per-epoch rows, Load)."""
     cur.execute("DELETE FROM mixrec_models WHERE name = %s", (model,))
-    t0 = time.perf_counter()
-    cur.execute(
-        "SELECT * FROM mixrec_train(%s, %s, 'features', 'label', alpha => %s, "
-        "hidden => %s::int[], batch_size => %s, epochs => %s, learning_rate => %s, "
-        "validation_fraction => 0, standardize => false, shuffle => true)",
-        (model, table, ALPHA, [hidden], batch, epochs, LR))
-    cur.fetchall()
-    wall = time.perf_counter() - t0
+    with Load("self", backend_pid) as load:
+        t0 = time.perf_counter()
+        cur.execute(
+            "SELECT * FROM mixrec_train(%s, %s, 'features', 'label', alpha => %s, "
+            "hidden => %s::int[], batch_size => %s, epochs => %s, learning_rate => %s, "
+            "validation_fraction => 0, standardize => false, shuffle => true)",
+            (model, table, ALPHA, [hidden], batch, epochs, LR))
+        cur.fetchall()
+        wall = time.perf_counter() - t0
     cur.execute("SELECT epoch, rows_per_second, train_loss, elapsed_ms "
                 "FROM mixrec_training_info(%s) ORDER BY epoch", (model,))
     per_epoch = cur.fetchall()
     cur.execute("SELECT metrics FROM mixrec_models WHERE name = %s AND active", (model,))
     metrics = cur.fetchone()[0]
     del cur.connection.notices[:]
-    return wall, metrics, per_epoch
+    return wall, metrics, per_epoch, load
 
 
 def mlp(d_in, hidden):
@@ -418,13 +474,46 @@ def best_and_median(rates):
 # ---------------------------------------------------------------------------
 # (a)
 
+def report_mixrec(metrics, per_epoch, wall, load):
+    """Print mixrec's epochs and check its speeds against its own clock and
+    the wall time; returns the seconds of its training loop."""
+    n_train = metrics["train_rows"]
+    loop_s = sum(n_train / r[1] for r in per_epoch)
+    out("mixrec : mixrec_train wall %.2f s = training loop %.2f s (sum of train_rows / "
+        "rows_per_second) + rest %.2f s (reading %d rows, setup, storing); registry "
+        "elapsed_ms %.0f" % (wall, loop_s, wall - loop_s, metrics["rows"], metrics["elapsed_ms"]))
+    prev_ms = None
+    for epoch, rate, loss, elapsed_ms in per_epoch:
+        epoch_s = n_train / rate
+        note = ""
+        if prev_ms is not None:
+            delta = elapsed_ms - prev_ms
+            note = ", elapsed_ms delta %.0f ms" % delta
+            if abs(delta - 1000 * epoch_s) > 0.1 * delta + 5:
+                note += " (NOTE: does not match rows_per_second)"
+        out("  mixrec  epoch %d: %s samples/s  %7.3f s  loss %.4f%s"
+            % (epoch, fmt_rate(rate), epoch_s, loss, note))
+        prev_ms = elapsed_ms
+    if loop_s > wall or metrics["elapsed_ms"] > 1000 * wall:
+        out("  NOTE: mixrec's own times exceed the wall time measured by the client")
+    out("  %s" % load.describe())
+    return loop_s
+
+
+def report_torch(t_res, load):
+    for epoch, seconds, rate, loss in t_res:
+        out("  PyTorch epoch %d: %s samples/s  %7.3f s  loss %.4f"
+            % (epoch, fmt_rate(rate), seconds, loss))
+    out("  %s" % load.describe())
+
+
 def bench_a(cur, scale, backend_pid):
     section("(a) In-memory training throughput, %d epochs, alpha %.1f, Adam lr %g, "
             "one thread each" % (A_EPOCHS, ALPHA, LR))
     out("samples/s of one epoch; 'best' is the best of epochs 2..%d, 'median' the median of "
         "epochs 1..%d" % (A_EPOCHS, A_EPOCHS))
-    out("mixrec: rows_per_second from mixrec_training_info() (training loop only, not reading)")
-    out("PyTorch: the same rows in float32 tensors (fetched beforehand, not timed)")
+    out("mixrec : rows_per_second from mixrec_training_info() (training loop only, not reading)")
+    out("PyTorch: the same rows in float32 tensors (fetched beforehand, not timed), a plain loop")
     out()
     out("data generation (not counted):")
     tables = []
@@ -440,45 +529,34 @@ def bench_a(cur, scale, backend_pid):
         out()
         out("-- shape (d_in %d, hidden %d, batch %d), %d rows, %d batches per epoch"
             % (d_in, hidden, batch, n, -(-n // batch)))
-        wall, metrics, per_epoch = mixrec_train(cur, "bench_" + shape, table, hidden, batch,
-                                                A_EPOCHS)
-        m_rates = [r[1] for r in per_epoch]
-        loop_s = sum(metrics["train_rows"] / r for r in m_rates)
-        out("mixrec : mixrec_train wall %.2f s, registry elapsed_ms %.0f, training loop %.2f s "
-            "(sum of train_rows / rows_per_second), rest %.2f s (reading rows, setup, storing)"
-            % (wall, metrics["elapsed_ms"], loop_s, wall - loop_s))
-        prev_ms = None
-        for epoch, rate, loss, elapsed_ms in per_epoch:
-            epoch_s = metrics["train_rows"] / rate
-            delta = "" if prev_ms is None else (
-                ", elapsed_ms delta %.0f ms" % (elapsed_ms - prev_ms))
-            out("  mixrec  epoch %d: %s samples/s  %.3f s  loss %.4f%s"
-                % (epoch, fmt_rate(rate), epoch_s, loss, delta))
-            prev_ms = elapsed_ms
-        threads = thread_count(backend_pid)
-        out("  backend threads after training: %s" % threads)
+        wall, metrics, per_epoch, m_load = mixrec_train(cur, backend_pid, "bench_" + shape,
+                                                        table, hidden, batch, A_EPOCHS)
+        report_mixrec(metrics, per_epoch, wall, m_load)
+        out("  backend threads after training: %s" % thread_count(backend_pid))
 
         x, y, copy_s, parse_s, size = fetch(cur, table)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         out("PyTorch: rows fetched in %.2f s (COPY %.2f s, %.0f MB; parse %.2f s), not counted"
             % (copy_s + parse_s, copy_s, size / 1e6, parse_s))
         gc.collect()
-        _, _, t_res = torch_train(xt, yt, d_in, hidden, batch, A_EPOCHS)
-        for epoch, seconds, rate, loss in t_res:
-            out("  PyTorch epoch %d: %s samples/s  %.3f s  loss %.4f"
-                % (epoch, fmt_rate(rate), seconds, loss))
+        with Load("self", backend_pid) as t_load:
+            _, _, t_res = torch_train(xt, yt, d_in, hidden, batch, A_EPOCHS)
+        report_torch(t_res, t_load)
         out("  this process's threads after training: %s" % thread_count())
         del x, y, xt, yt
         gc.collect()
 
-        m_best, m_median = best_and_median(m_rates)
+        m_best, m_median = best_and_median([r[1] for r in per_epoch])
         t_best, t_median = best_and_median([r[2] for r in t_res])
         out("result : mixrec %s samples/s (median %s), PyTorch %s samples/s (median %s)"
             % (fmt_rate(m_best).strip(), fmt_rate(m_median).strip(),
                fmt_rate(t_best).strip(), fmt_rate(t_median).strip()))
         out("         ratio mixrec/PyTorch: best %.2f, median %.2f"
             % (m_best / t_best, m_median / t_median))
-        results.append((shape, n, m_best, t_best, m_median, t_median))
+        results.append(dict(label="(a) %s samples/s" % shape, rows=n,
+                            mixrec="%.0f" % m_best, torch="%.0f" % t_best,
+                            ratio=m_best / t_best, median=m_median / t_median,
+                            others=(m_load.others, t_load.others)))
     return results
 
 
@@ -495,56 +573,50 @@ def interchange_json(open_model, commercial_model, d_in, hidden):
     })
 
 
-def bench_b(cur, scale):
+def bench_b(cur, scale, backend_pid):
     n = max(int(E2E_ROWS * scale), E2E_BATCH)
     table = "bench_e2e"
     section("(b) End to end: %d rows x %d features, %d epochs, hidden {%d}, batch %d"
             % (n, E2E_DIM, E2E_EPOCHS, E2E_HIDDEN, E2E_BATCH))
+    out("mixrec : the wall time of one mixrec_train() call (it reads the table itself)")
+    out("Python : binary COPY export + numpy parse + tensors, PyTorch training, "
+        "write-back with mixrec_import()")
+    out()
     out("data generation (not counted):")
     make_table(cur, table, n, E2E_DIM, 0.5)
 
     # mixrec: one call that reads the table, trains and stores the model
     out()
-    wall, metrics, per_epoch = mixrec_train(cur, "bench_mixrec", table, E2E_HIDDEN, E2E_BATCH,
-                                            E2E_EPOCHS)
-    loop_s = sum(metrics["train_rows"] / r[1] for r in per_epoch)
-    out("mixrec : mixrec_train(... epochs => %d) wall time %.2f s" % (E2E_EPOCHS, wall))
-    out("         of which training loop %.2f s (from rows_per_second), rest %.2f s "
-        "(reading %d rows, setup, storing); registry elapsed_ms %.0f"
-        % (loop_s, wall - loop_s, metrics["rows"], metrics["elapsed_ms"]))
-    for epoch, rate, loss, _ in per_epoch:
-        out("  mixrec  epoch %d: %s samples/s  loss %.4f" % (epoch, fmt_rate(rate), loss))
+    wall, metrics, per_epoch, m_load = mixrec_train(cur, backend_pid, "bench_mixrec", table,
+                                                    E2E_HIDDEN, E2E_BATCH, E2E_EPOCHS)
+    loop_s = report_mixrec(metrics, per_epoch, wall, m_load)
 
     # Python: export, train, write back
     out()
-    gc.collect()
-    t0 = time.perf_counter()
-    x, y, copy_s, parse_s, size = fetch(cur, table)
-    t1 = time.perf_counter()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    t2 = time.perf_counter()
-    open_model, commercial_model, t_res = torch_train(xt, yt, E2E_DIM, E2E_HIDDEN, E2E_BATCH,
-                                                      E2E_EPOCHS)
-    t3 = time.perf_counter()
     cur.execute("DELETE FROM mixrec_models WHERE name = 'bench_py'")
-    t3b = time.perf_counter()
-    doc = interchange_json(open_model, commercial_model, E2E_DIM, E2E_HIDDEN)
-    cur.execute("INSERT INTO mixrec_models(name, version, weights, active) "
-                "VALUES ('bench_py', 1, mixrec_import(%s::jsonb), true)", (doc,))
-    t4 = time.perf_counter()
-    export_s = t2 - t0
-    train_s = t3 - t2
-    write_s = t4 - t3b
-    py_total = export_s + train_s + write_s
+    gc.collect()
+    with Load("self", backend_pid) as p_load:
+        t0 = time.perf_counter()
+        x, y, copy_s, parse_s, size = fetch(cur, table)
+        t1 = time.perf_counter()
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        t2 = time.perf_counter()
+        open_model, commercial_model, t_res = torch_train(xt, yt, E2E_DIM, E2E_HIDDEN,
+                                                          E2E_BATCH, E2E_EPOCHS)
+        t3 = time.perf_counter()
+        doc = interchange_json(open_model, commercial_model, E2E_DIM, E2E_HIDDEN)
+        cur.execute("INSERT INTO mixrec_models(name, version, weights, active) "
+                    "VALUES ('bench_py', 1, mixrec_import(%s::jsonb), true)", (doc,))
+        t4 = time.perf_counter()
+    export_s, train_s, write_s = t2 - t0, t3 - t2, t4 - t3
+    py_total = t4 - t0
     out("Python : total %.2f s" % py_total)
     out("         export %.2f s (binary COPY %.2f s, %.0f MB; numpy parse %.2f s; "
         "tensors %.3f s)" % (export_s, copy_s, size / 1e6, parse_s, t2 - t1))
     out("         training %.2f s" % train_s)
     out("         write-back %.3f s (interchange JSON %d kB, mixrec_import, INSERT)"
         % (write_s, len(doc) // 1024))
-    for epoch, seconds, rate, loss in t_res:
-        out("  PyTorch epoch %d: %s samples/s  %.3f s  loss %.4f"
-            % (epoch, fmt_rate(rate), seconds, loss))
+    report_torch(t_res, p_load)
 
     # Not timed: the model written back scores in SQL as in PyTorch
     cur.execute("SELECT features FROM %s ORDER BY id LIMIT 5" % table)
@@ -567,10 +639,18 @@ def bench_b(cur, scale):
         % (wall, py_total, py_total / wall))
     del x, y, xt, yt
     gc.collect()
-    return n, wall, py_total, export_s, train_s, write_s, loop_s
+    return dict(label="(b) end to end, time", rows=n, mixrec="%.2f s" % wall,
+                torch="%.2f s" % py_total, ratio=py_total / wall, median=None,
+                others=(m_load.others, p_load.others),
+                parts=(export_s, train_s, write_s, loop_s, wall - loop_s))
 
 
 # ---------------------------------------------------------------------------
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -586,25 +666,28 @@ def main():
     out("mixrec training benchmark, %s" % time.strftime("%Y-%m-%d %H:%M:%S %Z"))
     if args.scale != 1.0:
         out("NOTE: --scale %g: row counts differ from the standard benchmark" % args.scale)
+    out("load average at start: %s" % loadavg())
     backend_pid = print_environment(cur)
-    a = bench_a(cur, args.scale, backend_pid)
-    b = bench_b(cur, args.scale)
+    rows = bench_a(cur, args.scale, backend_pid)
+    rows.append(bench_b(cur, args.scale, backend_pid))
 
-    section("Summary (one thread on each side; ratios > 1 mean mixrec is faster)")
-    out("%-34s %14s %14s %8s %8s" % ("benchmark", "mixrec", "PyTorch", "ratio", "median"))
-    for shape, n, m_best, t_best, m_median, t_median in a:
-        out("%-34s %14s %14s %8.2f %8.2f" % (
-            "(a) %s samples/s (%d rows)" % (shape, n), fmt_rate(m_best).strip(),
-            fmt_rate(t_best).strip(), m_best / t_best, m_median / t_median))
-    n, wall, py_total, export_s, train_s, write_s, loop_s = b
-    out("%-34s %13.2fs %13.2fs %8.2f" % (
-        "(b) end to end, %d rows, time" % n, wall, py_total, py_total / wall))
-    out("    ratios: (a) mixrec samples/s / PyTorch samples/s; "
-        "(b) python_time / mixrec_time")
-    out("    (b) parts: Python export %.2f s + training %.2f s + write-back %.3f s; "
-        "mixrec training loop %.2f s + rest %.2f s"
-        % (export_s, train_s, write_s, loop_s, wall - loop_s))
+    section("Summary (one thread on each side; ratio > 1 means mixrec is faster)")
+    out("%-28s %9s %12s %12s %7s %7s %11s" % (
+        "benchmark", "rows", "mixrec", "PyTorch", "ratio", "median", "others m/p"))
+    for r in rows:
+        out("%-28s %9d %12s %12s %7.2f %7s %5.2f/%4.2f" % (
+            r["label"], r["rows"], r["mixrec"], r["torch"], r["ratio"],
+            "" if r["median"] is None else "%.2f" % r["median"], r["others"][0], r["others"][1]))
+    export_s, train_s, write_s, loop_s, rest_s = rows[-1]["parts"]
     out()
+    out("ratio : (a) mixrec samples/s / PyTorch samples/s, best of epochs 2..%d; median: the "
+        "same of the medians" % A_EPOCHS)
+    out("        (b) python_time / mixrec_time")
+    out("(b)   : Python export %.2f s + training %.2f s + write-back %.3f s; "
+        "mixrec training loop %.2f s + rest %.2f s" % (export_s, train_s, write_s, loop_s, rest_s))
+    out("others m/p: CPUs kept busy by other processes on the machine while mixrec / PyTorch "
+        "was measured")
+    out("load average at end: %s" % loadavg())
     out("train_bench.py wall time: %.0f s" % (time.perf_counter() - started))
     conn.close()
 

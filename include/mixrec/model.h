@@ -82,6 +82,18 @@ extern MixrecStatus ModelDecodeHeader(const uint8_t *blob, size_t len,
 extern MixrecStatus ModelDecodeArrays(const uint8_t *blob, size_t len,
 									  MixrecModel *model, MixrecError *err);
 
+/*
+ * Work on a blob in place (little-endian hosts, 4-byte aligned blob): bind
+ * the model's arrays to the floats inside the blob.  With verify, the blob
+ * is validated like ModelDecodeHeader + ModelDecodeArrays do (checksum,
+ * shape, finiteness); without, only its header is parsed, for a blob this
+ * code wrote itself.  After changing the arrays or the step, ModelSeal
+ * writes the step and a fresh checksum.
+ */
+extern MixrecStatus ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model,
+									 int verify, MixrecError *err);
+extern void ModelSeal(uint8_t *blob, size_t len, const MixrecModel *model);
+
 /* The format version of a blob that passed ModelDecodeHeader */
 extern int	ModelBlobVersion(const uint8_t *blob);
 

@@ -261,6 +261,72 @@ ModelEncode(const MixrecModel *model, uint8_t *out)
 }
 
 /*
+ * Bind a model's arrays to the floats inside a blob
+ */
+MixrecStatus
+ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model, int verify,
+				 MixrecError *err)
+{
+	MixrecStatus status;
+	size_t		offset;
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+					  "training states are supported on little-endian hosts only");
+#endif
+	if (((uintptr_t) blob) % sizeof(float) != 0)
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "model blob is not aligned");
+
+	if (verify)
+	{
+		if ((status = ModelDecodeHeader(blob, len, model, err)) != MIXREC_OK)
+			return status;
+	}
+	else
+	{
+		/* Our own blob: the header is known good, read just the scalars */
+		uint32_t	n_hidden = GetU32(blob + 16);
+		const uint8_t *p = blob + FIXED_HEADER_BYTES;
+
+		memset(model, 0, sizeof(*model));
+		model->flags = GetU32(blob + 8);
+		model->shape.n_hidden = (int) n_hidden;
+		for (uint32_t i = 0; i < n_hidden + 2; i++, p += 4)
+			model->shape.dims[i] = (int) GetU32(p);
+		model->alpha = GetF64(p);
+		p += 8;
+		if (model->flags & MIXREC_FLAG_OPTIMIZER)
+		{
+			model->adam.kind = (AdamKind) GetU32(p);
+			model->step = (int64_t) GetU64(p + 8);
+			model->adam.lr = GetF64(p + 16);
+			model->adam.beta1 = GetF64(p + 24);
+			model->adam.beta2 = GetF64(p + 32);
+			model->adam.eps = GetF64(p + 40);
+			model->adam.weight_decay = GetF64(p + 48);
+		}
+	}
+
+	offset = HeaderSize(&model->shape, model->flags);
+	ModelBindStorage(model, (float *) (blob + offset));
+	if (verify && (status = ModelCheck(model, err)) != MIXREC_OK)
+		return Reclassify(err, "model is invalid");
+	return MIXREC_OK;
+}
+
+/*
+ * Write a bound-in-place model's step count and a fresh checksum
+ */
+void
+ModelSeal(uint8_t *blob, size_t len, const MixrecModel *model)
+{
+	if (model->flags & MIXREC_FLAG_OPTIMIZER)
+		PutU64(blob + FIXED_HEADER_BYTES + 4 * (size_t) (model->shape.n_hidden + 2) + 8 + 8,
+			   (uint64_t) model->step);
+	PutU32(blob + len - CHECKSUM_BYTES, Crc32c(blob, len - CHECKSUM_BYTES));
+}
+
+/*
  * Return the format version of a validated blob
  */
 int

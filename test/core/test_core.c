@@ -17,6 +17,7 @@
 #include "fixture.h"
 #include "mixrec/adam.h"
 #include "mixrec/crc32c.h"
+#include "mixrec/fit.h"
 #include "mixrec/loss.h"
 #include "mixrec/mlp.h"
 #include "mixrec/model.h"
@@ -680,6 +681,247 @@ TestLossEdges(void)
 		  "BCE of confident wrong logits is the logit (%g), not inf", value.commercial);
 }
 
+
+/* Everything the training-state tests allocate, freed at their end */
+static void *fit_allocations[64];
+static int	fit_allocation_count = 0;
+
+/*
+ * Allocate 8-byte aligned, zeroed memory that TestFitStates frees
+ */
+static void *
+FitAlloc(size_t size)
+{
+	void	   *p = aligned_alloc(8, (size + 7) & ~(size_t) 7);
+
+	memset(p, 0, size);
+	fit_allocations[fit_allocation_count++] = p;
+	return p;
+}
+
+/*
+ * A model for the training-state tests, with optimiser state
+ */
+static MixrecModel
+FitModel(float **storage, uint64_t seed)
+{
+	MixrecModel model;
+
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = 1;
+	model.shape.dims[0] = 3;
+	model.shape.dims[1] = 5;
+	model.shape.dims[2] = 1;
+	model.alpha = 0.4;
+	model.flags = MIXREC_FLAG_OPTIMIZER;
+	*storage = FitAlloc(sizeof(float) * ModelFloatCount(&model.shape, model.flags));
+	ModelBindStorage(&model, *storage);
+	ModelInitParams(&model, seed, MODEL_INIT_INDEPENDENT);
+	model.adam = AdamDefaults();
+	model.adam.lr = 0.01;
+	return model;
+}
+
+/*
+ * Deterministic rows for the training-state tests
+ */
+static void
+FitRow(int r, float *x, float *y, float *w, unsigned char *o, unsigned char *c)
+{
+	x[0] = (float) sin(r * 0.7);
+	x[1] = (float) cos(r * 1.3);
+	x[2] = (float) ((r % 5) - 2);
+	*y = x[0] + x[1] > 0 ? 1.0f : 0.0f;
+	*w = 0.5f + (r % 3) * 0.5f;
+	*o = r % 4 != 0;
+	*c = r % 4 != 1;
+}
+
+/*
+ * Allocate a state and its work area, 8-byte aligned
+ */
+static uint8_t *
+FitNew(const MixrecModel *model, int batch, int pool_batches, int shuffle, uint64_t seed,
+	   size_t *len, FitState *state, FitWork *work)
+{
+	MixrecError err;
+	uint8_t    *bytes;
+
+	*len = FitStateBytes(model, batch, pool_batches);
+	bytes = FitAlloc(*len);
+	if (FitStateCreate(bytes, *len, model, batch, pool_batches, shuffle, seed, &err) != MIXREC_OK)
+	{
+		printf("Bail out! %s\n", err.message);
+		exit(1);
+	}
+	FitStateOpen(bytes, *len, state, 0, &err);
+	FitWorkBind(work, state, FitAlloc(sizeof(float) * FitWorkFloats(state)),
+				FitAlloc(FitWorkBytes(state)));
+	return bytes;
+}
+
+/*
+ * Training states: the same numbers as plain steps, valid after every
+ * row, damage detected, combination symmetric
+ */
+static void
+TestFitStates(void)
+{
+	float	   *s1,
+			   *s2;
+	MixrecModel reference = FitModel(&s1, 3);
+	MixrecModel streamed = FitModel(&s2, 3);
+	FitState	state;
+	FitWork		work;
+	size_t		len;
+	uint8_t    *bytes = FitNew(&streamed, 4, 1, 0, 9, &len, &state, &work);
+	int			valid_after_every_row = 1;
+	MixrecError err;
+	float		x[3 * 30],
+				y[30],
+				w[30];
+	unsigned char o[30],
+				c[30];
+	uint32_t	rows[30];
+	TrainWork	tw;
+	TrainData	data = {3, 1, 30, x, y, w, o, c};
+
+	/* Reference: plain TrainStep over consecutive batches of 4 */
+	TrainWorkBind(&tw, &reference.shape, 4,
+				  FitAlloc(sizeof(float) * TrainWorkFloats(&reference.shape, 4)),
+				  FitAlloc(TrainWorkBytes(4)));
+	for (int r = 0; r < 30; r++)
+	{
+		FitRow(r, x + 3 * r, &y[r], &w[r], &o[r], &c[r]);
+		rows[r] = (uint32_t) r;
+	}
+	for (int first = 0; first < 30; first += 4)
+		TrainStep(&reference, &data, rows + first, first + 4 <= 30 ? 4 : 30 - first, &tw);
+
+	/* Streamed, one row at a time, opening the state fresh every time */
+	for (int r = 0; r < 30; r++)
+	{
+		FitState	check;
+
+		FitStateOpen(bytes, len, &state, 0, &err);
+		FitStateAdd(&state, x + 3 * r, &y[r], w[r], o[r], c[r], &work);
+		valid_after_every_row &= FitStateOpen(bytes, len, &check, 1, &err) == MIXREC_OK;
+	}
+	TapOk(valid_after_every_row, "a training state is valid, checksums included, after every row");
+	FitStateOpen(bytes, len, &state, 0, &err);
+	TapOk(state.header.pool_rows == 2 && state.header.rows_seen == 30,
+		  "30 rows in batches of 4 leave 2 pooled rows");
+	FitStateFlush(&state, &work);
+	TapOk(memcmp(state.model.open, reference.open, sizeof(float) * MlpParamCount(&reference.shape)) == 0 &&
+		  memcmp(state.model.v_commercial, reference.v_commercial,
+				 sizeof(float) * MlpParamCount(&reference.shape)) == 0 &&
+		  state.model.step == reference.step && state.header.steps == 8,
+		  "streaming rows then flushing gives exactly the plain mini-batch steps");
+
+	/* Damage: every bit of the header and samples through model and pool */
+	{
+		uint8_t    *damaged = FitAlloc(len);
+		int			rejected = 1;
+		size_t		tried = 0;
+		FitState	check;
+
+		FitStateOpen(bytes, len, &state, 0, &err);
+		FitStateAdd(&state, x, &y[0], w[0], o[0], c[0], &work);	/* one pooled row */
+		for (size_t bit = 0; bit < 8 * len; bit += (bit < 8 * 128 ? 1 : 7))
+		{
+			memcpy(damaged, bytes, len);
+			damaged[bit / 8] ^= (uint8_t) (1 << (bit % 8));
+			if (FitStateOpen(damaged, len, &check, 1, &err) == MIXREC_OK)
+			{
+				TapDiag("bit %zu of a training state flipped unnoticed", bit);
+				rejected = 0;
+			}
+			tried++;
+		}
+		TapOk(rejected, "%zu single bit flips of a training state are all rejected", tried);
+		memcpy(damaged, bytes, len);
+		TapOk(FitStateOpen(damaged, len - 8, &check, 1, &err) == MIXREC_ERR_CORRUPT,
+			  "a truncated training state is rejected: %s", err.message);
+		memcpy(damaged, "MXRC", 4);
+		TapOk(FitStateOpen(damaged, len, &check, 1, &err) == MIXREC_ERR_CORRUPT,
+			  "a model is not a training state: %s", err.message);
+	}
+
+	/* Combining: symmetric, weighted by rows */
+	{
+		float	   *s3;
+		MixrecModel other = FitModel(&s3, 4);
+		FitState	a,
+					b,
+					a2,
+					b2;
+		FitWork		wa,
+					wb;
+		size_t		la,
+					lb;
+		uint8_t    *ba = FitNew(&streamed, 4, 2, 1, 1, &la, &a, &wa);
+		uint8_t    *bb = FitNew(&other, 4, 2, 1, 2, &lb, &b, &wb);
+		uint8_t    *ab = FitAlloc(la);
+		uint8_t    *ba_copy = FitAlloc(la);
+
+		for (int r = 0; r < 13; r++)
+			FitStateAdd(&a, x + 3 * r, &y[r], w[r], o[r], c[r], &wa);
+		for (int r = 13; r < 30; r++)
+			FitStateAdd(&b, x + 3 * r, &y[r], w[r], o[r], c[r], &wb);
+		FitStateFlush(&a, &wa);
+		FitStateFlush(&b, &wb);
+
+		memcpy(ab, ba, la);
+		memcpy(ba_copy, bb, lb);
+		FitStateOpen(ab, la, &a2, 1, &err);
+		FitStateOpen(bb, lb, &b2, 1, &err);
+		TapOk(FitStateCompatible(&a2, &b2, &err) == MIXREC_OK, "states of one shape combine");
+		FitStateAverage(&a2, &b2);	/* A + B */
+		FitStateOpen(ba_copy, lb, &b2, 1, &err);
+		FitStateOpen(ba, la, &a, 1, &err);
+		FitStateAverage(&b2, &a);	/* B + A */
+		TapOk(memcmp(ab, ba_copy, la) == 0, "combining A with B gives the same bytes as B with A");
+		TapOk(FitStateOpen(ab, la, &a2, 1, &err) == MIXREC_OK && a2.header.rows_seen == 30,
+			  "the combined state is valid and has seen every row");
+		TapOk(fabsf(a2.model.open[0] - (13.0f / 30 * a.model.open[0] + 17.0f / 30 * b.model.open[0])) < 1e-6,
+			  "parameters are averaged weighted by rows seen");
+
+		{
+			float	   *s4;
+			MixrecModel wide = FitModel(&s4, 5);
+			FitState	c1;
+			FitWork		wc;
+			size_t		lc;
+
+			wide.shape.dims[1] = 6;
+			s4 = FitAlloc(sizeof(float) * ModelFloatCount(&wide.shape, wide.flags));
+			ModelBindStorage(&wide, s4);
+			ModelInitParams(&wide, 5, MODEL_INIT_INDEPENDENT);
+			FitNew(&wide, 4, 2, 1, 1, &lc, &c1, &wc);
+			TapOk(FitStateCompatible(&a2, &c1, &err) == MIXREC_ERR_DIMENSION,
+				  "states of different shapes do not combine: %s", err.message);
+			wide = FitModel(&s4, 5);
+			FitNew(&wide, 8, 1, 1, 1, &lc, &c1, &wc);
+			TapOk(FitStateCompatible(&a2, &c1, &err) == MIXREC_ERR_ARGUMENT,
+				  "states of different batch sizes do not combine: %s", err.message);
+		}
+	}
+
+	/* The running checksum: pieces give the same CRC as the whole */
+	{
+		unsigned char buf[1000];
+		uint32_t	crc = Crc32cStart();
+
+		for (int i = 0; i < 1000; i++)
+			buf[i] = (unsigned char) (i * 7 + 3);
+		for (int i = 0; i < 1000; i += 37)
+			crc = Crc32cUpdate(crc, buf + i, i + 37 <= 1000 ? 37 : 1000 - i);
+		TapOk(Crc32cFinish(crc) == Crc32c(buf, 1000), "a checksum extended piece by piece equals the whole");
+	}
+	for (int i = 0; i < fit_allocation_count; i++)
+		free(fit_allocations[i]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -703,5 +945,6 @@ main(int argc, char **argv)
 	TestInit();
 	TestShapeLimits();
 	TestLossEdges();
+	TestFitStates();
 	return TapDone();
 }
