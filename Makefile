@@ -7,11 +7,13 @@ EXTVERSION = 0.1.0
 MODULE_big = mixrec
 OBJS = \
 	src/mixrec.o \
+	src/agg.o \
 	src/model.o \
 	src/interchange.o \
 	src/score.o \
 	src/train.o \
 	src/train_source.o \
+	src/train_stream.o \
 	src/core/status.o \
 	src/core/crc32c.o \
 	src/core/random.o \

@@ -31,6 +31,7 @@ import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
 import hashlib  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -166,15 +167,15 @@ def openblas_info():
 def torch_config_lines():
     keep = []
     for line in torch.__config__.show().splitlines():
-        s = line.strip()
-        if any(k in s for k in ("CPU capability", "MKL-DNN", "OpenMP", "LAPACK", "MKL ")):
-            keep.append(s.lstrip("- "))
-        elif s.startswith("- Build settings") or s.startswith("Build settings"):
-            for tok in s.split(","):
+        s = line.strip().lstrip("- ")
+        if s.startswith("Build settings"):
+            for tok in s.split(":", 1)[1].split(","):
                 tok = tok.strip()
                 if tok.startswith(("BLAS_INFO", "LAPACK_INFO", "USE_MKLDNN", "USE_OPENMP",
                                    "PERF_WITH_AVX")):
-                    keep.append(tok.replace("- Build settings: ", ""))
+                    keep.append(tok)
+        elif any(k in s for k in ("CPU capability", "MKL-DNN", "OpenMP", "LAPACK", "MKL")):
+            keep.append(s)
     return keep
 
 
@@ -378,34 +379,21 @@ def parse_binary_copy(buf):
     return x, y
 
 
-class Chunks:
-    """A file-like sink for copy_expert that keeps the chunks and joins them once."""
-
-    def __init__(self):
-        self.parts = []
-
-    def write(self, data):
-        self.parts.append(data)
-        return len(data)
-
-    def getvalue(self):
-        return b"".join(self.parts)
-
-
 def fetch(cur, table):
     """Rows of a table as float32 numpy arrays, with binary COPY; returns
-    (x, y, copy seconds, parse seconds, bytes)"""
-    sink = Chunks()
+    (x, y, copy seconds, parse seconds, bytes). psycopg2 writes every row's
+    COPY message to the file object; io.BytesIO takes them in C."""
+    sink = io.BytesIO()
     t0 = time.perf_counter()
     cur.copy_expert("COPY (SELECT features, label FROM %s) TO STDOUT WITH (FORMAT binary)"
                     % table, sink)
-    data = sink.getvalue()
-    sink.parts = []
+    data = sink.getbuffer()
     t1 = time.perf_counter()
     x, y = parse_binary_copy(data)
     t2 = time.perf_counter()
     size = len(data)
-    del data
+    data.release()
+    sink.close()
     return x, y, t1 - t0, t2 - t1, size
 
 

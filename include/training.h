@@ -7,8 +7,30 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "mixrec/adam.h"
 #include "mixrec/model.h"
+#include "mixrec/train.h"
+#include "portability/instr_time.h"
+
+/* Where the rows are while training */
+typedef enum TrainMethod
+{
+	TRAIN_AUTO = 0,				/* in memory if they fit mixrec.train_memory */
+	TRAIN_MEMORY,				/* in memory, or an error */
+	TRAIN_STREAM				/* read by mixrec_fit once per epoch */
+} TrainMethod;
+
+/* The SQL pieces of the source: text the caller gave */
+typedef struct TrainArguments
+{
+	const char *source;
+	const char *features;
+	const char *label;
+	const char *domain;			/* NULL: every row counts for both models */
+	const char *weight;			/* NULL: every row weighs 1 */
+} TrainArguments;
 
 /* What a training run was asked to do */
 typedef struct TrainOptions
@@ -26,6 +48,7 @@ typedef struct TrainOptions
 	ModelInitKind init;
 	uint64		seed;
 	bool		skip_invalid;
+	TrainMethod method;
 	MixrecModel *initial;		/* the model to continue, or NULL: a new one */
 } TrainOptions;
 
@@ -40,6 +63,8 @@ typedef struct TrainRows
 	int			output_dim;
 	bool		has_weight;
 	bool		has_domain;
+	bool		stop_when_full; /* at the budget: stop reading, set full */
+	bool		full;
 	float	   *x;
 	float	   *y;
 	float	   *w;
@@ -47,9 +72,45 @@ typedef struct TrainRows
 	unsigned char *c;
 } TrainRows;
 
+/* The per-epoch record of a training run (src/train.c) */
+typedef struct EpochLog
+{
+	const TrainOptions *opts;
+	instr_time	start;
+	StringInfoData json;
+	double		best_loss;
+	int			best_epoch;
+	int			epochs_run;
+	double		last_loss;
+	bool		stopped_early;
+} EpochLog;
+
+typedef enum EpochVerdict
+{
+	EPOCH_GO_ON,
+	EPOCH_BEST,					/* the best validation loss so far: keep this model */
+	EPOCH_STOP					/* early stopping: no better epoch for `patience` epochs */
+} EpochVerdict;
+
+/* src/train.c */
+extern void EpochLogStart(EpochLog *log, const TrainOptions *opts);
+extern void EpochLogBegin(EpochLog *log, int epoch);
+extern EpochVerdict EpochLogEnd(EpochLog *log, int epoch, const LossValue *train,
+								const TrainEval *eval, double rows, double epoch_ms);
+extern char *EpochLogMetrics(EpochLog *log, const char *fields);
+extern Datum TrainResult(FunctionCallInfo fcinfo, bytea *weights, const char *metrics);
+extern void CheckDiverged(const MixrecModel *model, int epoch, double lr);
+extern double ElapsedMs(instr_time start);
+
+/* src/train_stream.c */
+extern Datum TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts,
+						 const TrainArguments *args, MemoryContext result_context);
+
 /* src/train_source.c */
+extern char *SourceFrom(const char *source);
+extern void CheckOneSelect(const char *query);
 extern char *SourceQuery(const char *source, const char *features, const char *label,
-						 const char *domain, const char *weight);
+						 const char *domain, const char *weight, const char *where);
 extern void ReadSource(const char *query, const TrainOptions *opts, TrainRows *data);
 
 #endif							/* MIXREC_TRAINING_H */

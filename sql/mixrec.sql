@@ -92,13 +92,13 @@ CREATE FUNCTION mixrec_train_model(source text, features text, label text,
 	batch_size int, learning_rate float8, beta1 float8, beta2 float8, eps float8,
 	weight_decay float8, optimizer text, validation_fraction float8, patience int,
 	standardize boolean, shuffle boolean, init text, seed bigint,
-	initial_model bytea, on_invalid text, model_name text,
+	initial_model bytea, on_invalid text, model_name text, method text,
 	OUT weights bytea, OUT metrics jsonb)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION mixrec_train_model(text, text, text, text, text, float8, int[], int, int,
 	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
-	bytea, text, text) IS
+	bytea, text, text, text) IS
 'training support: train a model on the rows of a table or query, without storing it';
 
 CREATE FUNCTION mixrec_train(model_name text, source text, features text, label text,
@@ -110,7 +110,7 @@ CREATE FUNCTION mixrec_train(model_name text, source text, features text, label 
 	standardize boolean DEFAULT true, shuffle boolean DEFAULT true,
 	init text DEFAULT 'independent', seed bigint DEFAULT 42,
 	warm_start boolean DEFAULT false, initial_model bytea DEFAULT NULL,
-	on_invalid text DEFAULT 'error')
+	on_invalid text DEFAULT 'error', method text DEFAULT 'auto')
 RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
 	validation_loss float8, validation_auc float8)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -143,7 +143,7 @@ BEGIN
 	trained := @extschema@.mixrec_train_model(source, features, label, domain, weight, alpha,
 		hidden, epochs, batch_size, learning_rate, beta1, beta2, eps, weight_decay, optimizer,
 		validation_fraction, patience, standardize, shuffle, init, seed, start_model,
-		on_invalid, model_name);
+		on_invalid, model_name, method);
 
 	-- Versions are numbered per name; the lock orders concurrent trainings
 	-- of one name only now, at the end, so they train in parallel
@@ -160,7 +160,7 @@ BEGIN
 			'validation_fraction', validation_fraction, 'patience', patience,
 			'standardize', standardize, 'shuffle', shuffle, 'init', init, 'seed', seed,
 			'warm_start', warm_start, 'initial_model', initial_model IS NOT NULL,
-			'on_invalid', on_invalid),
+			'on_invalid', on_invalid, 'method', method),
 		trained.metrics, trained.weights, true);
 
 	last_epoch := trained.metrics->'epochs'->((trained.metrics->>'best_epoch')::int - 1);
@@ -175,7 +175,7 @@ $$;
 
 COMMENT ON FUNCTION mixrec_train(text, text, text, text, text, text, float8, int[], int, int,
 	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
-	boolean, bytea, text) IS
+	boolean, bytea, text, text) IS
 'train the open and commercial models on the rows of a table, view or query and store a new active version';
 
 CREATE FUNCTION mixrec_training_info(model_name text, model_version int DEFAULT NULL)
@@ -213,3 +213,88 @@ $$;
 
 COMMENT ON FUNCTION mixrec_training_info(text, int) IS
 'one row per training epoch of a model version (the active one by default): losses, validation AUCs, speed';
+
+-- Training as an aggregate: one epoch over the rows it sees
+
+-- aggregate support
+CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features real[], label float8)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features real[], label float8,
+	weight float8, domain text)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features real[], label float8,
+	weight float8, domain text, options jsonb)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mixrec_fit_combine(a bytea, b bytea)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION mixrec_fit_final(state bytea)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION mixrec_merge_accum(state bytea, incoming bytea)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, real[], float8) IS
+'aggregate support: add one row to a training state';
+COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, real[], float8, float8, text) IS
+'aggregate support: add one row to a training state';
+COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, real[], float8, float8, text, jsonb) IS
+'aggregate support: add one row to a training state';
+COMMENT ON FUNCTION mixrec_fit_combine(bytea, bytea) IS
+'aggregate support: average two training states, weighted by the rows each has seen';
+COMMENT ON FUNCTION mixrec_fit_final(bytea) IS
+'aggregate support: train the rows left in a training state and return its model';
+COMMENT ON FUNCTION mixrec_merge_accum(bytea, bytea) IS
+'aggregate support: merge one more training state';
+
+CREATE AGGREGATE mixrec_fit(model bytea, features real[], label float8) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, FINALFUNC = mixrec_fit_final,
+	COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+CREATE AGGREGATE mixrec_fit(model bytea, features real[], label float8, weight float8,
+	domain text) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, FINALFUNC = mixrec_fit_final,
+	COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+CREATE AGGREGATE mixrec_fit(model bytea, features real[], label float8, weight float8,
+	domain text, options jsonb) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, FINALFUNC = mixrec_fit_final,
+	COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+
+COMMENT ON AGGREGATE mixrec_fit(bytea, real[], float8) IS
+'train one epoch of mini-batch Adam over the rows, starting from a model; returns the model';
+COMMENT ON AGGREGATE mixrec_fit(bytea, real[], float8, float8, text) IS
+'train one epoch of mini-batch Adam over the rows, with sample weights and domains; returns the model';
+COMMENT ON AGGREGATE mixrec_fit(bytea, real[], float8, float8, text, jsonb) IS
+'train one epoch of mini-batch Adam over the rows, with weights, domains and options; returns the model';
+
+CREATE AGGREGATE mixrec_fit_state(model bytea, features real[], label float8) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+CREATE AGGREGATE mixrec_fit_state(model bytea, features real[], label float8, weight float8,
+	domain text) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+CREATE AGGREGATE mixrec_fit_state(model bytea, features real[], label float8, weight float8,
+	domain text, options jsonb) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+
+COMMENT ON AGGREGATE mixrec_fit_state(bytea, real[], float8) IS
+'like mixrec_fit, but returns the training state itself, to be merged with mixrec_merge';
+COMMENT ON AGGREGATE mixrec_fit_state(bytea, real[], float8, float8, text) IS
+'like mixrec_fit, but returns the training state itself, to be merged with mixrec_merge';
+COMMENT ON AGGREGATE mixrec_fit_state(bytea, real[], float8, float8, text, jsonb) IS
+'like mixrec_fit, but returns the training state itself, to be merged with mixrec_merge';
+
+CREATE AGGREGATE mixrec_merge(state bytea) (
+	SFUNC = mixrec_merge_accum, STYPE = bytea, FINALFUNC = mixrec_fit_final,
+	COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+
+COMMENT ON AGGREGATE mixrec_merge(bytea) IS
+'average training states (from mixrec_fit_state, on shards or workers) into one model, weighted by rows';
+
+CREATE FUNCTION mixrec_state_info(state bytea) RETURNS jsonb
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_state_info(bytea) IS
+'describe a training state: rows seen and skipped, Adam steps, mean training loss';
+
+CREATE FUNCTION mixrec_holdout(features anyarray, seed bigint) RETURNS float8
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_holdout(anyarray, bigint) IS
+'training support: a row''s place in [0, 1) from a hash of its features; streamed training holds out the rows below validation_fraction';

@@ -61,12 +61,10 @@ static void CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n,
 static void AppendEpochJson(StringInfo buf, int epoch, const LossValue *train,
 							const TrainEval *eval, bool has_eval, double rows_per_second,
 							double elapsed_ms);
-static void CheckDiverged(const MixrecModel *model, int epoch, double lr);
 static void AppendNullableDouble(StringInfo buf, double value);
 static void ReportEpoch(const TrainOptions *opts, int epoch, const LossValue *train,
 						const TrainEval *eval, bool has_eval, double rows_per_second);
 static void ReportProgress(const TrainOptions *opts, int epoch, double last_loss);
-static double ElapsedMs(instr_time start);
 
 /*
  * Read and validate the arguments of mixrec_train_model
@@ -79,7 +77,7 @@ ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
 		"epochs", "batch_size", "learning_rate", "beta1", "beta2", "eps",
 		"weight_decay", "optimizer", "validation_fraction", "patience",
 		"standardize", "shuffle", "init", "seed", "initial_model", "on_invalid",
-		"model_name"
+		"model_name", "method"
 	};
 	char	   *optimizer;
 	char	   *init;
@@ -162,6 +160,22 @@ ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
 				 errhint("Valid values are \"independent\" and \"shared\".")));
 	opts->seed = (uint64) PG_GETARG_INT64(20);
 	opts->initial = PG_ARGISNULL(21) ? NULL : ModelFromBytea(PG_GETARG_BYTEA_PP(21));
+
+	{
+		char	   *method = text_to_cstring(PG_GETARG_TEXT_PP(24));
+
+		if (strcmp(method, "auto") == 0)
+			opts->method = TRAIN_AUTO;
+		else if (strcmp(method, "memory") == 0)
+			opts->method = TRAIN_MEMORY;
+		else if (strcmp(method, "stream") == 0)
+			opts->method = TRAIN_STREAM;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown method \"%s\"", method),
+					 errhint("Valid values are \"auto\", \"memory\" and \"stream\".")));
+	}
 
 	on_invalid = text_to_cstring(PG_GETARG_TEXT_PP(22));
 	if (strcmp(on_invalid, "skip") == 0)
@@ -307,7 +321,7 @@ CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n, double alpha)
  * Stop a training whose parameters or moments left the finite numbers
  * (a finite loss does not prove they did not)
  */
-static void
+void
 CheckDiverged(const MixrecModel *model, int epoch, double lr)
 {
 	MixrecError err;
@@ -411,7 +425,7 @@ ReportProgress(const TrainOptions *opts, int epoch, double last_loss)
 /*
  * Milliseconds since start
  */
-static double
+double
 ElapsedMs(instr_time start)
 {
 	instr_time	now;
@@ -422,12 +436,104 @@ ElapsedMs(instr_time start)
 }
 
 /*
+ * Start the per-epoch record of a training run
+ */
+void
+EpochLogStart(EpochLog *log, const TrainOptions *opts)
+{
+	memset(log, 0, sizeof(*log));
+	log->opts = opts;
+	log->best_loss = INFINITY;
+	log->last_loss = NAN;
+	INSTR_TIME_SET_CURRENT(log->start);
+	initStringInfo(&log->json);
+}
+
+/*
+ * Begin an epoch: honour a cancel, show the progress
+ */
+void
+EpochLogBegin(EpochLog *log, int epoch)
+{
+	CHECK_FOR_INTERRUPTS();
+	ReportProgress(log->opts, epoch, log->last_loss);
+}
+
+/*
+ * Record a finished epoch: its JSON, its NOTICE, the best epoch so far.
+ * Returns EPOCH_BEST when this epoch has the best validation loss yet,
+ * EPOCH_STOP when early stopping ends the training, else EPOCH_GO_ON.
+ */
+EpochVerdict
+EpochLogEnd(EpochLog *log, int epoch, const LossValue *train, const TrainEval *eval,
+			double rows, double epoch_ms)
+{
+	double		rows_per_second = rows / Max(epoch_ms / 1000.0, 1e-9);
+
+	if (epoch > 1)
+		appendStringInfoString(&log->json, ", ");
+	AppendEpochJson(&log->json, epoch, train, eval, eval != NULL, rows_per_second,
+					ElapsedMs(log->start));
+	ReportEpoch(log->opts, epoch, train, eval, eval != NULL, rows_per_second);
+	log->last_loss = train->total;
+	log->epochs_run = epoch;
+
+	if (eval != NULL && eval->loss.total < log->best_loss)
+	{
+		log->best_loss = eval->loss.total;
+		log->best_epoch = epoch;
+		return EPOCH_BEST;
+	}
+	if (log->opts->patience > 0 && epoch - log->best_epoch >= log->opts->patience)
+	{
+		log->stopped_early = true;
+		return EPOCH_STOP;
+	}
+	return EPOCH_GO_ON;
+}
+
+/*
+ * Build the metrics of a training run; fields are extra JSON members
+ */
+char *
+EpochLogMetrics(EpochLog *log, const char *fields)
+{
+	StringInfoData metrics;
+
+	initStringInfo(&metrics);
+	appendStringInfo(&metrics, "{%s, \"epochs_run\": %d, \"stopped_early\": %s, "
+					 "\"best_epoch\": %s, \"elapsed_ms\": ",
+					 fields, log->epochs_run, log->stopped_early ? "true" : "false",
+					 log->best_epoch > 0 ? psprintf("%d", log->best_epoch) : "null");
+	AppendJsonDouble(&metrics, ElapsedMs(log->start));
+	appendStringInfo(&metrics, ", \"epochs\": [%s]}", log->json.data);
+	return metrics.data;
+}
+
+/*
+ * Return (weights, metrics) as the function's result row
+ */
+Datum
+TrainResult(FunctionCallInfo fcinfo, bytea *weights, const char *metrics)
+{
+	TupleDesc	result_desc;
+	Datum		result[2];
+	bool		result_nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "mixrec_train_model must return a record");
+	result[0] = PointerGetDatum(weights);
+	result[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics));
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), result, result_nulls));
+}
+
+/*
  * Train both models on the rows of a table or query
  *
  * mixrec_train_model(source, features, label, domain, weight, alpha, hidden,
  *	 epochs, batch_size, learning_rate, beta1, beta2, eps, weight_decay,
  *	 optimizer, validation_fraction, patience, standardize, shuffle, init,
- *	 seed, initial_model, on_invalid, model_name)
+ *	 seed, initial_model, on_invalid, model_name, method)
  *	 returns (weights bytea, metrics jsonb)
  */
 Datum
@@ -436,12 +542,12 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	MemoryContext caller_context = CurrentMemoryContext;
 	MemoryContext train_context;
 	TrainOptions opts;
+	TrainArguments args;
 	TrainRows	data;
 	TrainData	view;
 	MixrecModel *model;
 	TrainWork	work;
 	TrainWork	eval_work;
-	char	   *query;
 	uint32	   *train_rows;
 	uint32	   *val_rows;
 	Size		n_train;
@@ -449,48 +555,63 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	void	   *eval_scratch = NULL;
 	float	   *best = NULL;
 	int64		best_step = 0;
-	double		best_loss = INFINITY;
-	int			best_epoch = 0;
-	int			epochs_run = 0;
-	double		last_loss = NAN;
-	bool		stopped_early = false;
-	StringInfoData epochs_json;
-	StringInfoData metrics;
-	TupleDesc	result_desc;
-	Datum		result[2];
-	bool		result_nulls[2] = {false, false};
+	EpochLog	log;
+	char	   *metrics;
 	bytea	   *weights;
 	MixrecRandom rng;
 	Size		floats;
-	instr_time	start;
 
-	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "mixrec_train_model must return a record");
 	BlasEnsureThreads();
-	INSTR_TIME_SET_CURRENT(start);
-
 	train_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec training",
 										  ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(train_context);
 	ParseOptions(fcinfo, &opts);
+	args.source = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	args.features = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	args.label = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	args.domain = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	args.weight = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 
-	/* 1-2. Read the source */
-	query = SourceQuery(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-						text_to_cstring(PG_GETARG_TEXT_PP(1)),
-						text_to_cstring(PG_GETARG_TEXT_PP(2)),
-						PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
-						PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	/* 1-2. Read the source into memory, unless it is to be streamed */
 	memset(&data, 0, sizeof(data));
-	data.context = train_context;
-	data.has_weight = !PG_ARGISNULL(4);
-	data.has_domain = !PG_ARGISNULL(3);
-	if (opts.initial)
+	if (opts.method != TRAIN_STREAM)
 	{
-		/* A given model fixes the sizes every row must have */
-		data.input_dim = MlpInputDim(&opts.initial->shape);
-		data.output_dim = MlpOutputDim(&opts.initial->shape);
+		data.context = train_context;
+		data.has_weight = args.weight != NULL;
+		data.has_domain = args.domain != NULL;
+		data.stop_when_full = opts.method == TRAIN_AUTO;
+		if (opts.initial)
+		{
+			/* A given model fixes the sizes every row must have */
+			data.input_dim = MlpInputDim(&opts.initial->shape);
+			data.output_dim = MlpOutputDim(&opts.initial->shape);
+		}
+		ReadSource(SourceQuery(args.source, args.features, args.label, args.domain,
+							   args.weight, NULL),
+				   &opts, &data);
 	}
-	ReadSource(query, &opts, &data);
+	if (opts.method == TRAIN_STREAM || data.full)
+	{
+		/* Too large for mixrec.train_memory, or asked for: one pass per epoch */
+		Datum		result;
+
+		if (data.capacity > 0)
+		{
+			pfree(data.x);
+			pfree(data.y);
+			if (data.has_weight)
+				pfree(data.w);
+			if (data.has_domain)
+			{
+				pfree(data.o);
+				pfree(data.c);
+			}
+		}
+		result = TrainStream(fcinfo, &opts, &args, caller_context);
+		MemoryContextSwitchTo(caller_context);
+		MemoryContextDelete(train_context);
+		return result;
+	}
 	if (data.rows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -590,7 +711,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	view.o = data.has_domain ? data.o : NULL;
 	view.c = data.has_domain ? data.c : NULL;
 
-	initStringInfo(&epochs_json);
+	EpochLogStart(&log, &opts);
 	RandomSeed(&rng, opts.seed ^ UINT64_C(0x2545F4914F6CDD1D));
 	for (int epoch = 1; epoch <= opts.epochs; epoch++)
 	{
@@ -598,10 +719,9 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 		TrainEval	eval;
 		instr_time	epoch_start;
 		double		epoch_ms;
+		EpochVerdict verdict;
 
-		memset(&eval, 0, sizeof(eval));
-		CHECK_FOR_INTERRUPTS();
-		ReportProgress(&opts, epoch, last_loss);
+		EpochLogBegin(&log, epoch);
 		INSTR_TIME_SET_CURRENT(epoch_start);
 
 		if (opts.shuffle)
@@ -640,33 +760,16 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 
 		if (n_val > 0)
 			eval = TrainEvaluate(model, &view, val_rows, n_val, &eval_work, eval_scratch);
-		epochs_run = epoch;
-
-		if (epoch > 1)
-			appendStringInfoString(&epochs_json, ", ");
-		AppendEpochJson(&epochs_json, epoch, &sum, &eval, n_val > 0,
-						n_train / Max(epoch_ms / 1000.0, 1e-9), ElapsedMs(start));
-		ReportEpoch(&opts, epoch, &sum, &eval, n_val > 0, n_train / Max(epoch_ms / 1000.0, 1e-9));
-		last_loss = sum.total;
-
-		/* Early stopping on the validation loss */
-		if (n_val > 0 && eval.loss.total < best_loss)
+		verdict = EpochLogEnd(&log, epoch, &sum, n_val > 0 ? &eval : NULL, n_train, epoch_ms);
+		if (verdict == EPOCH_BEST && best)
 		{
-			best_loss = eval.loss.total;
-			best_epoch = epoch;
-			if (best)
-			{
-				memcpy(best, model->mean ? model->mean : model->open, sizeof(float) * floats);
-				best_step = model->step;
-			}
+			memcpy(best, model->mean ? model->mean : model->open, sizeof(float) * floats);
+			best_step = model->step;
 		}
-		else if (opts.patience > 0 && epoch - best_epoch >= opts.patience)
-		{
-			stopped_early = true;
+		else if (verdict == EPOCH_STOP)
 			break;
-		}
 	}
-	if (best && best_epoch > 0 && best_epoch < epochs_run)
+	if (best && log.best_epoch > 0 && log.best_epoch < log.epochs_run)
 	{
 		memcpy(model->mean ? model->mean : model->open, best, sizeof(float) * floats);
 		model->step = best_step;
@@ -674,21 +777,10 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 
 	/* Results, in the caller's context */
 	MemoryContextSwitchTo(caller_context);
-	initStringInfo(&metrics);
-	appendStringInfo(&metrics, "{\"rows\": %zu, \"train_rows\": %zu, \"validation_rows\": %zu, "
-					 "\"skipped_rows\": %zu, \"epochs_run\": %d, \"stopped_early\": %s, "
-					 "\"best_epoch\": %s, \"elapsed_ms\": ",
-					 data.rows, n_train, n_val, data.skipped, epochs_run,
-					 stopped_early ? "true" : "false",
-					 best_epoch > 0 ? psprintf("%d", best_epoch) : "null");
-	AppendJsonDouble(&metrics, ElapsedMs(start));
-	appendStringInfo(&metrics, ", \"epochs\": [%s]}", epochs_json.data);
+	metrics = EpochLogMetrics(&log, psprintf("\"method\": \"memory\", \"rows\": %zu, \"train_rows\": %zu, "
+											 "\"validation_rows\": %zu, \"skipped_rows\": %zu",
+											 data.rows, n_train, n_val, data.skipped));
 	weights = ModelToBytea(model);
-
-	result[0] = PointerGetDatum(weights);
-	result[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data));
 	MemoryContextDelete(train_context);
-
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc),
-													  result, result_nulls)));
+	PG_RETURN_DATUM(TrainResult(fcinfo, weights, metrics));
 }

@@ -90,18 +90,14 @@ SourceRelation(const char *source)
 }
 
 /*
- * Build the one SELECT that reads the training rows
+ * Return the FROM item for a source: a resolved, quoted relation, or the
+ * query as a subquery
  */
 char *
-SourceQuery(const char *source, const char *features, const char *label,
-			const char *domain, const char *weight)
+SourceFrom(const char *source)
 {
 	static const char *const query_words[] = {"select", "with", "values", "table"};
-	MemoryContext context = CurrentMemoryContext;
-	StringInfoData query;
-	const char *from = NULL;
 	const char *p = source;
-	List	   *parsed;
 
 	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '(')
 		p++;
@@ -112,25 +108,26 @@ SourceQuery(const char *source, const char *features, const char *label,
 		if (pg_strncasecmp(p, query_words[i], len) == 0 &&
 			(p[len] == '\0' || p[len] == ' ' || p[len] == '\t' || p[len] == '\n' ||
 			 p[len] == '\r' || p[len] == '(' || p[len] == '*'))
-			from = psprintf("(%s) AS mixrec_source", source);
+			return psprintf("(%s) AS mixrec_source", source);
 	}
-	if (from == NULL)
-		from = SourceRelation(source);
+	return pstrdup(SourceRelation(source));
+}
 
-	initStringInfo(&query);
-	appendStringInfo(&query, "SELECT (%s), (%s), ", features, label);
-	appendStringInfo(&query, domain ? "(%s), " : "NULL::text, ", domain);
-	appendStringInfo(&query, weight ? "(%s) " : "NULL::float8 ", weight);
-	appendStringInfo(&query, "FROM %s", from);
+/*
+ * Prove that a query assembled from arguments is exactly one SELECT: an
+ * argument cannot end it and start another.  A syntax error is reported
+ * against this query, not the caller's (whose text the parser's error
+ * position would point into).
+ */
+void
+CheckOneSelect(const char *query)
+{
+	MemoryContext context = CurrentMemoryContext;
+	List	   *parsed = NIL;
 
-	/*
-	 * Exactly one SELECT: an argument cannot end it and start another.  A
-	 * syntax error is reported against this query, not the caller's (whose
-	 * text the parser's error position would point into).
-	 */
 	PG_TRY();
 	{
-		parsed = raw_parser(query.data, RAW_PARSE_DEFAULT);
+		parsed = raw_parser(query, RAW_PARSE_DEFAULT);
 	}
 	PG_CATCH();
 	{
@@ -142,7 +139,7 @@ SourceQuery(const char *source, const char *features, const char *label,
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("source, features, label, domain and weight must together form one SELECT"),
-				 errdetail("%s in the query: %s", edata->message, query.data)));
+				 errdetail("%s in the query: %s", edata->message, query)));
 	}
 	PG_END_TRY();
 	if (list_length(parsed) != 1 ||
@@ -150,7 +147,26 @@ SourceQuery(const char *source, const char *features, const char *label,
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("source, features, label, domain and weight must together form one SELECT"),
-				 errdetail("The query: %s", query.data)));
+				 errdetail("The query: %s", query)));
+}
+
+/*
+ * Build the one SELECT that reads the training rows, optionally filtered
+ */
+char *
+SourceQuery(const char *source, const char *features, const char *label,
+			const char *domain, const char *weight, const char *where)
+{
+	StringInfoData query;
+
+	initStringInfo(&query);
+	appendStringInfo(&query, "SELECT (%s), (%s), ", features, label);
+	appendStringInfo(&query, domain ? "(%s), " : "NULL::text, ", domain);
+	appendStringInfo(&query, weight ? "(%s) " : "NULL::float8 ", weight);
+	appendStringInfo(&query, "FROM %s", SourceFrom(source));
+	if (where)
+		appendStringInfo(&query, " WHERE %s", where);
+	CheckOneSelect(query.data);
 	return query.data;
 }
 
@@ -300,12 +316,17 @@ GrowRows(TrainRows *data)
 	Size		max_rows = budget / row_bytes;
 	Size		capacity = Max(data->capacity * 2, 1024);
 
+	if (data->rows >= max_rows && data->stop_when_full)
+	{
+		data->full = true;
+		return;
+	}
 	if (data->rows >= max_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the training data need more than mixrec.train_memory (%d kB): %zu rows of %zu bytes read so far",
 						mixrec_train_memory, data->rows, row_bytes),
-				 errhint("Raise mixrec.train_memory, or train on fewer rows.")));
+				 errhint("Raise mixrec.train_memory, or give method => 'stream' (or 'auto') to train with one pass over the source per epoch.")));
 	capacity = Min(capacity, max_rows);
 	if (capacity > UINT32_MAX)
 		capacity = UINT32_MAX;	/* rows are numbered with uint32 */
@@ -344,7 +365,11 @@ AddRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, int64 row_number,
 	float	   *y;
 
 	if (data->rows == data->capacity)
+	{
 		GrowRows(data);
+		if (data->full)
+			return;
+	}
 	x = data->x + data->rows * data->input_dim;
 	y = data->y + data->rows * data->output_dim;
 
@@ -570,12 +595,16 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 				continue;
 			}
 			AddRow(data, tuple, table->tupdesc, row_number, opts);
+			if (data->full)
+				break;
 			if ((row_number & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(row_context);
 		SPI_freetuptable(table);
+		if (data->full)
+			break;
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();

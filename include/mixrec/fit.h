@@ -25,8 +25,9 @@
  *	48		8		Adam steps taken in this state
  *	56		24		sums of batch loss x batch rows: total, open, commercial
  *	80		32		shuffling generator state
- *	112		4		flags: 0x1 shuffle the pool
- *	116		12		reserved, zero
+ *	112		4		flags: 0x1 shuffle the pool, 0x2 skip invalid rows
+ *	116		4		reserved, zero
+ *	120		8		rows skipped as invalid (counted by the caller)
  *	128		..		the model, in the model format (with optimiser state),
  *					padded to a multiple of 8 bytes
  *	..		..		the pool: rows of x[input] y[output] w (float32), o c (bytes),
@@ -50,7 +51,9 @@
 
 #define MIXREC_FIT_STATE_VERSION	1
 #define MIXREC_FIT_HEADER_BYTES		128
-#define MIXREC_FIT_SHUFFLE			0x0001
+#define MIXREC_FIT_SHUFFLE			0x0001	/* shuffle the pool before training it */
+#define MIXREC_FIT_SKIP_INVALID		0x0002	/* the caller skips invalid rows */
+#define MIXREC_FIT_FLAGS			0x0003
 
 typedef struct FitHeader
 {
@@ -68,6 +71,7 @@ typedef struct FitHeader
 	double		loss_commercial;
 	uint64_t	rng[4];
 	uint32_t	flags;
+	uint64_t	rows_skipped;
 } FitHeader;
 
 /* A state opened for work: the header decoded, the model bound in place */
@@ -80,10 +84,16 @@ typedef struct FitState
 	uint8_t    *pool;
 } FitState;
 
-/* Scratch space for training a pool */
+/*
+ * Scratch space for training a pool.  between_steps, when set, is called
+ * between two Adam steps: the caller's chance to honour a cancel request
+ * (it may longjmp; the core holds no resources, and the state is then
+ * half-trained and must be discarded).
+ */
 typedef struct FitWork
 {
 	TrainWork	train;
+	void		(*between_steps) (void);
 	float	   *x;
 	float	   *y;
 	float	   *w;
@@ -100,7 +110,7 @@ extern size_t FitStateBytes(const MixrecModel *model, int batch_size, int pool_b
  * a model that carries optimiser state
  */
 extern MixrecStatus FitStateCreate(uint8_t *bytes, size_t len, const MixrecModel *model,
-								   int batch_size, int pool_batches, int shuffle,
+								   int batch_size, int pool_batches, uint32_t flags,
 								   uint64_t seed, MixrecError *err);
 
 /*

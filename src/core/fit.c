@@ -128,6 +128,7 @@ FitStateWriteHeader(FitState *state)
 	for (int i = 0; i < 4; i++)
 		PutU64(p + 80 + 8 * i, h->rng[i]);
 	PutU32(p + 112, h->flags);
+	PutU64(p + 120, h->rows_skipped);
 	PutU32(p + 12, Crc32c(p + 16, MIXREC_FIT_HEADER_BYTES - 16));
 }
 
@@ -136,7 +137,7 @@ FitStateWriteHeader(FitState *state)
  */
 MixrecStatus
 FitStateCreate(uint8_t *bytes, size_t len, const MixrecModel *model, int batch_size,
-			   int pool_batches, int shuffle, uint64_t seed, MixrecError *err)
+			   int pool_batches, uint32_t flags, uint64_t seed, MixrecError *err)
 {
 	FitState	state;
 	MixrecRandom rng;
@@ -160,7 +161,9 @@ FitStateCreate(uint8_t *bytes, size_t len, const MixrecModel *model, int batch_s
 	state.header.pool_capacity = (uint32_t) batch_size * pool_batches;
 	state.header.row_bytes = (uint32_t) RowBytes(&model->shape);
 	state.header.pool_crc = Crc32cStart();
-	state.header.flags = shuffle ? MIXREC_FIT_SHUFFLE : 0;
+	if (flags & ~(uint32_t) MIXREC_FIT_FLAGS)
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "unknown training state flags 0x%x", (unsigned) flags);
+	state.header.flags = flags;
 	RandomSeed(&rng, seed);
 	memcpy(state.header.rng, rng.s, sizeof(rng.s));
 
@@ -225,6 +228,7 @@ FitStateOpen(uint8_t *bytes, size_t len, FitState *state, int verify, MixrecErro
 	for (int i = 0; i < 4; i++)
 		h->rng[i] = GetU64(bytes + 80 + 8 * i);
 	h->flags = GetU32(bytes + 112);
+	h->rows_skipped = GetU64(bytes + 120);
 
 	if (verify)
 	{
@@ -232,7 +236,7 @@ FitStateOpen(uint8_t *bytes, size_t len, FitState *state, int verify, MixrecErro
 			return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state is too short for its model");
 		if (h->batch_size < 1 || h->pool_capacity < h->batch_size ||
 			h->pool_capacity % h->batch_size != 0 || h->pool_capacity > MAX_POOL_ROWS ||
-			h->pool_rows > h->pool_capacity || (h->flags & ~(uint32_t) MIXREC_FIT_SHUFFLE) ||
+			h->pool_rows > h->pool_capacity || (h->flags & ~(uint32_t) MIXREC_FIT_FLAGS) ||
 			!isfinite(h->loss_total) || !isfinite(h->loss_open) || !isfinite(h->loss_commercial))
 			return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state header is invalid");
 	}
@@ -330,6 +334,7 @@ FitWorkBind(FitWork *work, const FitState *state, float *floats, unsigned char *
 	bytes += sizeof(uint32_t) * (rows + 1);
 	work->o = bytes;
 	work->c = bytes + rows;
+	work->between_steps = NULL;
 }
 
 /*
@@ -383,7 +388,11 @@ TrainPool(FitState *state, FitWork *work)
 	for (size_t first = 0; first < n; first += h->batch_size)
 	{
 		int			rows = (int) (n - first < h->batch_size ? n - first : h->batch_size);
-		LossValue	loss = TrainStep(&state->model, &data, work->order + first, rows, &work->train);
+		LossValue	loss;
+
+		if (work->between_steps)
+			work->between_steps();
+		loss = TrainStep(&state->model, &data, work->order + first, rows, &work->train);
 
 		h->loss_total += loss.total * rows;
 		h->loss_open += loss.open * rows;
@@ -508,6 +517,7 @@ FitStateAverage(FitState *a, const FitState *b)
 	if (b->model.step > a->model.step)
 		a->model.step = b->model.step;
 	ha->rows_seen += hb->rows_seen;
+	ha->rows_skipped += hb->rows_skipped;
 	ha->steps += hb->steps;
 	ha->loss_total += hb->loss_total;
 	ha->loss_open += hb->loss_open;

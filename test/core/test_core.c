@@ -741,7 +741,7 @@ FitRow(int r, float *x, float *y, float *w, unsigned char *o, unsigned char *c)
  * Allocate a state and its work area, 8-byte aligned
  */
 static uint8_t *
-FitNew(const MixrecModel *model, int batch, int pool_batches, int shuffle, uint64_t seed,
+FitNew(const MixrecModel *model, int batch, int pool_batches, uint32_t flags, uint64_t seed,
 	   size_t *len, FitState *state, FitWork *work)
 {
 	MixrecError err;
@@ -749,7 +749,7 @@ FitNew(const MixrecModel *model, int batch, int pool_batches, int shuffle, uint6
 
 	*len = FitStateBytes(model, batch, pool_batches);
 	bytes = FitAlloc(*len);
-	if (FitStateCreate(bytes, *len, model, batch, pool_batches, shuffle, seed, &err) != MIXREC_OK)
+	if (FitStateCreate(bytes, *len, model, batch, pool_batches, flags, seed, &err) != MIXREC_OK)
 	{
 		printf("Bail out! %s\n", err.message);
 		exit(1);
@@ -859,8 +859,8 @@ TestFitStates(void)
 					wb;
 		size_t		la,
 					lb;
-		uint8_t    *ba = FitNew(&streamed, 4, 2, 1, 1, &la, &a, &wa);
-		uint8_t    *bb = FitNew(&other, 4, 2, 1, 2, &lb, &b, &wb);
+		uint8_t    *ba = FitNew(&streamed, 4, 2, MIXREC_FIT_SHUFFLE, 1, &la, &a, &wa);
+		uint8_t    *bb = FitNew(&other, 4, 2, MIXREC_FIT_SHUFFLE, 2, &lb, &b, &wb);
 		uint8_t    *ab = FitAlloc(la);
 		uint8_t    *ba_copy = FitAlloc(la);
 
@@ -897,11 +897,11 @@ TestFitStates(void)
 			s4 = FitAlloc(sizeof(float) * ModelFloatCount(&wide.shape, wide.flags));
 			ModelBindStorage(&wide, s4);
 			ModelInitParams(&wide, 5, MODEL_INIT_INDEPENDENT);
-			FitNew(&wide, 4, 2, 1, 1, &lc, &c1, &wc);
+			FitNew(&wide, 4, 2, MIXREC_FIT_SHUFFLE, 1, &lc, &c1, &wc);
 			TapOk(FitStateCompatible(&a2, &c1, &err) == MIXREC_ERR_DIMENSION,
 				  "states of different shapes do not combine: %s", err.message);
 			wide = FitModel(&s4, 5);
-			FitNew(&wide, 8, 1, 1, 1, &lc, &c1, &wc);
+			FitNew(&wide, 8, 1, MIXREC_FIT_SHUFFLE, 1, &lc, &c1, &wc);
 			TapOk(FitStateCompatible(&a2, &c1, &err) == MIXREC_ERR_ARGUMENT,
 				  "states of different batch sizes do not combine: %s", err.message);
 		}

@@ -3,10 +3,13 @@ LOAD 'mixrec';
 SHOW mixrec.threads;
 
 -- BLAS worker threads of this backend and whether each blocks every signal
--- (SIGKILL and SIGSTOP cannot be blocked: fffffffe7ffbfeff is "all")
+-- PostgreSQL uses: all of signals 1 to 31 but SIGKILL and SIGSTOP, which
+-- cannot be blocked, so bits 0 to 30 of the mask read 7ffbfeff (the bits
+-- above belong to real-time signals, two of which glibc manages itself)
 CREATE TEMP VIEW blas_workers AS
-SELECT tid, substring(pg_read_file('/proc/self/task/' || tid || '/status')
-                      FROM 'SigBlk:\s*([0-9a-f]+)') = 'fffffffe7ffbfeff' AS blocks_all_signals
+SELECT tid, (('x' || right(substring(pg_read_file('/proc/self/task/' || tid || '/status')
+                                     FROM 'SigBlk:\s*([0-9a-f]+)'), 8))::bit(32) & x'7fffffff')
+            = x'7ffbfeff' AS blocks_all_signals
 FROM pg_ls_dir('/proc/self/task') AS tid
 WHERE tid::int <> pg_backend_pid();
 

@@ -1,0 +1,649 @@
+/*
+ * src/agg.c
+ *	  The training aggregates: mixrec_fit, mixrec_fit_state and mixrec_merge.
+ *
+ * Design: mixrec_fit(model, features, label [, weight, domain [, options]])
+ * runs one epoch of mini-batch Adam over the rows it sees, starting from
+ * model.  Its transition state is a bytea holding a training state
+ * (src/core/fit.c: the model with its Adam state, a pool of rows not yet
+ * trained on, counters, all under checksums), not an `internal` pointer,
+ * so that distributed engines can ship partial states between nodes as
+ * ordinary values, and PostgreSQL's parallel workers hand theirs to the
+ * leader through the tuple queue.
+ *
+ * Memory: the first transition call builds the state in the aggregate
+ * context; every later call updates that same bytea in place and returns
+ * the same pointer, so nodeAgg copies nothing per row.  The scratch space
+ * for training a pool (batch buffers, unpacked rows, gradients) does not
+ * belong in the state: it lives in fn_extra, in the function's fn_mcxt,
+ * sized for the state's shape, and is rebuilt if a state of another shape
+ * comes along.
+ *
+ * Trust: a state this process built is opened without re-validation.  A
+ * state that arrives from elsewhere (the inputs of the combine function and
+ * of mixrec_merge, the input of the final function) is copied to aligned
+ * memory and validated in full, like a model: magic, version, lengths,
+ * checksums, finiteness.
+ *
+ * Combining is model averaging weighted by the rows each state has seen,
+ * after each state trains the rows left in its pool (see src/core/fit.c).
+ * An epoch run in parallel is thus local SGD with averaging, a different
+ * (and documented) computation from a serial epoch; its result does not
+ * depend on the order in which partial states are combined.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "mixrec.h"
+#include "mixrec/fit.h"
+#include "mixrec/standardize.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(mixrec_fit_accum);
+PG_FUNCTION_INFO_V1(mixrec_fit_combine);
+PG_FUNCTION_INFO_V1(mixrec_fit_final);
+PG_FUNCTION_INFO_V1(mixrec_merge_accum);
+PG_FUNCTION_INFO_V1(mixrec_state_info);
+
+#define DEFAULT_BATCH_SIZE		256
+#define DEFAULT_POOL_BATCHES	8
+
+/* Settings of an epoch, from the model and the options argument */
+typedef struct FitOptions
+{
+	AdamConfig	adam;
+	double		alpha;
+	int			batch_size;
+	int			pool_batches;
+	bool		shuffle;
+	int64		seed;
+	bool		skip_invalid;
+} FitOptions;
+
+/* fn_extra: scratch space for one shape of state, and a features buffer */
+typedef struct FitCache
+{
+	MemoryContext mcxt;
+	size_t		work_floats;
+	size_t		work_bytes;
+	FitWork		work;
+	int			input_dim;
+	float	   *features;
+} FitCache;
+
+static void CheckAggregateContext(FunctionCallInfo fcinfo, const char *name,
+								  MemoryContext *aggcontext);
+static FitWork *FitWorkFor(FunctionCallInfo fcinfo, const FitState *state);
+static void CancelPoint(void);
+static void ReportFitError(const MixrecError *err);
+static void ParseFitOptions(Jsonb *options, const MixrecModel *model, FitOptions *opts);
+static bytea *NewState(MemoryContext context, const MixrecModel *given,
+					   const FitOptions *opts);
+static bytea *CopyState(MemoryContext context, bytea *input, FitState *state);
+static void OpenOwnState(bytea *blob, FitState *state);
+static void MergeInto(FunctionCallInfo fcinfo, FitState *into, bytea *other_blob);
+
+/*
+ * Refuse to run a transition or combine function outside an aggregate
+ */
+static void
+CheckAggregateContext(FunctionCallInfo fcinfo, const char *name, MemoryContext *aggcontext)
+{
+	if (!AggCheckCallContext(fcinfo, aggcontext))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s can only be called as part of an aggregate", name),
+				 errhint("Use the aggregates mixrec_fit, mixrec_fit_state or mixrec_merge.")));
+}
+
+/*
+ * Let a cancel or statement_timeout through between two Adam steps
+ */
+static void
+CancelPoint(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Get scratch space for a state's shape, kept in fn_extra
+ */
+static FitWork *
+FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
+{
+	FitCache   *cache = (FitCache *) fcinfo->flinfo->fn_extra;
+	size_t		floats = FitWorkFloats(state);
+	size_t		bytes = FitWorkBytes(state);
+	int			input_dim = MlpInputDim(&state->model.shape);
+
+	if (cache != NULL && cache->work_floats == floats && cache->work_bytes == bytes &&
+		cache->input_dim == input_dim)
+		return &cache->work;
+
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(FitCache));
+		cache->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mixrec fit work",
+											ALLOCSET_DEFAULT_SIZES);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	else
+		MemoryContextReset(cache->mcxt);
+
+	cache->work_floats = 0;
+	FitWorkBind(&cache->work, state,
+				MemoryContextAllocHuge(cache->mcxt, sizeof(float) * floats),
+				MemoryContextAllocHuge(cache->mcxt, bytes));
+	cache->work.between_steps = CancelPoint;
+	cache->features = MemoryContextAlloc(cache->mcxt, sizeof(float) * input_dim);
+	cache->input_dim = input_dim;
+	cache->work_floats = floats;
+	cache->work_bytes = bytes;
+	BlasEnsureThreads();
+	return &cache->work;
+}
+
+/*
+ * Raise an error about a training state
+ */
+static void
+ReportFitError(const MixrecError *err)
+{
+	ReportCoreError(err);
+}
+
+/*
+ * Read the options of an epoch: the model's optimiser settings (or
+ * PyTorch's defaults) overridden by the options argument
+ */
+static void
+ParseFitOptions(Jsonb *options, const MixrecModel *model, FitOptions *opts)
+{
+	static const char *const keys[] = {
+		"batch_size", "learning_rate", "beta1", "beta2", "eps", "weight_decay",
+		"optimizer", "alpha", "shuffle", "pool_batches", "seed", "on_invalid"
+	};
+	MixrecError err;
+
+	opts->adam = (model->flags & MIXREC_FLAG_OPTIMIZER) ? model->adam : AdamDefaults();
+	opts->alpha = model->alpha;
+	opts->batch_size = DEFAULT_BATCH_SIZE;
+	opts->pool_batches = DEFAULT_POOL_BATCHES;
+	opts->shuffle = true;
+	opts->seed = 42;
+	opts->skip_invalid = false;
+
+	if (options == NULL)
+		return;
+	if (!JsonContainerIsObject(&options->root))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object")));
+
+	{
+		JsonbIterator *it = JsonbIteratorInit(&options->root);
+		JsonbValue	key;
+		JsonbValue	value;
+		JsonbIteratorToken token;
+
+		while ((token = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+		{
+			char	   *name;
+			int			which = -1;
+
+			if (token != WJB_KEY)
+				continue;
+			name = pnstrdup(key.val.string.val, key.val.string.len);
+			token = JsonbIteratorNext(&it, &value, true);
+			for (int i = 0; i < lengthof(keys); i++)
+				if (strcmp(name, keys[i]) == 0)
+					which = i;
+			if (which < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown option \"%s\"", name),
+						 errhint("Options are batch_size, learning_rate, beta1, beta2, eps, weight_decay, optimizer, alpha, shuffle, pool_batches, seed and on_invalid.")));
+
+			if (which == 6 || which == 11)
+			{
+				char	   *text;
+
+				if (value.type != jbvString)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"%s\" must be a string", name)));
+				text = pnstrdup(value.val.string.val, value.val.string.len);
+				if (which == 6 && strcmp(text, "adam") == 0)
+					opts->adam.kind = ADAM_L2;
+				else if (which == 6 && strcmp(text, "adamw") == 0)
+					opts->adam.kind = ADAM_DECOUPLED;
+				else if (which == 11 && (strcmp(text, "error") == 0 || strcmp(text, "skip") == 0))
+					opts->skip_invalid = strcmp(text, "skip") == 0;
+				else
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("unknown %s \"%s\"", name, text)));
+			}
+			else if (which == 8)
+			{
+				if (value.type != jbvBool)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"shuffle\" must be true or false")));
+				opts->shuffle = value.val.boolean;
+			}
+			else
+			{
+				double		number;
+
+				if (value.type != jbvNumeric)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"%s\" must be a number", name)));
+				number = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+															NumericGetDatum(value.val.numeric)));
+				switch (which)
+				{
+					case 0:
+					case 9:
+						if (number != floor(number) || number < 1 || number > 65536)
+							ereport(ERROR,
+									(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+									 errmsg("option \"%s\" must be an integer between 1 and 65536, got %g",
+											name, number)));
+						if (which == 0)
+							opts->batch_size = (int) number;
+						else
+							opts->pool_batches = (int) number;
+						break;
+					case 1:
+						opts->adam.lr = number;
+						break;
+					case 2:
+						opts->adam.beta1 = number;
+						break;
+					case 3:
+						opts->adam.beta2 = number;
+						break;
+					case 4:
+						opts->adam.eps = number;
+						break;
+					case 5:
+						opts->adam.weight_decay = number;
+						break;
+					case 7:
+						ModelCheckAlpha(number, "option \"alpha\"");
+						opts->alpha = number;
+						break;
+					case 10:
+						if (number != floor(number) || fabs(number) > 9.2e18)
+							ereport(ERROR,
+									(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+									 errmsg("option \"seed\" must be an integer")));
+						opts->seed = (int64) number;
+						break;
+				}
+			}
+		}
+	}
+	if (AdamConfigCheck(&opts->adam, &err) != MIXREC_OK)
+		ReportCoreError(&err);
+	if ((int64) opts->batch_size * opts->pool_batches > (1 << 24))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("batch_size times pool_batches must be at most %d", 1 << 24)));
+}
+
+/*
+ * Build a new state in the aggregate context from the starting model
+ */
+static bytea *
+NewState(MemoryContext context, const MixrecModel *given, const FitOptions *opts)
+{
+	MixrecModel *model;
+	uint32		flags = MIXREC_FLAG_OPTIMIZER | (given->flags & MIXREC_FLAG_STANDARDIZE);
+	Size		len;
+	bytea	   *state;
+	MixrecError err;
+	MemoryContext old = MemoryContextSwitchTo(context);
+
+	if (MlpOutputDim(&given->shape) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mixrec_fit trains models of one output, this model has %d",
+						MlpOutputDim(&given->shape)),
+				 errhint("Use mixrec_train for models of several outputs.")));
+
+	/* The starting model with an optimiser section, moments kept if it has them */
+	model = ModelAllocate(&given->shape, flags);
+	memcpy(model->mean ? model->mean : model->open,
+		   given->mean ? given->mean : given->open,
+		   sizeof(float) * ModelFloatCount(&given->shape, given->flags));
+	model->alpha = opts->alpha;
+	model->adam = opts->adam;
+	model->step = given->step;
+
+	len = FitStateBytes(model, opts->batch_size, opts->pool_batches);
+	if (len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a training state for this model would need %zu bytes", len),
+				 errhint("Use a smaller batch_size or pool_batches.")));
+	state = palloc0(len + VARHDRSZ);
+	SET_VARSIZE(state, len + VARHDRSZ);
+	if (FitStateCreate((uint8 *) VARDATA(state), len, model, opts->batch_size,
+					   opts->pool_batches,
+					   (opts->shuffle ? MIXREC_FIT_SHUFFLE : 0) |
+					   (opts->skip_invalid ? MIXREC_FIT_SKIP_INVALID : 0),
+					   (uint64) opts->seed, &err) != MIXREC_OK)
+		ReportFitError(&err);
+	MemoryContextSwitchTo(old);
+	return state;
+}
+
+/*
+ * Copy a state from elsewhere into aligned memory and validate it in full
+ */
+static bytea *
+CopyState(MemoryContext context, bytea *input, FitState *state)
+{
+	Size		len = VARSIZE_ANY_EXHDR(input);
+	bytea	   *copy = MemoryContextAlloc(context, len + VARHDRSZ);
+	MixrecError err;
+
+	SET_VARSIZE(copy, len + VARHDRSZ);
+	memcpy(VARDATA(copy), VARDATA_ANY(input), len);
+	if (FitStateOpen((uint8 *) VARDATA(copy), len, state, 1, &err) != MIXREC_OK)
+		ReportFitError(&err);
+	return copy;
+}
+
+/*
+ * Open a state this process built
+ */
+static void
+OpenOwnState(bytea *blob, FitState *state)
+{
+	MixrecError err;
+
+	if (VARATT_IS_EXTENDED(blob) ||
+		FitStateOpen((uint8 *) VARDATA(blob), VARSIZE(blob) - VARHDRSZ, state, 0, &err) != MIXREC_OK)
+		elog(ERROR, "mixrec training state was changed behind the aggregate's back");
+}
+
+/*
+ * Transition function of mixrec_fit and mixrec_fit_state
+ *
+ * mixrec_fit_accum(state, model, features, label [, weight, domain [, options]])
+ */
+Datum
+mixrec_fit_accum(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	bytea	   *blob;
+	FitState	state;
+	FitWork    *work;
+	FitCache   *cache;
+	float		label;
+	float		weight = 1.0f;
+	unsigned char open = 1;
+	unsigned char commercial = 1;
+	const char *invalid = NULL;
+	bool		skip_invalid;
+
+	CheckAggregateContext(fcinfo, "mixrec_fit_accum", &aggcontext);
+
+	if (PG_ARGISNULL(0))
+	{
+		MixrecModel *model;
+		FitOptions	opts;
+
+		if (PG_ARGISNULL(1))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("model must not be NULL")));
+		model = ModelFromBytea(PG_GETARG_BYTEA_PP(1));
+		ParseFitOptions(PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_JSONB_P(6) : NULL,
+						model, &opts);
+		blob = NewState(aggcontext, model, &opts);
+		OpenOwnState(blob, &state);
+	}
+	else
+	{
+		blob = PG_GETARG_BYTEA_P(0);
+		OpenOwnState(blob, &state);
+	}
+	work = FitWorkFor(fcinfo, &state);
+	cache = (FitCache *) fcinfo->flinfo->fn_extra;
+	skip_invalid = (state.header.flags & MIXREC_FIT_SKIP_INVALID) != 0;
+
+	/* Validate the row; invalid rows are an error or, if asked, skipped */
+	if (PG_ARGISNULL(2))
+		invalid = "features are NULL";
+	else if (PG_ARGISNULL(3))
+		invalid = "label is NULL";
+	if (invalid == NULL)
+	{
+		ArrayType  *features = PG_GETARG_ARRAYTYPE_P(2);
+
+		/*
+		 * Rows that on_invalid may skip: NULLs and non-finite values.  A
+		 * vector of the wrong shape is an error either way.
+		 */
+		if (skip_invalid && ARR_HASNULL(features))
+			invalid = "features contain NULL";
+		else if (skip_invalid && ARR_NDIM(features) == 1 &&
+				 ARR_DIMS(features)[0] == MlpInputDim(&state.model.shape) &&
+				 ARR_ELEMTYPE(features) == FLOAT4OID)
+		{
+			const float *values = (const float *) ARR_DATA_PTR(features);
+
+			for (int j = 0; j < ARR_DIMS(features)[0] && invalid == NULL; j++)
+				if (!isfinite(values[j]))
+					invalid = "features are not finite";
+		}
+		if (invalid == NULL)
+			FeaturesFromArray(features, MlpInputDim(&state.model.shape), cache->features);
+	}
+	if (invalid == NULL)
+	{
+		double		value = PG_GETARG_FLOAT8(3);
+
+		if (!(value >= 0.0 && value <= 1.0))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("label %g is outside [0, 1]", value)));
+		label = (float) value;
+	}
+	if (invalid == NULL && PG_NARGS() > 4)
+	{
+		if (PG_ARGISNULL(4))
+			invalid = "weight is NULL";
+		else
+		{
+			double		value = PG_GETARG_FLOAT8(4);
+
+			if (!(value >= 0.0) || !isfinite(value) || value > FLT_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("weight %g is not a finite non-negative number", value)));
+			weight = (float) value;
+		}
+	}
+	if (invalid == NULL && PG_NARGS() > 5 && !PG_ARGISNULL(5))
+	{
+		text	   *domain = PG_GETARG_TEXT_PP(5);
+		int			len = VARSIZE_ANY_EXHDR(domain);
+
+		if (len == 4 && memcmp(VARDATA_ANY(domain), "open", 4) == 0)
+			commercial = 0;
+		else if (len == 10 && memcmp(VARDATA_ANY(domain), "commercial", 10) == 0)
+			open = 0;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("domain \"%s\" is neither \"open\" nor \"commercial\"",
+							text_to_cstring(domain)),
+					 errhint("A NULL domain counts the row for both models.")));
+	}
+
+	if (invalid != NULL)
+	{
+		if (!skip_invalid)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s", invalid),
+					 errhint("Give the option \"on_invalid\": \"skip\" to skip such rows.")));
+		state.header.rows_skipped++;
+		FitStateWriteHeader(&state);
+		PG_RETURN_BYTEA_P(blob);
+	}
+
+	if (state.model.flags & MIXREC_FLAG_STANDARDIZE)
+		StandardizeApply(state.model.mean, state.model.std, MlpInputDim(&state.model.shape),
+						 cache->features, 1, cache->features);
+	FitStateAdd(&state, cache->features, &label, weight, open, commercial, work);
+	PG_RETURN_BYTEA_P(blob);
+}
+
+/*
+ * Flush other's pool and average it into a state of ours
+ */
+static void
+MergeInto(FunctionCallInfo fcinfo, FitState *into, bytea *other_blob)
+{
+	FitState	other;
+	MixrecError err;
+	bytea	   *copy = CopyState(CurrentMemoryContext, other_blob, &other);
+
+	if (FitStateCompatible(into, &other, &err) != MIXREC_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s", err.message)));
+	FitStateFlush(&other, FitWorkFor(fcinfo, &other));
+	FitStateFlush(into, FitWorkFor(fcinfo, into));
+	FitStateAverage(into, &other);
+	pfree(copy);
+}
+
+/*
+ * Combine two partial states: row-weighted model averaging
+ *
+ * mixrec_fit_combine(a bytea, b bytea) returns bytea
+ */
+Datum
+mixrec_fit_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	FitState	state;
+	bytea	   *result;
+
+	CheckAggregateContext(fcinfo, "mixrec_fit_combine", &aggcontext);
+	/* STRICT: PostgreSQL itself keeps the other state when one is NULL */
+	result = CopyState(aggcontext, PG_GETARG_BYTEA_PP(0), &state);
+	MergeInto(fcinfo, &state, PG_GETARG_BYTEA_PP(1));
+	PG_RETURN_BYTEA_P(result);
+}
+
+/*
+ * Transition function of mixrec_merge: combine states as they come
+ *
+ * mixrec_merge_accum(state bytea, incoming bytea) returns bytea
+ */
+Datum
+mixrec_merge_accum(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	FitState	state;
+	bytea	   *result;
+
+	CheckAggregateContext(fcinfo, "mixrec_merge_accum", &aggcontext);
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_BYTEA_P(PG_GETARG_BYTEA_P(0));
+	}
+	if (PG_ARGISNULL(0))
+	{
+		result = CopyState(aggcontext, PG_GETARG_BYTEA_PP(1), &state);
+		FitStateFlush(&state, FitWorkFor(fcinfo, &state));
+		PG_RETURN_BYTEA_P(result);
+	}
+	result = PG_GETARG_BYTEA_P(0);
+	OpenOwnState(result, &state);
+	MergeInto(fcinfo, &state, PG_GETARG_BYTEA_PP(1));
+	PG_RETURN_BYTEA_P(result);
+}
+
+/*
+ * Final function: train what is left in the pool and return the model
+ *
+ * mixrec_fit_final(state bytea) returns bytea
+ */
+Datum
+mixrec_fit_final(PG_FUNCTION_ARGS)
+{
+	FitState	state;
+	MixrecError err;
+	bytea	   *copy = CopyState(CurrentMemoryContext, PG_GETARG_BYTEA_PP(0), &state);
+	bytea	   *model;
+
+	FitStateFlush(&state, FitWorkFor(fcinfo, &state));
+	if (ModelCheck(&state.model, &err) != MIXREC_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("training diverged: %s", err.message),
+				 errhint("Lower the learning rate (now %g).", state.model.adam.lr)));
+	model = palloc(state.header.model_len + VARHDRSZ);
+	SET_VARSIZE(model, state.header.model_len + VARHDRSZ);
+	memcpy(VARDATA(model), state.model_blob, state.header.model_len);
+	pfree(copy);
+	PG_RETURN_BYTEA_P(model);
+}
+
+/*
+ * Describe a training state: rows, steps, mean training loss
+ *
+ * mixrec_state_info(state bytea) returns jsonb
+ */
+Datum
+mixrec_state_info(PG_FUNCTION_ARGS)
+{
+	FitState	state;
+	StringInfoData buf;
+	double		rows;
+
+	CopyState(CurrentMemoryContext, PG_GETARG_BYTEA_PP(0), &state);
+	rows = (double) state.header.rows_seen - state.header.pool_rows;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"rows_seen\": %llu, \"rows_skipped\": %llu, \"rows_pooled\": %u, "
+					 "\"steps\": %llu, \"batch_size\": %u, \"pool_capacity\": %u, \"train_loss\": ",
+					 (unsigned long long) state.header.rows_seen,
+					 (unsigned long long) state.header.rows_skipped,
+					 state.header.pool_rows, (unsigned long long) state.header.steps,
+					 state.header.batch_size, state.header.pool_capacity);
+	if (rows > 0)
+		AppendJsonDouble(&buf, state.header.loss_total / rows);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"train_loss_open\": ");
+	if (rows > 0)
+		AppendJsonDouble(&buf, state.header.loss_open / rows);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"train_loss_commercial\": ");
+	if (rows > 0)
+		AppendJsonDouble(&buf, state.header.loss_commercial / rows);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}

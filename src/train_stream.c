@@ -1,0 +1,439 @@
+/*
+ * src/train_stream.c
+ *	  Training on sources larger than memory: one mixrec_fit pass per epoch.
+ *
+ * Design: when the rows do not fit mixrec.train_memory (or on request,
+ * method => 'stream'), mixrec_train runs each epoch as one query
+ *
+ *	SELECT mixrec_fit_state($model, features, label, weight, domain, $options)
+ *	FROM source WHERE <row is not held out>
+ *
+ * through SPI with no row limit, so the planner may run it as a parallel
+ * aggregate (Partial Aggregate in workers, model averaging in the leader);
+ * then it trains the rows left in the returned state's pool and takes the
+ * model for the next epoch.  Shuffling happens inside each state's pool
+ * (a window of pool_batches batches), not across the whole source.
+ *
+ * Validation rows are chosen by a hash of each row's features and the seed
+ * (mixrec_holdout), so the same rows are held out in every epoch without
+ * remembering them; they are read into memory once (their share of the
+ * budget), standardised, and evaluated after every epoch.  Standardisation
+ * of a new model is fitted first, by one aggregate query over the training
+ * rows.  Memory held by the training is then: the training state (the model
+ * three times over, and the pool), and the validation rows.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "mixrec.h"
+#include "mixrec/fit.h"
+#include "mixrec/standardize.h"
+#include "training.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(mixrec_holdout);
+
+/* The pool of a streamed epoch: this many batches are shuffled together */
+#define STREAM_POOL_BATCHES 8
+
+static char *StreamLabelSql(Oid type, const char *label);
+static char *StreamDomainSql(Oid type, const char *domain);
+static TupleDesc StreamProbe(const char *query);
+static int	StreamInputDim(const char *from, const char *features, const char *where);
+static void StreamStandardize(const char *from, const char *features, const char *where,
+							  MixrecModel *model);
+static MixrecModel *StreamStartModel(const TrainOptions *opts, int input_dim);
+static char *StreamOptions(const TrainOptions *opts, int epoch);
+
+/*
+ * A row's place in [0, 1), from a hash of its features and the seed: rows
+ * below validation_fraction are held out
+ *
+ * mixrec_holdout(features anyarray, seed bigint) returns float8
+ */
+Datum
+mixrec_holdout(PG_FUNCTION_ARGS)
+{
+	ArrayType  *features = PG_GETARG_ARRAYTYPE_P(0);
+	uint64		hash = DatumGetUInt64(hash_any_extended((const unsigned char *) VARDATA(features),
+														VARSIZE(features) - VARHDRSZ,
+														(uint64) PG_GETARG_INT64(1)));
+
+	PG_RETURN_FLOAT8((double) (hash >> 11) * 0x1.0p-53);
+}
+
+/*
+ * The label as float8 in SQL
+ */
+static char *
+StreamLabelSql(Oid type, const char *label)
+{
+	if (OidIsValid(get_element_type(type)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("streamed training trains models of one output, but label is an array"),
+				 errhint("Raise mixrec.train_memory to train in memory.")));
+	if (type == BOOLOID)
+		return psprintf("CASE WHEN (%s) THEN 1.0::float8 WHEN NOT (%s) THEN 0.0::float8 END",
+						label, label);
+	return psprintf("(%s)::float8", label);
+}
+
+/*
+ * The domain as text in SQL ('open', 'commercial' or NULL)
+ */
+static char *
+StreamDomainSql(Oid type, const char *domain)
+{
+	if (domain == NULL)
+		return pstrdup("NULL::text");
+	if (type == BOOLOID)
+		return psprintf("CASE WHEN (%s) THEN 'commercial' WHEN NOT (%s) THEN 'open' END",
+						domain, domain);
+	return psprintf("(%s)::text", domain);
+}
+
+/*
+ * The result columns of a query, without running it
+ */
+static TupleDesc
+StreamProbe(const char *query)
+{
+	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
+	Portal		portal;
+	TupleDesc	desc;
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	desc = CreateTupleDescCopy(portal->tupDesc);
+	SPI_cursor_close(portal);
+	return desc;
+}
+
+/*
+ * The length of the first training row's features
+ */
+static int
+StreamInputDim(const char *from, const char *features, const char *where)
+{
+	char	   *query = psprintf("SELECT cardinality((%s)) FROM %s%s%s LIMIT 1", features, from,
+								 where ? " WHERE " : "", where ? where : "");
+	bool		isnull;
+	int32		dim;
+
+	CheckOneSelect(query);
+	if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the first training row");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the source has no rows to train on")));
+	dim = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull || dim < 1 || dim > MIXREC_MAX_UNITS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("row 1: features have %d elements, a model takes 1 to %d",
+						isnull ? 0 : dim, MIXREC_MAX_UNITS)));
+	return dim;
+}
+
+/*
+ * Fit standardisation with one aggregate query over the training rows
+ */
+static void
+StreamStandardize(const char *from, const char *features, const char *where,
+				  MixrecModel *model)
+{
+	int			dim = MlpInputDim(&model->shape);
+	char	   *query = psprintf("SELECT u.i, avg(u.v), stddev_pop(u.v) "
+								 "FROM (SELECT (%s)::float8[] AS f FROM %s%s%s) AS s, "
+								 "unnest(s.f) WITH ORDINALITY AS u(v, i) GROUP BY u.i ORDER BY u.i",
+								 features, from, where ? " WHERE " : "", where ? where : "");
+
+	CheckOneSelect(query);
+	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not compute the standardization");
+	if (SPI_processed != (uint64) dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the training rows' features do not all have %d elements", dim)));
+	for (int j = 0; j < dim; j++)
+	{
+		bool		null_mean;
+		bool		null_std;
+		double		mean = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &null_mean));
+		double		std = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 3, &null_std));
+
+		if (null_mean || !isfinite(mean))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("features element %d has no finite mean over the training rows", j + 1)));
+		model->mean[j] = (float) mean;
+		/* Like StandardizeStatsFinish: a constant feature stays unscaled */
+		model->std[j] = (!null_std && isfinite(std) && (float) std > 0.0f) ? (float) std : 1.0f;
+	}
+}
+
+/*
+ * The model of the first epoch: the given one, or a new one
+ */
+static MixrecModel *
+StreamStartModel(const TrainOptions *opts, int input_dim)
+{
+	MixrecModel *model;
+	MlpShape	shape = opts->shape;
+	MixrecError err;
+
+	if (opts->initial)
+	{
+		if (MlpInputDim(&opts->initial->shape) != input_dim)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("row 1: features have %d elements, expected %d", input_dim,
+							MlpInputDim(&opts->initial->shape)),
+					 errdetail("The model's input size is %d.", MlpInputDim(&opts->initial->shape))));
+		model = opts->initial;
+		model->alpha = opts->alpha;
+		return model;
+	}
+	shape.dims[0] = input_dim;
+	shape.dims[shape.n_hidden + 1] = 1;
+	if (MlpShapeCheck(&shape, &err) != MIXREC_OK)
+		ReportCoreError(&err);
+	model = ModelAllocate(&shape, opts->standardize ? MIXREC_FLAG_STANDARDIZE : 0);
+	model->alpha = opts->alpha;
+	ModelInitParams(model, opts->seed, opts->init);
+	return model;
+}
+
+/*
+ * The options of one epoch's mixrec_fit_state
+ */
+static char *
+StreamOptions(const TrainOptions *opts, int epoch)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"batch_size\": %d, \"pool_batches\": %d, \"shuffle\": %s, "
+					 "\"seed\": %lld, \"optimizer\": \"%s\", \"on_invalid\": \"%s\", \"alpha\": ",
+					 opts->batch_size, STREAM_POOL_BATCHES, opts->shuffle ? "true" : "false",
+					 (long long) ((int64) opts->seed + epoch),
+					 opts->adam.kind == ADAM_DECOUPLED ? "adamw" : "adam",
+					 opts->skip_invalid ? "skip" : "error");
+	AppendJsonDouble(&buf, opts->alpha);
+	appendStringInfoString(&buf, ", \"learning_rate\": ");
+	AppendJsonDouble(&buf, opts->adam.lr);
+	appendStringInfoString(&buf, ", \"beta1\": ");
+	AppendJsonDouble(&buf, opts->adam.beta1);
+	appendStringInfoString(&buf, ", \"beta2\": ");
+	AppendJsonDouble(&buf, opts->adam.beta2);
+	appendStringInfoString(&buf, ", \"eps\": ");
+	AppendJsonDouble(&buf, opts->adam.eps);
+	appendStringInfoString(&buf, ", \"weight_decay\": ");
+	AppendJsonDouble(&buf, opts->adam.weight_decay);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * Train with one pass over the source per epoch; returns the result row
+ */
+Datum
+TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArguments *args,
+			MemoryContext result_context)
+{
+	MemoryContext context = CurrentMemoryContext;
+	/* mixrec's own functions, schema-qualified: the schema of this function */
+	const char *schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+	char	   *from = SourceFrom(args->source);
+	char	   *holdout = NULL;
+	char	   *train_where = NULL;
+	char	   *val_where = NULL;
+	TupleDesc	desc;
+	char	   *epoch_query;
+	MixrecModel *model;
+	bytea	   *model_blob;
+	bytea	   *best_blob = NULL;
+	TrainRows	val;
+	TrainData	val_view;
+	TrainWork	eval_work;
+	void	   *eval_scratch = NULL;
+	uint32	   *val_rows = NULL;
+	EpochLog	log;
+	uint64		rows_trained = 0;
+	uint64		rows_skipped = 0;
+	Size		state_bytes = 0;
+	char	   *metrics;
+	bytea	   *weights;
+
+	if (opts->validation_fraction > 0)
+	{
+		holdout = psprintf("%s.mixrec_holdout((%s), %lld)", schema, args->features,
+						   (long long) opts->seed);
+		train_where = psprintf("%s >= %.17g", holdout, opts->validation_fraction);
+		val_where = psprintf("%s < %.17g", holdout, opts->validation_fraction);
+	}
+
+	/* The validation rows, in memory */
+	memset(&val, 0, sizeof(val));
+	if (val_where)
+	{
+		val.context = context;
+		val.has_weight = args->weight != NULL;
+		val.has_domain = args->domain != NULL;
+		if (opts->initial)
+		{
+			val.input_dim = MlpInputDim(&opts->initial->shape);
+			val.output_dim = MlpOutputDim(&opts->initial->shape);
+		}
+		ReadSource(SourceQuery(args->source, args->features, args->label, args->domain,
+							   args->weight, val_where),
+				   opts, &val);
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(context);
+
+	/* Types decide how the epoch query casts the columns */
+	desc = StreamProbe(SourceQuery(args->source, args->features, args->label, args->domain,
+								   args->weight, "false"));
+	epoch_query = psprintf("SELECT %s.mixrec_fit_state($1, (%s)::real[], %s, %s, %s, $2) FROM %s%s%s",
+						   schema, args->features,
+						   StreamLabelSql(TupleDescAttr(desc, 1)->atttypid, args->label),
+						   args->weight ? psprintf("(%s)::float8", args->weight) : "1.0::float8",
+						   StreamDomainSql(TupleDescAttr(desc, 2)->atttypid, args->domain),
+						   from, train_where ? " WHERE " : "", train_where ? train_where : "");
+	CheckOneSelect(epoch_query);
+
+	model = StreamStartModel(opts, StreamInputDim(from, args->features, train_where));
+	MemoryContextSwitchTo(context);
+	if (opts->initial == NULL && (model->flags & MIXREC_FLAG_STANDARDIZE))
+		StreamStandardize(from, args->features, train_where, model);
+	MemoryContextSwitchTo(context);
+	model_blob = ModelToBytea(model);
+
+	if (val.rows > 0)
+	{
+		int			chunk = (int) Min((Size) Max(opts->batch_size, 1024), val.rows);
+
+		if (val.input_dim != MlpInputDim(&model->shape))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("validation rows have %d features, the model takes %d",
+							val.input_dim, MlpInputDim(&model->shape))));
+		if (model->flags & MIXREC_FLAG_STANDARDIZE)
+			StandardizeApply(model->mean, model->std, val.input_dim, val.x, val.rows, val.x);
+		val_view.input_dim = val.input_dim;
+		val_view.output_dim = val.output_dim;
+		val_view.rows = val.rows;
+		val_view.x = val.x;
+		val_view.y = val.y;
+		val_view.w = val.has_weight ? val.w : NULL;
+		val_view.o = val.has_domain ? val.o : NULL;
+		val_view.c = val.has_domain ? val.c : NULL;
+		val_rows = MemoryContextAllocHuge(context, sizeof(uint32) * val.rows);
+		for (Size i = 0; i < val.rows; i++)
+			val_rows[i] = (uint32) i;
+		TrainWorkBind(&eval_work, &model->shape, chunk,
+					  MemoryContextAllocHuge(context, sizeof(float) * TrainWorkFloats(&model->shape, chunk)),
+					  palloc(TrainWorkBytes(chunk)));
+		eval_scratch = MemoryContextAllocHuge(context, TrainEvalScratchBytes(val.rows, 1));
+	}
+
+	EpochLogStart(&log, opts);
+	for (int epoch = 1; epoch <= opts->epochs; epoch++)
+	{
+		Oid			types[2] = {BYTEAOID, JSONBOID};
+		Datum		values[2];
+		bool		isnull;
+		bytea	   *state_blob;
+		FitState	state;
+		FitWork		work;
+		MixrecError err;
+		LossValue	sum;
+		TrainEval	eval;
+		MixrecModel *trained;
+		instr_time	epoch_start;
+		EpochVerdict verdict;
+
+		EpochLogBegin(&log, epoch);
+		INSTR_TIME_SET_CURRENT(epoch_start);
+		values[0] = PointerGetDatum(model_blob);
+		values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(StreamOptions(opts, epoch)));
+		if (SPI_execute_with_args(epoch_query, 2, types, values, NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "the epoch query of a streamed training failed");
+		MemoryContextSwitchTo(context);
+		state_blob = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													  1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the source has no rows to train on")));
+
+		/* Train the rows left in the pool; the model is the next epoch's */
+		if (FitStateOpen((uint8 *) VARDATA(state_blob), VARSIZE(state_blob) - VARHDRSZ, &state,
+						 1, &err) != MIXREC_OK)
+			ReportCoreError(&err);
+		FitWorkBind(&work, &state, palloc(sizeof(float) * FitWorkFloats(&state)),
+					palloc(FitWorkBytes(&state)));
+		FitStateFlush(&state, &work);
+		CheckDiverged(&state.model, epoch, opts->adam.lr);
+		if (state.header.rows_seen == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the source has no rows to train on%s",
+							state.header.rows_skipped ? " (every row was invalid and skipped)" : "")));
+		rows_trained = state.header.rows_seen;
+		rows_skipped = state.header.rows_skipped;
+		state_bytes = VARSIZE(state_blob);
+		sum.total = state.header.loss_total / rows_trained;
+		sum.open = state.header.loss_open / rows_trained;
+		sum.commercial = state.header.loss_commercial / rows_trained;
+
+		model_blob = palloc(state.header.model_len + VARHDRSZ);
+		SET_VARSIZE(model_blob, state.header.model_len + VARHDRSZ);
+		memcpy(VARDATA(model_blob), state.model_blob, state.header.model_len);
+		pfree(state_blob);
+
+		if (val.rows > 0)
+		{
+			trained = ModelFromBytea(model_blob);
+			eval = TrainEvaluate(trained, &val_view, val_rows, val.rows, &eval_work, eval_scratch);
+		}
+		verdict = EpochLogEnd(&log, epoch, &sum, val.rows > 0 ? &eval : NULL, rows_trained,
+							  ElapsedMs(epoch_start));
+		if (verdict == EPOCH_BEST && opts->patience > 0)
+			best_blob = model_blob;
+		else if (verdict == EPOCH_STOP)
+			break;
+	}
+	SPI_finish();
+	if (best_blob && log.best_epoch < log.epochs_run)
+		model_blob = best_blob;
+
+	MemoryContextSwitchTo(result_context);
+	metrics = EpochLogMetrics(&log, psprintf("\"method\": \"stream\", \"rows\": %llu, \"train_rows\": %llu, "
+											 "\"validation_rows\": %zu, \"skipped_rows\": %llu, "
+											 "\"state_bytes\": %zu, \"validation_bytes\": %zu",
+											 (unsigned long long) (rows_trained + val.rows),
+											 (unsigned long long) rows_trained, val.rows,
+											 (unsigned long long) (rows_skipped + val.skipped),
+											 state_bytes,
+											 val.capacity * (sizeof(float) * (val.input_dim + val.output_dim + 1) + 2)));
+	weights = palloc(VARSIZE(model_blob));
+	memcpy(weights, model_blob, VARSIZE(model_blob));
+	return TrainResult(fcinfo, weights, metrics);
+}
