@@ -10,6 +10,7 @@ OBJS = \
 	src/agg.o \
 	src/model.o \
 	src/interchange.o \
+	src/registry.o \
 	src/score.o \
 	src/train.o \
 	src/train_source.o \

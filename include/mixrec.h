@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "compat.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mixrec/model.h"
 #include "mixrec/status.h"
@@ -19,6 +20,9 @@
 
 /* GUC: BLAS threads a backend may use (mixrec.threads) */
 extern int	mixrec_threads;
+
+/* GUC: versions of each model mixrec_train keeps, 0 = all (mixrec.keep_versions) */
+extern int	mixrec_keep_versions;
 
 /* GUC: memory budget for training data, in kB (mixrec.train_memory) */
 extern int	mixrec_train_memory;
@@ -35,6 +39,10 @@ extern void ModelCheckAlpha(double alpha, const char *what);
 
 /* src/interchange.c */
 extern void AppendJsonDouble(StringInfo buf, double value);
+
+/* src/registry.c */
+extern bytea *RegistryFetch(FunctionCallInfo fcinfo, const char *name, int32 version,
+							int32 *found_version);
 
 /* src/score.c */
 extern void FeaturesFromArray(ArrayType *array, int expected, float *out);

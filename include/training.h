@@ -93,7 +93,7 @@ typedef enum EpochVerdict
 } EpochVerdict;
 
 /* src/train.c */
-extern void EpochLogStart(EpochLog *log, const TrainOptions *opts);
+extern void EpochLogStart(EpochLog *log, const TrainOptions *opts, instr_time start);
 extern void EpochLogBegin(EpochLog *log, int epoch);
 extern EpochVerdict EpochLogEnd(EpochLog *log, int epoch, const LossValue *train,
 								const TrainEval *eval, double rows, double epoch_ms);
@@ -104,7 +104,8 @@ extern double ElapsedMs(instr_time start);
 
 /* src/train_stream.c */
 extern Datum TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts,
-						 const TrainArguments *args, MemoryContext result_context);
+						 const TrainArguments *args, MemoryContext result_context,
+						 instr_time start);
 
 /* src/train_source.c */
 extern char *SourceFrom(const char *source);

@@ -82,8 +82,19 @@ CREATE UNIQUE INDEX mixrec_models_active ON mixrec_models (name) WHERE active;
 COMMENT ON TABLE mixrec_models IS
 'mixrec model registry: every trained version of every model, one of them active per name';
 
+-- The last version number given to each name, so that numbers are never
+-- reused after mixrec_drop
+CREATE TABLE mixrec_model_counters (
+	name text PRIMARY KEY,
+	last_version int NOT NULL
+);
+
+COMMENT ON TABLE mixrec_model_counters IS
+'mixrec registry support: the last version number given to each model name';
+
 -- pg_dump keeps the models
 SELECT pg_catalog.pg_extension_config_dump('mixrec_models', '');
+SELECT pg_catalog.pg_extension_config_dump('mixrec_model_counters', '');
 
 -- Training
 
@@ -121,6 +132,7 @@ DECLARE
 	trained record;
 	new_version int;
 	last_epoch jsonb;
+	keep int;
 BEGIN
 	IF model_name IS NULL OR model_name = '' THEN
 		RAISE EXCEPTION 'model_name must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
@@ -148,9 +160,18 @@ BEGIN
 	-- Versions are numbered per name; the lock orders concurrent trainings
 	-- of one name only now, at the end, so they train in parallel
 	PERFORM pg_advisory_xact_lock(hashtextextended('mixrec_models ' || model_name, 0));
-	SELECT coalesce(max(m.version), 0) + 1 INTO new_version
-	FROM @extschema@.mixrec_models m WHERE m.name = model_name;
+	INSERT INTO @extschema@.mixrec_model_counters AS c (name, last_version)
+	SELECT model_name, coalesce(max(m.version), 0) + 1
+	FROM @extschema@.mixrec_models m WHERE m.name = model_name
+	ON CONFLICT (name) DO UPDATE SET last_version = greatest(c.last_version, excluded.last_version - 1) + 1
+	RETURNING c.last_version INTO new_version;
 	UPDATE @extschema@.mixrec_models m SET active = false WHERE m.name = model_name AND m.active;
+	-- Retention: keep the newest mixrec.keep_versions versions (0: all)
+	keep := coalesce(nullif(current_setting('mixrec.keep_versions', true), '')::int, 0);
+	IF keep > 0 THEN
+		DELETE FROM @extschema@.mixrec_models m
+		WHERE m.name = model_name AND NOT m.active AND m.version <= new_version - keep;
+	END IF;
 	INSERT INTO @extschema@.mixrec_models (name, version, source, config, metrics, weights, active)
 	VALUES (model_name, new_version, source,
 		jsonb_build_object('features', features, 'label', label, 'domain', domain,
@@ -298,3 +319,112 @@ CREATE FUNCTION mixrec_holdout(features anyarray, seed bigint) RETURNS float8
 
 COMMENT ON FUNCTION mixrec_holdout(anyarray, bigint) IS
 'training support: a row''s place in [0, 1) from a hash of its features; streamed training holds out the rows below validation_fraction';
+
+-- Scoring with a registered model
+
+CREATE FUNCTION mixrec_score(model_name text, features real[], mode text DEFAULT 'blend',
+	alpha float8 DEFAULT NULL, version int DEFAULT NULL) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mixrec_score_name' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_score(text, real[], text, float8, int) IS
+'score a feature vector with a registered model: its active version (read once per query) or the given version';
+
+CREATE FUNCTION mixrec_score(model_name text, features float8[], mode text DEFAULT 'blend',
+	alpha float8 DEFAULT NULL, version int DEFAULT NULL) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mixrec_score_name' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_score(text, float8[], text, float8, int) IS
+'score a feature vector with a registered model: its active version (read once per query) or the given version';
+
+CREATE FUNCTION mixrec_score_all(model_name text, features real[], mode text DEFAULT 'blend',
+	alpha float8 DEFAULT NULL, version int DEFAULT NULL) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mixrec_score_all_name' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_score_all(text, real[], text, float8, int) IS
+'score a feature vector with a registered model of several outputs';
+
+CREATE FUNCTION mixrec_score_all(model_name text, features float8[], mode text DEFAULT 'blend',
+	alpha float8 DEFAULT NULL, version int DEFAULT NULL) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mixrec_score_all_name' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_score_all(text, float8[], text, float8, int) IS
+'score a feature vector with a registered model of several outputs';
+
+-- Model lifecycle
+
+CREATE FUNCTION mixrec_activate(model_name text, model_version int) RETURNS int
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+BEGIN
+	IF model_name IS NULL OR model_version IS NULL THEN
+		RAISE EXCEPTION 'model_name and model_version must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM pg_advisory_xact_lock(hashtextextended('mixrec_models ' || model_name, 0));
+	PERFORM 1 FROM @extschema@.mixrec_models m WHERE m.name = model_name AND m.version = model_version;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'model "%" has no version %', model_name, model_version USING ERRCODE = 'undefined_object';
+	END IF;
+	UPDATE @extschema@.mixrec_models m SET active = false
+	WHERE m.name = model_name AND m.active AND m.version <> model_version;
+	UPDATE @extschema@.mixrec_models m SET active = true
+	WHERE m.name = model_name AND m.version = model_version;
+	RETURN model_version;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_activate(text, int) IS
+'make a version of a model the active one (a rollback, or a roll forward); returns the version';
+
+CREATE FUNCTION mixrec_drop(model_name text, model_version int DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+	dropped int;
+BEGIN
+	IF model_name IS NULL THEN
+		RAISE EXCEPTION 'model_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM pg_advisory_xact_lock(hashtextextended('mixrec_models ' || model_name, 0));
+	IF model_version IS NULL THEN
+		DELETE FROM @extschema@.mixrec_models m WHERE m.name = model_name;
+		GET DIAGNOSTICS dropped = ROW_COUNT;
+		DELETE FROM @extschema@.mixrec_model_counters c WHERE c.name = model_name;
+	ELSE
+		IF EXISTS (SELECT FROM @extschema@.mixrec_models m
+		           WHERE m.name = model_name AND m.version = model_version AND m.active) THEN
+			RAISE EXCEPTION 'version % of model "%" is active', model_version, model_name
+				USING ERRCODE = 'object_in_use',
+				      HINT = 'Activate another version with mixrec_activate first, or drop every version with mixrec_drop(name).';
+		END IF;
+		DELETE FROM @extschema@.mixrec_models m WHERE m.name = model_name AND m.version = model_version;
+		GET DIAGNOSTICS dropped = ROW_COUNT;
+	END IF;
+	IF dropped = 0 THEN
+		IF model_version IS NULL THEN
+			RAISE EXCEPTION 'model "%" does not exist', model_name USING ERRCODE = 'undefined_object';
+		END IF;
+		RAISE EXCEPTION 'model "%" has no version %', model_name, model_version USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN dropped;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_drop(text, int) IS
+'drop one inactive version of a model, or, without a version, every version; returns how many were dropped';
+
+CREATE VIEW mixrec_model_versions AS
+SELECT m.name, m.version, m.active, m.created_at, m.trained_by, m.source,
+	(@extschema@.mixrec_info(m.weights)->>'input_dim')::int AS input_dim,
+	@extschema@.mixrec_info(m.weights)->'hidden' AS hidden,
+	(@extschema@.mixrec_info(m.weights)->>'alpha')::float8 AS alpha,
+	m.metrics->>'method' AS method,
+	(m.metrics->>'epochs_run')::int AS epochs,
+	(m.metrics->'epochs'->(coalesce((m.metrics->>'best_epoch')::int, (m.metrics->>'epochs_run')::int) - 1)
+		->>'validation_auc_blend')::float8 AS validation_auc,
+	length(m.weights) AS bytes
+FROM @extschema@.mixrec_models m;
+
+COMMENT ON VIEW mixrec_model_versions IS
+'every model version in the registry, without its weights: shape, training method, epochs, validation AUC, size';
+
+GRANT SELECT ON mixrec_model_versions TO PUBLIC;

@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -32,6 +33,7 @@ extern void openblas_set_num_threads(int num_threads) __attribute__((weak));
 extern void blas_thread_shutdown_(void) __attribute__((weak));
 
 int			mixrec_threads = 1;
+int			mixrec_keep_versions = 0;
 
 static int	blas_threads_applied = 0;	/* pool size set up in blas_pid */
 static pid_t blas_pid = 0;
@@ -116,6 +118,16 @@ _PG_init(void)
 							1024 * 1024, 1024, 1024 * 1024 * 1024,
 							PGC_USERSET,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mixrec.keep_versions",
+							"Sets how many versions of each model mixrec_train keeps.",
+							"After a training stores a new version, older inactive versions "
+							"beyond this many are deleted. 0 keeps every version.",
+							&mixrec_keep_versions,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							0,
 							NULL, NULL, NULL);
 
 	/* Defining mixrec.threads ran AssignThreads, which restarted the pool */

@@ -26,12 +26,16 @@
 
 PG_FUNCTION_INFO_V1(mixrec_score);
 PG_FUNCTION_INFO_V1(mixrec_score_all);
+PG_FUNCTION_INFO_V1(mixrec_score_name);
+PG_FUNCTION_INFO_V1(mixrec_score_all_name);
 
 typedef struct ScoreCache
 {
 	MemoryContext mcxt;			/* holds everything below */
 	Size		blob_len;		/* key: 0 while nothing valid is cached */
 	uint32		blob_crc;
+	char	   *name;			/* or, for a model by name: its name */
+	int32		version;		/* and the version asked for (-1: active) */
 	MixrecModel *model;
 	float	   *features;		/* [input_dim] */
 	float	   *work;			/* ScoreWorkFloats(model, 1) */
@@ -42,24 +46,18 @@ typedef struct ScoreCache
 } ScoreCache;
 
 static ScoreCache *ScoreCacheGet(FunctionCallInfo fcinfo, bytea *blob);
+static ScoreCache *ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version);
+static void ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob);
 static ScoreMode ScoreModeFromText(text *mode);
-static const double *ScoreArgs(FunctionCallInfo fcinfo, int *n_scores);
+static const double *ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores);
 
 /*
- * Find the cached model for a blob, decoding it on a miss
+ * Get the cache of this call site, empty the first time
  */
 static ScoreCache *
-ScoreCacheGet(FunctionCallInfo fcinfo, bytea *blob)
+ScoreCacheOf(FunctionCallInfo fcinfo)
 {
 	ScoreCache *cache = (ScoreCache *) fcinfo->flinfo->fn_extra;
-	const uint8 *data = (const uint8 *) VARDATA_ANY(blob);
-	Size		len = VARSIZE_ANY_EXHDR(blob);
-	MemoryContext old;
-	MixrecModel *model;
-
-	if (cache != NULL && cache->blob_len == len &&
-		cache->blob_crc == ModelStoredChecksum(data, len))
-		return cache;
 
 	if (cache == NULL)
 	{
@@ -69,12 +67,23 @@ ScoreCacheGet(FunctionCallInfo fcinfo, bytea *blob)
 											ALLOCSET_SMALL_SIZES);
 		fcinfo->flinfo->fn_extra = cache;
 	}
-	else
-		MemoryContextReset(cache->mcxt);
+	return cache;
+}
+
+/*
+ * Decode a model into the cache, replacing what it held
+ */
+static void
+ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
+{
+	MemoryContext old;
+	MixrecModel *model;
 
 	/* Nothing matches until the new model is fully decoded */
 	cache->blob_len = 0;
+	cache->name = NULL;
 	cache->soup_valid = false;
+	MemoryContextReset(cache->mcxt);
 
 	BlasEnsureThreads();
 	old = MemoryContextSwitchTo(cache->mcxt);
@@ -85,9 +94,51 @@ ScoreCacheGet(FunctionCallInfo fcinfo, bytea *blob)
 	cache->scores = palloc_array(double, MlpOutputDim(&model->shape));
 	cache->soup = palloc_array(float, MlpParamCount(&model->shape));
 	MemoryContextSwitchTo(old);
+}
 
+/*
+ * Find the cached model for a blob, decoding it on a miss
+ */
+static ScoreCache *
+ScoreCacheGet(FunctionCallInfo fcinfo, bytea *blob)
+{
+	ScoreCache *cache = ScoreCacheOf(fcinfo);
+	const uint8 *data = (const uint8 *) VARDATA_ANY(blob);
+	Size		len = VARSIZE_ANY_EXHDR(blob);
+
+	if (cache->blob_len == len && cache->name == NULL &&
+		cache->blob_crc == ModelStoredChecksum(data, len))
+		return cache;
+
+	ScoreCacheLoad(fcinfo, cache, blob);
 	cache->blob_crc = ModelStoredChecksum(data, len);
 	cache->blob_len = len;
+	return cache;
+}
+
+/*
+ * Find the cached model for a registry name, reading the registry on a
+ * miss: once per query for a constant name
+ */
+static ScoreCache *
+ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version)
+{
+	ScoreCache *cache = ScoreCacheOf(fcinfo);
+	char	   *wanted = text_to_cstring(name);
+	int32		found;
+	bytea	   *blob;
+
+	if (cache->name != NULL && cache->version == version && strcmp(cache->name, wanted) == 0)
+	{
+		pfree(wanted);
+		return cache;
+	}
+	blob = RegistryFetch(fcinfo, wanted, version, &found);
+	ScoreCacheLoad(fcinfo, cache, blob);
+	cache->name = MemoryContextStrdup(cache->mcxt, wanted);
+	cache->version = version;
+	pfree(blob);
+	pfree(wanted);
 	return cache;
 }
 
@@ -184,7 +235,7 @@ FeaturesFromArray(ArrayType *array, int expected, float *out)
  * Validate the arguments (model, features, mode, alpha) and score
  */
 static const double *
-ScoreArgs(FunctionCallInfo fcinfo, int *n_scores)
+ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 {
 	ScoreCache *cache;
 	MixrecModel *model;
@@ -194,7 +245,7 @@ ScoreArgs(FunctionCallInfo fcinfo, int *n_scores)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model must not be NULL")));
+				 errmsg("%s must not be NULL", by_name ? "model name" : "model")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -204,7 +255,22 @@ ScoreArgs(FunctionCallInfo fcinfo, int *n_scores)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("mode must not be NULL")));
 
-	cache = ScoreCacheGet(fcinfo, PG_GETARG_BYTEA_PP(0));
+	if (by_name)
+	{
+		int32		version = -1;
+
+		if (!PG_ARGISNULL(4))
+		{
+			version = PG_GETARG_INT32(4);
+			if (version < 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("version must be positive, got %d", version)));
+		}
+		cache = ScoreCacheGetByName(fcinfo, PG_GETARG_TEXT_PP(0), version);
+	}
+	else
+		cache = ScoreCacheGet(fcinfo, PG_GETARG_BYTEA_PP(0));
 	model = cache->model;
 	mode = ScoreModeFromText(PG_GETARG_TEXT_PP(2));
 	if (PG_ARGISNULL(3))
@@ -231,6 +297,35 @@ ScoreArgs(FunctionCallInfo fcinfo, int *n_scores)
 }
 
 /*
+ * Return the single output of a model, or explain
+ */
+static Datum
+SingleScore(const double *scores, int n_scores)
+{
+	if (n_scores != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("mixrec_score needs a model with one output, this model has %d",
+						n_scores),
+				 errhint("Use mixrec_score_all() to get every output.")));
+	return Float8GetDatum(scores[0]);
+}
+
+/*
+ * Return every output as float8[]
+ */
+static Datum
+AllScores(const double *scores, int n_scores)
+{
+	Datum	   *elems = palloc_array(Datum, n_scores);
+
+	for (int i = 0; i < n_scores; i++)
+		elems[i] = Float8GetDatum(scores[i]);
+	return PointerGetDatum(construct_array(elems, n_scores, FLOAT8OID, sizeof(float8),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
  * Score one feature vector with a one-output model
  *
  * mixrec_score(model bytea, features real[] | float8[], mode, alpha)
@@ -239,15 +334,9 @@ Datum
 mixrec_score(PG_FUNCTION_ARGS)
 {
 	int			n_scores;
-	const double *scores = ScoreArgs(fcinfo, &n_scores);
+	const double *scores = ScoreArgs(fcinfo, false, &n_scores);
 
-	if (n_scores != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("mixrec_score needs a model with one output, this model has %d",
-						n_scores),
-				 errhint("Use mixrec_score_all() to get every output.")));
-	PG_RETURN_FLOAT8(scores[0]);
+	PG_RETURN_DATUM(SingleScore(scores, n_scores));
 }
 
 /*
@@ -259,11 +348,35 @@ Datum
 mixrec_score_all(PG_FUNCTION_ARGS)
 {
 	int			n_scores;
-	const double *scores = ScoreArgs(fcinfo, &n_scores);
-	Datum	   *elems = palloc_array(Datum, n_scores);
+	const double *scores = ScoreArgs(fcinfo, false, &n_scores);
 
-	for (int i = 0; i < n_scores; i++)
-		elems[i] = Float8GetDatum(scores[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n_scores, FLOAT8OID, sizeof(float8),
-										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_DATUM(AllScores(scores, n_scores));
+}
+
+/*
+ * Score with a registered model: its active version, or the one given
+ *
+ * mixrec_score(model_name text, features, mode, alpha, version)
+ */
+Datum
+mixrec_score_name(PG_FUNCTION_ARGS)
+{
+	int			n_scores;
+	const double *scores = ScoreArgs(fcinfo, true, &n_scores);
+
+	PG_RETURN_DATUM(SingleScore(scores, n_scores));
+}
+
+/*
+ * Score with a registered model, returning every output
+ *
+ * mixrec_score_all(model_name text, features, mode, alpha, version)
+ */
+Datum
+mixrec_score_all_name(PG_FUNCTION_ARGS)
+{
+	int			n_scores;
+	const double *scores = ScoreArgs(fcinfo, true, &n_scores);
+
+	PG_RETURN_DATUM(AllScores(scores, n_scores));
 }

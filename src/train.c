@@ -436,16 +436,17 @@ ElapsedMs(instr_time start)
 }
 
 /*
- * Start the per-epoch record of a training run
+ * Start the per-epoch record of a training run that started at start
+ * (elapsed times count from there: reading the rows included)
  */
 void
-EpochLogStart(EpochLog *log, const TrainOptions *opts)
+EpochLogStart(EpochLog *log, const TrainOptions *opts, instr_time start)
 {
 	memset(log, 0, sizeof(*log));
 	log->opts = opts;
 	log->best_loss = INFINITY;
 	log->last_loss = NAN;
-	INSTR_TIME_SET_CURRENT(log->start);
+	log->start = start;
 	initStringInfo(&log->json);
 }
 
@@ -560,7 +561,9 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	bytea	   *weights;
 	MixrecRandom rng;
 	Size		floats;
+	instr_time	start;
 
+	INSTR_TIME_SET_CURRENT(start);
 	BlasEnsureThreads();
 	train_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec training",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -607,7 +610,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 				pfree(data.c);
 			}
 		}
-		result = TrainStream(fcinfo, &opts, &args, caller_context);
+		result = TrainStream(fcinfo, &opts, &args, caller_context, start);
 		MemoryContextSwitchTo(caller_context);
 		MemoryContextDelete(train_context);
 		return result;
@@ -711,7 +714,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	view.o = data.has_domain ? data.o : NULL;
 	view.c = data.has_domain ? data.c : NULL;
 
-	EpochLogStart(&log, &opts);
+	EpochLogStart(&log, &opts, start);
 	RandomSeed(&rng, opts.seed ^ UINT64_C(0x2545F4914F6CDD1D));
 	for (int epoch = 1; epoch <= opts.epochs; epoch++)
 	{

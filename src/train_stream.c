@@ -250,7 +250,7 @@ StreamOptions(const TrainOptions *opts, int epoch)
  */
 Datum
 TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArguments *args,
-			MemoryContext result_context)
+			MemoryContext result_context, instr_time start)
 {
 	MemoryContext context = CurrentMemoryContext;
 	/* mixrec's own functions, schema-qualified: the schema of this function */
@@ -351,7 +351,7 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 		eval_scratch = MemoryContextAllocHuge(context, TrainEvalScratchBytes(val.rows, 1));
 	}
 
-	EpochLogStart(&log, opts);
+	EpochLogStart(&log, opts, start);
 	for (int epoch = 1; epoch <= opts->epochs; epoch++)
 	{
 		Oid			types[2] = {BYTEAOID, JSONBOID};

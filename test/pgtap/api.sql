@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(47);
+SELECT plan(56);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -22,10 +22,10 @@ SELECT function_returns('mixrec_score_all', ARRAY['bytea', 'real[]', 'text', 'do
 SELECT volatility_is('mixrec_score', ARRAY['bytea', 'real[]', 'text', 'double precision'], 'immutable');
 SELECT volatility_is('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'immutable');
 SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
-           WHERE proname LIKE 'mixrec\_%' AND proname NOT IN ('mixrec_train', 'mixrec_train_model')), true,
+           WHERE proname LIKE 'mixrec\_%' AND proname NOT IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop')), true,
           'every scoring and model function is PARALLEL SAFE');
-SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model')), true,
-          'training, which writes the registry, is PARALLEL UNSAFE');
+SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop')), true,
+          'the functions that write the registry are PARALLEL UNSAFE');
 SELECT is((SELECT bool_and(NOT prosecdef) FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
           'no mixrec function is SECURITY DEFINER');
 SELECT is((SELECT count(*) FROM pg_proc p WHERE proname LIKE 'mixrec\_%'
@@ -36,6 +36,19 @@ SELECT has_function('mixrec_train');
 SELECT has_table('mixrec_models');
 SELECT col_is_pk('mixrec_models', ARRAY['name', 'version']);
 SELECT has_function('mixrec_training_info', ARRAY['text', 'integer']);
+
+SELECT has_function('mixrec_score', ARRAY['text', 'real[]', 'text', 'double precision', 'integer']);
+SELECT volatility_is('mixrec_score', ARRAY['text', 'real[]', 'text', 'double precision', 'integer'], 'stable');
+SELECT has_function('mixrec_activate', ARRAY['text', 'integer']);
+SELECT has_function('mixrec_drop', ARRAY['text', 'integer']);
+SELECT has_view('mixrec_model_versions');
+SELECT has_function('mixrec_fit_accum', ARRAY['bytea', 'bytea', 'real[]', 'double precision']);
+SELECT has_function('mixrec_state_info', ARRAY['bytea']);
+SELECT is((SELECT count(*) FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+           WHERE p.proname IN ('mixrec_fit', 'mixrec_fit_state', 'mixrec_merge')
+             AND a.aggtranstype = 'bytea'::regtype AND a.aggcombinefn <> 0 AND p.proparallel = 's'),
+          7::bigint, 'the seven training aggregates have bytea states, a combine function, and are PARALLEL SAFE');
+SELECT throws_ok($$SELECT mixrec_score('no_such_model', '{1}'::real[])$$, '42704', NULL, 'unknown model name');
 
 -- Defaults
 SELECT is(mixrec_info(mixrec_init(8))->'hidden', '[64]'::jsonb, 'hidden defaults to {64}');

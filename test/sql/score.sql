@@ -60,7 +60,7 @@ FROM items ORDER BY mixrec_score(mixrec_init(3, '{16}'), features) DESC, i LIMIT
 
 -- Bad input
 SELECT mixrec_score(mixrec_init(3), NULL::real[]);
-SELECT mixrec_score(NULL, '{1,2,3}'::real[]);
+SELECT mixrec_score(NULL::bytea, '{1,2,3}'::real[]);
 SELECT mixrec_score(mixrec_init(3), '{1,2,3}'::real[], NULL);
 SELECT mixrec_score(mixrec_init(3), '{}'::real[]);
 SELECT mixrec_score(mixrec_init(3), '{1,2}'::real[]);
@@ -75,5 +75,5 @@ SELECT mixrec_score(mixrec_init(3), '{1,2,3}'::real[], 'average');
 SELECT mixrec_score(mixrec_init(3), '{1,2,3}'::real[], 'blend', 1.5);
 SELECT mixrec_score(mixrec_init(3), '{1,2,3}'::real[], 'blend', -1);
 SELECT mixrec_score(mixrec_init(3), '{1,2,3}'::real[], 'blend', 'NaN');
-SELECT mixrec_score('\x4d585243', '{1,2,3}'::real[]);
+SELECT mixrec_score('\x4d585243'::bytea, '{1,2,3}'::real[]);
 SELECT mixrec_score(substring(mixrec_init(3) FROM 1 FOR 100), '{1,2,3}'::real[]);

@@ -1,0 +1,70 @@
+/*
+ * src/registry.c
+ *	  Reading models from the registry table mixrec_models.
+ *
+ * The scoring, prediction and evaluation functions take a model by name;
+ * they read its weights here, once per query (the callers cache what they
+ * read), with an ordinary SPI query under the caller's snapshot, so a
+ * query sees one consistent version even while a retraining commits a new
+ * one, and the next query sees the new one.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mixrec.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+/*
+ * Fetch a model's weights: its active version (version < 0) or the given
+ * one.  The result lives in the caller's memory context.
+ */
+bytea *
+RegistryFetch(FunctionCallInfo fcinfo, const char *name, int32 version, int32 *found_version)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	const char *schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+	char	   *query;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	bytea	   *weights;
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int32GetDatum(version);
+	query = psprintf("SELECT weights, version FROM %s.mixrec_models "
+					 "WHERE name = $1 AND CASE WHEN $2 < 0 THEN active ELSE version = $2 END",
+					 schema);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(query, 2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the model registry");
+	if (SPI_processed == 0)
+	{
+		if (version < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("model \"%s\" has no active version", name),
+					 errhint("Train it with mixrec_train, or activate a version with mixrec_activate.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" has no version %d", name, version)));
+	}
+	weights = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*found_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	{
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		Size		len = VARSIZE_ANY_EXHDR(weights);
+		bytea	   *copy = palloc(len + VARHDRSZ);
+
+		SET_VARSIZE(copy, len + VARHDRSZ);
+		memcpy(VARDATA(copy), VARDATA_ANY(weights), len);
+		MemoryContextSwitchTo(spi);
+		weights = copy;
+	}
+	SPI_finish();
+	return weights;
+}
