@@ -12,6 +12,7 @@ OBJS = \
 	src/interchange.o \
 	src/registry.o \
 	src/score.o \
+	src/serve.o \
 	src/train.o \
 	src/train_source.o \
 	src/train_stream.o \

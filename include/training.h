@@ -113,5 +113,8 @@ extern void CheckOneSelect(const char *query);
 extern char *SourceQuery(const char *source, const char *features, const char *label,
 						 const char *domain, const char *weight, const char *where);
 extern void ReadSource(const char *query, const TrainOptions *opts, TrainRows *data);
+extern TupleDesc SourceProbe(const char *query);
+extern char *SourceLabelSql(Oid type, const char *label);
+extern char *SourceDomainSql(Oid type, const char *domain);
 
 #endif							/* MIXREC_TRAINING_H */

@@ -18,6 +18,7 @@ MIXREC_PACKAGES=(
     libopenblas-dev
     postgresql-15-pgtap
     postgresql-15-cron
+    postgresql-15-plproxy
     libtap-parser-sourcehandler-pgtap-perl
     python3-torch
     python3-psycopg2

@@ -428,3 +428,23 @@ COMMENT ON VIEW mixrec_model_versions IS
 'every model version in the registry, without its weights: shape, training method, epochs, validation AUC, size';
 
 GRANT SELECT ON mixrec_model_versions TO PUBLIC;
+
+-- Batch and top-k scoring
+
+CREATE FUNCTION mixrec_predict(model_name text, source text, id text, features text,
+	mode text DEFAULT 'blend', alpha float8 DEFAULT NULL, version int DEFAULT NULL)
+RETURNS TABLE (id text, score float8, score_open float8, score_commercial float8)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+
+COMMENT ON FUNCTION mixrec_predict(text, text, text, text, text, float8, int) IS
+'score every row of a table, view or query in blocks, with one matrix product per layer and block';
+
+CREATE FUNCTION mixrec_recommend(model_name text, users text, items text, user_id text,
+	item_id text, user_features text, item_features text, k int DEFAULT 10,
+	exclude text DEFAULT NULL, mode text DEFAULT 'blend', alpha float8 DEFAULT NULL,
+	version int DEFAULT NULL)
+RETURNS TABLE (user_id text, item_id text, rank int, score float8)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+
+COMMENT ON FUNCTION mixrec_recommend(text, text, text, text, text, text, text, int, text, text, float8, int) IS
+'the k best items for each user: every candidate scored in blocks on user features || item features, excluded pairs left out';

@@ -609,3 +609,52 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 	SPI_cursor_close(portal);
 	SPI_finish();
 }
+
+/*
+ * The label as float8 in SQL
+ */
+char *
+SourceLabelSql(Oid type, const char *label)
+{
+	if (OidIsValid(get_element_type(type)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this function takes a single label, but label is an array"),
+				 errhint("Streamed training trains models of one output: raise mixrec.train_memory to train in memory.")));
+	if (type == BOOLOID)
+		return psprintf("CASE WHEN (%s) THEN 1.0::float8 WHEN NOT (%s) THEN 0.0::float8 END",
+						label, label);
+	return psprintf("(%s)::float8", label);
+}
+
+/*
+ * The domain as text in SQL ('open', 'commercial' or NULL)
+ */
+char *
+SourceDomainSql(Oid type, const char *domain)
+{
+	if (domain == NULL)
+		return pstrdup("NULL::text");
+	if (type == BOOLOID)
+		return psprintf("CASE WHEN (%s) THEN 'commercial' WHEN NOT (%s) THEN 'open' END",
+						domain, domain);
+	return psprintf("(%s)::text", domain);
+}
+
+/*
+ * The result columns of a query, without running it
+ */
+TupleDesc
+SourceProbe(const char *query)
+{
+	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
+	Portal		portal;
+	TupleDesc	desc;
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	desc = CreateTupleDescCopy(portal->tupDesc);
+	SPI_cursor_close(portal);
+	return desc;
+}

@@ -44,9 +44,6 @@ PG_FUNCTION_INFO_V1(mixrec_holdout);
 /* The pool of a streamed epoch: this many batches are shuffled together */
 #define STREAM_POOL_BATCHES 8
 
-static char *StreamLabelSql(Oid type, const char *label);
-static char *StreamDomainSql(Oid type, const char *domain);
-static TupleDesc StreamProbe(const char *query);
 static int	StreamInputDim(const char *from, const char *features, const char *where);
 static void StreamStandardize(const char *from, const char *features, const char *where,
 							  MixrecModel *model);
@@ -70,54 +67,8 @@ mixrec_holdout(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8((double) (hash >> 11) * 0x1.0p-53);
 }
 
-/*
- * The label as float8 in SQL
- */
-static char *
-StreamLabelSql(Oid type, const char *label)
-{
-	if (OidIsValid(get_element_type(type)))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("streamed training trains models of one output, but label is an array"),
-				 errhint("Raise mixrec.train_memory to train in memory.")));
-	if (type == BOOLOID)
-		return psprintf("CASE WHEN (%s) THEN 1.0::float8 WHEN NOT (%s) THEN 0.0::float8 END",
-						label, label);
-	return psprintf("(%s)::float8", label);
-}
 
-/*
- * The domain as text in SQL ('open', 'commercial' or NULL)
- */
-static char *
-StreamDomainSql(Oid type, const char *domain)
-{
-	if (domain == NULL)
-		return pstrdup("NULL::text");
-	if (type == BOOLOID)
-		return psprintf("CASE WHEN (%s) THEN 'commercial' WHEN NOT (%s) THEN 'open' END",
-						domain, domain);
-	return psprintf("(%s)::text", domain);
-}
 
-/*
- * The result columns of a query, without running it
- */
-static TupleDesc
-StreamProbe(const char *query)
-{
-	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
-	Portal		portal;
-	TupleDesc	desc;
-
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	desc = CreateTupleDescCopy(portal->tupDesc);
-	SPI_cursor_close(portal);
-	return desc;
-}
 
 /*
  * The length of the first training row's features
@@ -306,13 +257,13 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	MemoryContextSwitchTo(context);
 
 	/* Types decide how the epoch query casts the columns */
-	desc = StreamProbe(SourceQuery(args->source, args->features, args->label, args->domain,
+	desc = SourceProbe(SourceQuery(args->source, args->features, args->label, args->domain,
 								   args->weight, "false"));
 	epoch_query = psprintf("SELECT %s.mixrec_fit_state($1, (%s)::real[], %s, %s, %s, $2) FROM %s%s%s",
 						   schema, args->features,
-						   StreamLabelSql(TupleDescAttr(desc, 1)->atttypid, args->label),
+						   SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, args->label),
 						   args->weight ? psprintf("(%s)::float8", args->weight) : "1.0::float8",
-						   StreamDomainSql(TupleDescAttr(desc, 2)->atttypid, args->domain),
+						   SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, args->domain),
 						   from, train_where ? " WHERE " : "", train_where ? train_where : "");
 	CheckOneSelect(epoch_query);
 

@@ -1,0 +1,650 @@
+/*
+ * src/serve.c
+ *	  Batch scoring (mixrec_predict) and top-k recommendation (mixrec_recommend).
+ *
+ * Design: per-row mixrec_score runs each MLP as a matrix-vector product for
+ * one row.  These functions read their source in blocks of rows and score a
+ * block with one matrix-matrix product (GEMM) per layer, which keeps the
+ * CPU's vector units and caches busy.  Both are set-returning functions in
+ * materialize mode: results go to a tuplestore, which spills to disk beyond
+ * work_mem.
+ *
+ * mixrec_recommend holds the candidate items in memory (their features and
+ * ids, within mixrec.train_memory) and the excluded (user, item) pairs as a
+ * hash set of 64-bit hashes of the pair; then, for each user, it scores
+ * every candidate in blocks and keeps the k best in a small heap.
+ *
+ * Memory: the per-call context of the function holds the model, the
+ * blocks and the items; SPI's contexts hold the fetched rows, freed fetch
+ * by fetch.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "mixrec.h"
+#include "mixrec/predict.h"
+#include "training.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(mixrec_predict);
+PG_FUNCTION_INFO_V1(mixrec_recommend);
+
+#define SERVE_BLOCK_ROWS	1024
+#define SERVE_FETCH_ROWS	10000
+#define MAX_K				10000
+
+/* One model, ready to score blocks of rows */
+typedef struct BlockScorer
+{
+	MixrecModel *model;
+	ScoreMode	mode;
+	double		alpha;
+	float	   *soup;
+	float	   *work;
+	double	   *open;			/* [block] */
+	double	   *commercial;		/* [block] */
+	double	   *score;			/* [block] */
+} BlockScorer;
+
+/* A candidate in a user's top k */
+typedef struct TopItem
+{
+	double		score;
+	int			item;
+} TopItem;
+
+static MixrecModel *ServeModel(FunctionCallInfo fcinfo, int name_arg, int version_arg);
+static void ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha);
+static void ScorerRun(BlockScorer *scorer, const float *x, int rows);
+static ScoreMode ServeMode(FunctionCallInfo fcinfo, int arg);
+static double ServeAlpha(FunctionCallInfo fcinfo, int arg, const MixrecModel *model);
+static const char *ServeText(FunctionCallInfo fcinfo, int arg, const char *name);
+static void ReadFeatures(HeapTuple tuple, TupleDesc desc, int column, int expected,
+						 float *out, int64 row, const char *what);
+static bool TopWorse(const TopItem *a, const TopItem *b);
+static void TopPush(TopItem *heap, int *size, int k, TopItem item);
+static int	TopCompareDesc(const void *a, const void *b);
+static uint64 IdHash(const char *id, uint64 seed);
+static uint64 PairKey(uint64 user_hash, const char *item);
+
+/*
+ * Read a model from the registry by name (argument name_arg) and version
+ */
+static MixrecModel *
+ServeModel(FunctionCallInfo fcinfo, int name_arg, int version_arg)
+{
+	int32		version = -1;
+	int32		found;
+	bytea	   *blob;
+
+	if (PG_ARGISNULL(name_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model_name must not be NULL")));
+	if (!PG_ARGISNULL(version_arg))
+	{
+		version = PG_GETARG_INT32(version_arg);
+		if (version < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("version must be positive, got %d", version)));
+	}
+	blob = RegistryFetch(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(name_arg)), version, &found);
+	BlasEnsureThreads();
+	return ModelFromBytea(blob);
+}
+
+/*
+ * Read a required text argument
+ */
+static const char *
+ServeText(FunctionCallInfo fcinfo, int arg, const char *name)
+{
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(arg));
+}
+
+/*
+ * Read the mode argument
+ */
+static ScoreMode
+ServeMode(FunctionCallInfo fcinfo, int arg)
+{
+	const char *name = ServeText(fcinfo, arg, "mode");
+	int			mode = ScoreModeFromName(name);
+
+	if (mode < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown scoring mode \"%s\"", name),
+				 errhint("Valid modes are \"blend\", \"open\", \"commercial\" and \"soup\".")));
+	return (ScoreMode) mode;
+}
+
+/*
+ * Read the alpha argument, the model's own when NULL
+ */
+static double
+ServeAlpha(FunctionCallInfo fcinfo, int arg, const MixrecModel *model)
+{
+	double		alpha;
+
+	if (PG_ARGISNULL(arg))
+		return model->alpha;
+	alpha = PG_GETARG_FLOAT8(arg);
+	ModelCheckAlpha(alpha, "alpha");
+	return alpha;
+}
+
+/*
+ * Prepare to score blocks of up to SERVE_BLOCK_ROWS rows
+ */
+static void
+ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha)
+{
+	if (MlpOutputDim(&model->shape) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("this function needs a model with one output, this model has %d",
+						MlpOutputDim(&model->shape))));
+	scorer->model = model;
+	scorer->mode = mode;
+	scorer->alpha = alpha;
+	scorer->soup = NULL;
+	if (mode == SCORE_SOUP)
+	{
+		scorer->soup = palloc_array(float, MlpParamCount(&model->shape));
+		ScoreSoupParams(model, alpha, scorer->soup);
+	}
+	scorer->work = MemoryContextAllocHuge(CurrentMemoryContext,
+										  sizeof(float) * ScoreWorkFloats(model, SERVE_BLOCK_ROWS));
+	scorer->open = palloc_array(double, SERVE_BLOCK_ROWS);
+	scorer->commercial = palloc_array(double, SERVE_BLOCK_ROWS);
+	scorer->score = palloc_array(double, SERVE_BLOCK_ROWS);
+}
+
+/*
+ * Score a block: both models' probabilities, and the asked-for score
+ */
+static void
+ScorerRun(BlockScorer *scorer, const float *x, int rows)
+{
+	ScoreRows(scorer->model, SCORE_OPEN, scorer->alpha, NULL, x, rows, scorer->work, scorer->open);
+	ScoreRows(scorer->model, SCORE_COMMERCIAL, scorer->alpha, NULL, x, rows, scorer->work,
+			  scorer->commercial);
+	switch (scorer->mode)
+	{
+		case SCORE_BLEND:
+			for (int i = 0; i < rows; i++)
+				scorer->score[i] = scorer->alpha * scorer->open[i] +
+					(1.0 - scorer->alpha) * scorer->commercial[i];
+			break;
+		case SCORE_OPEN:
+			memcpy(scorer->score, scorer->open, sizeof(double) * rows);
+			break;
+		case SCORE_COMMERCIAL:
+			memcpy(scorer->score, scorer->commercial, sizeof(double) * rows);
+			break;
+		case SCORE_SOUP:
+			ScoreRows(scorer->model, SCORE_SOUP, scorer->alpha, scorer->soup, x, rows,
+					  scorer->work, scorer->score);
+			break;
+	}
+}
+
+/*
+ * Read one row's features (a real[] column) into out, naming the row on error
+ */
+static void
+ReadFeatures(HeapTuple tuple, TupleDesc desc, int column, int expected, float *out,
+			 int64 row, const char *what)
+{
+	bool		isnull;
+	Datum		value = SPI_getbinval(tuple, desc, column, &isnull);
+	ArrayType  *array;
+	int			n;
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s row %lld: features are NULL", what, (long long) row)));
+	array = DatumGetArrayTypeP(value);
+	n = ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	if (n != expected || ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s row %lld: features have %d elements, but the model expects %d",
+						what, (long long) row, n, expected)));
+	FeaturesFromArray(array, expected, out);
+}
+
+/*
+ * Score every row of a source in blocks
+ *
+ * mixrec_predict(model_name, source, id, features, mode, alpha, version)
+ *	 returns table (id text, score float8, score_open float8, score_commercial float8)
+ */
+Datum
+mixrec_predict(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MixrecModel *model;
+	BlockScorer scorer;
+	const char *source = ServeText(fcinfo, 1, "source");
+	const char *id = ServeText(fcinfo, 2, "id");
+	const char *features = ServeText(fcinfo, 3, "features");
+	char	   *query;
+	int			d_in;
+	float	   *x;
+	char	  **ids;
+	int64		row = 0;
+	MemoryContext call_context;
+	SPIPlanPtr	plan;
+	Portal		portal;
+
+	InitMaterializedSRF(fcinfo, 0);
+	model = ServeModel(fcinfo, 0, 6);
+	ScorerInit(&scorer, model, ServeMode(fcinfo, 4), ServeAlpha(fcinfo, 5, model));
+	d_in = MlpInputDim(&model->shape);
+	x = palloc_array(float, (Size) SERVE_BLOCK_ROWS * d_in);
+	ids = palloc_array(char *, SERVE_BLOCK_ROWS);
+	call_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec predict block",
+										 ALLOCSET_DEFAULT_SIZES);
+
+	query = psprintf("SELECT (%s)::text, (%s)::real[] FROM %s", id, features, SourceFrom(source));
+	CheckOneSelect(query);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		SPITupleTable *table;
+		uint64		fetched;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, SERVE_FETCH_ROWS);
+		fetched = SPI_processed;
+		table = SPI_tuptable;
+		if (fetched == 0)
+			break;
+		for (uint64 first = 0; first < fetched; first += SERVE_BLOCK_ROWS)
+		{
+			int			n = (int) Min((uint64) SERVE_BLOCK_ROWS, fetched - first);
+			MemoryContext old = MemoryContextSwitchTo(call_context);
+
+			for (int i = 0; i < n; i++)
+			{
+				HeapTuple	tuple = table->vals[first + i];
+
+				ids[i] = SPI_getvalue(tuple, table->tupdesc, 1);
+				ReadFeatures(tuple, table->tupdesc, 2, d_in, x + (Size) i * d_in, row + 1 + i,
+							 "source");
+			}
+			ScorerRun(&scorer, x, n);
+			for (int i = 0; i < n; i++)
+			{
+				Datum		values[4];
+				bool		nulls[4] = {ids[i] == NULL, false, false, false};
+
+				values[0] = ids[i] ? CStringGetTextDatum(ids[i]) : (Datum) 0;
+				values[1] = Float8GetDatum(scorer.score[i]);
+				values[2] = Float8GetDatum(scorer.open[i]);
+				values[3] = Float8GetDatum(scorer.commercial[i]);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+			row += n;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(call_context);
+			CHECK_FOR_INTERRUPTS();
+		}
+		SPI_freetuptable(table);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * Is a worse than b in a top list (lower score; on a tie, the later item)?
+ */
+static bool
+TopWorse(const TopItem *a, const TopItem *b)
+{
+	return a->score < b->score || (a->score == b->score && a->item > b->item);
+}
+
+/*
+ * Offer an item to a min-heap of at most k items (the worst at the root)
+ */
+static void
+TopPush(TopItem *heap, int *size, int k, TopItem item)
+{
+	int			i;
+
+	if (*size < k)
+	{
+		i = (*size)++;
+		while (i > 0 && TopWorse(&item, &heap[(i - 1) / 2]))
+		{
+			heap[i] = heap[(i - 1) / 2];
+			i = (i - 1) / 2;
+		}
+		heap[i] = item;
+		return;
+	}
+	if (!TopWorse(&heap[0], &item))
+		return;
+	/* Replace the root and sift down */
+	i = 0;
+	for (;;)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= *size)
+			break;
+		if (child + 1 < *size && TopWorse(&heap[child + 1], &heap[child]))
+			child++;
+		if (!TopWorse(&heap[child], &item))
+			break;
+		heap[i] = heap[child];
+		i = child;
+	}
+	heap[i] = item;
+}
+
+/*
+ * Order a top list best first
+ */
+static int
+TopCompareDesc(const void *a, const void *b)
+{
+	const TopItem *x = a;
+	const TopItem *y = b;
+
+	return TopWorse(x, y) ? 1 : TopWorse(y, x) ? -1 : 0;
+}
+
+/*
+ * A 64-bit hash of an id's text
+ */
+static uint64
+IdHash(const char *id, uint64 seed)
+{
+	return hash_bytes_extended((const unsigned char *) id, strlen(id), seed);
+}
+
+/*
+ * The key of a (user, item) pair in the excluded set: a 64-bit hash, so a
+ * pair that is not excluded is mistaken for one with probability 2^-64
+ */
+static uint64
+PairKey(uint64 user_hash, const char *item)
+{
+	return user_hash * UINT64CONST(0x9E3779B97F4A7C15) ^ IdHash(item, 0x7265);
+}
+
+/*
+ * The k best items for each user
+ *
+ * mixrec_recommend(model_name, users, items, user_id, item_id, user_features,
+ *	 item_features, k, exclude, mode, alpha, version)
+ *	 returns table (user_id text, item_id text, rank int, score float8)
+ */
+Datum
+mixrec_recommend(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *users = ServeText(fcinfo, 1, "users");
+	const char *items = ServeText(fcinfo, 2, "items");
+	const char *user_id = ServeText(fcinfo, 3, "user_id");
+	const char *item_id = ServeText(fcinfo, 4, "item_id");
+	const char *user_features = ServeText(fcinfo, 5, "user_features");
+	const char *item_features = ServeText(fcinfo, 6, "item_features");
+	int			k;
+	MixrecModel *model;
+	BlockScorer scorer;
+	MemoryContext context = CurrentMemoryContext;
+	MemoryContext user_context;
+	int			d_in;
+	int			d_item = -1;
+	int			d_user;
+	Size		n_items = 0;
+	Size		capacity = 1024;
+	char	  **item_ids;
+	float	   *item_x;
+	HTAB	   *excluded = NULL;
+	float	   *x;
+	TopItem    *heap;
+	char	   *query;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	int64		user_row = 0;
+	Size		budget = (Size) mixrec_train_memory * 1024;
+
+	if (PG_ARGISNULL(7))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("k must not be NULL")));
+	k = PG_GETARG_INT32(7);
+	if (k < 1 || k > MAX_K)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be between 1 and %d, got %d", MAX_K, k)));
+
+	InitMaterializedSRF(fcinfo, 0);
+	model = ServeModel(fcinfo, 0, 11);
+	ScorerInit(&scorer, model, ServeMode(fcinfo, 9), ServeAlpha(fcinfo, 10, model));
+	d_in = MlpInputDim(&model->shape);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* The candidates: every item, in memory */
+	MemoryContextSwitchTo(context);
+	item_ids = palloc_array(char *, capacity);
+	item_x = NULL;
+	query = psprintf("SELECT (%s)::text, (%s)::real[] FROM %s", item_id, item_features,
+					 SourceFrom(items));
+	CheckOneSelect(query);
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the items query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, SERVE_FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		MemoryContextSwitchTo(context);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[i];
+			bool		isnull;
+			ArrayType  *array;
+			Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
+
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("items row %zu: item features are NULL", n_items + 1)));
+			if (d_item < 0)
+			{
+				array = DatumGetArrayTypeP(value);
+				d_item = ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+				if (d_item < 1 || d_item >= d_in)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_EXCEPTION),
+							 errmsg("item features have %d elements, but the model takes %d features in all",
+									d_item, d_in),
+							 errdetail("A candidate's features are its user's features followed by the item's.")));
+				item_x = MemoryContextAllocHuge(context, sizeof(float) * capacity * d_item);
+			}
+			if (n_items == capacity)
+			{
+				if ((capacity * 2) * (sizeof(float) * d_item + sizeof(char *)) > budget)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("the candidate items need more than mixrec.train_memory (%d kB)",
+									mixrec_train_memory)));
+				capacity *= 2;
+				item_ids = repalloc_huge(item_ids, sizeof(char *) * capacity);
+				item_x = repalloc_huge(item_x, sizeof(float) * capacity * d_item);
+			}
+			item_ids[n_items] = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1);
+			if (item_ids[n_items] == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("items row %zu: item id is NULL", n_items + 1)));
+			ReadFeatures(tuple, SPI_tuptable->tupdesc, 2, d_item, item_x + n_items * d_item,
+						 (int64) n_items + 1, "items");
+			n_items++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	d_user = d_in - d_item;
+
+	/* The pairs to leave out: (user id, item id), the first two columns */
+	if (!PG_ARGISNULL(8))
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(uint64);
+		ctl.hcxt = context;
+		excluded = hash_create("mixrec excluded pairs", 1024, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		query = psprintf("SELECT * FROM %s", SourceFrom(text_to_cstring(PG_GETARG_TEXT_PP(8))));
+		CheckOneSelect(query);
+		plan = SPI_prepare(query, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the exclude query: %s", SPI_result_code_string(SPI_result));
+		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+		if (portal->tupDesc->natts < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("exclude must have two columns, a user id and an item id")));
+		for (;;)
+		{
+			CHECK_FOR_INTERRUPTS();
+			SPI_cursor_fetch(portal, true, SERVE_FETCH_ROWS);
+			if (SPI_processed == 0)
+				break;
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				char	   *u = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+				char	   *it = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+				uint64		key;
+
+				if (u == NULL || it == NULL)
+					continue;
+				key = PairKey(IdHash(u, 0x6d78), it);
+				hash_search(excluded, &key, HASH_ENTER, NULL);
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+	}
+
+	/* Every user: score every candidate in blocks, keep the k best */
+	MemoryContextSwitchTo(context);
+	x = MemoryContextAllocHuge(context, sizeof(float) * SERVE_BLOCK_ROWS * d_in);
+	heap = palloc_array(TopItem, k);
+	user_context = AllocSetContextCreate(context, "mixrec recommend user", ALLOCSET_DEFAULT_SIZES);
+	query = psprintf("SELECT (%s)::text, (%s)::real[] FROM %s", user_id, user_features,
+					 SourceFrom(users));
+	CheckOneSelect(query);
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the users query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 u = 0; u < SPI_processed; u++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[u];
+			MemoryContext old = MemoryContextSwitchTo(user_context);
+			char	   *user = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1);
+			float	   *user_x = palloc_array(float, d_user);
+			uint64		user_hash;
+			int			size = 0;
+
+			user_row++;
+			if (user == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("users row %lld: user id is NULL", (long long) user_row)));
+			ReadFeatures(tuple, SPI_tuptable->tupdesc, 2, d_user, user_x, user_row, "users");
+			user_hash = IdHash(user, 0x6d78);
+
+			for (Size first = 0; first < n_items; first += SERVE_BLOCK_ROWS)
+			{
+				int			n = (int) Min((Size) SERVE_BLOCK_ROWS, n_items - first);
+
+				CHECK_FOR_INTERRUPTS();
+				for (int i = 0; i < n; i++)
+				{
+					memcpy(x + (Size) i * d_in, user_x, sizeof(float) * d_user);
+					memcpy(x + (Size) i * d_in + d_user, item_x + (first + i) * d_item,
+						   sizeof(float) * d_item);
+				}
+				ScorerRun(&scorer, x, n);
+				for (int i = 0; i < n; i++)
+				{
+					TopItem		candidate = {scorer.score[i], (int) (first + i)};
+
+					if (excluded)
+					{
+						uint64		key = PairKey(user_hash, item_ids[first + i]);
+
+						if (hash_search(excluded, &key, HASH_FIND, NULL) != NULL)
+							continue;
+					}
+					TopPush(heap, &size, k, candidate);
+				}
+			}
+
+			qsort(heap, size, sizeof(TopItem), TopCompareDesc);
+			for (int r = 0; r < size; r++)
+			{
+				Datum		values[4];
+				bool		nulls[4] = {false, false, false, false};
+
+				values[0] = CStringGetTextDatum(user);
+				values[1] = CStringGetTextDatum(item_ids[heap[r].item]);
+				values[2] = Int32GetDatum(r + 1);
+				values[3] = Float8GetDatum(heap[r].score);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(user_context);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	return (Datum) 0;
+}
