@@ -9,6 +9,7 @@ OBJS = \
 	src/mixrec.o \
 	src/agg.o \
 	src/model.o \
+	src/evaluate.o \
 	src/interchange.o \
 	src/registry.o \
 	src/score.o \

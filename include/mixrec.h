@@ -43,6 +43,7 @@ extern void AppendJsonDouble(StringInfo buf, double value);
 /* src/registry.c */
 extern bytea *RegistryFetch(FunctionCallInfo fcinfo, const char *name, int32 version,
 							int32 *found_version);
+extern MixrecModel *RegistryModel(FunctionCallInfo fcinfo, int name_arg, int version_arg);
 
 /* src/score.c */
 extern void FeaturesFromArray(ArrayType *array, int expected, float *out);

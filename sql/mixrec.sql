@@ -448,3 +448,14 @@ RETURNS TABLE (user_id text, item_id text, rank int, score float8)
 
 COMMENT ON FUNCTION mixrec_recommend(text, text, text, text, text, text, text, int, text, text, float8, int) IS
 'the k best items for each user: every candidate scored in blocks on user features || item features, excluded pairs left out';
+
+-- Evaluation
+
+CREATE FUNCTION mixrec_evaluate(model_name text, source text, features text, label text,
+	domain text DEFAULT NULL, user_id text DEFAULT NULL, k int DEFAULT 10,
+	version int DEFAULT NULL)
+RETURNS TABLE (model text, metric text, value float8)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 25;
+
+COMMENT ON FUNCTION mixrec_evaluate(text, text, text, text, text, text, int, int) IS
+'log loss, AUC and accuracy of the open, commercial and blended models; precision, recall and NDCG at k over users';

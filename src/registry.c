@@ -68,3 +68,31 @@ RegistryFetch(FunctionCallInfo fcinfo, const char *name, int32 version, int32 *f
 	SPI_finish();
 	return weights;
 }
+
+/*
+ * Read a model from the registry: the name in argument name_arg, the
+ * version in version_arg (NULL: the active version)
+ */
+MixrecModel *
+RegistryModel(FunctionCallInfo fcinfo, int name_arg, int version_arg)
+{
+	int32		version = -1;
+	int32		found;
+	bytea	   *blob;
+
+	if (PG_ARGISNULL(name_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model_name must not be NULL")));
+	if (!PG_ARGISNULL(version_arg))
+	{
+		version = PG_GETARG_INT32(version_arg);
+		if (version < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("version must be positive, got %d", version)));
+	}
+	blob = RegistryFetch(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(name_arg)), version, &found);
+	BlasEnsureThreads();
+	return ModelFromBytea(blob);
+}

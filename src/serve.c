@@ -63,7 +63,6 @@ typedef struct TopItem
 	int			item;
 } TopItem;
 
-static MixrecModel *ServeModel(FunctionCallInfo fcinfo, int name_arg, int version_arg);
 static void ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha);
 static void ScorerRun(BlockScorer *scorer, const float *x, int rows);
 static ScoreMode ServeMode(FunctionCallInfo fcinfo, int arg);
@@ -76,33 +75,6 @@ static void TopPush(TopItem *heap, int *size, int k, TopItem item);
 static int	TopCompareDesc(const void *a, const void *b);
 static uint64 IdHash(const char *id, uint64 seed);
 static uint64 PairKey(uint64 user_hash, const char *item);
-
-/*
- * Read a model from the registry by name (argument name_arg) and version
- */
-static MixrecModel *
-ServeModel(FunctionCallInfo fcinfo, int name_arg, int version_arg)
-{
-	int32		version = -1;
-	int32		found;
-	bytea	   *blob;
-
-	if (PG_ARGISNULL(name_arg))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model_name must not be NULL")));
-	if (!PG_ARGISNULL(version_arg))
-	{
-		version = PG_GETARG_INT32(version_arg);
-		if (version < 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("version must be positive, got %d", version)));
-	}
-	blob = RegistryFetch(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(name_arg)), version, &found);
-	BlasEnsureThreads();
-	return ModelFromBytea(blob);
-}
 
 /*
  * Read a required text argument
@@ -256,7 +228,7 @@ mixrec_predict(PG_FUNCTION_ARGS)
 	Portal		portal;
 
 	InitMaterializedSRF(fcinfo, 0);
-	model = ServeModel(fcinfo, 0, 6);
+	model = RegistryModel(fcinfo, 0, 6);
 	ScorerInit(&scorer, model, ServeMode(fcinfo, 4), ServeAlpha(fcinfo, 5, model));
 	d_in = MlpInputDim(&model->shape);
 	x = palloc_array(float, (Size) SERVE_BLOCK_ROWS * d_in);
@@ -449,7 +421,7 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 				 errmsg("k must be between 1 and %d, got %d", MAX_K, k)));
 
 	InitMaterializedSRF(fcinfo, 0);
-	model = ServeModel(fcinfo, 0, 11);
+	model = RegistryModel(fcinfo, 0, 11);
 	ScorerInit(&scorer, model, ServeMode(fcinfo, 9), ServeAlpha(fcinfo, 10, model));
 	d_in = MlpInputDim(&model->shape);
 

@@ -1,0 +1,508 @@
+/*
+ * src/evaluate.c
+ *	  mixrec_evaluate: how good a registered model is on the rows of a source.
+ *
+ * For each of the open, commercial and blended models, over the rows that
+ * count for it (open: domain 'open' or NULL; commercial: 'commercial' or
+ * NULL; blend: every row):
+ *
+ *	log_loss	scikit-learn's log_loss: probabilities clipped to
+ *				[eps, 1 - eps] with eps the float64 epsilon
+ *	auc			ROC AUC, exact, ties counted half (the Mann-Whitney
+ *				statistic, as roc_auc_score); NULL, with a NOTICE, when the
+ *				rows hold only one class
+ *	accuracy	share of rows where (probability >= 0.5) = (label >= 0.5)
+ *
+ * and, with a user_id, over users, ranking each user's rows (all of them,
+ * whatever their domain) by the model's probability:
+ *
+ *	precision_at_k	mean over users of (positives in the top k) / k
+ *	recall_at_k		mean over users with a positive of (positives in the
+ *					top k) / (the user's positives)
+ *	ndcg_at_k		mean over users of scikit-learn's ndcg_score(k): the
+ *					label as gain, 1/log2(rank + 1) discounts, tied scores
+ *					sharing the average gain of their group; 0 for a user
+ *					without a positive
+ *
+ * Rows are read into memory (within mixrec.train_memory) and scored in
+ * blocks with one matrix product per layer.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "mixrec.h"
+#include "mixrec/predict.h"
+#include "mixrec/train.h"
+#include "training.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(mixrec_evaluate);
+
+#define EVAL_BLOCK_ROWS		1024
+#define EVAL_FETCH_ROWS		10000
+
+/* The rows of an evaluation */
+typedef struct EvalRows
+{
+	Size		n;
+	Size		capacity;
+	int			dim;
+	float	   *x;
+	double	   *y;
+	unsigned char *o;
+	unsigned char *c;
+	char	  **users;			/* NULL without a user_id */
+} EvalRows;
+
+static const char *const model_names[] = {"open", "commercial", "blend"};
+
+/* The ordering context of SortByUser (qsort has none) */
+static const EvalRows *sort_rows;
+static const double *sort_scores;
+
+static void EvalRead(EvalRows *rows, const char *query, bool with_users, int dim);
+static double LogLoss(const double *p, const EvalRows *rows, const unsigned char *include,
+					  Size *counted);
+static double Accuracy(const double *p, const EvalRows *rows, const unsigned char *include);
+static int	SortByUser(const void *a, const void *b);
+static int	DescendingDoubles(const void *a, const void *b);
+static double TieAveragedDcg(const double *gain, const double *score, int n, int k);
+static void UserMetrics(const EvalRows *rows, const double *p, int k, double *precision,
+						double *recall, double *ndcg, int *users);
+static void EmitMetric(ReturnSetInfo *rsinfo, const char *model, const char *metric,
+					   double value, bool isnull);
+
+/*
+ * Read the rows: features, label, domain flags, user ids
+ */
+static void
+EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
+{
+	MemoryContext context = CurrentMemoryContext;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	Size		budget = (Size) mixrec_train_memory * 1024;
+	Size		row_bytes = sizeof(float) * dim + sizeof(double) + 2 + sizeof(char *);
+
+	memset(rows, 0, sizeof(*rows));
+	rows->dim = dim;
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, EVAL_FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		MemoryContextSwitchTo(context);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum		value;
+			ArrayType  *array;
+			int			n;
+			Size		r = rows->n;
+
+			if (r == rows->capacity)
+			{
+				Size		capacity = Max(rows->capacity * 2, 1024);
+
+				if (capacity * row_bytes > budget)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("the evaluation rows need more than mixrec.train_memory (%d kB)",
+									mixrec_train_memory)));
+				rows->x = rows->capacity ? repalloc_huge(rows->x, sizeof(float) * dim * capacity) :
+					MemoryContextAllocHuge(context, sizeof(float) * dim * capacity);
+				rows->y = rows->capacity ? repalloc_huge(rows->y, sizeof(double) * capacity) :
+					MemoryContextAllocHuge(context, sizeof(double) * capacity);
+				rows->o = rows->capacity ? repalloc_huge(rows->o, capacity) :
+					MemoryContextAllocHuge(context, capacity);
+				rows->c = rows->capacity ? repalloc_huge(rows->c, capacity) :
+					MemoryContextAllocHuge(context, capacity);
+				rows->users = rows->capacity ? repalloc_huge(rows->users, sizeof(char *) * capacity) :
+					MemoryContextAllocHuge(context, sizeof(char *) * capacity);
+				rows->capacity = capacity;
+			}
+
+			value = SPI_getbinval(tuple, desc, 1, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("row %zu: features are NULL", r + 1)));
+			array = DatumGetArrayTypeP(value);
+			n = ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+			if (n != dim || ARR_NDIM(array) > 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("row %zu: features have %d elements, but the model expects %d",
+								r + 1, n, dim)));
+			FeaturesFromArray(array, dim, rows->x + r * dim);
+
+			value = SPI_getbinval(tuple, desc, 2, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("row %zu: label is NULL", r + 1)));
+			rows->y[r] = DatumGetFloat8(value);
+			if (!(rows->y[r] >= 0.0 && rows->y[r] <= 1.0))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("row %zu: label %g is outside [0, 1]", r + 1, rows->y[r])));
+
+			rows->o[r] = rows->c[r] = 1;
+			value = SPI_getbinval(tuple, desc, 3, &isnull);
+			if (!isnull)
+			{
+				char	   *domain = TextDatumGetCString(value);
+
+				if (strcmp(domain, "open") == 0)
+					rows->c[r] = 0;
+				else if (strcmp(domain, "commercial") == 0)
+					rows->o[r] = 0;
+				else
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("row %zu: domain \"%s\" is neither \"open\" nor \"commercial\"",
+									r + 1, domain)));
+			}
+
+			rows->users[r] = NULL;
+			if (with_users)
+			{
+				rows->users[r] = SPI_getvalue(tuple, desc, 4);
+				if (rows->users[r] == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							 errmsg("row %zu: user_id is NULL", r + 1)));
+			}
+			rows->n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(context);
+}
+
+/*
+ * Mean log loss of probabilities clipped like scikit-learn's
+ */
+static double
+LogLoss(const double *p, const EvalRows *rows, const unsigned char *include, Size *counted)
+{
+	double		sum = 0;
+	Size		n = 0;
+
+	for (Size r = 0; r < rows->n; r++)
+	{
+		double		q;
+
+		if (include && !include[r])
+			continue;
+		q = Min(Max(p[r], DBL_EPSILON), 1.0 - DBL_EPSILON);
+		sum -= rows->y[r] * log(q) + (1.0 - rows->y[r]) * log(1.0 - q);
+		n++;
+	}
+	*counted = n;
+	return n > 0 ? sum / n : NAN;
+}
+
+/*
+ * Share of rows classified right at the threshold 0.5
+ */
+static double
+Accuracy(const double *p, const EvalRows *rows, const unsigned char *include)
+{
+	Size		right = 0;
+	Size		n = 0;
+
+	for (Size r = 0; r < rows->n; r++)
+	{
+		if (include && !include[r])
+			continue;
+		right += (p[r] >= 0.5) == (rows->y[r] >= 0.5);
+		n++;
+	}
+	return n > 0 ? (double) right / n : NAN;
+}
+
+/*
+ * Order row numbers by user, then score (best first), then row
+ */
+static int
+SortByUser(const void *a, const void *b)
+{
+	uint32		ra = *(const uint32 *) a;
+	uint32		rb = *(const uint32 *) b;
+	int			cmp = strcmp(sort_rows->users[ra], sort_rows->users[rb]);
+
+	if (cmp != 0)
+		return cmp;
+	if (sort_scores[ra] != sort_scores[rb])
+		return sort_scores[ra] > sort_scores[rb] ? -1 : 1;
+	return (ra > rb) - (ra < rb);
+}
+
+/*
+ * Order doubles largest first
+ */
+static int
+DescendingDoubles(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x < y) - (x > y);
+}
+
+/*
+ * DCG at k of items in score order (best first), tied scores sharing the
+ * average gain of their group, as scikit-learn's _tie_averaged_dcg
+ */
+static double
+TieAveragedDcg(const double *gain, const double *score, int n, int k)
+{
+	double		dcg = 0;
+
+	for (int first = 0; first < n && first < k;)
+	{
+		int			last = first;
+		double		group_gain = 0;
+		double		discount = 0;
+
+		while (last < n && score[last] == score[first])
+			group_gain += gain[last++];
+		for (int pos = first; pos < last && pos < k; pos++)
+			discount += 1.0 / log2(pos + 2.0);
+		dcg += group_gain / (last - first) * discount;
+		first = last;
+	}
+	return dcg;
+}
+
+/*
+ * Ranking metrics over users
+ */
+static void
+UserMetrics(const EvalRows *rows, const double *p, int k, double *precision, double *recall,
+			double *ndcg, int *users)
+{
+	uint32	   *order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * rows->n);
+	double	   *gain = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * rows->n);
+	double	   *score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * rows->n);
+	double	   *ideal = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * rows->n);
+	double		precision_sum = 0;
+	double		recall_sum = 0;
+	double		ndcg_sum = 0;
+	int			with_positives = 0;
+
+	for (Size r = 0; r < rows->n; r++)
+		order[r] = (uint32) r;
+	sort_rows = rows;
+	sort_scores = p;
+	qsort(order, rows->n, sizeof(uint32), SortByUser);
+
+	*users = 0;
+	for (Size first = 0; first < rows->n;)
+	{
+		Size		last = first;
+		int			n;
+		int			hits = 0;
+		int			positives = 0;
+		double		ideal_dcg;
+
+		CHECK_FOR_INTERRUPTS();
+		while (last < rows->n && strcmp(rows->users[order[last]], rows->users[order[first]]) == 0)
+			last++;
+		n = (int) (last - first);
+		for (int i = 0; i < n; i++)
+		{
+			uint32		r = order[first + i];
+
+			gain[i] = rows->y[r];
+			score[i] = p[r];
+			ideal[i] = rows->y[r];
+			positives += rows->y[r] >= 0.5;
+			if (i < k && rows->y[r] >= 0.5)
+				hits++;
+		}
+		precision_sum += (double) hits / k;
+		if (positives > 0)
+		{
+			recall_sum += (double) hits / positives;
+			with_positives++;
+		}
+
+		/* The ideal order: gains best first, without ties to average */
+		qsort(ideal, n, sizeof(double), DescendingDoubles);
+		ideal_dcg = 0;
+		for (int i = 0; i < n && i < k; i++)
+			ideal_dcg += ideal[i] / log2(i + 2.0);
+		if (ideal_dcg > 0)
+			ndcg_sum += TieAveragedDcg(gain, score, n, k) / ideal_dcg;
+
+		(*users)++;
+		first = last;
+	}
+	*precision = *users > 0 ? precision_sum / *users : NAN;
+	*recall = with_positives > 0 ? recall_sum / with_positives : NAN;
+	*ndcg = *users > 0 ? ndcg_sum / *users : NAN;
+}
+
+/*
+ * Append one result row
+ */
+static void
+EmitMetric(ReturnSetInfo *rsinfo, const char *model, const char *metric, double value, bool isnull)
+{
+	Datum		values[3];
+	bool		nulls[3] = {false, false, isnull || !isfinite(value)};
+
+	values[0] = CStringGetTextDatum(model);
+	values[1] = CStringGetTextDatum(metric);
+	values[2] = Float8GetDatum(value);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * Evaluate a registered model on the rows of a source
+ *
+ * mixrec_evaluate(model_name, source, features, label, domain, user_id, k, version)
+ *	 returns table (model text, metric text, value float8)
+ */
+Datum
+mixrec_evaluate(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext context = CurrentMemoryContext;
+	MixrecModel *model;
+	const char *source;
+	const char *features;
+	const char *label;
+	const char *domain = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	const char *user_id = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
+	int			k;
+	EvalRows	rows;
+	double	   *p[3];
+	float	   *work;
+	TupleDesc	desc;
+	char	   *query;
+
+	for (int i = 1; i <= 3; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", i == 1 ? "source" : i == 2 ? "features" : "label")));
+	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	features = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	label = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	if (PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("k must not be NULL")));
+	k = PG_GETARG_INT32(6);
+	if (k < 1 || k > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be between 1 and 10000, got %d", k)));
+
+	InitMaterializedSRF(fcinfo, 0);
+	model = RegistryModel(fcinfo, 0, 7);
+	if (MlpOutputDim(&model->shape) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("mixrec_evaluate needs a model with one output, this model has %d",
+						MlpOutputDim(&model->shape))));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	desc = SourceProbe(SourceQuery(source, features, label, domain, NULL, "false"));
+	query = psprintf("SELECT (%s)::real[], %s, %s, %s FROM %s", features,
+					 SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, label),
+					 SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, domain),
+					 user_id ? psprintf("(%s)::text", user_id) : "NULL::text",
+					 SourceFrom(source));
+	CheckOneSelect(query);
+	MemoryContextSwitchTo(context);
+	EvalRead(&rows, query, user_id != NULL, MlpInputDim(&model->shape));
+	SPI_finish();
+	MemoryContextSwitchTo(context);
+	if (rows.n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the source has no rows to evaluate")));
+
+	/* Probabilities of both models, in blocks */
+	for (int m = 0; m < 3; m++)
+		p[m] = MemoryContextAllocHuge(context, sizeof(double) * rows.n);
+	work = MemoryContextAllocHuge(context, sizeof(float) * ScoreWorkFloats(model, EVAL_BLOCK_ROWS));
+	for (Size first = 0; first < rows.n; first += EVAL_BLOCK_ROWS)
+	{
+		int			n = (int) Min((Size) EVAL_BLOCK_ROWS, rows.n - first);
+		const float *x = rows.x + first * rows.dim;
+
+		CHECK_FOR_INTERRUPTS();
+		ScoreRows(model, SCORE_OPEN, model->alpha, NULL, x, n, work, p[0] + first);
+		ScoreRows(model, SCORE_COMMERCIAL, model->alpha, NULL, x, n, work, p[1] + first);
+	}
+	for (Size r = 0; r < rows.n; r++)
+		p[2][r] = model->alpha * p[0][r] + (1.0 - model->alpha) * p[1][r];
+
+	for (int m = 0; m < 3; m++)
+	{
+		const unsigned char *include = m == 0 ? rows.o : m == 1 ? rows.c : NULL;
+		unsigned char *positive = palloc(rows.n);
+		double	   *pairs = MemoryContextAllocHuge(context, sizeof(double) * 2 * rows.n);
+		Size		counted;
+		double		loss = LogLoss(p[m], &rows, include, &counted);
+		double		auc;
+
+		bool		any_positive = false;
+
+		for (Size r = 0; r < rows.n; r++)
+		{
+			positive[r] = rows.y[r] >= 0.5;
+			if (positive[r] && (include == NULL || include[r]))
+				any_positive = true;
+		}
+		auc = MetricAuc(p[m], positive, include, rows.n, pairs);
+		if (counted > 0 && isnan(auc))
+			ereport(NOTICE,
+					(errmsg("AUC of the %s model is undefined: its rows hold only %s labels",
+							model_names[m], any_positive ? "positive" : "negative")));
+
+		EmitMetric(rsinfo, model_names[m], "rows", (double) counted, false);
+		EmitMetric(rsinfo, model_names[m], "log_loss", loss, counted == 0);
+		EmitMetric(rsinfo, model_names[m], "auc", auc, false);
+		EmitMetric(rsinfo, model_names[m], "accuracy", Accuracy(p[m], &rows, include), counted == 0);
+		if (user_id)
+		{
+			double		precision;
+			double		recall;
+			double		ndcg;
+			int			users;
+
+			UserMetrics(&rows, p[m], k, &precision, &recall, &ndcg, &users);
+			EmitMetric(rsinfo, model_names[m], "precision_at_k", precision, false);
+			EmitMetric(rsinfo, model_names[m], "recall_at_k", recall, false);
+			EmitMetric(rsinfo, model_names[m], "ndcg_at_k", ndcg, false);
+			if (m == 2)
+				EmitMetric(rsinfo, "all", "users", users, false);
+		}
+		pfree(positive);
+		pfree(pairs);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Scoring by model name under load: pgbench runs many concurrent sessions,
+# each scoring every row of a table in one query, while another session
+# retrains the model twice and rolls back to version 1 twice.  Every query
+# must score all its rows with one version, the active one under its
+# snapshot: two call sites over the same rows agree, and both agree with
+# the version read explicitly from the registry in the same query.  A query
+# that fails the check raises an error, which aborts its pgbench client.
+set -uo pipefail
+cd "$(dirname "$0")"
+. ./tap.sh
+
+db=mixrec_it_concurrency
+rows=2000
+duration=10
+psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+q $db "CREATE EXTENSION mixrec"
+q $db "CREATE TABLE items AS
+       SELECT i AS id, ARRAY[sin(i), cos(i), sin(2 * i), cos(3 * i)]::real[] AS features,
+              sin(i) + cos(2 * i) > 0 AS label
+       FROM generate_series(1, $rows) AS i"
+# What each pgbench query saw: the version it scored with, and when it ran
+q $db "CREATE TABLE observed (id bigserial, version int, parallel boolean, started timestamptz, finished timestamptz)"
+
+train() {
+    # train SEED: a new version of m, printed
+    q $db "SET client_min_messages = warning;
+           SELECT version FROM mixrec_train('m', 'items', 'features', 'label',
+                                            hidden => '{16}', epochs => 3, seed => $1)"
+}
+
+version=$(train 1)
+ok $([ "$version" = 1 ]; echo $?) "version 1 is trained before the load starts"
+
+tmp=$(mktemp -d)
+# The check: every row scored twice with the active version (two call sites)
+# and once with the version the same query reads from the registry.  OFFSET
+# 0 keeps the planner from duplicating the calls into the aggregates.  On a
+# mismatch the cast of the report to int raises an error (an error that
+# depends on the data, so the planner cannot raise it while folding).
+check_query="SELECT CASE WHEN count(*) = $rows AND bool_and(a = b AND a = c) THEN min(v)
+            ELSE ('inconsistent scores under version ' || min(v) || ': ' || count(*) || ' rows, '
+                  || count(*) FILTER (WHERE a <> b) || ' differ between the two call sites, '
+                  || count(*) FILTER (WHERE a <> c) || ' differ from the explicit version')::int
+       END AS version,
+       statement_timestamp() AS started, clock_timestamp() AS finished
+FROM (SELECT mixrec_score('m', features) AS a,
+             mixrec_score('m', features) AS b,
+             mixrec_score('m', features, version => (SELECT version FROM mixrec_models WHERE name = 'm' AND active)) AS c,
+             (SELECT version FROM mixrec_models WHERE name = 'm' AND active) AS v
+      FROM items OFFSET 0) AS s"
+cat >"$tmp/serial.sql" <<EOF
+$check_query
+\gset
+INSERT INTO observed (version, parallel, started, finished) VALUES (:version, false, :started, :finished);
+EOF
+# The same check in a parallel plan: workers read the registry themselves,
+# under the leader's snapshot
+cat >"$tmp/parallel.sql" <<EOF
+BEGIN;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+$check_query
+\gset
+COMMIT;
+INSERT INTO observed (version, parallel, started, finished) VALUES (:version, true, :started, :finished);
+EOF
+
+pgbench -n -M prepared -c 8 -j 2 -T $duration -f "$tmp/serial.sql@3" -f "$tmp/parallel.sql@1" $db \
+    >"$tmp/pgbench.log" 2>&1 &
+bench=$!
+
+# Wait until the clients are scoring
+for _ in $(seq 1 100); do
+    [ "$(q $db "SELECT count(*) > 0 FROM observed")" = t ] && break
+    sleep 0.05
+done
+
+# The changes, each between two timestamps: SQL, the version expected active
+# after it, and the version it returns
+steps=("train 2" "activate 1" "train 3" "activate 1")
+expected=(2 1 3 1)
+returned=()
+t0=()
+t1=()
+for step in "${steps[@]}"; do
+    sleep 1
+    t0+=("$(q $db "SELECT clock_timestamp()")")
+    case $step in
+        train*) returned+=("$(train "${step#train }" 2>&1)") ;;
+        activate*) returned+=("$(q $db "SELECT mixrec_activate('m', ${step#activate })" 2>&1)") ;;
+    esac
+    t1+=("$(q $db "SELECT clock_timestamp()")")
+done
+kill -0 $bench 2>/dev/null
+still_running=$?
+
+wait $bench
+bench_rc=$?
+ok $bench_rc "pgbench exits 0 (no client aborted on an inconsistent query)"
+if [ $bench_rc -ne 0 ]; then
+    grep -E 'ERROR|abort' "$tmp/pgbench.log" | head -n 5 | while read -r line; do diag "$line"; done
+fi
+failed_tx=$(sed -nE 's/^number of failed transactions: ([0-9]+).*/\1/p' "$tmp/pgbench.log")
+ok $([ "$failed_tx" = 0 ] && ! grep -qE 'ERROR|aborted' "$tmp/pgbench.log"; echo $?) \
+    "no failed transactions and no errors (failed: ${failed_tx:-not reported})"
+processed=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$tmp/pgbench.log")
+ok $([ "${processed:-0}" -ge 50 ]; echo $?) "at least 50 transactions processed (${processed:-none})"
+diag "$(grep -E '^(latency average|tps)' "$tmp/pgbench.log" | tr '\n' ' ')"
+
+ok $([ "${returned[0]}" = 2 ] && [ "${returned[1]}" = 1 ] && [ "${returned[2]}" = 3 ] && [ "${returned[3]}" = 1 ]; echo $?) \
+    "during the load, training gives versions 2 and 3 and mixrec_activate rolls back to 1 twice (${returned[*]})"
+ok $still_running "pgbench was still running when the last change committed"
+
+# Every query that ran entirely between two changes scored with the version
+# active then; and every such interval served some queries
+intervals=$(for i in 0 1 2 3 4; do
+    lo=$([ $i -gt 0 ] && echo "'${t1[$((i - 1))]}'::timestamptz" || echo "'-infinity'::timestamptz")
+    hi=$([ $i -lt 4 ] && echo "'${t0[$i]}'::timestamptz" || echo "'infinity'::timestamptz")
+    exp=$([ $i -gt 0 ] && echo "${expected[$((i - 1))]}" || echo 1)
+    echo "($i, $exp, $lo, $hi)"
+done | paste -sd, -)
+report=$(q $db "SELECT string_agg(format('%s:%s/%s', i, exp, n), ' ' ORDER BY i) || '|' || sum(bad)
+                FROM (SELECT i, exp, count(o.id) AS n, count(o.id) FILTER (WHERE o.version <> exp) AS bad
+                      FROM (VALUES $intervals) AS iv(i, exp, lo, hi)
+                      LEFT JOIN observed o ON o.started > iv.lo AND o.finished < iv.hi
+                      GROUP BY i, exp) AS per_interval")
+diag "queries between changes (interval:expected version/queries): ${report%|*}"
+ok $([ "${report#*|}" = 0 ]; echo $?) "every query between two changes scored with the version active then"
+ok $(q $db "SELECT count(*) FROM (VALUES $intervals) AS iv(i, exp, lo, hi)
+            WHERE NOT EXISTS (SELECT FROM observed o WHERE o.started > iv.lo AND o.finished < iv.hi)" | grep -qx 0; echo $?) \
+    "each version served queries while it was active"
+straddling=$(q $db "SELECT count(*) FROM observed o,
+                           unnest(ARRAY['${t0[0]}', '${t0[1]}', '${t0[2]}', '${t0[3]}']::timestamptz[],
+                                  ARRAY['${t1[0]}', '${t1[1]}', '${t1[2]}', '${t1[3]}']::timestamptz[]) AS c(t0, t1)
+                    WHERE o.started < c.t0 AND o.finished > c.t1")
+ok $([ "$straddling" -ge 1 ]; echo $?) "queries were running while a change committed ($straddling), and stayed consistent"
+diag "versions seen: $(q $db "SELECT string_agg(format('v%s %s (%s parallel)', version, n, p), ', ' ORDER BY version)
+                              FROM (SELECT version, count(*) AS n, count(*) FILTER (WHERE parallel) AS p
+                                    FROM observed GROUP BY version) AS v")"
+
+# A query whose first registry read comes after a concurrent activation
+# committed still reads the version of its own snapshot
+psql -X -q -At -d $db -c "SELECT string_agg(CASE WHEN i > 1 THEN
+                                   (mixrec_score('m', f) = mixrec_score('m', f, version => 1))::text END, ',')
+                           FROM (SELECT i, ARRAY[sin(i), cos(i), sin(2 * i), cos(3 * i)]::real[] AS f,
+                                        CASE WHEN i = 1 THEN pg_sleep(1.5) END
+                                 FROM generate_series(1, 4) AS i OFFSET 0) AS s" >"$tmp/late.out" 2>&1 &
+late=$!
+sleep 0.5
+q $db "SELECT mixrec_activate('m', 2)" >/dev/null
+wait $late
+ok $([ "$(cat "$tmp/late.out")" = "true,true,true" ]; echo $?) \
+    "a query that first reads the registry after an activation committed scores with its snapshot's version ($(cat "$tmp/late.out"))"
+q $db "SELECT mixrec_activate('m', 1)" >/dev/null
+
+# After the load: the rollback holds, and the versions really differ
+ok $([ "$(q $db "SELECT bool_and(mixrec_score('m', features) = mixrec_score('m', features, version => 1)) FROM items")" = t ]; echo $?) \
+    "queries after the rollback score with version 1"
+differ=$(q $db "SELECT count(*) FILTER (WHERE s1 <> s2 AND s1 <> s3 AND s2 <> s3)
+                FROM (SELECT mixrec_score('m', features, version => 1) AS s1,
+                             mixrec_score('m', features, version => 2) AS s2,
+                             mixrec_score('m', features, version => 3) AS s3 FROM items) AS s")
+ok $([ "$differ" -ge $((rows * 9 / 10)) ]; echo $?) "versions 1, 2 and 3 score most rows differently ($differ of $rows)"
+ok $([ "$(q $db "SELECT string_agg(version || ':' || active, ',' ORDER BY version) FROM mixrec_model_versions WHERE name = 'm'")" = "1:true,2:false,3:false" ]; echo $?) \
+    "the registry ends with versions 1, 2 and 3, only version 1 active"
+
+rm -rf "$tmp"
+psql -X -q -d postgres -c "DROP DATABASE $db"
+done_testing
