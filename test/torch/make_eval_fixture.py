@@ -31,8 +31,11 @@ eval_data.csv: header "row_id,user_id,item_id,features,label,domain".
   item_id   an int in 100..999, unique within a user
   features  6 float32 values drawn N(0, 1) as an array literal, each printed
             as the shortest decimal that reads back as the same float32
-  label     0 or 1, Bernoulli(sigmoid(2 * logit(p_blend) + noise)),
-            noise N(0, 0.5^2), p_blend the model's own blended score
+  label     0 or 1, Bernoulli(sigmoid(LABEL_SCALE * logit(p_blend) + noise)),
+            noise N(0, 0.5^2), p_blend the model's own blended score; the
+            freshly initialised model scores every row close to 0.5
+            (about 0.35..0.65), hence the large LABEL_SCALE (8), which puts
+            the AUCs well away from 0.5
   domain    open, commercial, or empty (SQL NULL), about 40/40/20
 
 Model: two MLPs [6, 8, 1] (Linear, ReLU, Linear) with PyTorch's default
@@ -96,7 +99,7 @@ CASE = "e1"
 DIMS = [6, 8, 1]
 ALPHA = 0.35
 MODEL_SEED = 11
-DATA_SEED = 2025
+DATA_SEED = 2133
 N_ROWS = 400
 N_USERS = 30
 MIN_ROWS_PER_USER = 5
@@ -106,6 +109,7 @@ ALL_ONE_USER = 17
 MIN_USER = 9
 MAX_USER = 23
 K = 5
+LABEL_SCALE = 8.0
 MARGIN = 1e-6
 MODELS = ("open", "commercial", "blend")
 CSV_HEADER = ["row_id", "user_id", "item_id", "features", "label", "domain"]
@@ -250,7 +254,7 @@ def make_data(m_open, m_comm):
 
     p_blend = scores(m_open, m_comm, ALPHA, x)["blend"]
     logit = np.log(p_blend) - np.log1p(-p_blend)
-    p_label = 1.0 / (1.0 + np.exp(-(2.0 * logit + noise)))
+    p_label = 1.0 / (1.0 + np.exp(-(LABEL_SCALE * logit + noise)))
 
     rows = []
     next_item = {u: 0 for u in items}
