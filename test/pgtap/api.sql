@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(56);
+SELECT plan(62);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -49,6 +49,13 @@ SELECT is((SELECT count(*) FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfn
              AND a.aggtranstype = 'bytea'::regtype AND a.aggcombinefn <> 0 AND p.proparallel = 's'),
           7::bigint, 'the seven training aggregates have bytea states, a combine function, and are PARALLEL SAFE');
 SELECT throws_ok($$SELECT mixrec_score('no_such_model', '{1}'::real[])$$, '42704', NULL, 'unknown model name');
+
+SELECT has_function('mixrec_predict', ARRAY['text', 'text', 'text', 'text', 'text', 'double precision', 'integer']);
+SELECT has_function('mixrec_recommend');
+SELECT has_function('mixrec_evaluate');
+SELECT throws_ok($$SELECT * FROM mixrec_recommend('m', 'u', 'i', 'u', 'i', 'f', 'f', k => 0)$$, '22023', 'k must be between 1 and 10000, got 0');
+SELECT throws_ok($$SELECT mixrec_drop('no_such_model')$$, '42704', 'model "no_such_model" does not exist');
+SELECT throws_ok($$SELECT mixrec_fit_accum(NULL, NULL, NULL, NULL)$$, '0A000', NULL, 'aggregate support outside an aggregate');
 
 -- Defaults
 SELECT is(mixrec_info(mixrec_init(8))->'hidden', '[64]'::jsonb, 'hidden defaults to {64}');
