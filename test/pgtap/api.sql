@@ -22,10 +22,12 @@ SELECT function_returns('mixrec_score_all', ARRAY['bytea', 'real[]', 'text', 'do
 SELECT volatility_is('mixrec_score', ARRAY['bytea', 'real[]', 'text', 'double precision'], 'immutable');
 SELECT volatility_is('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'immutable');
 SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
-           WHERE proname LIKE 'mixrec\_%' AND proname NOT IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop')), true,
+           WHERE proname LIKE 'mixrec\_%' AND proname NOT IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
+                                 'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate')), true,
           'every scoring and model function is PARALLEL SAFE');
-SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop')), true,
-          'the functions that write the registry are PARALLEL UNSAFE');
+SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
+                                                           'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate')), true,
+          'the functions that read sources through SPI or write the registry are PARALLEL UNSAFE');
 SELECT is((SELECT bool_and(NOT prosecdef) FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
           'no mixrec function is SECURITY DEFINER');
 SELECT is((SELECT count(*) FROM pg_proc p WHERE proname LIKE 'mixrec\_%'
