@@ -47,3 +47,28 @@ SELECT * FROM mixrec_training_info('movielens');
 \ir recommend_user.sql
 
 \timing off
+
+-- The same, for many users at once: mixrec_recommend scores every
+-- candidate in blocks with matrix products, leaving out what each user rated
+\echo
+\echo '== Top 3 for the first five users of each tier, with mixrec_recommend'
+SELECT r.user_id, u.domain AS tier, r.rank, m.title, round(r.score::numeric, 3) AS score
+FROM mixrec_recommend('movielens', 'user_features', 'SELECT mf.* FROM movie_features mf JOIN movie_stats ms USING (movie_id) WHERE ms.n_ratings >= 20',
+                      'user_id', 'movie_id', 'features', 'features', k => 3,
+                      exclude => 'SELECT user_id, movie_id FROM ratings') AS r
+JOIN user_stats u ON u.user_id = r.user_id::int
+JOIN movies m ON m.movie_id = r.item_id::int
+WHERE r.user_id::int IN (SELECT user_id FROM user_stats WHERE domain = 'open' ORDER BY user_id LIMIT 5)
+   OR r.user_id::int IN (SELECT user_id FROM user_stats WHERE domain = 'commercial' ORDER BY user_id LIMIT 5)
+ORDER BY r.user_id::int, r.rank;
+
+-- How well the active model ranks each user's rated movies (on the pairs
+-- it was trained on, so an optimistic view; mixrec_training_info above
+-- has the held-out validation AUC)
+\echo
+\echo '== mixrec_evaluate on the training pairs, ranking metrics over users at k = 10'
+SELECT model, metric, round(value::numeric, 4) AS value
+FROM mixrec_evaluate('movielens', 'training_pairs', 'features', 'label', domain => 'domain',
+                     user_id => 'user_id', k => 10)
+ORDER BY model, metric;
+\timing off
