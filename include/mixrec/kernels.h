@@ -28,4 +28,8 @@ extern void KernelColumnSums(const float *restrict m, int rows, int n, int ld,
 /* g[i] = 0 wherever a[i] <= 0: the backward pass of ReLU */
 extern void KernelReluMask(float *restrict g, const float *restrict a, size_t n);
 
+/* y = W x + b for one row, W [out][in] */
+extern void KernelMatVec(const float *restrict w, const float *restrict x,
+						 const float *restrict b, int out, int in, float *restrict y);
+
 #endif							/* MIXREC_KERNELS_H */

@@ -161,10 +161,21 @@ MlpForward(const MlpShape *shape, const float *params, const float *x,
 		const float *bias = params + MlpBiasOffset(shape, l);
 		float	   *out = acts + MlpActivationOffset(shape, batch, l);
 
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-					batch, n_out, n_in, 1.0f, in, n_in, weight, n_in,
-					0.0f, out, n_out);
-		KernelBiasRelu(out, bias, batch, n_out, l < layers - 1);
+		if (batch == 1)
+		{
+			/* One row: a matrix-vector product, cheaper done inline */
+			KernelMatVec(weight, in, bias, n_out, n_in, out);
+			if (l < layers - 1)
+				for (int j = 0; j < n_out; j++)
+					out[j] = out[j] > 0.0f ? out[j] : 0.0f;
+		}
+		else
+		{
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+						batch, n_out, n_in, 1.0f, in, n_in, weight, n_in,
+						0.0f, out, n_out);
+			KernelBiasRelu(out, bias, batch, n_out, l < layers - 1);
+		}
 		in = out;
 	}
 }

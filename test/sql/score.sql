@@ -55,7 +55,7 @@ SELECT mixrec_score(mixrec_init(2, '{}', seed => 1), '{1e30,-1e30}'::real[]) BET
 -- The everyday query: the best items of a table by score
 CREATE TEMP TABLE items AS
 SELECT i, ARRAY[i / 1000.0, (i % 7) / 7.0, ln(i)]::real[] AS features FROM generate_series(1, 2000) AS i;
-SELECT i, round(mixrec_score(mixrec_init(3, '{16}'), features)::numeric, 6) AS score
+SELECT i, round(mixrec_score(mixrec_init(3, '{16}'), features)::numeric, 4) AS score
 FROM items ORDER BY mixrec_score(mixrec_init(3, '{16}'), features) DESC, i LIMIT 3;
 
 -- Bad input
