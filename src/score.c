@@ -9,7 +9,8 @@
  * on the blob's length plus the CRC-32C it carries in its last four bytes:
  * reading four bytes per row is all a cache hit costs, and a different
  * model (another row's column value) misses and is decoded and validated
- * in full.
+ * in full.  A model by name is cached for as long as the statement's
+ * snapshot: one registry read per query.
  */
 #include "postgres.h"
 
@@ -23,6 +24,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(mixrec_score);
 PG_FUNCTION_INFO_V1(mixrec_score_all);
@@ -35,7 +37,10 @@ typedef struct ScoreCache
 	Size		blob_len;		/* key: 0 while nothing valid is cached */
 	uint32		blob_crc;
 	char	   *name;			/* or, for a model by name: its name */
-	int32		version;		/* and the version asked for (-1: active) */
+	int32		version;		/* the version asked for (-1: active) */
+	TransactionId snapshot_xmin;	/* and the snapshot it was read under */
+	TransactionId snapshot_xmax;
+	CommandId	snapshot_cid;
 	MixrecModel *model;
 	float	   *features;		/* [input_dim] */
 	float	   *work;			/* ScoreWorkFloats(model, 1) */
@@ -125,10 +130,19 @@ ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version)
 {
 	ScoreCache *cache = ScoreCacheOf(fcinfo);
 	char	   *wanted = text_to_cstring(name);
+	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
 	int32		found;
 	bytea	   *blob;
 
-	if (cache->name != NULL && cache->version == version && strcmp(cache->name, wanted) == 0)
+	/*
+	 * The registry as this statement sees it: a query keeps one snapshot,
+	 * so it reads the registry once; a call site that outlives a statement
+	 * (a PL/pgSQL expression, evaluated again under each new snapshot) reads
+	 * it again when the snapshot changes, and sees a newly active version.
+	 */
+	if (cache->name != NULL && cache->version == version && snapshot != NULL &&
+		cache->snapshot_xmin == snapshot->xmin && cache->snapshot_xmax == snapshot->xmax &&
+		cache->snapshot_cid == snapshot->curcid && strcmp(cache->name, wanted) == 0)
 	{
 		pfree(wanted);
 		return cache;
@@ -137,6 +151,12 @@ ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version)
 	ScoreCacheLoad(fcinfo, cache, blob);
 	cache->name = MemoryContextStrdup(cache->mcxt, wanted);
 	cache->version = version;
+	if (snapshot != NULL)
+	{
+		cache->snapshot_xmin = snapshot->xmin;
+		cache->snapshot_xmax = snapshot->xmax;
+		cache->snapshot_cid = snapshot->curcid;
+	}
 	pfree(blob);
 	pfree(wanted);
 	return cache;

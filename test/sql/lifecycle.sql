@@ -77,3 +77,16 @@ SELECT mixrec_drop('life', (SELECT version FROM mixrec_models WHERE name = 'life
 SELECT mixrec_drop('life', 99);
 SELECT mixrec_drop('nope');
 SET mixrec.keep_versions = -1;
+
+-- A PL/pgSQL expression keeps its call site for the whole transaction; it
+-- still reads the registry again under each new snapshot, so it scores with
+-- the version active when its statement runs
+CREATE FUNCTION life_score(f real[]) RETURNS float8 LANGUAGE plpgsql AS
+$$ BEGIN RETURN mixrec_score('life', f); END $$;
+SELECT version FROM mixrec_train('life', 'life_rows', 'f', 'y', hidden => '{8}', epochs => 1, seed => 3);
+BEGIN;
+SELECT life_score('{0.5,0.5,1}') = mixrec_score('life', '{0.5,0.5,1}'::real[]) AS uses_active;
+SELECT mixrec_activate('life', (SELECT min(version) FROM mixrec_models WHERE name = 'life'));
+SELECT life_score('{0.5,0.5,1}') = mixrec_score('life', '{0.5,0.5,1}'::real[],
+       version => (SELECT min(version) FROM mixrec_models WHERE name = 'life')) AS follows_activation;
+COMMIT;
