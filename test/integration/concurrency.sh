@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 . ./tap.sh
 
 db=mixrec_it_concurrency
-rows=2000
+rows=6000
 duration=10
 psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 q $db "CREATE EXTENSION mixrec"
@@ -22,17 +22,17 @@ q $db "CREATE TABLE items AS
 # What each pgbench query saw: the version it scored with, and when it ran
 q $db "CREATE TABLE observed (id bigserial, version int, parallel boolean, started timestamptz, finished timestamptz)"
 
-train() {
-    # train SEED: a new version of m, printed
-    q $db "SET client_min_messages = warning;
-           SELECT version FROM mixrec_train('m', 'items', 'features', 'label',
-                                            hidden => '{16}', epochs => 3, seed => $1)"
+train_sql() {
+    # train_sql SEED: the SQL that trains a new version of m and returns it
+    echo "SELECT version FROM mixrec_train('m', 'items', 'features', 'label',
+                                           hidden => '{16}', epochs => 3, seed => $1)"
 }
 
-version=$(train 1)
+version=$(q $db "SET client_min_messages = warning; $(train_sql 1)")
 ok $([ "$version" = 1 ]; echo $?) "version 1 is trained before the load starts"
 
 tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 # The check: every row scored twice with the active version (two call sites)
 # and once with the version the same query reads from the registry.  OFFSET
 # 0 keeps the planner from duplicating the calls into the aggregates.  On a
@@ -68,6 +68,11 @@ COMMIT;
 INSERT INTO observed (version, parallel, started, finished) VALUES (:version, true, :started, :finished);
 EOF
 
+plan=$(psql -X -q -At -d $db -c "SET parallel_setup_cost = 0" -c "SET parallel_tuple_cost = 0" \
+           -c "SET min_parallel_table_scan_size = 0" -c "SET max_parallel_workers_per_gather = 2" \
+           -c "EXPLAIN (COSTS OFF) $check_query")
+ok $(grep -q 'Parallel Seq Scan' <<<"$plan"; echo $?) "the parallel variant of the check gets a parallel plan"
+
 pgbench -n -M prepared -c 8 -j 2 -T $duration -f "$tmp/serial.sql@3" -f "$tmp/parallel.sql@1" $db \
     >"$tmp/pgbench.log" 2>&1 &
 bench=$!
@@ -78,21 +83,23 @@ for _ in $(seq 1 100); do
     sleep 0.05
 done
 
-# The changes, each between two timestamps: SQL, the version expected active
-# after it, and the version it returns
-steps=("train 2" "activate 1" "train 3" "activate 1")
+# The changes, each in its own transaction between two timestamps taken by
+# the server in the same round trip (the first in that transaction, the
+# second after its commit): the version expected active after each, what
+# each returned, and when it ran
+steps=("$(train_sql 2)" "SELECT mixrec_activate('m', 1)" "$(train_sql 3)" "SELECT mixrec_activate('m', 1)")
 expected=(2 1 3 1)
 returned=()
 t0=()
 t1=()
 for step in "${steps[@]}"; do
     sleep 1
-    t0+=("$(q $db "SELECT clock_timestamp()")")
-    case $step in
-        train*) returned+=("$(train "${step#train }" 2>&1)") ;;
-        activate*) returned+=("$(q $db "SELECT mixrec_activate('m', ${step#activate })" 2>&1)") ;;
-    esac
-    t1+=("$(q $db "SELECT clock_timestamp()")")
+    out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d $db -c "SET client_min_messages = warning" \
+              -c "SELECT clock_timestamp(); BEGIN; $step; COMMIT; SELECT clock_timestamp()" 2>&1)
+    t0+=("$(sed -n 1p <<<"$out")")
+    returned+=("$(sed -n 2p <<<"$out")")
+    t1+=("$(sed -n 3p <<<"$out")")
+    [ "$(wc -l <<<"$out")" -eq 3 ] || diag "unexpected output of a change: $out"
 done
 kill -0 $bench 2>/dev/null
 still_running=$?
@@ -104,8 +111,9 @@ if [ $bench_rc -ne 0 ]; then
     grep -E 'ERROR|abort' "$tmp/pgbench.log" | head -n 5 | while read -r line; do diag "$line"; done
 fi
 failed_tx=$(sed -nE 's/^number of failed transactions: ([0-9]+).*/\1/p' "$tmp/pgbench.log")
-ok $([ "$failed_tx" = 0 ] && ! grep -qE 'ERROR|aborted' "$tmp/pgbench.log"; echo $?) \
-    "no failed transactions and no errors (failed: ${failed_tx:-not reported})"
+errors=$(grep -cE 'ERROR|aborted' "$tmp/pgbench.log")
+ok $([ "$failed_tx" = 0 ] && [ "$errors" = 0 ]; echo $?) \
+    "no failed transactions and no errors (failed: ${failed_tx:-not reported}, error lines: $errors)"
 processed=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$tmp/pgbench.log")
 ok $([ "${processed:-0}" -ge 50 ]; echo $?) "at least 50 transactions processed (${processed:-none})"
 diag "$(grep -E '^(latency average|tps)' "$tmp/pgbench.log" | tr '\n' ' ')"
@@ -143,13 +151,17 @@ diag "versions seen: $(q $db "SELECT string_agg(format('v%s %s (%s parallel)', v
 
 # A query whose first registry read comes after a concurrent activation
 # committed still reads the version of its own snapshot
-psql -X -q -At -d $db -c "SELECT string_agg(CASE WHEN i > 1 THEN
+PGAPPNAME=mixrec_late_read psql -X -q -At -d $db -c "SELECT string_agg(CASE WHEN i > 1 THEN
                                    (mixrec_score('m', f) = mixrec_score('m', f, version => 1))::text END, ',')
                            FROM (SELECT i, ARRAY[sin(i), cos(i), sin(2 * i), cos(3 * i)]::real[] AS f,
                                         CASE WHEN i = 1 THEN pg_sleep(1.5) END
                                  FROM generate_series(1, 4) AS i OFFSET 0) AS s" >"$tmp/late.out" 2>&1 &
 late=$!
-sleep 0.5
+for _ in $(seq 1 100); do
+    [ "$(q $db "SELECT count(*) FROM pg_stat_activity
+                WHERE application_name = 'mixrec_late_read' AND wait_event = 'PgSleep'")" = 1 ] && break
+    sleep 0.02
+done
 q $db "SELECT mixrec_activate('m', 2)" >/dev/null
 wait $late
 ok $([ "$(cat "$tmp/late.out")" = "true,true,true" ]; echo $?) \
@@ -167,6 +179,5 @@ ok $([ "$differ" -ge $((rows * 9 / 10)) ]; echo $?) "versions 1, 2 and 3 score m
 ok $([ "$(q $db "SELECT string_agg(version || ':' || active, ',' ORDER BY version) FROM mixrec_model_versions WHERE name = 'm'")" = "1:true,2:false,3:false" ]; echo $?) \
     "the registry ends with versions 1, 2 and 3, only version 1 active"
 
-rm -rf "$tmp"
 psql -X -q -d postgres -c "DROP DATABASE $db"
 done_testing
