@@ -28,8 +28,15 @@ extern void KernelColumnSums(const float *restrict m, int rows, int n, int ld,
 /* g[i] = 0 wherever a[i] <= 0: the backward pass of ReLU */
 extern void KernelReluMask(float *restrict g, const float *restrict a, size_t n);
 
-/* y = W x + b for one row, W [out][in] */
+/*
+ * y = W x + b for one row, W [out][in], then ReLU when relu is set.  On
+ * x86-64 an AVX2/FMA version written with intrinsics is chosen at run time.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MIXREC_HAVE_AVX2_KERNELS 1
+#endif
 extern void KernelMatVec(const float *restrict w, const float *restrict x,
-						 const float *restrict b, int out, int in, float *restrict y);
+						 const float *restrict b, int out, int in, int relu,
+						 float *restrict y);
 
 #endif							/* MIXREC_KERNELS_H */

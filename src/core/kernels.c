@@ -7,9 +7,11 @@
  * lanes at a time.  The Makefile compiles this file and adam.c with -O3:
  * -O2's cost model leaves loops with a remainder unvectorised.
  */
-#include <string.h>
-
 #include "mixrec/kernels.h"
+
+#ifdef MIXREC_HAVE_AVX2_KERNELS
+#include <immintrin.h>
+#endif
 
 /*
  * Add the bias to every row and apply ReLU
@@ -81,40 +83,111 @@ DotRow(const float *restrict row, const float *restrict x, int in)
 }
 
 /*
- * y = W x + b for one row: W is [out][in] row-major.  Scoring one row at a
- * time is a matrix-vector product, where a BLAS call costs more in setup
- * than the arithmetic.  Eight rows of W are done together, each with eight
- * partial sums: eight independent vector accumulators, which keep the FMA
- * units busy where a single running sum would wait on its own latency (and
- * which the compiler may vectorise, as it may not reorder a plain sum).  So
- * the rounding differs from a GEMM's in the last bits.
+ * y = W x + b, then ReLU if asked, portably
  */
-MIXREC_VECTORIZE void
-KernelMatVec(const float *restrict w, const float *restrict x, const float *restrict b,
-			 int out, int in, float *restrict y)
+static void
+MatVecPortable(const float *restrict w, const float *restrict x, const float *restrict b,
+			   int out, int in, int relu, float *restrict y)
+{
+	for (int o = 0; o < out; o++)
+	{
+		float		v = DotRow(w + (size_t) o * in, x, in) + b[o];
+
+		y[o] = relu && !(v > 0.0f) ? 0.0f : v;
+	}
+}
+
+#ifdef MIXREC_HAVE_AVX2_KERNELS
+/*
+ * y = W x + b, then ReLU if asked, with AVX2 and FMA: eight rows of W at a
+ * time, each with its own vector accumulator in a register (eight
+ * independent FMA chains), reduced together by a tree of horizontal adds
+ */
+__attribute__((target("avx2,fma")))
+static void
+MatVecAvx2(const float *restrict w, const float *restrict x, const float *restrict b,
+		   int out, int in, int relu, float *restrict y)
 {
 	int			body = in - in % 8;
 	int			o = 0;
 
 	for (; o + 8 <= out; o += 8)
 	{
-		float		acc[8][8];
+		const float *r = w + (size_t) o * in;
+		__m256		a0 = _mm256_setzero_ps();
+		__m256		a1 = _mm256_setzero_ps();
+		__m256		a2 = _mm256_setzero_ps();
+		__m256		a3 = _mm256_setzero_ps();
+		__m256		a4 = _mm256_setzero_ps();
+		__m256		a5 = _mm256_setzero_ps();
+		__m256		a6 = _mm256_setzero_ps();
+		__m256		a7 = _mm256_setzero_ps();
+		__m256		sum;
+		float		totals[8];
 
-		memset(acc, 0, sizeof(acc));
 		for (int i = 0; i < body; i += 8)
-			for (int r = 0; r < 8; r++)
-				for (int j = 0; j < 8; j++)
-					acc[r][j] += w[(size_t) (o + r) * in + i + j] * x[i + j];
-		for (int r = 0; r < 8; r++)
 		{
-			const float *a = acc[r];
-			float		sum = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+			__m256		xv = _mm256_loadu_ps(x + i);
 
-			for (int i = body; i < in; i++)
-				sum += w[(size_t) (o + r) * in + i] * x[i];
-			y[o + r] = sum + b[o + r];
+			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r + i), xv, a0);
+			a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r + in + i), xv, a1);
+			a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 2 * (size_t) in + i), xv, a2);
+			a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 3 * (size_t) in + i), xv, a3);
+			a4 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 4 * (size_t) in + i), xv, a4);
+			a5 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 5 * (size_t) in + i), xv, a5);
+			a6 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 6 * (size_t) in + i), xv, a6);
+			a7 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 7 * (size_t) in + i), xv, a7);
 		}
+
+		/* Lane j of sum = the total of accumulator j */
+		{
+			__m256		s0123 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+			__m256		s4567 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+
+			sum = _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20),
+								_mm256_permute2f128_ps(s0123, s4567, 0x31));
+		}
+		if (body < in)
+		{
+			_mm256_storeu_ps(totals, sum);
+			for (int k = 0; k < 8; k++)
+				for (int i = body; i < in; i++)
+					totals[k] += r[(size_t) k * in + i] * x[i];
+			sum = _mm256_loadu_ps(totals);
+		}
+		sum = _mm256_add_ps(sum, _mm256_loadu_ps(b + o));
+		if (relu)
+			sum = _mm256_max_ps(sum, _mm256_setzero_ps());
+		_mm256_storeu_ps(y + o, sum);
 	}
-	for (; o < out; o++)
-		y[o] = DotRow(w + (size_t) o * in, x, in) + b[o];
+	if (o < out)
+		MatVecPortable(w + (size_t) o * in, x, b + o, out - o, in, relu, y + o);
+}
+#endif
+
+/*
+ * y = W x + b for one row, then ReLU if asked: W is [out][in] row-major.
+ * Scoring one row at a time is a matrix-vector product, where a BLAS call
+ * costs more in setup than the arithmetic.  The sums run in another order
+ * than a GEMM's, so the rounding differs in the last bits.
+ */
+void
+KernelMatVec(const float *restrict w, const float *restrict x, const float *restrict b,
+			 int out, int in, int relu, float *restrict y)
+{
+#ifdef MIXREC_HAVE_AVX2_KERNELS
+	static int	have_avx2 = -1;
+
+	if (have_avx2 < 0)
+	{
+		__builtin_cpu_init();
+		have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	}
+	if (have_avx2)
+	{
+		MatVecAvx2(w, x, b, out, in, relu, y);
+		return;
+	}
+#endif
+	MatVecPortable(w, x, b, out, in, relu, y);
 }

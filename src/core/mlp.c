@@ -164,10 +164,7 @@ MlpForward(const MlpShape *shape, const float *params, const float *x,
 		if (batch == 1)
 		{
 			/* One row: a matrix-vector product, cheaper done inline */
-			KernelMatVec(weight, in, bias, n_out, n_in, out);
-			if (l < layers - 1)
-				for (int j = 0; j < n_out; j++)
-					out[j] = out[j] > 0.0f ? out[j] : 0.0f;
+			KernelMatVec(weight, in, bias, n_out, n_in, l < layers - 1, out);
 		}
 		else
 		{
