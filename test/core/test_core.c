@@ -18,6 +18,7 @@
 #include "mixrec/adam.h"
 #include "mixrec/crc32c.h"
 #include "mixrec/fit.h"
+#include "mixrec/kernels.h"
 #include "mixrec/loss.h"
 #include "mixrec/mlp.h"
 #include "mixrec/model.h"
@@ -922,6 +923,54 @@ TestFitStates(void)
 		free(fit_allocations[i]);
 }
 
+/*
+ * The one-row kernel against a plain double-precision product, on sizes
+ * with remainders in both dimensions
+ */
+static void
+TestMatVec(void)
+{
+	static const int sizes[][2] = {{1, 1}, {8, 8}, {13, 21}, {64, 64}, {17, 3}, {9, 64}};
+
+	for (int s = 0; s < 6; s++)
+	{
+		int			out = sizes[s][0];
+		int			in = sizes[s][1];
+		float	   *w = malloc(sizeof(float) * out * in);
+		float	   *x = malloc(sizeof(float) * in);
+		float	   *b = malloc(sizeof(float) * out);
+		float	   *y = malloc(sizeof(float) * out);
+		float	   *y_relu = malloc(sizeof(float) * out);
+		double		worst = 0;
+		int			relu_ok = 1;
+
+		for (int i = 0; i < out * in; i++)
+			w[i] = (float) sin(i * 0.37 + s);
+		for (int i = 0; i < in; i++)
+			x[i] = (float) cos(i * 0.91);
+		for (int o = 0; o < out; o++)
+			b[o] = (float) (0.1 * o - 0.5);
+		KernelMatVec(w, x, b, out, in, 0, y);
+		KernelMatVec(w, x, b, out, in, 1, y_relu);
+		for (int o = 0; o < out; o++)
+		{
+			double		want = b[o];
+
+			for (int i = 0; i < in; i++)
+				want += (double) w[o * in + i] * x[i];
+			worst = fmax(worst, fabs(y[o] - want) / (1e-6 + fabs(want)));
+			relu_ok &= y_relu[o] == (y[o] > 0.0f ? y[o] : 0.0f);
+		}
+		TapOk(worst < 1e-5 && relu_ok, "one-row kernel %dx%d matches a double product (worst relative %.2g)",
+			  out, in, worst);
+		free(w);
+		free(x);
+		free(b);
+		free(y);
+		free(y_relu);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -946,5 +995,6 @@ main(int argc, char **argv)
 	TestShapeLimits();
 	TestLossEdges();
 	TestFitStates();
+	TestMatVec();
 	return TapDone();
 }
