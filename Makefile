@@ -70,7 +70,7 @@ test/core/test_core_sanitized: $(CORE_SRCS) $(CORE_TEST_SRCS) $(wildcard include
 	$(CC) $(CORE_TEST_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-fno-omit-frame-pointer -o $@ $(CORE_TEST_SRCS) $(CORE_SRCS) $(BLAS_LIBS) -lm
 
-.PHONY: core-check test demo
+.PHONY: core-check test demo bench
 
 core-check: test/core/test_core test/core/test_core_sanitized
 	test/core/test_core test/fixtures/torch_reference.txt
@@ -82,3 +82,9 @@ test:
 
 demo:
 	bash demo/run.sh
+
+# Benchmarks: each prints ratios against a reference measured in the same run
+bench:
+	bash bench/train.sh
+	bash bench/score.sh
+	bash bench/parallel.sh
