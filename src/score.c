@@ -17,6 +17,7 @@
 #include <float.h>
 #include <math.h>
 
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "mixrec.h"
@@ -36,6 +37,8 @@ typedef struct ScoreCache
 	MemoryContext mcxt;			/* holds everything below */
 	Size		blob_len;		/* key: 0 while nothing valid is cached */
 	uint32		blob_crc;
+	Oid			toast_value;	/* or, for a stored value out of line: its TOAST id */
+	Oid			toast_relation;
 	char	   *name;			/* or, for a model by name: its name */
 	int32		version;		/* the version asked for (-1: active) */
 	TransactionId snapshot_xmin;	/* and the snapshot it was read under */
@@ -87,6 +90,8 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 	/* Nothing matches until the new model is fully decoded */
 	cache->blob_len = 0;
 	cache->name = NULL;
+	cache->toast_value = InvalidOid;
+	cache->toast_relation = InvalidOid;
 	cache->soup_valid = false;
 	MemoryContextReset(cache->mcxt);
 
@@ -290,7 +295,32 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 		cache = ScoreCacheGetByName(fcinfo, PG_GETARG_TEXT_PP(0), version);
 	}
 	else
-		cache = ScoreCacheGet(fcinfo, PG_GETARG_BYTEA_PP(0));
+	{
+		struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
+
+		/*
+		 * A model read from a table arrives as a pointer to its TOAST
+		 * value: the same pointer on every row of a query.  Recognise it
+		 * before fetching and copying the whole model again.
+		 */
+		if (VARATT_IS_EXTERNAL_ONDISK(raw))
+		{
+			struct varatt_external pointer;
+
+			VARATT_EXTERNAL_GET_POINTER(pointer, raw);
+			cache = ScoreCacheOf(fcinfo);
+			if (cache->blob_len == 0 || cache->name != NULL ||
+				cache->toast_value != pointer.va_valueid ||
+				cache->toast_relation != pointer.va_toastrelid)
+			{
+				cache = ScoreCacheGet(fcinfo, PG_GETARG_BYTEA_PP(0));
+				cache->toast_value = pointer.va_valueid;
+				cache->toast_relation = pointer.va_toastrelid;
+			}
+		}
+		else
+			cache = ScoreCacheGet(fcinfo, PG_GETARG_BYTEA_PP(0));
+	}
 	model = cache->model;
 	mode = ScoreModeFromText(PG_GETARG_TEXT_PP(2));
 	if (PG_ARGISNULL(3))
