@@ -91,7 +91,7 @@ psql -q -X -d mixrec_torch -c "CREATE EXTENSION mixrec" >/dev/null
 PGDATABASE=mixrec_torch /usr/bin/python3 test/torch/check_interchange.py >"$log_dir/interchange.tap" 2>&1
 count_tap "interchange with PyTorch" "$log_dir/interchange.tap"
 
-echo "== integration (cancel, concurrency, pg_cron)"
+echo "== integration (cancel, concurrency, pg_cron, dump and restore, PL/Proxy)"
 for t in test/integration/*.sh; do
     [ "$(basename "$t")" = tap.sh ] && continue
     bash "$t" >"$log_dir/$(basename "$t" .sh).tap" 2>&1
