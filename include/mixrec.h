@@ -36,6 +36,7 @@ extern MixrecModel *ModelFromBytea(bytea *blob);
 extern bytea *ModelToBytea(const MixrecModel *model);
 extern void ReportCoreError(const MixrecError *err) pg_attribute_noreturn();
 extern void ModelCheckAlpha(double alpha, const char *what);
+extern void ModelHiddenFromArray(ArrayType *hidden, MlpShape *shape);
 
 /* src/interchange.c */
 extern void AppendJsonDouble(StringInfo buf, double value);

@@ -100,6 +100,7 @@ extern EpochVerdict EpochLogEnd(EpochLog *log, int epoch, const LossValue *train
 extern char *EpochLogMetrics(EpochLog *log, const char *fields);
 extern Datum TrainResult(FunctionCallInfo fcinfo, bytea *weights, const char *metrics);
 extern void CheckDiverged(const MixrecModel *model, int epoch, double lr);
+extern void *EvaluationWork(const MlpShape *shape, int batch_size, Size n_rows, TrainWork *work);
 extern double ElapsedMs(instr_time start);
 
 /* src/train_stream.c */
@@ -113,6 +114,7 @@ extern void CheckOneSelect(const char *query);
 extern char *SourceQuery(const char *source, const char *features, const char *label,
 						 const char *domain, const char *weight, const char *where);
 extern void ReadSource(const char *query, const TrainOptions *opts, TrainRows *data);
+extern void TrainRowsView(const TrainRows *rows, TrainData *view);
 extern TupleDesc SourceProbe(const char *query);
 extern char *SourceLabelSql(Oid type, const char *label);
 extern char *SourceDomainSql(Oid type, const char *domain);

@@ -132,6 +132,44 @@ ModelToBytea(const MixrecModel *model)
 }
 
 /*
+ * Read hidden layer sizes from an int[] into shape->n_hidden and dims[1..]
+ */
+void
+ModelHiddenFromArray(ArrayType *hidden, MlpShape *shape)
+{
+	Datum	   *sizes;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(hidden) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("hidden must be a one-dimensional array, got %d dimensions",
+						ARR_NDIM(hidden))));
+	deconstruct_array(hidden, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+					  &sizes, &nulls, &n);
+	if (n > MIXREC_MAX_HIDDEN_LAYERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a model has at most %d hidden layers, got %d",
+						MIXREC_MAX_HIDDEN_LAYERS, n)));
+	shape->n_hidden = n;
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("hidden layer size %d is NULL", i + 1)));
+		shape->dims[i + 1] = DatumGetInt32(sizes[i]);
+		if (shape->dims[i + 1] < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("hidden layer size %d must be positive, got %d",
+							i + 1, shape->dims[i + 1])));
+	}
+}
+
+/*
  * Parse the init argument
  */
 static ModelInitKind
@@ -170,9 +208,6 @@ Datum
 mixrec_init(PG_FUNCTION_ARGS)
 {
 	MlpShape	shape;
-	ArrayType  *hidden;
-	Datum	   *sizes;
-	bool	   *nulls;
 	int			n_sizes;
 	MixrecModel *model;
 	MixrecError err;
@@ -187,39 +222,13 @@ mixrec_init(PG_FUNCTION_ARGS)
 	CheckArgNotNull(5, "init");
 
 	memset(&shape, 0, sizeof(shape));
-	hidden = PG_GETARG_ARRAYTYPE_P(1);
-	if (ARR_NDIM(hidden) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("hidden must be a one-dimensional array, got %d dimensions",
-						ARR_NDIM(hidden))));
-	deconstruct_array(hidden, INT4OID, sizeof(int32), true, TYPALIGN_INT,
-					  &sizes, &nulls, &n_sizes);
-	if (n_sizes > MIXREC_MAX_HIDDEN_LAYERS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a model has at most %d hidden layers, got %d",
-						MIXREC_MAX_HIDDEN_LAYERS, n_sizes)));
-
-	shape.n_hidden = n_sizes;
+	ModelHiddenFromArray(PG_GETARG_ARRAYTYPE_P(1), &shape);
+	n_sizes = shape.n_hidden;
 	shape.dims[0] = PG_GETARG_INT32(0);
 	if (shape.dims[0] < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("input_dim must be positive, got %d", shape.dims[0])));
-	for (int i = 0; i < n_sizes; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("hidden layer size %d is NULL", i + 1)));
-		shape.dims[i + 1] = DatumGetInt32(sizes[i]);
-		if (shape.dims[i + 1] < 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("hidden layer size %d must be positive, got %d",
-							i + 1, shape.dims[i + 1])));
-	}
 	shape.dims[n_sizes + 1] = PG_GETARG_INT32(2);
 	if (shape.dims[n_sizes + 1] < 1)
 		ereport(ERROR,

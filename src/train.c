@@ -187,39 +187,7 @@ ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
 				 errhint("Valid values are \"error\" and \"skip\".")));
 
 	/* Hidden sizes; input and output sizes come from the data */
-	{
-		ArrayType  *hidden = PG_GETARG_ARRAYTYPE_P(6);
-		Datum	   *sizes;
-		bool	   *nulls;
-		int			n;
-
-		if (ARR_NDIM(hidden) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("hidden must be a one-dimensional array, got %d dimensions",
-							ARR_NDIM(hidden))));
-		deconstruct_array(hidden, INT4OID, sizeof(int32), true, TYPALIGN_INT,
-						  &sizes, &nulls, &n);
-		if (n > MIXREC_MAX_HIDDEN_LAYERS)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("a model has at most %d hidden layers, got %d",
-							MIXREC_MAX_HIDDEN_LAYERS, n)));
-		opts->shape.n_hidden = n;
-		for (int i = 0; i < n; i++)
-		{
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("hidden layer size %d is NULL", i + 1)));
-			opts->shape.dims[i + 1] = DatumGetInt32(sizes[i]);
-			if (opts->shape.dims[i + 1] < 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("hidden layer size %d must be positive, got %d",
-								i + 1, opts->shape.dims[i + 1])));
-		}
-	}
+	ModelHiddenFromArray(PG_GETARG_ARRAYTYPE_P(6), &opts->shape);
 }
 
 
@@ -512,6 +480,23 @@ EpochLogMetrics(EpochLog *log, const char *fields)
 }
 
 /*
+ * Set up scratch space to evaluate n_rows validation rows: a TrainWork for
+ * chunks (larger than training batches: no gradients, fewer BLAS calls),
+ * and the scratch TrainEvaluate needs, which is returned
+ */
+void *
+EvaluationWork(const MlpShape *shape, int batch_size, Size n_rows, TrainWork *work)
+{
+	int			chunk = (int) Min((Size) Max(batch_size, 1024), n_rows);
+
+	TrainWorkBind(work, shape, chunk,
+				  MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * TrainWorkFloats(shape, chunk)),
+				  palloc(TrainWorkBytes(chunk)));
+	return MemoryContextAllocHuge(CurrentMemoryContext,
+								  TrainEvalScratchBytes(n_rows, MlpOutputDim(shape)));
+}
+
+/*
  * Return (weights, metrics) as the function's result row
  */
 Datum
@@ -692,27 +677,11 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 				  MemoryContextAllocHuge(train_context, sizeof(float) * TrainWorkFloats(&model->shape, opts.batch_size)),
 				  palloc(TrainWorkBytes(opts.batch_size)));
 	if (n_val > 0)
-	{
-		/* Evaluation has no gradients: larger chunks, fewer BLAS calls */
-		int			chunk = (int) Min((Size) Max(opts.batch_size, 1024), n_val);
-
-		TrainWorkBind(&eval_work, &model->shape, chunk,
-					  MemoryContextAllocHuge(train_context, sizeof(float) * TrainWorkFloats(&model->shape, chunk)),
-					  palloc(TrainWorkBytes(chunk)));
-		eval_scratch = MemoryContextAllocHuge(train_context,
-											  TrainEvalScratchBytes(n_val, data.output_dim));
-	}
+		eval_scratch = EvaluationWork(&model->shape, opts.batch_size, n_val, &eval_work);
 	if (opts.patience > 0)
 		best = MemoryContextAllocHuge(train_context, sizeof(float) * floats);
 
-	view.input_dim = data.input_dim;
-	view.output_dim = data.output_dim;
-	view.rows = data.rows;
-	view.x = data.x;
-	view.y = data.y;
-	view.w = data.has_weight ? data.w : NULL;
-	view.o = data.has_domain ? data.o : NULL;
-	view.c = data.has_domain ? data.c : NULL;
+	TrainRowsView(&data, &view);
 
 	EpochLogStart(&log, &opts, start);
 	RandomSeed(&rng, opts.seed ^ UINT64_C(0x2545F4914F6CDD1D));

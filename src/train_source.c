@@ -90,6 +90,22 @@ SourceRelation(const char *source)
 }
 
 /*
+ * Point a TrainData at rows read by ReadSource
+ */
+void
+TrainRowsView(const TrainRows *rows, TrainData *view)
+{
+	view->input_dim = rows->input_dim;
+	view->output_dim = rows->output_dim;
+	view->rows = rows->rows;
+	view->x = rows->x;
+	view->y = rows->y;
+	view->w = rows->has_weight ? rows->w : NULL;
+	view->o = rows->has_domain ? rows->o : NULL;
+	view->c = rows->has_domain ? rows->c : NULL;
+}
+
+/*
  * Return the FROM item for a source: a resolved, quoted relation, or the
  * query as a subquery
  */

@@ -276,8 +276,6 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 
 	if (val.rows > 0)
 	{
-		int			chunk = (int) Min((Size) Max(opts->batch_size, 1024), val.rows);
-
 		if (val.input_dim != MlpInputDim(&model->shape))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
@@ -285,21 +283,11 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 							val.input_dim, MlpInputDim(&model->shape))));
 		if (model->flags & MIXREC_FLAG_STANDARDIZE)
 			StandardizeApply(model->mean, model->std, val.input_dim, val.x, val.rows, val.x);
-		val_view.input_dim = val.input_dim;
-		val_view.output_dim = val.output_dim;
-		val_view.rows = val.rows;
-		val_view.x = val.x;
-		val_view.y = val.y;
-		val_view.w = val.has_weight ? val.w : NULL;
-		val_view.o = val.has_domain ? val.o : NULL;
-		val_view.c = val.has_domain ? val.c : NULL;
+		TrainRowsView(&val, &val_view);
 		val_rows = MemoryContextAllocHuge(context, sizeof(uint32) * val.rows);
 		for (Size i = 0; i < val.rows; i++)
 			val_rows[i] = (uint32) i;
-		TrainWorkBind(&eval_work, &model->shape, chunk,
-					  MemoryContextAllocHuge(context, sizeof(float) * TrainWorkFloats(&model->shape, chunk)),
-					  palloc(TrainWorkBytes(chunk)));
-		eval_scratch = MemoryContextAllocHuge(context, TrainEvalScratchBytes(val.rows, 1));
+		eval_scratch = EvaluationWork(&model->shape, opts->batch_size, val.rows, &eval_work);
 	}
 
 	EpochLogStart(&log, opts, start);

@@ -22,6 +22,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "mixrec/bytes.h"
 #include "mixrec/crc32c.h"
 #include "mixrec/fit.h"
 #include "mixrec/random.h"
@@ -31,10 +32,6 @@
 
 static size_t Pad8(size_t n);
 static size_t RowBytes(const MlpShape *shape);
-static void PutU32(uint8_t *p, uint32_t v);
-static void PutU64(uint8_t *p, uint64_t v);
-static uint32_t GetU32(const uint8_t *p);
-static uint64_t GetU64(const uint8_t *p);
 static void TrainPool(FitState *state, FitWork *work);
 
 static size_t
@@ -52,39 +49,9 @@ RowBytes(const MlpShape *shape)
 	return sizeof(float) * (MlpInputDim(shape) + MlpOutputDim(shape) + 1) + 4;
 }
 
-static void
-PutU32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
 
-static void
-PutU64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
 
-static uint32_t
-GetU32(const uint8_t *p)
-{
-	uint32_t	v = 0;
 
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t) p[i] << (8 * i);
-	return v;
-}
-
-static uint64_t
-GetU64(const uint8_t *p)
-{
-	uint64_t	v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t) p[i] << (8 * i);
-	return v;
-}
 
 /*
  * Size a state

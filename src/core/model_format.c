@@ -36,6 +36,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "mixrec/bytes.h"
 #include "mixrec/crc32c.h"
 #include "mixrec/model.h"
 
@@ -46,14 +47,6 @@
 
 static size_t HeaderSize(const MlpShape *shape, uint32_t flags);
 static MixrecStatus Reclassify(MixrecError *err, const char *context);
-static void PutU16(uint8_t *p, uint16_t v);
-static void PutU32(uint8_t *p, uint32_t v);
-static void PutU64(uint8_t *p, uint64_t v);
-static void PutF64(uint8_t *p, double v);
-static uint16_t GetU16(const uint8_t *p);
-static uint32_t GetU32(const uint8_t *p);
-static uint64_t GetU64(const uint8_t *p);
-static double GetF64(const uint8_t *p);
 static void PutFloats(uint8_t *p, const float *values, size_t n);
 static void GetFloats(const uint8_t *p, float *values, size_t n);
 
@@ -71,71 +64,13 @@ Reclassify(MixrecError *err, const char *context)
 	return MixrecFail(err, MIXREC_ERR_CORRUPT, "%s: %s", context, detail);
 }
 
-static void
-PutU16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-}
 
-static void
-PutU32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
 
-static void
-PutU64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
 
-static void
-PutF64(uint8_t *p, double v)
-{
-	uint64_t	bits;
 
-	memcpy(&bits, &v, sizeof(bits));
-	PutU64(p, bits);
-}
 
-static uint16_t
-GetU16(const uint8_t *p)
-{
-	return (uint16_t) (p[0] | (p[1] << 8));
-}
 
-static uint32_t
-GetU32(const uint8_t *p)
-{
-	uint32_t	v = 0;
 
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t) p[i] << (8 * i);
-	return v;
-}
-
-static uint64_t
-GetU64(const uint8_t *p)
-{
-	uint64_t	v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t) p[i] << (8 * i);
-	return v;
-}
-
-static double
-GetF64(const uint8_t *p)
-{
-	uint64_t	bits = GetU64(p);
-	double		v;
-
-	memcpy(&v, &bits, sizeof(v));
-	return v;
-}
 
 /*
  * Write float32 values little-endian
