@@ -3,9 +3,11 @@
  *	  Batch scoring (mixrec_predict) and top-k recommendation (mixrec_recommend).
  *
  * Design: per-row mixrec_score runs each MLP as a matrix-vector product for
- * one row.  These functions read their source in blocks of rows and score a
- * block with one matrix-matrix product (GEMM) per layer, which keeps the
- * CPU's vector units and caches busy.  Both are set-returning functions in
+ * one row, streaming all the weights through the CPU for every row.  These
+ * functions score blocks of rows with one matrix-matrix product (GEMM) per
+ * layer, which reads the weights once per block.  mixrec_predict takes its
+ * rows straight from the executor through a DestReceiver, not a cursor,
+ * which would copy every row into an SPI tuple table first.  Both are set-returning functions in
  * materialize mode: results go to a tuplestore, which spills to disk beyond
  * work_mem.
  *
@@ -27,6 +29,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "mixrec.h"
@@ -56,6 +59,21 @@ typedef struct BlockScorer
 	double	   *score;			/* [block] */
 } BlockScorer;
 
+/* mixrec_predict's rows on their way from the executor to the tuplestore */
+typedef struct PredictReceiver
+{
+	DestReceiver pub;
+	ReturnSetInfo *rsinfo;
+	BlockScorer *scorer;
+	int			input_dim;
+	int			rows;			/* in the current block */
+	int64		rows_done;
+	float	   *x;				/* [SERVE_BLOCK_ROWS][input_dim] */
+	Datum	   *ids;			/* [SERVE_BLOCK_ROWS], text, copied into block_context */
+	bool	   *id_nulls;
+	MemoryContext block_context;
+} PredictReceiver;
+
 /* A candidate in a user's top k */
 typedef struct TopItem
 {
@@ -68,6 +86,11 @@ static void ScorerRun(BlockScorer *scorer, const float *x, int rows);
 static ScoreMode ServeMode(FunctionCallInfo fcinfo, int arg);
 static double ServeAlpha(FunctionCallInfo fcinfo, int arg, const MixrecModel *model);
 static const char *ServeText(FunctionCallInfo fcinfo, int arg, const char *name);
+static void PredictFlush(PredictReceiver *receiver);
+static bool PredictReceive(TupleTableSlot *slot, DestReceiver *self);
+static void PredictStartup(DestReceiver *self, int operation, TupleDesc typeinfo);
+static void PredictShutdown(DestReceiver *self);
+static void PredictDestroy(DestReceiver *self);
 static void ReadFeatures(HeapTuple tuple, TupleDesc desc, int column, int expected,
 						 float *out, int64 row, const char *what);
 static bool TopWorse(const TopItem *a, const TopItem *b);
@@ -203,6 +226,87 @@ ReadFeatures(HeapTuple tuple, TupleDesc desc, int column, int expected, float *o
 	FeaturesFromArray(array, expected, out);
 }
 
+
+/*
+ * Score the block of rows received so far and hand the results on
+ */
+static void
+PredictFlush(PredictReceiver *receiver)
+{
+	BlockScorer *scorer = receiver->scorer;
+
+	if (receiver->rows == 0)
+		return;
+	CHECK_FOR_INTERRUPTS();
+	ScorerRun(scorer, receiver->x, receiver->rows);
+	for (int i = 0; i < receiver->rows; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {receiver->id_nulls[i], false, false, false};
+
+		values[0] = receiver->ids[i];
+		values[1] = Float8GetDatum(scorer->score[i]);
+		values[2] = Float8GetDatum(scorer->open[i]);
+		values[3] = Float8GetDatum(scorer->commercial[i]);
+		tuplestore_putvalues(receiver->rsinfo->setResult, receiver->rsinfo->setDesc, values, nulls);
+	}
+	receiver->rows_done += receiver->rows;
+	receiver->rows = 0;
+	MemoryContextReset(receiver->block_context);
+}
+
+/*
+ * Take one row from the executor: straight from its slot, without the copy
+ * into an SPI tuple table that a cursor fetch makes
+ */
+static bool
+PredictReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	PredictReceiver *receiver = (PredictReceiver *) self;
+	int			i = receiver->rows;
+	MemoryContext old = MemoryContextSwitchTo(receiver->block_context);
+	ArrayType  *array;
+	int			n;
+
+	slot_getallattrs(slot);
+	receiver->id_nulls[i] = slot->tts_isnull[0];
+	receiver->ids[i] = slot->tts_isnull[0] ? (Datum) 0 :
+		PointerGetDatum(DatumGetTextPCopy(slot->tts_values[0]));
+	if (slot->tts_isnull[1])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source row %lld: features are NULL",
+						(long long) (receiver->rows_done + i + 1))));
+	array = DatumGetArrayTypeP(slot->tts_values[1]);
+	n = ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	if (n != receiver->input_dim || ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("source row %lld: features have %d elements, but the model expects %d",
+						(long long) (receiver->rows_done + i + 1), n, receiver->input_dim)));
+	FeaturesFromArray(array, receiver->input_dim, receiver->x + (Size) i * receiver->input_dim);
+	MemoryContextSwitchTo(old);
+
+	if (++receiver->rows == SERVE_BLOCK_ROWS)
+		PredictFlush(receiver);
+	return true;
+}
+
+static void
+PredictStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+PredictShutdown(DestReceiver *self)
+{
+}
+
+static void
+PredictDestroy(DestReceiver *self)
+{
+}
+
 /*
  * Score every row of a source in blocks
  *
@@ -219,22 +323,28 @@ mixrec_predict(PG_FUNCTION_ARGS)
 	const char *id = ServeText(fcinfo, 2, "id");
 	const char *features = ServeText(fcinfo, 3, "features");
 	char	   *query;
-	int			d_in;
-	float	   *x;
-	char	  **ids;
-	int64		row = 0;
-	MemoryContext call_context;
+	PredictReceiver receiver;
 	SPIPlanPtr	plan;
-	Portal		portal;
+	SPIExecuteOptions options;
 
 	InitMaterializedSRF(fcinfo, 0);
 	model = RegistryModel(fcinfo, 0, 6);
 	ScorerInit(&scorer, model, ServeMode(fcinfo, 4), ServeAlpha(fcinfo, 5, model));
-	d_in = MlpInputDim(&model->shape);
-	x = palloc_array(float, (Size) SERVE_BLOCK_ROWS * d_in);
-	ids = palloc_array(char *, SERVE_BLOCK_ROWS);
-	call_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec predict block",
-										 ALLOCSET_DEFAULT_SIZES);
+
+	memset(&receiver, 0, sizeof(receiver));
+	receiver.pub.receiveSlot = PredictReceive;
+	receiver.pub.rStartup = PredictStartup;
+	receiver.pub.rShutdown = PredictShutdown;
+	receiver.pub.rDestroy = PredictDestroy;
+	receiver.pub.mydest = DestNone;
+	receiver.rsinfo = rsinfo;
+	receiver.scorer = &scorer;
+	receiver.input_dim = MlpInputDim(&model->shape);
+	receiver.x = palloc_array(float, (Size) SERVE_BLOCK_ROWS * receiver.input_dim);
+	receiver.ids = palloc_array(Datum, SERVE_BLOCK_ROWS);
+	receiver.id_nulls = palloc_array(bool, SERVE_BLOCK_ROWS);
+	receiver.block_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec predict block",
+												   ALLOCSET_DEFAULT_SIZES);
 
 	query = psprintf("SELECT (%s)::text, (%s)::real[] FROM %s", id, features, SourceFrom(source));
 	CheckOneSelect(query);
@@ -244,51 +354,12 @@ mixrec_predict(PG_FUNCTION_ARGS)
 	plan = SPI_prepare(query, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	for (;;)
-	{
-		SPITupleTable *table;
-		uint64		fetched;
-
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, SERVE_FETCH_ROWS);
-		fetched = SPI_processed;
-		table = SPI_tuptable;
-		if (fetched == 0)
-			break;
-		for (uint64 first = 0; first < fetched; first += SERVE_BLOCK_ROWS)
-		{
-			int			n = (int) Min((uint64) SERVE_BLOCK_ROWS, fetched - first);
-			MemoryContext old = MemoryContextSwitchTo(call_context);
-
-			for (int i = 0; i < n; i++)
-			{
-				HeapTuple	tuple = table->vals[first + i];
-
-				ids[i] = SPI_getvalue(tuple, table->tupdesc, 1);
-				ReadFeatures(tuple, table->tupdesc, 2, d_in, x + (Size) i * d_in, row + 1 + i,
-							 "source");
-			}
-			ScorerRun(&scorer, x, n);
-			for (int i = 0; i < n; i++)
-			{
-				Datum		values[4];
-				bool		nulls[4] = {ids[i] == NULL, false, false, false};
-
-				values[0] = ids[i] ? CStringGetTextDatum(ids[i]) : (Datum) 0;
-				values[1] = Float8GetDatum(scorer.score[i]);
-				values[2] = Float8GetDatum(scorer.open[i]);
-				values[3] = Float8GetDatum(scorer.commercial[i]);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
-			row += n;
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(call_context);
-			CHECK_FOR_INTERRUPTS();
-		}
-		SPI_freetuptable(table);
-	}
-	SPI_cursor_close(portal);
+	memset(&options, 0, sizeof(options));
+	options.read_only = true;
+	options.dest = &receiver.pub;
+	if (SPI_execute_plan_extended(plan, &options) < 0)
+		elog(ERROR, "could not run the query: %s", SPI_result_code_string(SPI_result));
+	PredictFlush(&receiver);
 	SPI_finish();
 	return (Datum) 0;
 }
