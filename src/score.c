@@ -40,6 +40,7 @@ typedef struct ScoreCache
 	Oid			toast_value;	/* or, for a stored value out of line: its TOAST id */
 	Oid			toast_relation;
 	char	   *name;			/* or, for a model by name: its name */
+	int			name_len;
 	int32		version;		/* the version asked for (-1: active) */
 	TransactionId snapshot_xmin;	/* and the snapshot it was read under */
 	TransactionId snapshot_xmax;
@@ -134,8 +135,9 @@ static ScoreCache *
 ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version)
 {
 	ScoreCache *cache = ScoreCacheOf(fcinfo);
-	char	   *wanted = text_to_cstring(name);
 	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+	int			len = VARSIZE_ANY_EXHDR(name);
+	char	   *wanted;
 	int32		found;
 	bytea	   *blob;
 
@@ -147,14 +149,15 @@ ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version)
 	 */
 	if (cache->name != NULL && cache->version == version && snapshot != NULL &&
 		cache->snapshot_xmin == snapshot->xmin && cache->snapshot_xmax == snapshot->xmax &&
-		cache->snapshot_cid == snapshot->curcid && strcmp(cache->name, wanted) == 0)
-	{
-		pfree(wanted);
+		cache->snapshot_cid == snapshot->curcid && cache->name_len == len &&
+		memcmp(cache->name, VARDATA_ANY(name), len) == 0)
 		return cache;
-	}
+
+	wanted = text_to_cstring(name);
 	blob = RegistryFetch(fcinfo, wanted, version, &found);
 	ScoreCacheLoad(fcinfo, cache, blob);
 	cache->name = MemoryContextStrdup(cache->mcxt, wanted);
+	cache->name_len = len;
 	cache->version = version;
 	if (snapshot != NULL)
 	{
