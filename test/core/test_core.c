@@ -25,6 +25,7 @@
 #include "mixrec/predict.h"
 #include "mixrec/random.h"
 #include "mixrec/standardize.h"
+#include "mixrec/train.h"
 #include "tap.h"
 
 #define RTOL 1e-5
@@ -196,6 +197,81 @@ TestTrainingCase(const char *name)
 	free(dlogits_open);
 	free(dlogits_commercial);
 	free(work);
+}
+
+/*
+ * Replay a PyTorch training case through TrainStep, the path training
+ * takes (both first layers as one GEMM, gathered rows, both Adam steps)
+ */
+static void
+TestTrainStepCase(const char *name)
+{
+	MixrecModel model;
+	float	   *storage;
+	int			batch = (int) FixtureScalar(fx, "%s.batch", name);
+	int			steps = (int) FixtureScalar(fx, "%s.steps", name);
+	size_t		params;
+	TrainWork	work;
+	float	   *work_floats;
+	unsigned char *work_bytes;
+	uint32_t   *rows = malloc(sizeof(uint32_t) * batch);
+	char		what[128];
+
+	memset(&model, 0, sizeof(model));
+	model.shape = CaseShape(name);
+	model.alpha = FixtureScalar(fx, "%s.alpha", name);
+	model.flags = MIXREC_FLAG_OPTIMIZER;
+	params = MlpParamCount(&model.shape);
+	storage = calloc(ModelFloatCount(&model.shape, model.flags), sizeof(float));
+	ModelBindStorage(&model, storage);
+	{
+		float	   *open = FixtureFloats(FixtureGet(fx, "%s.init.open", name));
+		float	   *commercial = FixtureFloats(FixtureGet(fx, "%s.init.commercial", name));
+
+		memcpy(model.open, open, sizeof(float) * params);
+		memcpy(model.commercial, commercial, sizeof(float) * params);
+		free(open);
+		free(commercial);
+	}
+	model.adam.kind = FixtureScalar(fx, "%s.adamw", name) != 0 ? ADAM_DECOUPLED : ADAM_L2;
+	model.adam.lr = FixtureScalar(fx, "%s.lr", name);
+	model.adam.beta1 = FixtureScalar(fx, "%s.beta1", name);
+	model.adam.beta2 = FixtureScalar(fx, "%s.beta2", name);
+	model.adam.eps = FixtureScalar(fx, "%s.eps", name);
+	model.adam.weight_decay = FixtureScalar(fx, "%s.weight_decay", name);
+	work_floats = malloc(sizeof(float) * TrainWorkFloats(&model.shape, batch));
+	work_bytes = malloc(TrainWorkBytes(batch));
+	TrainWorkBind(&work, &model.shape, batch, work_floats, work_bytes);
+	for (int r = 0; r < batch; r++)
+		rows[r] = (uint32_t) r;
+
+	for (int s = 0; s < steps; s++)
+	{
+		float	   *x = FixtureFloats(FixtureGet(fx, "%s.step%d.x", name, s));
+		float	   *y = FixtureFloats(FixtureGet(fx, "%s.step%d.y", name, s));
+		float	   *w = FixtureFloats(FixtureGet(fx, "%s.step%d.w", name, s));
+		unsigned char *o = CaseFlags(FixtureGet(fx, "%s.step%d.o", name, s));
+		unsigned char *c = CaseFlags(FixtureGet(fx, "%s.step%d.c", name, s));
+		TrainData	data = {MlpInputDim(&model.shape), MlpOutputDim(&model.shape), (size_t) batch,
+		x, y, w, o, c};
+		LossValue	loss = TrainStep(&model, &data, rows, batch, &work);
+
+		snprintf(what, sizeof(what), "%s step %d loss through TrainStep", name, s);
+		CheckDoubles(what, &loss.total, FixtureGet(fx, "%s.step%d.loss", name, s));
+		snprintf(what, sizeof(what), "%s step %d parameters through TrainStep", name, s);
+		CheckFloats(what, model.open, FixtureGet(fx, "%s.step%d.after.open", name, s));
+		CheckFloats(what, model.commercial, FixtureGet(fx, "%s.step%d.after.commercial", name, s));
+		free(x);
+		free(y);
+		free(w);
+		free(o);
+		free(c);
+	}
+	TapOk(model.step == steps, "%s: TrainStep counted %d Adam steps", name, steps);
+	free(storage);
+	free(work_floats);
+	free(work_bytes);
+	free(rows);
 }
 
 /*
@@ -986,6 +1062,8 @@ main(int argc, char **argv)
 
 	for (int i = 0; i < 4; i++)
 		TestTrainingCase(cases[i]);
+	for (int i = 0; i < 4; i++)
+		TestTrainStepCase(cases[i]);
 	for (int i = 0; i < 4; i++)
 		TestScoringCase(cases[i]);
 	TestStandardize();
