@@ -44,6 +44,7 @@ import psycopg2  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from machine import cpu_info, loadavg, out, process_env, section, thread_count  # noqa: E402
 
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
@@ -73,38 +74,12 @@ ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
             "GOTO_NUM_THREADS")
 
 
-def out(line=""):
-    print(line, flush=True)
-
-
-def section(title):
-    out()
-    out("=" * 78)
-    out(title)
-    out("=" * 78)
-
-
 def fmt_rate(x):
     return "%12.0f" % x
 
 
 # ---------------------------------------------------------------------------
 # Environment and kernels
-
-def cpu_info():
-    model, flags, cores = "unknown", set(), 0
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "model name" and model == "unknown":
-                model = value.strip()
-            elif key == "flags" and not flags:
-                flags = set(value.split())
-            elif key == "processor":
-                cores += 1
-    return model, flags, cores
-
 
 def blas_libraries(pid="self"):
     """The BLAS/LAPACK/OpenMP libraries mapped into a process."""
@@ -121,31 +96,6 @@ def blas_libraries(pid="self"):
     except OSError as e:
         return ["(cannot read /proc/%s/maps: %s)" % (pid, e.strerror)]
     return sorted(libs)
-
-
-def process_env(pid):
-    try:
-        with open("/proc/%s/environ" % pid, "rb") as f:
-            items = f.read().split(b"\0")
-    except OSError as e:
-        return None, e.strerror
-    env = {}
-    for item in items:
-        k, sep, v = item.decode(errors="replace").partition("=")
-        if sep:
-            env[k] = v
-    return env, None
-
-
-def thread_count(pid="self"):
-    try:
-        with open("/proc/%s/status" % pid) as f:
-            for line in f:
-                if line.startswith("Threads:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 def openblas_info():
@@ -634,11 +584,6 @@ def bench_b(cur, scale, backend_pid):
 
 
 # ---------------------------------------------------------------------------
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
