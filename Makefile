@@ -48,7 +48,9 @@ SHLIB_LINK += $(BLAS_LIBS) -lm
 CORE_SRCS = $(patsubst %.o,%.c,$(filter src/core/%,$(OBJS)))
 CORE_TEST_SRCS = test/core/test_core.c test/core/fixture.c
 CORE_TEST_CFLAGS = -std=c11 -g -Wall -Wextra -Werror -Iinclude -Itest/core $(BLAS_CFLAGS)
-EXTRA_CLEAN = test/core/test_core test/core/test_core_sanitized
+EXTRA_CLEAN = test/core/test_core test/core/test_core_sanitized test/fuzz/fuzz_model
+FUZZ_CC ?= clang
+FUZZ_RUNS ?= 300000
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -70,7 +72,19 @@ test/core/test_core_sanitized: $(CORE_SRCS) $(CORE_TEST_SRCS) $(wildcard include
 	$(CC) $(CORE_TEST_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-fno-omit-frame-pointer -o $@ $(CORE_TEST_SRCS) $(CORE_SRCS) $(BLAS_LIBS) -lm
 
-.PHONY: core-check test demo bench
+# The core under libFuzzer with AddressSanitizer and UBSan: reading models
+# and training states from arbitrary bytes (see test/fuzz/fuzz_model.c)
+test/fuzz/fuzz_model: test/fuzz/fuzz_model.c $(CORE_SRCS) $(wildcard include/mixrec/*.h)
+	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Iinclude $(BLAS_CFLAGS) -o $@ test/fuzz/fuzz_model.c $(CORE_SRCS) $(BLAS_LIBS) -lm
+
+# A fixed number of runs from a fixed seed, after the inputs of past crashes
+fuzz: test/fuzz/fuzz_model
+	test/fuzz/fuzz_model test/fuzz/regressions/*
+	corpus=$$(mktemp -d) && test/fuzz/fuzz_model -seed=1 -runs=$(FUZZ_RUNS) -max_len=4096 \
+		$$corpus test/fuzz/regressions; status=$$?; rm -rf $$corpus; exit $$status
+
+.PHONY: core-check test demo bench fuzz
 
 core-check: test/core/test_core test/core/test_core_sanitized
 	test/core/test_core test/fixtures/torch_reference.txt

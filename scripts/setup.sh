@@ -13,6 +13,8 @@ PG_BIN=/usr/lib/postgresql/15/bin
 
 MIXREC_PACKAGES=(
     build-essential
+    clang
+    libclang-rt-14-dev
     postgresql-15
     postgresql-server-dev-15
     libopenblas-dev

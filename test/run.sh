@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test/run.sh: what `make test` runs.  On a fresh Debian 12 machine, as root,
 # it installs what is missing, builds and installs mixrec, runs the core
-# unit tests (plain and under AddressSanitizer/UBSan), starts a throwaway
+# unit tests (plain and under AddressSanitizer/UBSan) and the core's fuzz
+# target for a fixed number of runs, starts a throwaway
 # cluster, runs the pg_regress suite, the pgTAP suite, the PyTorch
 # interchange check and the integration tests (cancel, concurrency,
 # pg_cron), stops the cluster, and ends with "N passed, N failed".
@@ -57,6 +58,19 @@ if [ $sanitized_rc -ne 0 ] && ! grep -q '^not ok' "$log_dir/core-sanitized.tap";
     failed=$((failed + 1))
     echo "  the sanitizers reported an error:"
     grep -E 'ERROR|runtime error' "$log_dir/core-sanitized.tap" | head -n 5 | sed 's/^/    /'
+fi
+
+echo "== fuzzing the core (libFuzzer, AddressSanitizer, UBSan)"
+# One test for each past crash input, one for the fuzzing run
+make -s fuzz >"$log_dir/fuzz.log" 2>&1
+fuzz_rc=$?
+if [ $fuzz_rc -eq 0 ]; then
+    passed=$((passed + $(ls test/fuzz/regressions | wc -l) + 1))
+    echo "  fuzz: past crash inputs read cleanly; $(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log_dir/fuzz.log" | head -n 1), no crash"
+else
+    failed=$((failed + 1))
+    echo "  fuzz: failed, see $log_dir/fuzz.log"
+    grep -E "ERROR|runtime error|Test unit written" "$log_dir/fuzz.log" | head -n 5 | sed 's/^/    /'
 fi
 
 echo "== starting a throwaway cluster"

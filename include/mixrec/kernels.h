@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define MIXREC_VECTORIZE __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define MIXREC_VECTORIZE

@@ -203,11 +203,16 @@ FitStateOpen(uint8_t *bytes, size_t len, FitState *state, int verify, MixrecErro
 			return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state is too short for its model");
 		if (h->batch_size < 1 || h->pool_capacity < h->batch_size ||
 			h->pool_capacity % h->batch_size != 0 || h->pool_capacity > MAX_POOL_ROWS ||
-			h->pool_rows > h->pool_capacity || (h->flags & ~(uint32_t) MIXREC_FIT_FLAGS) ||
+			h->pool_rows >= h->pool_capacity || (h->flags & ~(uint32_t) MIXREC_FIT_FLAGS) ||
 			!isfinite(h->loss_total) || !isfinite(h->loss_open) || !isfinite(h->loss_commercial))
 			return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state header is invalid");
 	}
 
+	/* Even for a state of our own, never point outside the buffer */
+	if (h->model_len > len - MIXREC_FIT_HEADER_BYTES ||
+		h->pool_capacity > MAX_POOL_ROWS || h->pool_rows >= h->pool_capacity ||
+		h->batch_size < 1 || h->batch_size > h->pool_capacity)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state header is invalid");
 	state->model_blob = bytes + MIXREC_FIT_HEADER_BYTES;
 	if ((status = ModelBindInPlace(state->model_blob, h->model_len, &state->model, verify,
 								   err)) != MIXREC_OK)
@@ -215,6 +220,11 @@ FitStateOpen(uint8_t *bytes, size_t len, FitState *state, int verify, MixrecErro
 	if (!(state->model.flags & MIXREC_FLAG_OPTIMIZER))
 		return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state holds a model without optimizer state");
 	state->pool = state->model_blob + Pad8(h->model_len);
+	if (MIXREC_FIT_HEADER_BYTES + Pad8(h->model_len) +
+		(size_t) h->pool_capacity * h->row_bytes != len ||
+		h->row_bytes != RowBytes(&state->model.shape))
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "training state size does not match its contents");
 
 	if (verify)
 	{
@@ -384,8 +394,12 @@ FitStateAdd(FitState *state, const float *x, const float *y, float w, unsigned c
 	const MlpShape *shape = &state->model.shape;
 	size_t		d_in = MlpInputDim(shape);
 	size_t		d_out = MlpOutputDim(shape);
-	uint8_t    *row = state->pool + (size_t) h->pool_rows * h->row_bytes;
+	uint8_t    *row;
 
+	/* A full pool is trained as soon as it fills; never write past it */
+	if (h->pool_rows >= h->pool_capacity)
+		TrainPool(state, work);
+	row = state->pool + (size_t) h->pool_rows * h->row_bytes;
 	memcpy(row, x, sizeof(float) * d_in);
 	memcpy(row + 4 * d_in, y, sizeof(float) * d_out);
 	memcpy(row + 4 * (d_in + d_out), &w, sizeof(float));

@@ -219,10 +219,16 @@ ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model, int verify,
 	}
 	else
 	{
-		/* Our own blob: the header is known good, read just the scalars */
+		/*
+		 * Our own blob: the header is known good, read just the scalars (but
+		 * never index past the shape, whatever the bytes say)
+		 */
 		uint32_t	n_hidden = GetU32(blob + 16);
 		const uint8_t *p = blob + FIXED_HEADER_BYTES;
 
+		if (len < FIXED_HEADER_BYTES || n_hidden > MIXREC_MAX_HIDDEN_LAYERS ||
+			len < FIXED_HEADER_BYTES + 4 * (size_t) (n_hidden + 2) + 8 + OPTIMIZER_BYTES)
+			return MixrecFail(err, MIXREC_ERR_CORRUPT, "model header is invalid");
 		memset(model, 0, sizeof(*model));
 		model->flags = GetU32(blob + 8);
 		model->shape.n_hidden = (int) n_hidden;
@@ -243,6 +249,8 @@ ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model, int verify,
 	}
 
 	offset = HeaderSize(&model->shape, model->flags);
+	if (!verify && ModelEncodedSize(model) != len)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT, "model size does not match its shape");
 	ModelBindStorage(model, (float *) (blob + offset));
 	if (verify && (status = ModelCheck(model, err)) != MIXREC_OK)
 		return Reclassify(err, "model is invalid");
