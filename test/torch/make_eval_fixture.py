@@ -90,6 +90,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
 from make_fixtures import DT, make_mlp  # noqa: E402
+from shortest_f32 import f32_json, f32_list, f32_text, interchange  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CSV_PATH = os.path.join(ROOT, "test", "fixtures", "eval_data.csv")
@@ -120,23 +121,6 @@ CSV_HEADER = ["row_id", "user_id", "item_id", "features", "label", "domain"]
 # --------------------------------------------------------------------------
 
 
-def f32_text(v):
-    """Shortest decimal that reads back as the same float32, no exponent."""
-    return np.format_float_positional(np.float32(v), unique=True, trim="-")
-
-
-def f32_json(v):
-    """A Python float whose repr is the shortest decimal of float32(v)."""
-    return float(np.format_float_scientific(np.float32(v), unique=True, trim="-"))
-
-
-def f32_list(t):
-    t = t.detach().to(DT)
-    if t.dim() == 1:
-        return [f32_json(v) for v in t.numpy()]
-    return [f32_list(r) for r in t]
-
-
 def dec_to_f32(s):
     """Decimal text -> double (correctly rounded) -> float32."""
     return float(np.float32(float(s)))
@@ -162,22 +146,6 @@ def make_model():
     m_open = make_mlp(DIMS)
     m_comm = make_mlp(DIMS)
     return m_open, m_comm
-
-
-def interchange(alpha, m_open, m_comm):
-    def params(m):
-        return {k: f32_list(v) for k, v in m.state_dict().items()}
-    return {
-        "format": "mixrec",
-        "version": 1,
-        "alpha": alpha,
-        "input_dim": DIMS[0],
-        "hidden": list(DIMS[1:-1]),
-        "output_dim": DIMS[-1],
-        "standardize": None,
-        "open": params(m_open),
-        "commercial": params(m_comm),
-    }
 
 
 def load_model(m_json):
@@ -543,7 +511,7 @@ def verify():
         raise AssertionError("case, k or sklearn version")
 
     m_open, m_comm = load_model(obj["model"])
-    if interchange(obj["model"]["alpha"], m_open, m_comm) != obj["model"]:
+    if interchange(DIMS, obj["model"]["alpha"], m_open, m_comm) != obj["model"]:
         raise AssertionError("model does not round-trip")
     sc = scores(m_open, m_comm, obj["model"]["alpha"], x)
 
@@ -574,7 +542,7 @@ def main():
     torch.use_deterministic_algorithms(True)
 
     m_open, m_comm = make_model()
-    model = interchange(ALPHA, m_open, m_comm)
+    model = interchange(DIMS, ALPHA, m_open, m_comm)
     m_open, m_comm = load_model(model)     # score with the model as written
 
     rows = make_data(m_open, m_comm)

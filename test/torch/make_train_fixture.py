@@ -65,6 +65,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
 from make_fixtures import DT, make_mlp, make_optimizer, mixed_loss  # noqa: E402
+from shortest_f32 import f32_json, f32_list, f32_text, interchange  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CSV_PATH = os.path.join(ROOT, "test", "fixtures", "train_data.csv")
@@ -82,28 +83,6 @@ CASES = [
          lr=0.005, betas=(0.85, 0.995), eps=1e-7, weight_decay=0.05,
          batch_size=50, epochs=2),
 ]
-
-
-# --------------------------------------------------------------------------
-# Numbers
-# --------------------------------------------------------------------------
-
-
-def f32_text(v):
-    """Shortest decimal that reads back as the same float32."""
-    return np.format_float_positional(np.float32(v), unique=True, trim="-")
-
-
-def f32_json(v):
-    """A Python float whose repr is the shortest decimal of float32(v)."""
-    return float(np.format_float_scientific(np.float32(v), unique=True, trim="-"))
-
-
-def f32_list(t):
-    t = t.detach().to(DT)
-    if t.dim() == 1:
-        return [f32_json(v) for v in t.numpy()]
-    return [f32_list(r) for r in t]
 
 
 # --------------------------------------------------------------------------
@@ -197,27 +176,11 @@ def train(case, m_open, m_comm, data):
     return epoch_losses, steps
 
 
-def interchange(alpha, m_open, m_comm):
-    def params(m):
-        return {k: f32_list(v) for k, v in m.state_dict().items()}
-    return {
-        "format": "mixrec",
-        "version": 1,
-        "alpha": alpha,
-        "input_dim": DIMS[0],
-        "hidden": list(DIMS[1:-1]),
-        "output_dim": DIMS[-1],
-        "standardize": None,
-        "open": params(m_open),
-        "commercial": params(m_comm),
-    }
-
-
 def case_line(case, data):
     torch.manual_seed(case["seed"])
     m_open = make_mlp(DIMS)
     m_comm = make_mlp(DIMS)
-    initial = interchange(case["alpha"], m_open, m_comm)
+    initial = interchange(DIMS, case["alpha"], m_open, m_comm)
     epoch_losses, steps = train(case, m_open, m_comm, data)
     obj = {
         "case": case["name"],
@@ -233,7 +196,7 @@ def case_line(case, data):
             "epochs": case["epochs"],
         },
         "initial": initial,
-        "final": interchange(case["alpha"], m_open, m_comm),
+        "final": interchange(DIMS, case["alpha"], m_open, m_comm),
         "epoch_losses": epoch_losses,
         "steps": steps,
     }
@@ -315,7 +278,7 @@ def verify():
         init_flat = torch.cat([p.detach().reshape(-1).clone()
                                for p in list(m_open.parameters()) + list(m_comm.parameters())])
         epoch_losses, steps = train(replay_case, m_open, m_comm, data)
-        final = interchange(cfg["alpha"], m_open, m_comm)
+        final = interchange(DIMS, cfg["alpha"], m_open, m_comm)
         if final != obj["final"]:
             raise AssertionError("%s: replay does not reproduce final" % obj["case"])
         if epoch_losses != obj["epoch_losses"] or steps != obj["steps"]:
