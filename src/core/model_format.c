@@ -49,6 +49,7 @@ static size_t HeaderSize(const MlpShape *shape, uint32_t flags);
 static MixrecStatus Reclassify(MixrecError *err, const char *context);
 static void PutFloats(uint8_t *p, const float *values, size_t n);
 static void GetFloats(const uint8_t *p, float *values, size_t n);
+static void GetOptimizer(const uint8_t *p, MixrecModel *model);
 
 /*
  * Turn an error found inside a blob into a corruption error with context
@@ -107,6 +108,22 @@ GetFloats(const uint8_t *p, float *values, size_t n)
 		memcpy(&values[i], &bits, sizeof(bits));
 	}
 #endif
+}
+
+/*
+ * The optimizer block (OPTIMIZER_BYTES): the kind, 4 bytes of padding, the
+ * step and the five hyperparameters.  Reads only; the callers check.
+ */
+static void
+GetOptimizer(const uint8_t *p, MixrecModel *model)
+{
+	model->adam.kind = (AdamKind) GetU32(p);
+	model->step = (int64_t) GetU64(p + 8);
+	model->adam.lr = GetF64(p + 16);
+	model->adam.beta1 = GetF64(p + 24);
+	model->adam.beta2 = GetF64(p + 32);
+	model->adam.eps = GetF64(p + 40);
+	model->adam.weight_decay = GetF64(p + 48);
 }
 
 /*
@@ -237,15 +254,7 @@ ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model, int verify,
 		model->alpha = GetF64(p);
 		p += 8;
 		if (model->flags & MIXREC_FLAG_OPTIMIZER)
-		{
-			model->adam.kind = (AdamKind) GetU32(p);
-			model->step = (int64_t) GetU64(p + 8);
-			model->adam.lr = GetF64(p + 16);
-			model->adam.beta1 = GetF64(p + 24);
-			model->adam.beta2 = GetF64(p + 32);
-			model->adam.eps = GetF64(p + 40);
-			model->adam.weight_decay = GetF64(p + 48);
-		}
+			GetOptimizer(p, model);
 	}
 
 	offset = HeaderSize(&model->shape, model->flags);
@@ -377,13 +386,7 @@ ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
 		if (kind > ADAM_DECOUPLED || GetU32(p + 4) != 0)
 			return MixrecFail(err, MIXREC_ERR_CORRUPT,
 							  "unknown optimizer kind %u in the model", (unsigned) kind);
-		model->adam.kind = (AdamKind) kind;
-		model->step = (int64_t) GetU64(p + 8);
-		model->adam.lr = GetF64(p + 16);
-		model->adam.beta1 = GetF64(p + 24);
-		model->adam.beta2 = GetF64(p + 32);
-		model->adam.eps = GetF64(p + 40);
-		model->adam.weight_decay = GetF64(p + 48);
+		GetOptimizer(p, model);
 		if ((status = AdamConfigCheck(&model->adam, err)) != MIXREC_OK)
 			return Reclassify(err, "model optimizer state is invalid");
 		if (model->step < 0)
