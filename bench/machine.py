@@ -3,6 +3,11 @@
 Imported by bench/train_bench.py and bench/score_bench.py (same folder).
 """
 
+import os
+import platform
+import resource
+import time
+
 
 def out(line=""):
     print(line, flush=True)
@@ -28,6 +33,18 @@ def cpu_info():
             elif key == "processor":
                 cores += 1
     return model, flags, cores
+
+
+def print_machine():
+    """The section header and the CPU and kernel lines both reports open with."""
+    section("Machine, kernels and threads")
+    model, flags, cores = cpu_info()
+    out("CPU model            : %s" % model)
+    out("logical CPUs         : %d" % cores)
+    out("CPU flags            : %s" % " ".join(
+        f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl")
+        if f in flags))
+    out("kernel               : %s" % platform.release())
 
 
 def process_env(pid):
@@ -58,3 +75,78 @@ def thread_count(pid="self"):
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def blas_libraries(pid="self"):
+    """The BLAS/LAPACK/OpenMP libraries mapped into a process."""
+    libs = set()
+    try:
+        with open("/proc/%s/maps" % pid) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 6:
+                    path = parts[5]
+                    base = os.path.basename(path)
+                    if any(s in base for s in ("blas", "lapack", "gomp", "mkl", "dnnl")):
+                        libs.add(path)
+    except OSError as e:
+        return ["(cannot read /proc/%s/maps: %s)" % (pid, e.strerror)]
+    return sorted(libs)
+
+
+class Load:
+    """CPU use while something is measured: the CPU time of the benchmark's
+    own processes (the given ones and this process's finished children)
+    over the wall time, and how many CPUs the rest of the machine kept busy
+    meanwhile (from /proc/stat). 'others' well above 0 means the numbers
+    were taken under contention."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, *pids):
+        self.pids = pids
+
+    @staticmethod
+    def _machine():
+        with open("/proc/stat") as f:
+            v = [int(t) for t in f.readline().split()[1:]]
+        idle = v[3] + v[4]
+        steal = v[7] if len(v) > 7 else 0
+        return sum(v[:8]) - idle - steal, sum(v[:8]), steal
+
+    def _proc(self):
+        seconds = 0.0
+        for pid in self.pids:
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                seconds += (int(fields[11]) + int(fields[12])) / self.TICK
+            except (OSError, IndexError, ValueError):
+                return float("nan")
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return seconds + children.ru_utime + children.ru_stime
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        self.cpu0 = self._proc()
+        self.m0 = self._machine()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.t0
+        cpu = self._proc() - self.cpu0
+        busy, total, steal = (b - a for a, b in zip(self.m0, self._machine()))
+        ncpu = os.cpu_count() or 1
+        self.own = cpu / self.wall if self.wall > 0 else float("nan")
+        self.busy = ncpu * busy / total if total > 0 else float("nan")
+        self.others = max(self.busy - self.own, 0.0)
+        self.steal = ncpu * steal / total if total > 0 else 0.0
+        return False
+
+    def describe(self):
+        text = ("CPU use: benchmark's processes %.2f CPUs, other processes %.2f CPUs "
+                "(machine busy %.2f of %d)" % (self.own, self.others, self.busy,
+                                               os.cpu_count() or 1))
+        if self.steal > 0.005:
+            text += ", steal %.2f CPUs" % self.steal
+        return text

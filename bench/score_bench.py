@@ -31,8 +31,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import ctypes  # noqa: E402
 import hashlib  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
 import shlex  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -40,7 +38,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import psycopg2  # noqa: E402
-from machine import cpu_info, loadavg, out, process_env, section, thread_count  # noqa: E402
+from machine import (Load, blas_libraries, loadavg, out, print_machine,  # noqa: E402
+                     process_env, section, thread_count)
 
 ROWS = 1_000_000
 SUBSET_ROWS = 20_000          # per-row scoring of the large model
@@ -60,23 +59,6 @@ ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE",
 
 # ---------------------------------------------------------------------------
 # Environment and kernels
-
-def blas_libraries(pid="self"):
-    """The BLAS/LAPACK/OpenMP libraries mapped into a process."""
-    libs = set()
-    try:
-        with open("/proc/%s/maps" % pid) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 6:
-                    path = parts[5]
-                    base = os.path.basename(path)
-                    if any(s in base for s in ("blas", "lapack", "gomp", "mkl")):
-                        libs.add(path)
-    except OSError as e:
-        return ["(cannot read /proc/%s/maps: %s)" % (pid, e.strerror)]
-    return sorted(libs)
-
 
 def openblas_info():
     try:
@@ -114,14 +96,7 @@ def compiler_version(cc):
 
 
 def print_environment(cur):
-    section("Machine, kernels and threads")
-    model, flags, cores = cpu_info()
-    out("CPU model            : %s" % model)
-    out("logical CPUs         : %d" % cores)
-    out("CPU flags            : %s" % " ".join(
-        f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl")
-        if f in flags))
-    out("kernel               : %s" % platform.release())
+    print_machine()
 
     out()
     out("-- PostgreSQL backend")
@@ -161,64 +136,6 @@ def print_environment(cur):
         "variables %s" % ("match the backend's, so the backend picks the same core)"
                           if same else "DIFFER from the backend's: the core may differ)"))
     return pid
-
-
-class Load:
-    """CPU use while something is measured: the CPU time of the benchmark's
-    own processes (this client, the backend, and finished child processes)
-    over the wall time, and how many CPUs the rest of the machine kept busy
-    meanwhile (from /proc/stat). 'others' well above 0 means the numbers
-    were taken under contention."""
-
-    TICK = os.sysconf("SC_CLK_TCK")
-
-    def __init__(self, *pids):
-        self.pids = pids
-
-    @staticmethod
-    def _machine():
-        with open("/proc/stat") as f:
-            v = [int(t) for t in f.readline().split()[1:]]
-        idle = v[3] + v[4]
-        steal = v[7] if len(v) > 7 else 0
-        return sum(v[:8]) - idle - steal, sum(v[:8]), steal
-
-    def _proc(self):
-        seconds = 0.0
-        for pid in self.pids:
-            try:
-                with open("/proc/%s/stat" % pid) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                seconds += (int(fields[11]) + int(fields[12])) / self.TICK
-            except (OSError, IndexError, ValueError):
-                return float("nan")
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return seconds + children.ru_utime + children.ru_stime
-
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-        self.cpu0 = self._proc()
-        self.m0 = self._machine()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self.t0
-        cpu = self._proc() - self.cpu0
-        busy, total, steal = (b - a for a, b in zip(self.m0, self._machine()))
-        ncpu = os.cpu_count() or 1
-        self.own = cpu / self.wall if self.wall > 0 else float("nan")
-        self.busy = ncpu * busy / total if total > 0 else float("nan")
-        self.others = max(self.busy - self.own, 0.0)
-        self.steal = ncpu * steal / total if total > 0 else 0.0
-        return False
-
-    def describe(self):
-        text = ("CPU use: benchmark's processes %.2f CPUs, other processes %.2f CPUs "
-                "(machine busy %.2f of %d)" % (self.own, self.others, self.busy,
-                                               os.cpu_count() or 1))
-        if self.steal > 0.005:
-            text += ", steal %.2f CPUs" % self.steal
-        return text
 
 
 # ---------------------------------------------------------------------------

@@ -33,7 +33,6 @@ import gc  # noqa: E402
 import hashlib  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import struct  # noqa: E402
 import sys  # noqa: E402
@@ -44,7 +43,8 @@ import psycopg2  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from machine import cpu_info, loadavg, out, process_env, section, thread_count  # noqa: E402
+from machine import (Load, blas_libraries, loadavg, out, print_machine,  # noqa: E402
+                     process_env, section, thread_count)
 
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
@@ -81,23 +81,6 @@ def fmt_rate(x):
 # ---------------------------------------------------------------------------
 # Environment and kernels
 
-def blas_libraries(pid="self"):
-    """The BLAS/LAPACK/OpenMP libraries mapped into a process."""
-    libs = set()
-    try:
-        with open("/proc/%s/maps" % pid) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 6:
-                    path = parts[5]
-                    base = os.path.basename(path)
-                    if any(s in base for s in ("blas", "lapack", "gomp", "mkl", "dnnl")):
-                        libs.add(path)
-    except OSError as e:
-        return ["(cannot read /proc/%s/maps: %s)" % (pid, e.strerror)]
-    return sorted(libs)
-
-
 def openblas_info():
     lib = ctypes.CDLL("libopenblas.so.0")
     lib.openblas_get_config.restype = ctypes.c_char_p
@@ -130,14 +113,7 @@ def torch_config_lines():
 
 
 def print_environment(cur):
-    section("Machine, kernels and threads")
-    model, flags, cores = cpu_info()
-    out("CPU model            : %s" % model)
-    out("logical CPUs         : %d" % cores)
-    out("CPU flags            : %s" % " ".join(
-        f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl")
-        if f in flags))
-    out("kernel               : %s" % platform.release())
+    print_machine()
 
     out()
     out("-- this process (PyTorch side)")
@@ -197,62 +173,6 @@ def print_environment(cur):
     out("(the backend calls the same OpenBLAS; with the same OPENBLAS_CORETYPE it picks the")
     out(" same core as reported above for this process)")
     return pid
-
-
-class Load:
-    """CPU use while something is measured: the CPU time of the benchmark's
-    own processes (this client and its backend) over the wall time, and how
-    many CPUs the rest of the machine kept busy meanwhile (from /proc/stat).
-    'others' well above 0 means the numbers were taken under contention."""
-
-    TICK = os.sysconf("SC_CLK_TCK")
-
-    def __init__(self, *pids):
-        self.pids = pids
-
-    @staticmethod
-    def _machine():
-        with open("/proc/stat") as f:
-            v = [int(t) for t in f.readline().split()[1:]]
-        idle = v[3] + v[4]
-        steal = v[7] if len(v) > 7 else 0
-        return sum(v[:8]) - idle - steal, sum(v[:8]), steal
-
-    def _proc(self):
-        seconds = 0.0
-        for pid in self.pids:
-            try:
-                with open("/proc/%s/stat" % pid) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                seconds += (int(fields[11]) + int(fields[12])) / self.TICK
-            except (OSError, IndexError, ValueError):
-                return float("nan")
-        return seconds
-
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-        self.cpu0 = self._proc()
-        self.m0 = self._machine()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self.t0
-        cpu = self._proc() - self.cpu0
-        busy, total, steal = (b - a for a, b in zip(self.m0, self._machine()))
-        ncpu = os.cpu_count() or 1
-        self.own = cpu / self.wall if self.wall > 0 else float("nan")
-        self.busy = ncpu * busy / total if total > 0 else float("nan")
-        self.others = max(self.busy - self.own, 0.0)
-        self.steal = ncpu * steal / total if total > 0 else 0.0
-        return False
-
-    def describe(self):
-        text = ("CPU use: benchmark's processes %.2f CPUs, other processes %.2f CPUs "
-                "(machine busy %.2f of %d)" % (self.own, self.others, self.busy,
-                                               os.cpu_count() or 1))
-        if self.steal > 0.005:
-            text += ", steal %.2f CPUs" % self.steal
-        return text
 
 
 # ---------------------------------------------------------------------------

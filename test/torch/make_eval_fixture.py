@@ -90,7 +90,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
 from make_fixtures import DT, make_mlp  # noqa: E402
-from shortest_f32 import f32_json, f32_list, f32_text, interchange  # noqa: E402
+from shortest_f32 import f32_text, interchange  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CSV_PATH = os.path.join(ROOT, "test", "fixtures", "eval_data.csv")
