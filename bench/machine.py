@@ -8,6 +8,11 @@ import platform
 import resource
 import time
 
+# What decides how many threads a BLAS runs and which kernels it picks
+ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE",
+            "GOTO_NUM_THREADS")
+
 
 def out(line=""):
     print(line, flush=True)
@@ -92,6 +97,20 @@ def blas_libraries(pid="self"):
     except OSError as e:
         return ["(cannot read /proc/%s/maps: %s)" % (pid, e.strerror)]
     return sorted(libs)
+
+
+def print_backend_blas(pid):
+    """The BLAS variables in a backend's environment and the BLAS libraries
+    it has mapped; returns the environment (None where it cannot be read)."""
+    env, err = process_env(pid)
+    for var in ENV_VARS:
+        if env is None:
+            out("%-21s: (cannot read the backend's environment: %s)" % (var, err))
+            break
+        out("%-21s: %s" % (var, env.get(var, "(unset)")))
+    for path in blas_libraries(pid):
+        out("mapped library       : %s -> %s" % (path, os.path.realpath(path)))
+    return env
 
 
 class Load:

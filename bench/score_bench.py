@@ -38,8 +38,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import psycopg2  # noqa: E402
-from machine import (Load, blas_libraries, loadavg, out, print_machine,  # noqa: E402
-                     process_env, section, thread_count)
+from machine import (ENV_VARS, Load, loadavg, out, print_backend_blas,  # noqa: E402
+                     print_machine, section, thread_count)
 
 ROWS = 1_000_000
 SUBSET_ROWS = 20_000          # per-row scoring of the large model
@@ -52,10 +52,6 @@ SUBSET = "bench_rows_20k"
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MLP_LOOP_SRC = os.path.join(HERE, "floor", "mlp_loop.c")
-
-ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE",
-            "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE", "GOTO_NUM_THREADS")
-
 
 # ---------------------------------------------------------------------------
 # Environment and kernels
@@ -119,14 +115,7 @@ def print_environment(cur):
     cur.execute("SELECT pg_backend_pid()")
     pid = cur.fetchone()[0]
     out("backend pid          : %d" % pid)
-    env, err = process_env(pid)
-    for var in ENV_VARS:
-        if env is None:
-            out("%-21s: (cannot read the backend's environment: %s)" % (var, err))
-            break
-        out("%-21s: %s" % (var, env.get(var, "(unset)")))
-    for path in blas_libraries(pid):
-        out("mapped library       : %s -> %s" % (path, os.path.realpath(path)))
+    env = print_backend_blas(pid)
     config, corename = openblas_info()
     out("openblas_get_config  : %s" % config)
     out("openblas_get_corename: %s" % corename)

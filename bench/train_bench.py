@@ -43,8 +43,8 @@ import psycopg2  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from machine import (Load, blas_libraries, loadavg, out, print_machine,  # noqa: E402
-                     process_env, section, thread_count)
+from machine import (ENV_VARS, Load, blas_libraries, loadavg, out,  # noqa: E402
+                     print_backend_blas, print_machine, section, thread_count)
 
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
@@ -68,11 +68,6 @@ E2E_EPOCHS = 5
 ALPHA = 0.5
 LR = 1e-3
 TORCH_SEED = 42
-
-ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE",
-            "GOTO_NUM_THREADS")
-
 
 def fmt_rate(x):
     return "%12.0f" % x
@@ -162,14 +157,7 @@ def print_environment(cur):
     cur.execute("SELECT pg_backend_pid()")
     pid = cur.fetchone()[0]
     out("backend pid          : %d" % pid)
-    env, err = process_env(pid)
-    for var in ENV_VARS:
-        if env is None:
-            out("%-21s: (cannot read the backend's environment: %s)" % (var, err))
-            break
-        out("%-21s: %s" % (var, env.get(var, "(unset)")))
-    for path in blas_libraries(pid):
-        out("mapped library       : %s -> %s" % (path, os.path.realpath(path)))
+    print_backend_blas(pid)
     out("(the backend calls the same OpenBLAS; with the same OPENBLAS_CORETYPE it picks the")
     out(" same core as reported above for this process)")
     return pid
