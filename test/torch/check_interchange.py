@@ -43,6 +43,8 @@ except ImportError:
     print("1..0 # SKIP python3-psycopg2 is not installed")
     sys.exit(0)
 
+from shortest_f32 import interchange  # noqa: E402
+
 DT = torch.float32
 
 # ---------------------------------------------------------------------------
@@ -134,21 +136,6 @@ def f32_list(t):
     if t.dim() == 1:
         return [float("%.9g" % v) for v in t.tolist()]
     return [f32_list(r) for r in t]
-
-
-def to_interchange(dims, alpha, m_open, m_comm, mean=None, std=None):
-    return {
-        "format": "mixrec",
-        "version": 1,
-        "alpha": alpha,
-        "input_dim": dims[0],
-        "hidden": list(dims[1:-1]),
-        "output_dim": dims[-1],
-        "standardize": None if mean is None else
-            {"mean": f32_list(mean), "std": f32_list(std)},
-        "open": {k: f32_list(v) for k, v in m_open.state_dict().items()},
-        "commercial": {k: f32_list(v) for k, v in m_comm.state_dict().items()},
-    }
 
 
 # ---------------------------------------------------------------------------
@@ -282,7 +269,7 @@ def main():
     t_comm = make_mlp(dims)
     mean = (torch.randn(dims[0]) * 3.0).to(DT)
     std = (0.3 + 2.7 * torch.rand(dims[0])).to(DT)
-    sent = to_interchange(dims, alpha, t_open, t_comm, mean, std)
+    sent = interchange(dims, alpha, t_open, t_comm, mean, std, floats=f32_list)
     # torch computes with exactly the float32 values that were sent
     t_open = load_side(dims, sent["open"])
     t_comm = load_side(dims, sent["commercial"])

@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from shortest_f32 import interchange
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 REF_PATH = os.path.join(ROOT, "test", "fixtures", "torch_reference.txt")
@@ -355,29 +357,13 @@ def run_std(out):
 # --------------------------------------------------------------------------
 
 
-def interchange(dims, alpha, m_open, m_comm, mean=None, std=None):
-    def params(m):
-        return {k: f32_list(v) for k, v in m.state_dict().items()}
-    return {
-        "format": "mixrec",
-        "version": 1,
-        "alpha": alpha,
-        "input_dim": dims[0],
-        "hidden": list(dims[1:-1]),
-        "output_dim": dims[-1],
-        "standardize": None if mean is None else {"mean": f32_list(mean), "std": f32_list(std)},
-        "open": params(m_open),
-        "commercial": params(m_comm),
-    }
-
-
 def score_line(name, dims, alpha, m_open, m_comm, x, mean=None, std=None):
     sc = scores(dims, m_open, m_comm, alpha, x, mean, std)
     xin = x if mean is None else standardise(x, mean, std)
     b2 = blend_only(m_open, m_comm, ALPHA2, xin)
     obj = {
         "case": name,
-        "model": interchange(dims, alpha, m_open, m_comm, mean, std),
+        "model": interchange(dims, alpha, m_open, m_comm, mean, std, floats=f32_list),
         "x": f32_list(x),
         "blend": f32_list(sc["blend"].reshape(-1)),
         "open": f32_list(sc["open"].reshape(-1)),

@@ -2,8 +2,9 @@
 write them: every number as the shortest decimal that reads back as the same
 float32, so the fixture text stays small and exact.
 
-Shared by make_train_fixture.py and make_eval_fixture.py.  (make_fixtures.py
-keeps its own %.9g spelling: torch_reference.txt was written with it.)
+Shared by the scripts in this folder.  (make_fixtures.py and
+check_interchange.py spell numbers with %.9g instead, and pass their own
+f32_list to interchange(): score_cases.jsonl was written that way.)
 """
 
 import numpy as np
@@ -26,10 +27,11 @@ def f32_list(t):
     return [f32_list(r) for r in t]
 
 
-def interchange(dims, alpha, m_open, m_comm):
-    """The mixrec_import document of two torch MLPs (no standardisation)."""
+def interchange(dims, alpha, m_open, m_comm, mean=None, std=None, floats=f32_list):
+    """The mixrec_import document of two torch MLPs and, if given, the
+    standardisation vectors; floats spells a tensor as lists of numbers."""
     def params(m):
-        return {k: f32_list(v) for k, v in m.state_dict().items()}
+        return {k: floats(v) for k, v in m.state_dict().items()}
     return {
         "format": "mixrec",
         "version": 1,
@@ -37,7 +39,7 @@ def interchange(dims, alpha, m_open, m_comm):
         "input_dim": dims[0],
         "hidden": list(dims[1:-1]),
         "output_dim": dims[-1],
-        "standardize": None,
+        "standardize": None if mean is None else {"mean": floats(mean), "std": floats(std)},
         "open": params(m_open),
         "commercial": params(m_comm),
     }
