@@ -29,6 +29,7 @@
 #include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "mixrec.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -354,6 +355,8 @@ ReadMlp(JsonbContainer *object, const MlpShape *shape, const char *which,
 			MemoryContext old = MemoryContextSwitchTo(row_context);
 			JsonbValue *row = getIthJsonbValueFromContainer(weight, r);
 			char	   *row_what = psprintf("%s row %d", what, r);
+
+			CHECK_FOR_INTERRUPTS(); /* a layer may have 65,536 rows */
 
 			ReadFloatArray(ExpectContainer(row, true, row_what), n_in, row_what,
 						   params + MlpWeightOffset(shape, l) + (size_t) r * n_in);

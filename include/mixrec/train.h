@@ -45,6 +45,12 @@ typedef struct TrainWork
 	float	   *grad_open;
 	float	   *grad_commercial;
 	float	   *backward;
+
+	/*
+	 * Called, if set, before each chunk of TrainEvaluate: the host's cancel
+	 * check.  It may leave by longjmp; the core holds nothing to release.
+	 */
+	void		(*poll) (void);
 } TrainWork;
 
 /* Evaluation of a set of rows */
@@ -74,7 +80,8 @@ extern LossValue TrainStep(MixrecModel *model, const TrainData *data,
 extern size_t TrainEvalScratchBytes(size_t n, int output_dim);
 
 /*
- * Evaluate the rows listed in rows[0..n-1] in chunks of work->batch rows:
+ * Evaluate the rows listed in rows[0..n-1] in chunks of work->batch rows
+ * (calling work->poll, if set, before each):
  * loss, and AUC per model and blended (output 0, labels >= 0.5 positive).
  * scratch holds TrainEvalScratchBytes(n, output_dim) bytes.
  */

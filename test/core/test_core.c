@@ -837,6 +837,53 @@ FitNew(const MixrecModel *model, int batch, int pool_batches, uint32_t flags, ui
 	return bytes;
 }
 
+static int	evaluate_polls;
+
+static void
+CountPoll(void)
+{
+	evaluate_polls++;
+}
+
+/*
+ * TrainEvaluate calls the host's cancel check before every chunk, and
+ * the check changes nothing in the result
+ */
+static void
+TestEvaluatePolls(void)
+{
+	float	   *storage;
+	MixrecModel model = FitModel(&storage, 5);
+	float		x[3 * 30],
+				y[30],
+				w[30];
+	unsigned char o[30],
+				c[30];
+	uint32_t	rows[30];
+	TrainData	data = {3, 1, 30, x, y, w, o, c};
+	TrainWork	tw;
+	void	   *scratch = FitAlloc(TrainEvalScratchBytes(30, 1));
+	TrainEval	quiet,
+				polled;
+
+	for (int r = 0; r < 30; r++)
+	{
+		FitRow(r, x + 3 * r, &y[r], &w[r], &o[r], &c[r]);
+		rows[r] = (uint32_t) r;
+	}
+	TrainWorkBind(&tw, &model.shape, 4,
+				  FitAlloc(sizeof(float) * TrainWorkFloats(&model.shape, 4)),
+				  FitAlloc(TrainWorkBytes(4)));
+	TapOk(tw.poll == NULL, "a freshly bound TrainWork has no cancel check");
+	quiet = TrainEvaluate(&model, &data, rows, 30, &tw, scratch);
+	tw.poll = CountPoll;
+	polled = TrainEvaluate(&model, &data, rows, 30, &tw, scratch);
+	TapOk(evaluate_polls == 8, "evaluating 30 rows in chunks of 4 polls 8 times (polled %d)",
+		  evaluate_polls);
+	TapOk(memcmp(&quiet, &polled, sizeof(quiet)) == 0,
+		  "polling leaves the evaluation unchanged");
+}
+
 /*
  * Training states: the same numbers as plain steps, valid after every
  * row, damage detected, combination symmetric
@@ -1073,6 +1120,7 @@ main(int argc, char **argv)
 	TestShapeLimits();
 	TestLossEdges();
 	TestFitStates();
+	TestEvaluatePolls();
 	TestMatVec();
 	return TapDone();
 }
