@@ -815,6 +815,29 @@ FitRow(int r, float *x, float *y, float *w, unsigned char *o, unsigned char *c)
 }
 
 /*
+ * The 30 rows of the training-state tests, listed in order in rows[]
+ */
+static void
+FitRows(float *x, float *y, float *w, unsigned char *o, unsigned char *c, uint32_t *rows)
+{
+	for (int r = 0; r < 30; r++)
+	{
+		FitRow(r, x + 3 * r, &y[r], &w[r], &o[r], &c[r]);
+		rows[r] = (uint32_t) r;
+	}
+}
+
+/*
+ * A TrainWork for batches of 4 rows
+ */
+static void
+FitTrainWork(TrainWork *tw, const MlpShape *shape)
+{
+	TrainWorkBind(tw, shape, 4, FitAlloc(sizeof(float) * TrainWorkFloats(shape, 4)),
+				  FitAlloc(TrainWorkBytes(4)));
+}
+
+/*
  * Allocate a state and its work area, 8-byte aligned
  */
 static uint8_t *
@@ -866,14 +889,8 @@ TestEvaluatePolls(void)
 	TrainEval	quiet,
 				polled;
 
-	for (int r = 0; r < 30; r++)
-	{
-		FitRow(r, x + 3 * r, &y[r], &w[r], &o[r], &c[r]);
-		rows[r] = (uint32_t) r;
-	}
-	TrainWorkBind(&tw, &model.shape, 4,
-				  FitAlloc(sizeof(float) * TrainWorkFloats(&model.shape, 4)),
-				  FitAlloc(TrainWorkBytes(4)));
+	FitRows(x, y, w, o, c, rows);
+	FitTrainWork(&tw, &model.shape);
 	TapOk(tw.poll == NULL, "a freshly bound TrainWork has no cancel check");
 	quiet = TrainEvaluate(&model, &data, rows, 30, &tw, scratch);
 	tw.poll = CountPoll;
@@ -911,14 +928,8 @@ TestFitStates(void)
 	TrainData	data = {3, 1, 30, x, y, w, o, c};
 
 	/* Reference: plain TrainStep over consecutive batches of 4 */
-	TrainWorkBind(&tw, &reference.shape, 4,
-				  FitAlloc(sizeof(float) * TrainWorkFloats(&reference.shape, 4)),
-				  FitAlloc(TrainWorkBytes(4)));
-	for (int r = 0; r < 30; r++)
-	{
-		FitRow(r, x + 3 * r, &y[r], &w[r], &o[r], &c[r]);
-		rows[r] = (uint32_t) r;
-	}
+	FitTrainWork(&tw, &reference.shape);
+	FitRows(x, y, w, o, c, rows);
 	for (int first = 0; first < 30; first += 4)
 		TrainStep(&reference, &data, rows + first, first + 4 <= 30 ? 4 : 30 - first, &tw);
 
