@@ -19,11 +19,19 @@
  * sized for the state's shape, and is rebuilt if a state of another shape
  * comes along.
  *
- * Trust: a state this process built is opened without re-validation.  A
- * state that arrives from elsewhere (the inputs of the combine function and
- * of mixrec_merge, the input of the final function) is copied to aligned
- * memory and validated in full, like a model: magic, version, lengths,
- * checksums, finiteness.
+ * Trust: only a state this transition function has itself validated, at
+ * an address it recorded, is opened without re-validation.  Any other
+ * state is untrusted however it arrived: an INITCOND of a user-defined
+ * aggregate built on mixrec_fit_accum, the copy nodeAgg makes of the state
+ * a first call returns, the inputs of the combine function and of
+ * mixrec_merge, the input of the final function.  It is validated in full,
+ * like a model (magic, version, lengths, checksums, finiteness), before
+ * its first use.  The trusted addresses are kept per call site in fn_extra,
+ * not in the state's bytes (which anyone can forge), and are forgotten
+ * when the aggregate context they live in is reset or deleted, since the
+ * memory may then hold another value.  nodeAgg frees a state only when the
+ * transition function returns a different pointer, which it never does
+ * for a trusted one, so a trusted address cannot be reused while recorded.
  *
  * Combining is model averaging weighted by the rows each state has seen,
  * after each state trains the rows left in its pool (see src/core/fit.c).
@@ -67,7 +75,25 @@ typedef struct FitOptions
 	bool		skip_invalid;
 } FitOptions;
 
-/* fn_extra: scratch space for one shape of state, and a features buffer */
+/* A state validated in full at this address, in this aggregate context */
+typedef struct TrustedState
+{
+	MemoryContext context;
+	const void *blob;
+} TrustedState;
+
+/* The trusted states of one aggregate context, forgotten when it is reset */
+typedef struct TrustForget
+{
+	MemoryContextCallback callback;
+	struct FitCache *cache;
+	MemoryContext context;
+} TrustForget;
+
+/*
+ * fn_extra: scratch space for one shape of state, a features buffer, and
+ * the states this call site has validated
+ */
 typedef struct FitCache
 {
 	MemoryContext mcxt;
@@ -76,18 +102,26 @@ typedef struct FitCache
 	FitWork		work;
 	int			input_dim;
 	float	   *features;
+	TrustedState *trusted;		/* in fn_mcxt */
+	int			n_trusted;
+	int			trusted_capacity;
 } FitCache;
 
 static void CheckAggregateContext(FunctionCallInfo fcinfo, const char *name,
 								  MemoryContext *aggcontext);
+static FitCache *FitCacheOf(FunctionCallInfo fcinfo);
 static FitWork *FitWorkFor(FunctionCallInfo fcinfo, const FitState *state);
+static bool StateIsTrusted(FitCache *cache, MemoryContext context, const void *blob);
+static void TrustState(FitCache *cache, MemoryContext context, const void *blob);
+static void ForgetTrustedStates(void *arg);
+static bytea *OpenTransitionState(FunctionCallInfo fcinfo, MemoryContext aggcontext,
+								  FitState *state);
 static void CancelPoint(void);
 static void ReportFitError(const MixrecError *err);
 static void ParseFitOptions(Jsonb *options, const MixrecModel *model, FitOptions *opts);
 static bytea *NewState(MemoryContext context, const MixrecModel *given,
 					   const FitOptions *opts);
 static bytea *CopyState(MemoryContext context, bytea *input, FitState *state);
-static void OpenOwnState(bytea *blob, FitState *state);
 static void MergeInto(FunctionCallInfo fcinfo, FitState *into, bytea *other_blob);
 
 /*
@@ -113,19 +147,12 @@ CancelPoint(void)
 }
 
 /*
- * Get scratch space for a state's shape, kept in fn_extra
+ * Get the fn_extra of this call site, empty the first time
  */
-static FitWork *
-FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
+static FitCache *
+FitCacheOf(FunctionCallInfo fcinfo)
 {
 	FitCache   *cache = (FitCache *) fcinfo->flinfo->fn_extra;
-	size_t		floats = FitWorkFloats(state);
-	size_t		bytes = FitWorkBytes(state);
-	int			input_dim = MlpInputDim(&state->model.shape);
-
-	if (cache != NULL && cache->work_floats == floats && cache->work_bytes == bytes &&
-		cache->input_dim == input_dim)
-		return &cache->work;
 
 	if (cache == NULL)
 	{
@@ -134,9 +161,25 @@ FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
 											ALLOCSET_DEFAULT_SIZES);
 		fcinfo->flinfo->fn_extra = cache;
 	}
-	else
-		MemoryContextReset(cache->mcxt);
+	return cache;
+}
 
+/*
+ * Get scratch space for a state's shape, kept in fn_extra
+ */
+static FitWork *
+FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
+{
+	FitCache   *cache = FitCacheOf(fcinfo);
+	size_t		floats = FitWorkFloats(state);
+	size_t		bytes = FitWorkBytes(state);
+	int			input_dim = MlpInputDim(&state->model.shape);
+
+	if (cache->work_floats != 0 && cache->work_floats == floats &&
+		cache->work_bytes == bytes && cache->input_dim == input_dim)
+		return &cache->work;
+
+	MemoryContextReset(cache->mcxt);
 	cache->work_floats = 0;
 	FitWorkBind(&cache->work, state,
 				MemoryContextAllocHuge(cache->mcxt, sizeof(float) * floats),
@@ -148,6 +191,116 @@ FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
 	cache->work_bytes = bytes;
 	BlasEnsureThreads();
 	return &cache->work;
+}
+
+/*
+ * Has this call site validated the state at this address?
+ */
+static bool
+StateIsTrusted(FitCache *cache, MemoryContext context, const void *blob)
+{
+	for (int i = 0; i < cache->n_trusted; i++)
+		if (cache->trusted[i].blob == blob && cache->trusted[i].context == context)
+			return true;
+	return false;
+}
+
+/*
+ * Record a state validated in full, and make sure the record goes when
+ * its aggregate context is reset or deleted
+ */
+static void
+TrustState(FitCache *cache, MemoryContext context, const void *blob)
+{
+	bool		watched = false;
+
+	for (int i = 0; i < cache->n_trusted; i++)
+		if (cache->trusted[i].context == context)
+			watched = true;
+	if (!watched)
+	{
+		/* Allocated in the context it watches: it goes with the context */
+		TrustForget *forget = MemoryContextAlloc(context, sizeof(TrustForget));
+
+		forget->cache = cache;
+		forget->context = context;
+		forget->callback.func = ForgetTrustedStates;
+		forget->callback.arg = forget;
+		MemoryContextRegisterResetCallback(context, &forget->callback);
+	}
+	if (cache->n_trusted == cache->trusted_capacity)
+	{
+		int			capacity = Max(8, cache->trusted_capacity * 2);
+		MemoryContext cache_context = GetMemoryChunkContext(cache);
+
+		cache->trusted = cache->trusted == NULL ?
+			MemoryContextAlloc(cache_context, sizeof(TrustedState) * capacity) :
+			repalloc(cache->trusted, sizeof(TrustedState) * capacity);
+		cache->trusted_capacity = capacity;
+	}
+	cache->trusted[cache->n_trusted].context = context;
+	cache->trusted[cache->n_trusted].blob = blob;
+	cache->n_trusted++;
+}
+
+/*
+ * Reset callback of an aggregate context: its states are gone, and the
+ * addresses they had may hold anything from now on
+ */
+static void
+ForgetTrustedStates(void *arg)
+{
+	TrustForget *forget = (TrustForget *) arg;
+	FitCache   *cache = forget->cache;
+	int			kept = 0;
+
+	for (int i = 0; i < cache->n_trusted; i++)
+		if (cache->trusted[i].context != forget->context)
+			cache->trusted[kept++] = cache->trusted[i];
+	cache->n_trusted = kept;
+}
+
+/*
+ * Open the non-NULL transition state of a call: in place if this call site
+ * has validated it before, otherwise validated in full first.  Returns the
+ * state to update and return, which is the argument itself unless it had
+ * to be detoasted.
+ */
+static bytea *
+OpenTransitionState(FunctionCallInfo fcinfo, MemoryContext aggcontext, FitState *state)
+{
+	FitCache   *cache = FitCacheOf(fcinfo);
+	bytea	   *blob = (bytea *) PG_GETARG_POINTER(0);
+	MixrecError err;
+
+	if (StateIsTrusted(cache, aggcontext, blob))
+	{
+		if (FitStateOpen((uint8 *) VARDATA(blob), VARSIZE(blob) - VARHDRSZ, state, 0,
+						 &err) != MIXREC_OK)
+			elog(ERROR, "mixrec training state was changed behind the aggregate's back");
+		return blob;
+	}
+
+	/*
+	 * A state seen for the first time.  A compressed, out-of-line or short
+	 * one is expanded into the aggregate context; nodeAgg then keeps a copy
+	 * of the pointer returned, which the next call validates again.
+	 */
+	if (VARATT_IS_EXTENDED(blob))
+	{
+		MemoryContext old = MemoryContextSwitchTo(aggcontext);
+
+		blob = PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(0));
+		MemoryContextSwitchTo(old);
+	}
+	if (FitStateOpen((uint8 *) VARDATA(blob), VARSIZE(blob) - VARHDRSZ, state, 1,
+					 &err) != MIXREC_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid mixrec training state: %s", err.message),
+				 errdetail("The transition state of an aggregate built on mixrec_fit_accum or mixrec_merge_accum must be one that mixrec_fit_state returned, or NULL.")));
+	TrustState(cache, aggcontext, blob);
+	return blob;
 }
 
 /*
@@ -302,7 +455,7 @@ ParseFitOptions(Jsonb *options, const MixrecModel *model, FitOptions *opts)
 }
 
 /*
- * Build a new state in the aggregate context from the starting model
+ * Build a new state from the starting model
  */
 static bytea *
 NewState(MemoryContext context, const MixrecModel *given, const FitOptions *opts)
@@ -366,19 +519,6 @@ CopyState(MemoryContext context, bytea *input, FitState *state)
 }
 
 /*
- * Open a state this process built
- */
-static void
-OpenOwnState(bytea *blob, FitState *state)
-{
-	MixrecError err;
-
-	if (VARATT_IS_EXTENDED(blob) ||
-		FitStateOpen((uint8 *) VARDATA(blob), VARSIZE(blob) - VARHDRSZ, state, 0, &err) != MIXREC_OK)
-		elog(ERROR, "mixrec training state was changed behind the aggregate's back");
-}
-
-/*
  * Transition function of mixrec_fit and mixrec_fit_state
  *
  * mixrec_fit_accum(state, model, features, label [, weight, domain [, options]])
@@ -397,6 +537,7 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 	unsigned char commercial = 1;
 	const char *invalid = NULL;
 	bool		skip_invalid;
+	MixrecError err;
 
 	CheckAggregateContext(fcinfo, "mixrec_fit_accum", &aggcontext);
 
@@ -412,14 +553,17 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 		model = ModelFromBytea(PG_GETARG_BYTEA_PP(1));
 		ParseFitOptions(PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_JSONB_P(6) : NULL,
 						model, &opts);
-		blob = NewState(aggcontext, model, &opts);
-		OpenOwnState(blob, &state);
+		/*
+		 * Built in the per-call context: nodeAgg copies what a transition
+		 * function returns anew into the aggregate context
+		 */
+		blob = NewState(CurrentMemoryContext, model, &opts);
+		if (FitStateOpen((uint8 *) VARDATA(blob), VARSIZE(blob) - VARHDRSZ, &state, 0,
+						 &err) != MIXREC_OK)
+			ReportFitError(&err);
 	}
 	else
-	{
-		blob = PG_GETARG_BYTEA_P(0);
-		OpenOwnState(blob, &state);
-	}
+		blob = OpenTransitionState(fcinfo, aggcontext, &state);
 	work = FitWorkFor(fcinfo, &state);
 	cache = (FitCache *) fcinfo->flinfo->fn_extra;
 	skip_invalid = (state.header.flags & MIXREC_FIT_SKIP_INVALID) != 0;
@@ -577,8 +721,7 @@ mixrec_merge_accum(PG_FUNCTION_ARGS)
 		FitStateFlush(&state, FitWorkFor(fcinfo, &state));
 		PG_RETURN_BYTEA_P(result);
 	}
-	result = PG_GETARG_BYTEA_P(0);
-	OpenOwnState(result, &state);
+	result = OpenTransitionState(fcinfo, aggcontext, &state);
 	MergeInto(fcinfo, &state, PG_GETARG_BYTEA_PP(1));
 	PG_RETURN_BYTEA_P(result);
 }
