@@ -12,6 +12,7 @@
 
 #include <math.h>
 
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -22,6 +23,7 @@
 
 PG_FUNCTION_INFO_V1(mixrec_init);
 PG_FUNCTION_INFO_V1(mixrec_info);
+PG_FUNCTION_INFO_V1(mixrec_shape);
 
 static int	ErrcodeForStatus(MixrecStatus status);
 static ModelInitKind InitKindFromText(text *name);
@@ -299,5 +301,41 @@ mixrec_info(PG_FUNCTION_ARGS)
 		appendStringInfoString(&buf, "null");
 	appendStringInfoChar(&buf, '}');
 
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/*
+ * Describe a model's shape from its header alone
+ *
+ * mixrec_shape(model) returns jsonb
+ *
+ * Listing a registry must not read and check every byte of every model: a
+ * model at the parameter limit is hundreds of megabytes.  This reads only
+ * the first bytes of a stored value (a slice of a TOASTed one) and its
+ * length, and validates what they can show; the checksum, which needs
+ * every byte, is left to the functions that use the weights.
+ */
+Datum
+mixrec_shape(PG_FUNCTION_ARGS)
+{
+	Size		len = toast_raw_datum_size(PG_GETARG_DATUM(0)) - VARHDRSZ;
+	bytea	   *head = PG_GETARG_BYTEA_P_SLICE(0, 0, MIXREC_HEADER_MAX_BYTES);
+	MixrecModel model;
+	MixrecError err;
+	StringInfoData buf;
+
+	if (ModelPeekHeader((const uint8 *) VARDATA(head), VARSIZE(head) - VARHDRSZ, len,
+						&model, &err) != MIXREC_OK)
+		ReportCoreError(&err);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"format_version\": %d, \"bytes\": %zu, \"input_dim\": %d, \"hidden\": [",
+					 ModelBlobVersion((const uint8 *) VARDATA(head)), len,
+					 MlpInputDim(&model.shape));
+	for (int i = 1; i <= model.shape.n_hidden; i++)
+		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", model.shape.dims[i]);
+	appendStringInfo(&buf, "], \"output_dim\": %d, \"alpha\": ", MlpOutputDim(&model.shape));
+	AppendJsonDouble(&buf, model.alpha);
+	appendStringInfoChar(&buf, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

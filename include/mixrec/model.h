@@ -83,6 +83,17 @@ extern MixrecStatus ModelDecodeArrays(const uint8_t *blob, size_t len,
 									  MixrecModel *model, MixrecError *err);
 
 /*
+ * Read the header of a len-byte blob from its first avail bytes (at least
+ * MIXREC_HEADER_MAX_BYTES of a longer blob), validating what the header
+ * alone can show but not the checksum: for listing stored models without
+ * reading their weights.  What it returns is not proof that the blob is
+ * intact.
+ */
+#define MIXREC_HEADER_MAX_BYTES		(20 + 4 * (MIXREC_MAX_HIDDEN_LAYERS + 2) + 8 + 56)
+extern MixrecStatus ModelPeekHeader(const uint8_t *blob, size_t avail, size_t len,
+									MixrecModel *model, MixrecError *err);
+
+/*
  * Work on a blob in place (little-endian hosts, 4-byte aligned blob): bind
  * the model's arrays to the floats inside the blob.  With verify, the blob
  * is validated like ModelDecodeHeader + ModelDecodeArrays do (checksum,

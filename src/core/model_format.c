@@ -297,25 +297,20 @@ ModelStoredChecksum(const uint8_t *blob, size_t len)
 }
 
 /*
- * Validate a blob's header, length and checksum; fill the model's scalars
+ * Check the fixed fields every reader checks first: magic, version, the
+ * declared length against the blob's length (of which avail bytes are
+ * here, avail >= 4)
  */
-MixrecStatus
-ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
-				  MixrecError *err)
+static MixrecStatus
+CheckPrologue(const uint8_t *blob, size_t avail, size_t len, MixrecError *err)
 {
 	uint16_t	version;
 	uint32_t	declared;
-	uint32_t	n_hidden;
-	const uint8_t *p;
-	size_t		expected;
-	MixrecStatus status;
-
-	memset(model, 0, sizeof(*model));
 
 	if (len < 4 || memcmp(blob, FORMAT_MAGIC, 4) != 0)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "not a mixrec model (bad magic number)");
-	if (len < FIXED_HEADER_BYTES)
+	if (len < FIXED_HEADER_BYTES || avail < FIXED_HEADER_BYTES)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "model is truncated: %zu bytes cannot hold a header", len);
 
@@ -331,10 +326,23 @@ ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
 						  "model is %s: its header says %u bytes, got %zu",
 						  len < declared ? "truncated" : "longer than its header says",
 						  (unsigned) declared, len);
+	return MIXREC_OK;
+}
 
-	if (Crc32c(blob, len - CHECKSUM_BYTES) != ModelStoredChecksum(blob, len))
-		return MixrecFail(err, MIXREC_ERR_CORRUPT,
-						  "model checksum mismatch: the model is corrupt");
+/*
+ * Validate the header fields after the prologue and fill the model's
+ * scalars: flags, shape and its limits, the exact length the shape
+ * implies, alpha, the optimiser settings.  Only the first avail bytes of
+ * the len-byte blob are read.
+ */
+static MixrecStatus
+DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
+				   MixrecError *err)
+{
+	uint32_t	n_hidden;
+	const uint8_t *p;
+	size_t		expected;
+	MixrecStatus status;
 
 	model->flags = GetU32(blob + 8);
 	if (model->flags & ~(uint32_t) MIXREC_FLAG_ALL)
@@ -352,6 +360,9 @@ ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
 	if (len < FIXED_HEADER_BYTES + 4 * (size_t) (n_hidden + 2) + 8 + CHECKSUM_BYTES)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "model is truncated: %zu bytes cannot hold its layer sizes", len);
+	if (avail < FIXED_HEADER_BYTES + 4 * (size_t) (n_hidden + 2) + 8)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "only %zu bytes of the model's header were read", avail);
 
 	p = blob + FIXED_HEADER_BYTES;
 	for (uint32_t i = 0; i < n_hidden + 2; i++, p += 4)
@@ -372,6 +383,9 @@ ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "model size does not match its shape: expected %zu bytes, got %zu",
 						  expected, len);
+	if (avail < HeaderSize(&model->shape, model->flags))
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "only %zu bytes of the model's header were read", avail);
 
 	model->alpha = GetF64(p);
 	p += 8;
@@ -394,6 +408,45 @@ ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
 							  "model optimizer step is negative");
 	}
 	return MIXREC_OK;
+}
+
+/*
+ * Validate a blob's header, length and checksum; fill the model's scalars
+ */
+MixrecStatus
+ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
+				  MixrecError *err)
+{
+	MixrecStatus status;
+
+	memset(model, 0, sizeof(*model));
+	if ((status = CheckPrologue(blob, len, len, err)) != MIXREC_OK)
+		return status;
+	if (Crc32c(blob, len - CHECKSUM_BYTES) != ModelStoredChecksum(blob, len))
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model checksum mismatch: the model is corrupt");
+	return DecodeHeaderFields(blob, len, len, model, err);
+}
+
+/*
+ * Read the header of a len-byte blob from its first avail bytes, without
+ * the checksum, which needs every byte
+ */
+MixrecStatus
+ModelPeekHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
+				MixrecError *err)
+{
+	MixrecStatus status;
+
+	memset(model, 0, sizeof(*model));
+	if (avail > len)
+		avail = len;
+	if (avail < 4)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "not a mixrec model (bad magic number)");
+	if ((status = CheckPrologue(blob, avail, len, err)) != MIXREC_OK)
+		return status;
+	return DecodeHeaderFields(blob, avail, len, model, err);
 }
 
 /*

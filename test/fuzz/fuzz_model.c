@@ -41,8 +41,25 @@ TryModel(const uint8_t *blob, size_t len)
 	double	   *out;
 	uint8_t    *again;
 
-	if (ModelDecodeHeader(blob, len, &model, &err) != MIXREC_OK)
-		return;
+	/*
+	 * The header alone, from a copy of just its first bytes (so a read past
+	 * them is caught), must agree with the full decode wherever that passes
+	 */
+	{
+		size_t		avail = len < MIXREC_HEADER_MAX_BYTES ? len : MIXREC_HEADER_MAX_BYTES;
+		uint8_t    *head = malloc(avail ? avail : 1);
+		MixrecModel peeked;
+		int			peek_ok;
+
+		memcpy(head, blob, avail);
+		peek_ok = ModelPeekHeader(head, avail, len, &peeked, &err) == MIXREC_OK;
+		free(head);
+		if (ModelDecodeHeader(blob, len, &model, &err) != MIXREC_OK)
+			return;
+		if (!peek_ok || memcmp(&peeked.shape, &model.shape, sizeof(model.shape)) != 0 ||
+			peeked.flags != model.flags || peeked.alpha != model.alpha)
+			abort();
+	}
 	storage = malloc(sizeof(float) * ModelFloatCount(&model.shape, model.flags));
 	ModelBindStorage(&model, storage);
 	if (ModelDecodeArrays(blob, len, &model, &err) != MIXREC_OK)
