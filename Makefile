@@ -17,6 +17,7 @@ OBJS = \
 	src/train.o \
 	src/train_source.o \
 	src/train_stream.o \
+	src/train_version.o \
 	src/core/status.o \
 	src/core/crc32c.o \
 	src/core/random.o \

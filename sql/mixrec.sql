@@ -82,19 +82,117 @@ CREATE UNIQUE INDEX mixrec_models_active ON mixrec_models (name) WHERE active;
 COMMENT ON TABLE mixrec_models IS
 'mixrec model registry: every trained version of every model, one of them active per name';
 
--- The last version number given to each name, so that numbers are never
--- reused after mixrec_drop
+-- One row per model name: the role that owns it, the role that may read
+-- it besides the owner's members, and the last version number given, so
+-- that numbers are never reused after mixrec_drop
 CREATE TABLE mixrec_model_counters (
 	name text PRIMARY KEY,
-	last_version int NOT NULL
+	last_version int NOT NULL CHECK (last_version >= 0),
+	owner regrole NOT NULL,
+	reader regrole
 );
 
 COMMENT ON TABLE mixrec_model_counters IS
-'mixrec registry support: the last version number given to each model name';
+'mixrec registry: each model name''s owner and reader roles and the last version number given';
 
 -- pg_dump keeps the models
 SELECT pg_catalog.pg_extension_config_dump('mixrec_models', '');
 SELECT pg_catalog.pg_extension_config_dump('mixrec_model_counters', '');
+
+-- Access to models, enforced by the tables themselves, so that it holds
+-- for any role with privileges on them, whatever it runs.  A name belongs
+-- to its owner role: the owner's members (and superusers, and the tables'
+-- owner) may add, activate, change and drop its versions; the members of
+-- its reader role may also read them, and so score with them.  Everyone
+-- may see which names exist and who owns them, so that a name in use is
+-- refused with its owner's name, not silently.
+ALTER TABLE mixrec_model_counters ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mixrec_names_visible ON mixrec_model_counters FOR SELECT USING (true);
+CREATE POLICY mixrec_names_claim ON mixrec_model_counters FOR INSERT
+	WITH CHECK (pg_catalog.pg_has_role(owner, 'USAGE'));
+CREATE POLICY mixrec_names_change ON mixrec_model_counters FOR UPDATE
+	USING (pg_catalog.pg_has_role(owner, 'USAGE'))
+	WITH CHECK (pg_catalog.pg_has_role(owner, 'USAGE'));
+CREATE POLICY mixrec_names_drop ON mixrec_model_counters FOR DELETE
+	USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+
+ALTER TABLE mixrec_models ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mixrec_models_read ON mixrec_models FOR SELECT
+	USING (EXISTS (SELECT FROM @extschema@.mixrec_model_counters c
+	               WHERE c.name OPERATOR(pg_catalog.=) mixrec_models.name
+	                 AND (pg_catalog.pg_has_role(c.owner, 'USAGE')
+	                      OR (c.reader IS NOT NULL AND pg_catalog.pg_has_role(c.reader, 'USAGE')))));
+CREATE POLICY mixrec_models_add ON mixrec_models FOR INSERT
+	WITH CHECK (EXISTS (SELECT FROM @extschema@.mixrec_model_counters c
+	                    WHERE c.name OPERATOR(pg_catalog.=) mixrec_models.name
+	                      AND pg_catalog.pg_has_role(c.owner, 'USAGE')));
+CREATE POLICY mixrec_models_change ON mixrec_models FOR UPDATE
+	USING (EXISTS (SELECT FROM @extschema@.mixrec_model_counters c
+	               WHERE c.name OPERATOR(pg_catalog.=) mixrec_models.name
+	                 AND pg_catalog.pg_has_role(c.owner, 'USAGE')))
+	WITH CHECK (EXISTS (SELECT FROM @extschema@.mixrec_model_counters c
+	                    WHERE c.name OPERATOR(pg_catalog.=) mixrec_models.name
+	                      AND pg_catalog.pg_has_role(c.owner, 'USAGE')));
+CREATE POLICY mixrec_models_drop ON mixrec_models FOR DELETE
+	USING (EXISTS (SELECT FROM @extschema@.mixrec_model_counters c
+	               WHERE c.name OPERATOR(pg_catalog.=) mixrec_models.name
+	                 AND pg_catalog.pg_has_role(c.owner, 'USAGE')));
+
+-- Rows are filtered by the policies above: each role reads the models it
+-- owns or reads, nothing else; writing needs the grants README describes
+GRANT SELECT ON mixrec_models, mixrec_model_counters TO PUBLIC;
+
+-- trained_by is the server's word: the role that inserted the version.
+-- Only a superuser (restoring a dump, say) may write another name in it.
+CREATE FUNCTION mixrec_stamp_trained_by() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+		IF TG_OP = 'INSERT' THEN
+			NEW.trained_by := current_user;
+		ELSE
+			NEW.trained_by := OLD.trained_by;
+		END IF;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_stamp_trained_by() IS
+'registry support: set trained_by to the role that inserts a version';
+
+CREATE TRIGGER mixrec_models_trained_by BEFORE INSERT OR UPDATE ON mixrec_models
+	FOR EACH ROW EXECUTE FUNCTION mixrec_stamp_trained_by();
+
+-- Raise the error for a model name the current role may not change
+CREATE FUNCTION mixrec_check_owner(model_name text, missing_ok boolean) RETURNS regrole
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	found_owner regrole;
+BEGIN
+	SELECT c.owner INTO found_owner FROM @extschema@.mixrec_model_counters c WHERE c.name = model_name;
+	IF NOT FOUND THEN
+		IF missing_ok THEN
+			RETURN NULL;
+		END IF;
+		RAISE EXCEPTION 'model "%" does not exist', model_name USING ERRCODE = 'undefined_object';
+	END IF;
+	IF NOT pg_catalog.pg_has_role(found_owner, 'USAGE') THEN
+		RAISE EXCEPTION 'permission denied for model "%"', model_name
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = pg_catalog.format('Model "%s" is owned by role %s.', model_name, found_owner),
+			      HINT = 'Only members of the owner role may train, activate or drop its versions.';
+	END IF;
+	RETURN found_owner;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_check_owner(text, boolean) IS
+'registry support: the owner of a model name, or an error if the current role may not act for it';
 
 -- Training
 
@@ -112,6 +210,108 @@ COMMENT ON FUNCTION mixrec_train_model(text, text, text, text, text, float8, int
 	bytea, text, text, text) IS
 'training support: train a model on the rows of a table or query, without storing it';
 
+-- mixrec_train runs in three steps.  The two that touch the registry are
+-- PL/pgSQL functions with a pinned search_path; the training between them
+-- runs in the caller's search_path, in which the source, features, label,
+-- domain and weight the caller wrote must be resolved.  So mixrec_train
+-- itself is a C function that calls the three by their qualified names.
+CREATE FUNCTION mixrec_train_begin(model_name text, warm_start boolean, initial_model bytea)
+RETURNS bytea
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	start_model bytea := initial_model;
+BEGIN
+	IF model_name IS NULL OR model_name = '' THEN
+		RAISE EXCEPTION 'model_name must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF warm_start IS NULL THEN
+		RAISE EXCEPTION 'warm_start must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- Refused before the work of training, not after
+	PERFORM @extschema@.mixrec_check_owner(model_name, true);
+	IF warm_start THEN
+		IF initial_model IS NOT NULL THEN
+			RAISE EXCEPTION 'give warm_start or initial_model, not both' USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		SELECT m.weights INTO start_model FROM @extschema@.mixrec_models m
+		WHERE m.name = model_name AND m.active;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'model "%" has no active version to warm-start from', model_name
+				USING ERRCODE = 'undefined_object';
+		END IF;
+	END IF;
+	RETURN start_model;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_train_begin(text, boolean, bytea) IS
+'training support: check that the current role may train a model name, and return the model to start from';
+
+CREATE FUNCTION mixrec_train_store(model_name text, source text, features text, label text,
+	domain text, weight text, alpha float8, hidden int[], epochs int, batch_size int,
+	learning_rate float8, beta1 float8, beta2 float8, eps float8, weight_decay float8,
+	optimizer text, validation_fraction float8, patience int, standardize boolean,
+	shuffle boolean, init text, seed bigint, warm_start boolean, initial_model bytea,
+	on_invalid text, method text, trained_weights bytea, trained_metrics jsonb)
+RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
+	validation_loss float8, validation_auc float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	new_version int;
+	last_epoch jsonb;
+	keep int;
+	me regrole := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)::regrole;
+BEGIN
+	-- Versions are numbered per name; the lock orders concurrent trainings
+	-- of one name only now, at the end, so they train in parallel
+	PERFORM pg_catalog.pg_advisory_xact_lock(
+		pg_catalog.hashtextextended(pg_catalog.concat('mixrec_models ', model_name), 0::bigint));
+	PERFORM @extschema@.mixrec_check_owner(model_name, true);
+	INSERT INTO @extschema@.mixrec_model_counters AS c (name, last_version, owner)
+	SELECT model_name, coalesce(max(m.version), 0) + 1, me
+	FROM @extschema@.mixrec_models m WHERE m.name = model_name
+	ON CONFLICT (name) DO UPDATE SET last_version = greatest(c.last_version, excluded.last_version - 1) + 1
+	RETURNING c.last_version INTO new_version;
+	UPDATE @extschema@.mixrec_models m SET active = false WHERE m.name = model_name AND m.active;
+	-- Retention: keep the newest mixrec.keep_versions versions (0: all)
+	keep := coalesce(nullif(pg_catalog.current_setting('mixrec.keep_versions', true), '')::int, 0);
+	IF keep > 0 THEN
+		DELETE FROM @extschema@.mixrec_models m
+		WHERE m.name = model_name AND NOT m.active AND m.version <= new_version - keep;
+	END IF;
+	INSERT INTO @extschema@.mixrec_models (name, version, source, config, metrics, weights, active)
+	VALUES (model_name, new_version, source,
+		pg_catalog.jsonb_build_object('features', features, 'label', label, 'domain', domain,
+			'weight', weight, 'alpha', alpha, 'hidden', pg_catalog.to_jsonb(hidden), 'epochs', epochs,
+			'batch_size', batch_size, 'learning_rate', learning_rate, 'beta1', beta1,
+			'beta2', beta2, 'eps', eps, 'weight_decay', weight_decay, 'optimizer', optimizer,
+			'validation_fraction', validation_fraction, 'patience', patience,
+			'standardize', standardize, 'shuffle', shuffle, 'init', init, 'seed', seed,
+			'warm_start', warm_start, 'initial_model', initial_model IS NOT NULL,
+			'on_invalid', on_invalid, 'method', method),
+		trained_metrics, trained_weights, true);
+
+	last_epoch := trained_metrics->'epochs'->((trained_metrics->>'best_epoch')::int - 1);
+	IF last_epoch IS NULL THEN
+		last_epoch := trained_metrics->'epochs'->-1;
+	END IF;
+	RETURN QUERY SELECT model_name, new_version, (trained_metrics->>'epochs_run')::int,
+		(last_epoch->>'train_loss')::float8, (last_epoch->>'validation_loss')::float8,
+		(last_epoch->>'validation_auc_blend')::float8;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_train_store(text, text, text, text, text, text, float8, int[], int, int,
+	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
+	boolean, bytea, text, text, bytea, jsonb) IS
+'training support: store a trained model as the new active version of a name the current role owns';
+
 CREATE FUNCTION mixrec_train(model_name text, source text, features text, label text,
 	domain text DEFAULT NULL, weight text DEFAULT NULL, alpha float8 DEFAULT 0.5,
 	hidden int[] DEFAULT '{64}', epochs int DEFAULT 10, batch_size int DEFAULT 256,
@@ -124,75 +324,7 @@ CREATE FUNCTION mixrec_train(model_name text, source text, features text, label 
 	on_invalid text DEFAULT 'error', method text DEFAULT 'auto')
 RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
 	validation_loss float8, validation_auc float8)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-AS $$
-#variable_conflict use_column
-DECLARE
-	start_model bytea := initial_model;
-	trained record;
-	new_version int;
-	last_epoch jsonb;
-	keep int;
-BEGIN
-	IF model_name IS NULL OR model_name = '' THEN
-		RAISE EXCEPTION 'model_name must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF warm_start IS NULL THEN
-		RAISE EXCEPTION 'warm_start must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	IF warm_start THEN
-		IF initial_model IS NOT NULL THEN
-			RAISE EXCEPTION 'give warm_start or initial_model, not both' USING ERRCODE = 'invalid_parameter_value';
-		END IF;
-		SELECT m.weights INTO start_model FROM @extschema@.mixrec_models m
-		WHERE m.name = model_name AND m.active;
-		IF NOT FOUND THEN
-			RAISE EXCEPTION 'model "%" has no active version to warm-start from', model_name
-				USING ERRCODE = 'undefined_object';
-		END IF;
-	END IF;
-
-	trained := @extschema@.mixrec_train_model(source, features, label, domain, weight, alpha,
-		hidden, epochs, batch_size, learning_rate, beta1, beta2, eps, weight_decay, optimizer,
-		validation_fraction, patience, standardize, shuffle, init, seed, start_model,
-		on_invalid, model_name, method);
-
-	-- Versions are numbered per name; the lock orders concurrent trainings
-	-- of one name only now, at the end, so they train in parallel
-	PERFORM pg_advisory_xact_lock(hashtextextended('mixrec_models ' || model_name, 0));
-	INSERT INTO @extschema@.mixrec_model_counters AS c (name, last_version)
-	SELECT model_name, coalesce(max(m.version), 0) + 1
-	FROM @extschema@.mixrec_models m WHERE m.name = model_name
-	ON CONFLICT (name) DO UPDATE SET last_version = greatest(c.last_version, excluded.last_version - 1) + 1
-	RETURNING c.last_version INTO new_version;
-	UPDATE @extschema@.mixrec_models m SET active = false WHERE m.name = model_name AND m.active;
-	-- Retention: keep the newest mixrec.keep_versions versions (0: all)
-	keep := coalesce(nullif(current_setting('mixrec.keep_versions', true), '')::int, 0);
-	IF keep > 0 THEN
-		DELETE FROM @extschema@.mixrec_models m
-		WHERE m.name = model_name AND NOT m.active AND m.version <= new_version - keep;
-	END IF;
-	INSERT INTO @extschema@.mixrec_models (name, version, source, config, metrics, weights, active)
-	VALUES (model_name, new_version, source,
-		jsonb_build_object('features', features, 'label', label, 'domain', domain,
-			'weight', weight, 'alpha', alpha, 'hidden', to_jsonb(hidden), 'epochs', epochs,
-			'batch_size', batch_size, 'learning_rate', learning_rate, 'beta1', beta1,
-			'beta2', beta2, 'eps', eps, 'weight_decay', weight_decay, 'optimizer', optimizer,
-			'validation_fraction', validation_fraction, 'patience', patience,
-			'standardize', standardize, 'shuffle', shuffle, 'init', init, 'seed', seed,
-			'warm_start', warm_start, 'initial_model', initial_model IS NOT NULL,
-			'on_invalid', on_invalid, 'method', method),
-		trained.metrics, trained.weights, true);
-
-	last_epoch := trained.metrics->'epochs'->((trained.metrics->>'best_epoch')::int - 1);
-	IF last_epoch IS NULL THEN
-		last_epoch := trained.metrics->'epochs'->-1;
-	END IF;
-	RETURN QUERY SELECT model_name, new_version, (trained.metrics->>'epochs_run')::int,
-		(last_epoch->>'train_loss')::float8, (last_epoch->>'validation_loss')::float8,
-		(last_epoch->>'validation_auc_blend')::float8;
-END
-$$;
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
 
 COMMENT ON FUNCTION mixrec_train(text, text, text, text, text, text, float8, int[], int, int,
 	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
@@ -206,6 +338,7 @@ RETURNS TABLE (epoch int, train_loss float8, train_loss_open float8,
 	validation_auc_commercial float8, validation_auc_blend float8,
 	rows_per_second float8, elapsed_ms float8)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -227,7 +360,7 @@ BEGIN
 		(e->>'validation_auc_open')::float8, (e->>'validation_auc_commercial')::float8,
 		(e->>'validation_auc_blend')::float8, (e->>'rows_per_second')::float8,
 		(e->>'elapsed_ms')::float8
-	FROM jsonb_array_elements(found_metrics->'epochs') AS e
+	FROM pg_catalog.jsonb_array_elements(found_metrics->'epochs') AS e
 	ORDER BY 1;
 END
 $$;
@@ -354,12 +487,15 @@ COMMENT ON FUNCTION mixrec_score_all(text, float8[], text, float8, int) IS
 
 CREATE FUNCTION mixrec_activate(model_name text, model_version int) RETURNS int
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF model_name IS NULL OR model_version IS NULL THEN
 		RAISE EXCEPTION 'model_name and model_version must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM pg_advisory_xact_lock(hashtextextended('mixrec_models ' || model_name, 0));
+	PERFORM pg_catalog.pg_advisory_xact_lock(
+		pg_catalog.hashtextextended(pg_catalog.concat('mixrec_models ', model_name), 0::bigint));
+	PERFORM @extschema@.mixrec_check_owner(model_name, false);
 	PERFORM 1 FROM @extschema@.mixrec_models m WHERE m.name = model_name AND m.version = model_version;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'model "%" has no version %', model_name, model_version USING ERRCODE = 'undefined_object';
@@ -377,6 +513,7 @@ COMMENT ON FUNCTION mixrec_activate(text, int) IS
 
 CREATE FUNCTION mixrec_drop(model_name text, model_version int DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	dropped int;
@@ -384,25 +521,24 @@ BEGIN
 	IF model_name IS NULL THEN
 		RAISE EXCEPTION 'model_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM pg_advisory_xact_lock(hashtextextended('mixrec_models ' || model_name, 0));
+	PERFORM pg_catalog.pg_advisory_xact_lock(
+		pg_catalog.hashtextextended(pg_catalog.concat('mixrec_models ', model_name), 0::bigint));
+	PERFORM @extschema@.mixrec_check_owner(model_name, false);
 	IF model_version IS NULL THEN
 		DELETE FROM @extschema@.mixrec_models m WHERE m.name = model_name;
 		GET DIAGNOSTICS dropped = ROW_COUNT;
 		DELETE FROM @extschema@.mixrec_model_counters c WHERE c.name = model_name;
-	ELSE
-		IF EXISTS (SELECT FROM @extschema@.mixrec_models m
-		           WHERE m.name = model_name AND m.version = model_version AND m.active) THEN
-			RAISE EXCEPTION 'version % of model "%" is active', model_version, model_name
-				USING ERRCODE = 'object_in_use',
-				      HINT = 'Activate another version with mixrec_activate first, or drop every version with mixrec_drop(name).';
-		END IF;
-		DELETE FROM @extschema@.mixrec_models m WHERE m.name = model_name AND m.version = model_version;
-		GET DIAGNOSTICS dropped = ROW_COUNT;
+		RETURN dropped;
 	END IF;
+	IF EXISTS (SELECT FROM @extschema@.mixrec_models m
+	           WHERE m.name = model_name AND m.version = model_version AND m.active) THEN
+		RAISE EXCEPTION 'version % of model "%" is active', model_version, model_name
+			USING ERRCODE = 'object_in_use',
+			      HINT = 'Activate another version with mixrec_activate first, or drop every version with mixrec_drop(name).';
+	END IF;
+	DELETE FROM @extschema@.mixrec_models m WHERE m.name = model_name AND m.version = model_version;
+	GET DIAGNOSTICS dropped = ROW_COUNT;
 	IF dropped = 0 THEN
-		IF model_version IS NULL THEN
-			RAISE EXCEPTION 'model "%" does not exist', model_name USING ERRCODE = 'undefined_object';
-		END IF;
 		RAISE EXCEPTION 'model "%" has no version %', model_name, model_version USING ERRCODE = 'undefined_object';
 	END IF;
 	RETURN dropped;
@@ -410,22 +546,79 @@ END
 $$;
 
 COMMENT ON FUNCTION mixrec_drop(text, int) IS
-'drop one inactive version of a model, or, without a version, every version; returns how many were dropped';
+'drop one inactive version of a model, or, without a version, every version and the name; returns how many versions were dropped';
 
-CREATE VIEW mixrec_model_versions AS
-SELECT m.name, m.version, m.active, m.created_at, m.trained_by, m.source,
-	(@extschema@.mixrec_info(m.weights)->>'input_dim')::int AS input_dim,
-	@extschema@.mixrec_info(m.weights)->'hidden' AS hidden,
-	(@extschema@.mixrec_info(m.weights)->>'alpha')::float8 AS alpha,
+CREATE FUNCTION mixrec_set_owner(model_name text, new_owner regrole) RETURNS regrole
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF model_name IS NULL OR model_name = '' OR new_owner IS NULL THEN
+		RAISE EXCEPTION 'model_name and new_owner must not be NULL or empty' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- As ALTER ... OWNER TO: the new owner must be a role one can act as
+	IF NOT pg_catalog.pg_has_role(new_owner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be able to act as role % to make it the owner of model "%"', new_owner, model_name
+			USING ERRCODE = 'insufficient_privilege',
+			      HINT = pg_catalog.format('Only a member of role %s can give it models.', new_owner);
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(
+		pg_catalog.hashtextextended(pg_catalog.concat('mixrec_models ', model_name), 0::bigint));
+	IF @extschema@.mixrec_check_owner(model_name, true) IS NULL THEN
+		-- Claim a name before its first version: that version is then the owner's
+		INSERT INTO @extschema@.mixrec_model_counters (name, last_version, owner)
+		VALUES (model_name, 0, new_owner);
+	ELSE
+		UPDATE @extschema@.mixrec_model_counters c SET owner = new_owner WHERE c.name = model_name;
+	END IF;
+	RETURN new_owner;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_set_owner(text, regrole) IS
+'give a model name, with all its versions, to another role (a group role, to share it); a new name is claimed';
+
+CREATE FUNCTION mixrec_set_reader(model_name text, reader regrole) RETURNS regrole
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF model_name IS NULL THEN
+		RAISE EXCEPTION 'model_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM @extschema@.mixrec_check_owner(model_name, false);
+	UPDATE @extschema@.mixrec_model_counters c SET reader = mixrec_set_reader.reader WHERE c.name = model_name;
+	RETURN reader;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_set_reader(text, regrole) IS
+'let the members of a role read and score every version of a model (NULL: only the owner''s members)';
+
+CREATE FUNCTION mixrec_shape(model bytea) RETURNS jsonb
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_shape(bytea) IS
+'describe a model''s shape from its header alone, without reading or checking its weights';
+
+-- security_invoker: the view shows each role the rows of mixrec_models that
+-- its row-level security lets that role read, not what the view's owner sees
+CREATE VIEW mixrec_model_versions WITH (security_invoker = true) AS
+SELECT m.name, m.version, m.active, m.created_at, c.owner, m.trained_by, m.source,
+	(s.shape->>'input_dim')::int AS input_dim,
+	s.shape->'hidden' AS hidden,
+	(s.shape->>'alpha')::float8 AS alpha,
 	m.metrics->>'method' AS method,
 	(m.metrics->>'epochs_run')::int AS epochs,
 	(m.metrics->'epochs'->(coalesce((m.metrics->>'best_epoch')::int, (m.metrics->>'epochs_run')::int) - 1)
 		->>'validation_auc_blend')::float8 AS validation_auc,
-	length(m.weights) AS bytes
-FROM @extschema@.mixrec_models m;
+	(s.shape->>'bytes')::bigint AS bytes
+FROM @extschema@.mixrec_models m
+LEFT JOIN @extschema@.mixrec_model_counters c ON c.name OPERATOR(pg_catalog.=) m.name
+CROSS JOIN LATERAL (SELECT @extschema@.mixrec_shape(m.weights) AS shape) s;
 
 COMMENT ON VIEW mixrec_model_versions IS
-'every model version in the registry, without its weights: shape, training method, epochs, validation AUC, size';
+'the model versions the current role may read, without their weights: owner, shape, training method, epochs, validation AUC, size';
 
 GRANT SELECT ON mixrec_model_versions TO PUBLIC;
 
