@@ -63,6 +63,19 @@ FixtureLoad(Fixture *fixture, const char *path)
 }
 
 /*
+ * Free what FixtureLoad read
+ */
+void
+FixtureFree(Fixture *fixture)
+{
+	for (size_t i = 0; i < fixture->n_records; i++)
+		free(fixture->records[i].values);
+	free(fixture->records);
+	fixture->records = NULL;
+	fixture->n_records = 0;
+}
+
+/*
  * Look a record up by name
  */
 static const FixtureRecord *

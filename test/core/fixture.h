@@ -24,6 +24,7 @@ typedef struct Fixture
 } Fixture;
 
 extern int	FixtureLoad(Fixture *fixture, const char *path);
+extern void FixtureFree(Fixture *fixture);
 /* Find a record; aborts the test program when it is missing */
 extern const FixtureRecord *FixtureGet(const Fixture *fixture, const char *fmt,...);
 extern double FixtureScalar(const Fixture *fixture, const char *fmt,...);

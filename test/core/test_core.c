@@ -1133,5 +1133,6 @@ main(int argc, char **argv)
 	TestFitStates();
 	TestEvaluatePolls();
 	TestMatVec();
+	FixtureFree(&fixture);
 	return TapDone();
 }
