@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(62);
+SELECT plan(69);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -23,7 +23,9 @@ SELECT volatility_is('mixrec_score', ARRAY['bytea', 'real[]', 'text', 'double pr
 SELECT volatility_is('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'immutable');
 SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
            WHERE proname LIKE 'mixrec\_%' AND proname NOT IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
-                                 'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate')), true,
+                                 'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate', 'mixrec_train_begin',
+                                 'mixrec_train_store', 'mixrec_set_owner', 'mixrec_set_reader',
+                                 'mixrec_stamp_trained_by')), true,
           'every scoring and model function is PARALLEL SAFE');
 SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
                                                            'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate')), true,
@@ -91,6 +93,24 @@ SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), NULL::real[])$$, '22004',
 SELECT throws_ok($$SELECT mixrec_import('{"format":"mixrec"}')$$, '22023', NULL, 'incomplete JSON model');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3, '{4}', 2), '{1,2,3}'::real[])$$, '22000', NULL,
                  'mixrec_score on a model of two outputs');
+
+-- The trust boundary
+SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'mixrec'
+           JOIN pg_language l ON l.oid = p.prolang
+           WHERE l.lanname IN ('sql', 'plpgsql')
+             AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)),
+          0::bigint, 'every SQL and PL/pgSQL function of mixrec pins search_path to pg_catalog, pg_temp');
+SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'mixrec'
+           WHERE p.prosecdef), 0::bigint, 'no function of mixrec is SECURITY DEFINER');
+SELECT is((SELECT bool_and(relrowsecurity) FROM pg_class WHERE oid IN ('mixrec_models'::regclass, 'mixrec_model_counters'::regclass)),
+          true, 'row-level security is on for both registry tables');
+SELECT is((SELECT reloptions FROM pg_class WHERE oid = 'mixrec_model_versions'::regclass),
+          '{security_invoker=true}'::text[], 'mixrec_model_versions reads the registry with the privileges of whoever reads it');
+SELECT has_function('mixrec_set_owner', ARRAY['text', 'regrole']);
+SELECT has_function('mixrec_set_reader', ARRAY['text', 'regrole']);
+SELECT function_returns('mixrec_shape', ARRAY['bytea'], 'jsonb');
 
 SELECT * FROM finish();
 ROLLBACK;
