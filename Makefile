@@ -8,6 +8,7 @@ MODULE_big = mixrec
 OBJS = \
 	src/mixrec.o \
 	src/agg.o \
+	src/budget.o \
 	src/model.o \
 	src/evaluate.o \
 	src/interchange.o \

@@ -17,6 +17,7 @@
 #include "mixrec/model.h"
 #include "mixrec/status.h"
 #include "utils/array.h"
+#include "utils/guc.h"
 
 /* GUC: BLAS threads a backend may use (mixrec.threads) */
 extern int	mixrec_threads;
@@ -24,11 +25,17 @@ extern int	mixrec_threads;
 /* GUC: versions of each model mixrec_train keeps, 0 = all (mixrec.keep_versions) */
 extern int	mixrec_keep_versions;
 
-/* GUC: memory budget for training data, in kB (mixrec.train_memory) */
+/* GUCs: memory budget, in kB (mixrec.train_memory), and its ceiling (mixrec.max_train_memory) */
 extern int	mixrec_train_memory;
+extern int	mixrec_max_train_memory;
 
 /* src/mixrec.c */
 extern void BlasEnsureThreads(void);
+
+/* src/budget.c */
+extern Size MemoryBudget(void);
+extern void MemoryBudgetCheck(double need, const char *what, const char *detail);
+extern bool CheckTrainMemory(int *newval, void **extra, GucSource source);
 
 /* src/model.c */
 extern MixrecModel *ModelAllocate(const MlpShape *shape, uint32 flags);

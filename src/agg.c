@@ -179,6 +179,19 @@ FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
 		cache->work_bytes == bytes && cache->input_dim == input_dim)
 		return &cache->work;
 
+	/*
+	 * The work areas of training a pool, beside the state itself (and the
+	 * copy of it that nodeAgg keeps)
+	 */
+	{
+		double		state_bytes = (double) MIXREC_FIT_HEADER_BYTES + state->header.model_len +
+			(double) state->header.pool_capacity * state->header.row_bytes;
+
+		MemoryBudgetCheck(4.0 * floats + bytes + 2.0 * state_bytes, "training a pool of rows",
+						  psprintf("A training state of %.0f MB (a pool of %u rows) and the work areas of batches of %u rows need this much.",
+								   ceil(state_bytes / (1024.0 * 1024.0)), state->header.pool_capacity,
+								   state->header.batch_size));
+	}
 	MemoryContextReset(cache->mcxt);
 	cache->work_floats = 0;
 	FitWorkBind(&cache->work, state,
@@ -489,6 +502,9 @@ NewState(MemoryContext context, const MixrecModel *given, const FitOptions *opts
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a training state for this model would need %zu bytes", len),
 				 errhint("Use a smaller batch_size or pool_batches.")));
+	MemoryBudgetCheck(2.0 * len, "a training state",
+					  psprintf("The model with Adam's moments and a pool of %d batches of %d rows take %.0f MB, held twice while the aggregate runs.",
+							   opts->pool_batches, opts->batch_size, ceil(len / (1024.0 * 1024.0))));
 	state = palloc0(len + VARHDRSZ);
 	SET_VARSIZE(state, len + VARHDRSZ);
 	if (FitStateCreate((uint8 *) VARDATA(state), len, model, opts->batch_size,

@@ -109,16 +109,27 @@ _PG_init(void)
 
 	/*
 	 * A budget, like maintenance_work_mem, and like it settable per session:
-	 * the user who trains on a larger table raises it for that session.
+	 * the user who trains on a larger table raises it for that session, up
+	 * to a ceiling only a superuser can move (src/budget.c).  The ceiling
+	 * comes first, so that the budget's check hook sees its value.
 	 */
+	DefineCustomIntVariable("mixrec.max_train_memory",
+							"Sets the most memory any session may give mixrec.train_memory.",
+							"Valid range is 1 MB .. 1 TB. Only superusers can change it.",
+							&mixrec_max_train_memory,
+							4 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("mixrec.train_memory",
-							"Sets the memory mixrec_train may use to hold its training data.",
-							"Valid range is 1 MB .. 1 TB. Sources larger than this are an error.",
+							"Sets the memory one training, evaluation or recommendation may use for its data and work areas.",
+							"Valid range is 1 MB .. mixrec.max_train_memory. What would need more is refused before it is allocated.",
 							&mixrec_train_memory,
 							1024 * 1024, 1024, 1024 * 1024 * 1024,
 							PGC_USERSET,
 							GUC_UNIT_KB,
-							NULL, NULL, NULL);
+							CheckTrainMemory, NULL, NULL);
 
 	DefineCustomIntVariable("mixrec.keep_versions",
 							"Sets how many versions of each model mixrec_train keeps.",

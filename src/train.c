@@ -52,10 +52,11 @@ PG_FUNCTION_INFO_V1(mixrec_train_model);
 #define MAX_EPOCHS			100000
 
 /* GUC: memory budget for the training data, in kB */
-int			mixrec_train_memory = 1024 * 1024;
 
 static void ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts);
 static MixrecModel *StartModel(const TrainOptions *opts, const TrainRows *data);
+static double TrainWorkNeed(const MlpShape *shape, bool standardize, int batch_size,
+							Size n_val, bool keep_best);
 static void CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n,
 							double alpha);
 static void AppendEpochJson(StringInfo buf, int epoch, const LossValue *train,
@@ -199,6 +200,29 @@ ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
 
 
 
+
+/*
+ * The bytes a training holds besides its rows: the model with Adam's
+ * moments (twice with early stopping, for the best epoch's copy), the work
+ * area of a batch, and the work area of evaluating n_val rows
+ */
+static double
+TrainWorkNeed(const MlpShape *shape, bool standardize, int batch_size, Size n_val,
+			  bool keep_best)
+{
+	uint32		flags = MIXREC_FLAG_OPTIMIZER | (standardize ? MIXREC_FLAG_STANDARDIZE : 0);
+	double		need = 4.0 * ModelFloatCount(shape, flags) * (keep_best ? 2 : 1) +
+		4.0 * TrainWorkFloats(shape, batch_size) + TrainWorkBytes(batch_size);
+
+	if (n_val > 0)
+	{
+		int			chunk = (int) Min((Size) Max(batch_size, 1024), n_val);
+
+		need += 4.0 * TrainWorkFloats(shape, chunk) + TrainWorkBytes(chunk) +
+			TrainEvalScratchBytes(n_val, MlpOutputDim(shape));
+	}
+	return need;
+}
 
 /*
  * Create the model to train: a new one, or a copy of the given one
@@ -572,6 +596,23 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	args.domain = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	args.weight = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 
+	/*
+	 * Refuse a batch whose work areas alone exceed the budget before reading
+	 * a row: the hidden layers and the batch size are known, the input and
+	 * output sizes are at least 1
+	 */
+	{
+		MlpShape	least = opts.initial ? opts.initial->shape : opts.shape;
+
+		least.dims[0] = opts.initial ? MlpInputDim(&opts.initial->shape) : 1;
+		least.dims[least.n_hidden + 1] = opts.initial ? MlpOutputDim(&opts.initial->shape) : 1;
+		MemoryBudgetCheck(TrainWorkNeed(&least, opts.standardize, opts.batch_size, 0,
+										opts.patience > 0),
+						  "training",
+						  psprintf("The model and the work areas of a batch of %d rows need this much before any row is read.",
+								   opts.batch_size));
+	}
+
 	/* 1-2. Read the source into memory, unless it is to be streamed */
 	memset(&data, 0, sizeof(data));
 	if (opts.method != TRAIN_STREAM)
@@ -657,6 +698,25 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 		pfree(is_val);
 	}
 	CheckEnoughRows(&data, train_rows, n_train, opts.alpha);
+
+	/* The rows are in memory: can the model and its work areas join them? */
+	{
+		MlpShape	shape = opts.initial ? opts.initial->shape : opts.shape;
+		double		rows_bytes = (double) (data.capacity) *
+			(sizeof(float) * (data.input_dim + data.output_dim) +
+			 (data.has_weight ? sizeof(float) : 0) + (data.has_domain ? 2 : 0)) +
+			sizeof(uint32) * (double) (data.rows + 2);
+		double		work = 0;
+
+		shape.dims[0] = data.input_dim;
+		shape.dims[shape.n_hidden + 1] = data.output_dim;
+		work = TrainWorkNeed(&shape, opts.initial ? (opts.initial->flags & MIXREC_FLAG_STANDARDIZE) != 0 :
+							 opts.standardize, opts.batch_size, n_val, opts.patience > 0);
+		MemoryBudgetCheck(rows_bytes + work, "training",
+						  psprintf("%zu rows take %.0f MB; the model and its work areas (batches of %d rows, %zu validation rows) take %.0f MB.",
+								   data.rows, ceil(rows_bytes / (1024.0 * 1024.0)), opts.batch_size,
+								   n_val, ceil(work / (1024.0 * 1024.0))));
+	}
 
 	model = StartModel(&opts, &data);
 	if (MlpInputDim(&model->shape) != data.input_dim || MlpOutputDim(&model->shape) != data.output_dim)

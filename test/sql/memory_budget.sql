@@ -1,0 +1,54 @@
+-- mixrec.train_memory bounds everything a training, an aggregate, a
+-- recommendation or an evaluation allocates as it grows with the data or
+-- the model, counted before it is allocated; mixrec.max_train_memory, which
+-- only a superuser may change, caps what any session can give itself.
+SET client_min_messages = warning;
+\set SHOW_CONTEXT never
+
+CREATE TABLE budget_rows AS
+SELECT i, ARRAY[sin(i), cos(i)]::real[] AS f, (sin(i) > 0)::int::float8 AS y
+FROM generate_series(1, 2000) AS i;
+CREATE ROLE regress_mixrec_budget;
+GRANT SELECT ON budget_rows TO regress_mixrec_budget;
+
+-- The ceiling (its settings exist once the library is loaded)
+SELECT mixrec_init(1) IS NOT NULL AS loaded;
+SHOW mixrec.max_train_memory;
+SET ROLE regress_mixrec_budget;
+SET mixrec.train_memory = '1TB';
+SET mixrec.train_memory = '5GB';
+SET mixrec.max_train_memory = '1TB';
+SET mixrec.train_memory = '4GB';
+SHOW mixrec.train_memory;
+RESET mixrec.train_memory;
+RESET ROLE;
+-- A superuser raises the ceiling first
+SET mixrec.max_train_memory = '8GB';
+SET mixrec.train_memory = '8GB';
+RESET mixrec.train_memory;
+RESET mixrec.max_train_memory;
+
+-- A batch whose work areas alone exceed the budget is refused before a
+-- row is read: 65,536 rows through 16,384 units
+SET mixrec.train_memory = '256MB';
+SELECT * FROM mixrec_train_model('budget_rows', 'f', 'y', NULL, NULL, 0.5, '{16384}', 1, 65536,
+	1e-3, 0.9, 0.999, 1e-8, 0, 'adam', 0, NULL, true, true, 'independent', 42, NULL, 'error', 'big', 'memory');
+-- The rows fit, the rows and the work areas together do not
+SET mixrec.train_memory = '40MB';
+SELECT * FROM mixrec_train_model('budget_rows', 'f', 'y', NULL, NULL, 0.5, '{1024}', 1, 2048,
+	1e-3, 0.9, 0.999, 1e-8, 0, 'adam', 0.5, NULL, true, true, 'independent', 42, NULL, 'error', 'big', 'memory');
+
+-- The aggregate: the state with its pool, then the work areas of a pool
+SET mixrec.train_memory = '32MB';
+SELECT length(mixrec_fit(mixrec_init(2, '{4}'), f, y, 1, NULL, '{"batch_size": 65536, "pool_batches": 64}'))
+FROM budget_rows;
+SET mixrec.train_memory = '1GB';
+SELECT length(mixrec_fit(mixrec_init(2, '{8192}'), f, y, 1, NULL, '{"batch_size": 65536, "pool_batches": 1}'))
+FROM budget_rows;
+-- Within the budget, the same calls run
+SELECT length(mixrec_fit(mixrec_init(2, '{64}'), f, y, 1, NULL, '{"batch_size": 512, "pool_batches": 1}')) > 0 AS trains
+FROM budget_rows;
+RESET mixrec.train_memory;
+
+DROP TABLE budget_rows;
+DROP ROLE regress_mixrec_budget;
