@@ -94,6 +94,17 @@ SELECT model, version FROM mixrec_train('sec_team', 'sec_rows', 'features', 'cli
 SELECT name, owner FROM mixrec_model_versions ORDER BY name, version;
 RESET ROLE;
 
+-- Listing versions reads only each model's header (mixrec_shape), not
+-- its weights: a copy with a damaged weight is listed, and only the
+-- functions that use the weights find the damage
+INSERT INTO mixrec_models (name, version, weights)
+SELECT 'sec_bob', 3, overlay(weights placing '\xff'::bytea from length(weights) / 2 for 1)
+FROM mixrec_models WHERE name = 'sec_bob' AND version = 1;
+SELECT version, input_dim, hidden, bytes FROM mixrec_model_versions WHERE name = 'sec_bob' ORDER BY version;
+SELECT mixrec_info(weights) FROM mixrec_models WHERE name = 'sec_bob' AND version = 3;
+SELECT mixrec_shape('\x00');
+SELECT mixrec_shape(substring(weights FROM 1 FOR 40)) FROM mixrec_models WHERE name = 'sec_bob' AND version = 1;
+
 -- A superuser sees and may do everything; it cleans up
 SELECT mixrec_drop(name) FROM (VALUES ('sec_alice'), ('sec_bob'), ('sec_team')) AS n(name);
 REVOKE ALL ON mixrec_models, mixrec_model_counters
