@@ -76,6 +76,11 @@ CREATE TABLE mixrec_models (
 	PRIMARY KEY (name, version)
 );
 
+-- Weights are float32 noise to a compressor: storing them uncompressed
+-- saves a pglz pass (seconds, and uninterruptible, for a large model)
+-- and lets mixrec_shape read a model's header without fetching the rest
+ALTER TABLE mixrec_models ALTER COLUMN weights SET STORAGE EXTERNAL;
+
 -- At most one active version per name
 CREATE UNIQUE INDEX mixrec_models_active ON mixrec_models (name) WHERE active;
 

@@ -29,6 +29,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "mixrec.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -163,7 +164,13 @@ mixrec_train(PG_FUNCTION_ARGS)
 		metrics = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	}
 
-	/* 3. Store it: every argument, then the weights and the metrics */
+	/*
+	 * 3. Store it: every argument, then the weights and the metrics.  Writing
+	 * the row cannot be interrupted (for a model at the parameter limit it
+	 * takes seconds), so a cancel that came during the training is honoured
+	 * here, before it starts.
+	 */
+	CHECK_FOR_INTERRUPTS();
 	values[TRAIN_NARGS] = weights;
 	nulls[TRAIN_NARGS] = ' ';
 	types[TRAIN_NARGS] = BYTEAOID;
