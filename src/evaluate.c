@@ -225,12 +225,12 @@ EvalQuery(const char *source, const char *features, const char *label, const cha
 
 	/* The types of label and domain decide how they are cast */
 	desc = SourceProbe(psprintf("SELECT (%s), (%s), %s FROM %s WHERE false", features, label,
-								domain ? psprintf("(%s)", domain) : "NULL::text", from),
+								domain ? psprintf("(%s)", domain) : "NULL::pg_catalog.text", from),
 					   &probe_shape);
-	return psprintf("SELECT (%s)::real[], %s, %s, %s FROM %s", features,
+	return psprintf("SELECT (%s)::pg_catalog.float4[], %s, %s, %s FROM %s", features,
 					SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, label),
 					SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, domain),
-					user_id ? psprintf("(%s)::text", user_id) : "NULL::text",
+					user_id ? psprintf("(%s)::pg_catalog.text", user_id) : "NULL::pg_catalog.text",
 					from);
 }
 

@@ -135,7 +135,7 @@ PrepareIdFeatures(const char *source_name, const char *source, const char *id_na
 		.types = id_features_types,
 	};
 
-	return SourcePrepare(psprintf("SELECT (%s)::text, (%s)::real[] FROM %s",
+	return SourcePrepare(psprintf("SELECT (%s)::pg_catalog.text, (%s)::pg_catalog.float4[] FROM %s",
 								  id, features, SourceFrom(source)),
 						 0, NULL, 0, &shape);
 }

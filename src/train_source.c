@@ -9,10 +9,15 @@
  * can still change the columns of that SELECT (a comma, a comment), so
  * every statement mixrec assembles from arguments is prepared by
  * SourcePrepare, which checks the plan's result columns, their number and
- * types, against what the C code will read before any row is.  Rows are
- * fetched in batches and appended to compact float32 arrays, each value
- * validated with a message that names the row; the arrays grow within the
- * budget mixrec.train_memory and live in the context TrainRows names.
+ * types, against what the C code will read before any row is.  What mixrec
+ * writes around the arguments is schema-qualified (pg_catalog's functions,
+ * operators and types, and mixrec's own functions by the extension's
+ * schema), so it means the same under any search_path; the arguments
+ * themselves are resolved under the caller's search_path, as written.
+ *
+ * Rows are fetched in batches and appended to compact float32 arrays, each
+ * value validated with a message that names the row; the arrays grow within
+ * the budget mixrec.train_memory and live in the context TrainRows names.
  * Whatever one fetch detoasts or converts lives in a row context that is
  * reset after the fetch.
  */
@@ -283,8 +288,8 @@ SourceQuery(const char *source, const char *features, const char *label,
 
 	initStringInfo(&query);
 	appendStringInfo(&query, "SELECT (%s), (%s), ", features, label);
-	appendStringInfo(&query, domain ? "(%s), " : "NULL::text, ", domain);
-	appendStringInfo(&query, weight ? "(%s) " : "NULL::float8 ", weight);
+	appendStringInfo(&query, domain ? "(%s), " : "NULL::pg_catalog.text, ", domain);
+	appendStringInfo(&query, weight ? "(%s) " : "NULL::pg_catalog.float8 ", weight);
 	appendStringInfo(&query, "FROM %s", SourceFrom(source));
 	if (where)
 		appendStringInfo(&query, " WHERE %s", where);
@@ -742,9 +747,9 @@ SourceLabelSql(Oid type, const char *label)
 				 errmsg("this function takes a single label, but label is an array"),
 				 errhint("Streamed training trains models of one output: raise mixrec.train_memory to train in memory.")));
 	if (type == BOOLOID)
-		return psprintf("CASE WHEN (%s) THEN 1.0::float8 WHEN NOT (%s) THEN 0.0::float8 END",
+		return psprintf("CASE WHEN (%s) THEN 1.0::pg_catalog.float8 WHEN NOT (%s) THEN 0.0::pg_catalog.float8 END",
 						label, label);
-	return psprintf("(%s)::float8", label);
+	return psprintf("(%s)::pg_catalog.float8", label);
 }
 
 /*
@@ -754,11 +759,12 @@ char *
 SourceDomainSql(Oid type, const char *domain)
 {
 	if (domain == NULL)
-		return pstrdup("NULL::text");
+		return pstrdup("NULL::pg_catalog.text");
 	if (type == BOOLOID)
-		return psprintf("CASE WHEN (%s) THEN 'commercial' WHEN NOT (%s) THEN 'open' END",
+		return psprintf("CASE WHEN (%s) THEN 'commercial'::pg_catalog.text "
+						"WHEN NOT (%s) THEN 'open'::pg_catalog.text END",
 						domain, domain);
-	return psprintf("(%s)::text", domain);
+	return psprintf("(%s)::pg_catalog.text", domain);
 }
 
 /*

@@ -83,7 +83,7 @@ StreamInputDim(const char *from, const char *features, const char *where)
 		.ncolumns = lengthof(types),
 		.types = types,
 	};
-	char	   *query = psprintf("SELECT cardinality((%s)) FROM %s%s%s LIMIT 1",
+	char	   *query = psprintf("SELECT pg_catalog.cardinality((%s)) FROM %s%s%s LIMIT 1",
 								 features, from, where ? " WHERE " : "", where ? where : "");
 	SPIPlanPtr	plan = SourcePrepare(query, 0, NULL, CURSOR_OPT_PARALLEL_OK, &shape);
 	bool		isnull;
@@ -119,9 +119,9 @@ StreamStandardize(const char *from, const char *features, const char *where,
 		.types = types,
 	};
 	int			dim = MlpInputDim(&model->shape);
-	char	   *query = psprintf("SELECT u.i, avg(u.v), stddev_pop(u.v) "
-								 "FROM (SELECT (%s)::float8[] AS f FROM %s%s%s) AS s, "
-								 "unnest(s.f) WITH ORDINALITY AS u(v, i) "
+	char	   *query = psprintf("SELECT u.i, pg_catalog.avg(u.v), pg_catalog.stddev_pop(u.v) "
+								 "FROM (SELECT (%s)::pg_catalog.float8[] AS f FROM %s%s%s) AS s, "
+								 "pg_catalog.unnest(s.f) WITH ORDINALITY AS u(v, i) "
 								 "GROUP BY u.i ORDER BY u.i",
 								 features, from, where ? " WHERE " : "", where ? where : "");
 	SPIPlanPtr	plan = SourcePrepare(query, 0, NULL, CURSOR_OPT_PARALLEL_OK, &shape);
@@ -253,10 +253,13 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 
 	if (opts->validation_fraction > 0)
 	{
-		holdout = psprintf("%s.mixrec_holdout((%s), %lld)", schema, args->features,
-						   (long long) opts->seed);
-		train_where = psprintf("%s >= %.17g", holdout, opts->validation_fraction);
-		val_where = psprintf("%s < %.17g", holdout, opts->validation_fraction);
+		/* Quoted constants: a negative number would need the unary minus */
+		holdout = psprintf("%s.mixrec_holdout((%s), '%lld'::pg_catalog.int8)", schema,
+						   args->features, (long long) opts->seed);
+		train_where = psprintf("%s OPERATOR(pg_catalog.>=) '%.17g'::pg_catalog.float8", holdout,
+							   opts->validation_fraction);
+		val_where = psprintf("%s OPERATOR(pg_catalog.<) '%.17g'::pg_catalog.float8", holdout,
+							 opts->validation_fraction);
 	}
 
 	/* The validation rows, in memory */
@@ -283,12 +286,12 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	/* Types decide how the epoch query casts the columns */
 	desc = SourceProbe(SourceQuery(args->source, args->features, args->label, args->domain,
 								   args->weight, "false"), NULL);
-	epoch_query = psprintf("SELECT %s.mixrec_fit_state($1, (%s)::real[], %s, %s, %s, $2) "
+	epoch_query = psprintf("SELECT %s.mixrec_fit_state($1, (%s)::pg_catalog.float4[], %s, %s, %s, $2) "
 						   "FROM %s%s%s",
 						   schema, args->features,
 						   SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, args->label),
-						   args->weight ? psprintf("(%s)::float8", args->weight) :
-						   "1.0::float8",
+						   args->weight ? psprintf("(%s)::pg_catalog.float8", args->weight) :
+						   "1.0::pg_catalog.float8",
 						   SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, args->domain),
 						   from, train_where ? " WHERE " : "", train_where ? train_where : "");
 	/* No row limit and no cursor: the planner may run it as a parallel aggregate */
