@@ -64,11 +64,25 @@ typedef struct EvalRows
 
 static const char *const model_names[] = {"open", "commercial", "blend"};
 
+/*
+ * The columns EvalRead reads: features, label, domain and user id, cast to
+ * these types by EvalQuery
+ */
+static const Oid eval_types[] = {FLOAT4ARRAYOID, FLOAT8OID, TEXTOID, TEXTOID};
+static const SourceShape eval_shape = {
+	.arguments = "source, features, label, domain and user_id",
+	.columns = "features, label, domain and user_id",
+	.ncolumns = lengthof(eval_types),
+	.types = eval_types,
+};
+
 /* The ordering context of SortByUser (qsort has none) */
 static const EvalRows *sort_rows;
 static const double *sort_scores;
 
 static void EvalRead(EvalRows *rows, const char *query, bool with_users, int dim);
+static char *EvalQuery(const char *source, const char *features, const char *label,
+					   const char *domain, const char *user_id);
 static double LogLoss(const double *p, const EvalRows *rows, const unsigned char *include,
 					  Size *counted);
 static double Accuracy(const double *p, const EvalRows *rows, const unsigned char *include);
@@ -94,9 +108,7 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
 
 	memset(rows, 0, sizeof(*rows));
 	rows->dim = dim;
-	plan = SPI_prepare(query, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
+	plan = SourcePrepare(query, 0, NULL, 0, &eval_shape);
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	for (;;)
 	{
@@ -194,6 +206,32 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
 	}
 	SPI_cursor_close(portal);
 	MemoryContextSwitchTo(context);
+}
+
+/*
+ * Build the query of the evaluation rows; in an SPI connection
+ */
+static char *
+EvalQuery(const char *source, const char *features, const char *label, const char *domain,
+		  const char *user_id)
+{
+	static const SourceShape probe_shape = {
+		.arguments = "source, features, label and domain",
+		.columns = "features, label and domain",
+		.ncolumns = 3,
+	};
+	const char *from = SourceFrom(source);
+	TupleDesc	desc;
+
+	/* The types of label and domain decide how they are cast */
+	desc = SourceProbe(psprintf("SELECT (%s), (%s), %s FROM %s WHERE false", features, label,
+								domain ? psprintf("(%s)", domain) : "NULL::pg_catalog.text", from),
+					   &probe_shape);
+	return psprintf("SELECT (%s)::pg_catalog.float4[], %s, %s, %s FROM %s", features,
+					SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, label),
+					SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, domain),
+					user_id ? psprintf("(%s)::pg_catalog.text", user_id) : "NULL::pg_catalog.text",
+					from);
 }
 
 /*
@@ -397,7 +435,6 @@ mixrec_evaluate(PG_FUNCTION_ARGS)
 	EvalRows	rows;
 	double	   *p[3];
 	float	   *work;
-	TupleDesc	desc;
 	char	   *query;
 
 	for (int i = 1; i <= 3; i++)
@@ -428,13 +465,7 @@ mixrec_evaluate(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	desc = SourceProbe(SourceQuery(source, features, label, domain, NULL, "false"));
-	query = psprintf("SELECT (%s)::real[], %s, %s, %s FROM %s", features,
-					 SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, label),
-					 SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, domain),
-					 user_id ? psprintf("(%s)::text", user_id) : "NULL::text",
-					 SourceFrom(source));
-	CheckOneSelect(query);
+	query = EvalQuery(source, features, label, domain, user_id);
 	MemoryContextSwitchTo(context);
 	EvalRead(&rows, query, user_id != NULL, MlpInputDim(&model->shape));
 	SPI_finish();

@@ -74,6 +74,9 @@ typedef struct PredictReceiver
 	MemoryContext block_context;
 } PredictReceiver;
 
+/* The columns of a query of rows to score: id and features, cast to these */
+static const Oid id_features_types[] = {TEXTOID, FLOAT4ARRAYOID};
+
 /* A candidate in a user's top k */
 typedef struct TopItem
 {
@@ -98,6 +101,9 @@ static void TopPush(TopItem *heap, int *size, int k, TopItem item);
 static int	TopCompareDesc(const void *a, const void *b);
 static uint64 IdHash(const char *id, uint64 seed);
 static uint64 PairKey(uint64 user_hash, const char *item);
+static SPIPlanPtr PrepareIdFeatures(const char *source_name, const char *source,
+									const char *id_name, const char *id,
+									const char *features_name, const char *features);
 
 /*
  * Read a required text argument
@@ -110,6 +116,28 @@ ServeText(FunctionCallInfo fcinfo, int arg, const char *name)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be NULL", name)));
 	return text_to_cstring(PG_GETARG_TEXT_PP(arg));
+}
+
+/*
+ * Prepare the query of rows to score, SELECT id::text, features::real[]
+ * FROM source, whose two columns SourcePrepare proves are (text, real[])
+ * (PredictReceive and mixrec_recommend read them as such).  The names are
+ * the arguments' names, for messages.
+ */
+static SPIPlanPtr
+PrepareIdFeatures(const char *source_name, const char *source, const char *id_name,
+				  const char *id, const char *features_name, const char *features)
+{
+	SourceShape shape = {
+		.arguments = psprintf("%s, %s and %s", source_name, id_name, features_name),
+		.columns = psprintf("%s and %s", id_name, features_name),
+		.ncolumns = lengthof(id_features_types),
+		.types = id_features_types,
+	};
+
+	return SourcePrepare(psprintf("SELECT (%s)::pg_catalog.text, (%s)::pg_catalog.float4[] FROM %s",
+								  id, features, SourceFrom(source)),
+						 0, NULL, 0, &shape);
 }
 
 /*
@@ -322,7 +350,6 @@ mixrec_predict(PG_FUNCTION_ARGS)
 	const char *source = ServeText(fcinfo, 1, "source");
 	const char *id = ServeText(fcinfo, 2, "id");
 	const char *features = ServeText(fcinfo, 3, "features");
-	char	   *query;
 	PredictReceiver receiver;
 	SPIPlanPtr	plan;
 	SPIExecuteOptions options;
@@ -346,14 +373,10 @@ mixrec_predict(PG_FUNCTION_ARGS)
 	receiver.block_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec predict block",
 												   ALLOCSET_DEFAULT_SIZES);
 
-	query = psprintf("SELECT (%s)::text, (%s)::real[] FROM %s", id, features, SourceFrom(source));
-	CheckOneSelect(query);
-
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(query, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
+	/* The receiver reads its slots' columns 0 and 1 as text and real[] */
+	plan = PrepareIdFeatures("source", source, "id", id, "features", features);
 	memset(&options, 0, sizeof(options));
 	options.read_only = true;
 	options.dest = &receiver.pub;
@@ -475,7 +498,6 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	HTAB	   *excluded = NULL;
 	float	   *x;
 	TopItem    *heap;
-	char	   *query;
 	SPIPlanPtr	plan;
 	Portal		portal;
 	int64		user_row = 0;
@@ -503,12 +525,7 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(context);
 	item_ids = palloc_array(char *, capacity);
 	item_x = NULL;
-	query = psprintf("SELECT (%s)::text, (%s)::real[] FROM %s", item_id, item_features,
-					 SourceFrom(items));
-	CheckOneSelect(query);
-	plan = SPI_prepare(query, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the items query: %s", SPI_result_code_string(SPI_result));
+	plan = PrepareIdFeatures("items", items, "item_id", item_id, "item_features", item_features);
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	for (;;)
 	{
@@ -568,6 +585,12 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	/* The pairs to leave out: (user id, item id), the first two columns */
 	if (!PG_ARGISNULL(8))
 	{
+		/* Columns of any types: the ids are compared as their values' text */
+		static const SourceShape exclude_shape = {
+			.arguments = "exclude",
+			.columns = "exclude",
+			.more_columns = true,
+		};
 		HASHCTL		ctl;
 
 		memset(&ctl, 0, sizeof(ctl));
@@ -576,16 +599,14 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 		ctl.hcxt = context;
 		excluded = hash_create("mixrec excluded pairs", 1024, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		query = psprintf("SELECT * FROM %s", SourceFrom(text_to_cstring(PG_GETARG_TEXT_PP(8))));
-		CheckOneSelect(query);
-		plan = SPI_prepare(query, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the exclude query: %s", SPI_result_code_string(SPI_result));
-		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-		if (portal->tupDesc->natts < 2)
+		plan = SourcePrepare(psprintf("SELECT * FROM %s",
+									  SourceFrom(text_to_cstring(PG_GETARG_TEXT_PP(8)))),
+							 0, NULL, 0, &exclude_shape);
+		if (SourcePlanColumns(plan)->natts < 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("exclude must have two columns, a user id and an item id")));
+		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 		for (;;)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -613,12 +634,7 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	x = MemoryContextAllocHuge(context, sizeof(float) * SERVE_BLOCK_ROWS * d_in);
 	heap = palloc_array(TopItem, k);
 	user_context = AllocSetContextCreate(context, "mixrec recommend user", ALLOCSET_DEFAULT_SIZES);
-	query = psprintf("SELECT (%s)::text, (%s)::real[] FROM %s", user_id, user_features,
-					 SourceFrom(users));
-	CheckOneSelect(query);
-	plan = SPI_prepare(query, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the users query: %s", SPI_result_code_string(SPI_result));
+	plan = PrepareIdFeatures("users", users, "user_id", user_id, "user_features", user_features);
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	for (;;)
 	{

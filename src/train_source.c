@@ -5,10 +5,19 @@
  * The source, features, label, domain and weight arguments are assembled
  * into one SELECT, which the raw parser must accept as exactly one SELECT
  * statement, so that no argument can end it and start another; it runs
- * through a read-only SPI cursor with the caller's privileges.  Rows are
- * fetched in batches and appended to compact float32 arrays, each value
- * validated with a message that names the row; the arrays grow within the
- * budget mixrec.train_memory and live in the context TrainRows names.
+ * through a read-only SPI cursor with the caller's privileges.  An argument
+ * can still change the columns of that SELECT (a comma, a comment), so
+ * every statement mixrec assembles from arguments is prepared by
+ * SourcePrepare, which checks the plan's result columns, their number and
+ * types, against what the C code will read before any row is.  What mixrec
+ * writes around the arguments is schema-qualified (pg_catalog's functions,
+ * operators and types, and mixrec's own functions by the extension's
+ * schema), so it means the same under any search_path; the arguments
+ * themselves are resolved under the caller's search_path, as written.
+ *
+ * Rows are fetched in batches and appended to compact float32 arrays, each
+ * value validated with a message that names the row; the arrays grow within
+ * the budget mixrec.train_memory and live in the context TrainRows names.
  * Whatever one fetch detoasts or converts lives in a row context that is
  * reset after the fetch.
  */
@@ -29,6 +38,7 @@
 #include "training.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/plancache.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
@@ -42,11 +52,21 @@ enum
 	COL_FEATURES = 1,
 	COL_LABEL,
 	COL_DOMAIN,
-	COL_WEIGHT
+	COL_WEIGHT,
+	SOURCE_COLUMNS = COL_WEIGHT
+};
+
+/* The columns of SourceQuery's query; their types CheckSourceTypes checks */
+static const SourceShape source_shape = {
+	.arguments = "source, features, label, domain and weight",
+	.columns = "features, label, domain and weight",
+	.ncolumns = SOURCE_COLUMNS,
 };
 
 static const char *SourceRelation(const char *source);
-static void CheckSourceTypes(TupleDesc desc, const TrainOptions *opts);
+static void CheckOneSelect(const char *query, const char *arguments);
+static char *TypeList(int n, const Oid *types, TupleDesc desc);
+static void CheckSourceTypes(TupleDesc desc);
 static bool IsNumericType(Oid type);
 static double NumericDatumToDouble(Datum value, Oid type);
 static bool ReadVector(Datum value, Oid array_type, float *out, int *length,
@@ -135,8 +155,8 @@ SourceFrom(const char *source)
  * against this query, not the caller's (whose text the parser's error
  * position would point into).
  */
-void
-CheckOneSelect(const char *query)
+static void
+CheckOneSelect(const char *query, const char *arguments)
 {
 	MemoryContext context = CurrentMemoryContext;
 	List	   *parsed = NIL;
@@ -154,7 +174,7 @@ CheckOneSelect(const char *query)
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("source, features, label, domain and weight must together form one SELECT"),
+				 errmsg("%s must together form one SELECT", arguments),
 				 errdetail("%s in the query: %s", edata->message, query)));
 	}
 	PG_END_TRY();
@@ -162,8 +182,99 @@ CheckOneSelect(const char *query)
 		!IsA(linitial_node(RawStmt, parsed)->stmt, SelectStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("source, features, label, domain and weight must together form one SELECT"),
+				 errmsg("%s must together form one SELECT", arguments),
 				 errdetail("The query: %s", query)));
+}
+
+/*
+ * The result columns of a statement SourcePrepare prepared: one SELECT that
+ * returns rows (NULL for anything else)
+ */
+TupleDesc
+SourcePlanColumns(SPIPlanPtr plan)
+{
+	List	   *sources = SPI_plan_get_plan_sources(plan);
+	CachedPlanSource *source;
+
+	if (list_length(sources) != 1)
+		return NULL;
+	source = linitial(sources);
+	if (source->commandTag != CMDTAG_SELECT)
+		return NULL;
+	return source->resultDesc;
+}
+
+/*
+ * Name n types, for messages: the given ones, or a descriptor's columns'
+ */
+static char *
+TypeList(int n, const Oid *types, TupleDesc desc)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+	{
+		Oid			type = desc ? TupleDescAttr(desc, i)->atttypid : types[i];
+
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, OidIsValid(type) ? format_type_be(type) : "any type");
+	}
+	return buf.data;
+}
+
+/*
+ * Prepare a statement assembled from arguments, and prove that it reads
+ * what the C code expects before any Datum is read
+ *
+ * The raw parser must see exactly one SELECT (CheckOneSelect), and so must
+ * the plan; then the result columns must be exactly shape->ncolumns (at
+ * least, with more_columns), each of exactly the type in shape->types,
+ * where one is given.  An argument that shifts the columns (a comma or a
+ * comment in it) would otherwise make the caller read a Datum as another
+ * type.  The plan is prepared with cursor_options (SPI_prepare_cursor), in
+ * the current SPI connection.
+ */
+SPIPlanPtr
+SourcePrepare(const char *query, int nargs, Oid *argtypes, int cursor_options,
+			  const SourceShape *shape)
+{
+	SPIPlanPtr	plan;
+	TupleDesc	desc;
+
+	CheckOneSelect(query, shape->arguments);
+	plan = SPI_prepare_cursor(query, nargs, argtypes, cursor_options);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
+
+	/* A SELECT INTO or a rule can still make it something else */
+	desc = SourcePlanColumns(plan);
+	if (desc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s must together form one SELECT that returns rows", shape->arguments),
+				 errdetail("The query: %s", query)));
+
+	if (desc->natts < shape->ncolumns ||
+		(desc->natts > shape->ncolumns && !shape->more_columns))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must give %s%d column%s, the query gives %d", shape->columns,
+						shape->more_columns ? "at least " : "", shape->ncolumns,
+						shape->ncolumns == 1 ? "" : "s", desc->natts),
+				 errdetail("The query: %s", query)));
+	if (shape->types)
+		for (int i = 0; i < shape->ncolumns; i++)
+			if (OidIsValid(shape->types[i]) &&
+				TupleDescAttr(desc, i)->atttypid != shape->types[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("%s must give columns of types (%s), the query gives (%s)",
+								shape->columns, TypeList(shape->ncolumns, shape->types, NULL),
+								TypeList(desc->natts, NULL, desc)),
+						 errdetail("The query: %s", query)));
+	return plan;
 }
 
 /*
@@ -177,12 +288,11 @@ SourceQuery(const char *source, const char *features, const char *label,
 
 	initStringInfo(&query);
 	appendStringInfo(&query, "SELECT (%s), (%s), ", features, label);
-	appendStringInfo(&query, domain ? "(%s), " : "NULL::text, ", domain);
-	appendStringInfo(&query, weight ? "(%s) " : "NULL::float8 ", weight);
+	appendStringInfo(&query, domain ? "(%s), " : "NULL::pg_catalog.text, ", domain);
+	appendStringInfo(&query, weight ? "(%s) " : "NULL::pg_catalog.float8 ", weight);
 	appendStringInfo(&query, "FROM %s", SourceFrom(source));
 	if (where)
 		appendStringInfo(&query, " WHERE %s", where);
-	CheckOneSelect(query.data);
 	return query.data;
 }
 
@@ -197,10 +307,11 @@ IsNumericType(Oid type)
 }
 
 /*
- * Check the column types of the source query
+ * Check the column types of the source query, whose number SourcePrepare
+ * has checked
  */
 static void
-CheckSourceTypes(TupleDesc desc, const TrainOptions *opts)
+CheckSourceTypes(TupleDesc desc)
 {
 	Oid			features = TupleDescAttr(desc, COL_FEATURES - 1)->atttypid;
 	Oid			label = TupleDescAttr(desc, COL_LABEL - 1)->atttypid;
@@ -574,11 +685,9 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(query, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
+	plan = SourcePrepare(query, 0, NULL, 0, &source_shape);
+	CheckSourceTypes(SourcePlanColumns(plan));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	CheckSourceTypes(portal->tupDesc, opts);
 
 	/* Values detoasted or converted for one fetch are freed with it */
 	row_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec training rows",
@@ -638,9 +747,9 @@ SourceLabelSql(Oid type, const char *label)
 				 errmsg("this function takes a single label, but label is an array"),
 				 errhint("Streamed training trains models of one output: raise mixrec.train_memory to train in memory.")));
 	if (type == BOOLOID)
-		return psprintf("CASE WHEN (%s) THEN 1.0::float8 WHEN NOT (%s) THEN 0.0::float8 END",
+		return psprintf("CASE WHEN (%s) THEN 1.0::pg_catalog.float8 WHEN NOT (%s) THEN 0.0::pg_catalog.float8 END",
 						label, label);
-	return psprintf("(%s)::float8", label);
+	return psprintf("(%s)::pg_catalog.float8", label);
 }
 
 /*
@@ -650,27 +759,26 @@ char *
 SourceDomainSql(Oid type, const char *domain)
 {
 	if (domain == NULL)
-		return pstrdup("NULL::text");
+		return pstrdup("NULL::pg_catalog.text");
 	if (type == BOOLOID)
-		return psprintf("CASE WHEN (%s) THEN 'commercial' WHEN NOT (%s) THEN 'open' END",
+		return psprintf("CASE WHEN (%s) THEN 'commercial'::pg_catalog.text "
+						"WHEN NOT (%s) THEN 'open'::pg_catalog.text END",
 						domain, domain);
-	return psprintf("(%s)::text", domain);
+	return psprintf("(%s)::pg_catalog.text", domain);
 }
 
 /*
- * The result columns of a query, without running it
+ * The result columns of a query, without running it: those of SourceQuery's
+ * query (shape NULL), whose types are checked, or of the given shape
  */
 TupleDesc
-SourceProbe(const char *query)
+SourceProbe(const char *query, const SourceShape *shape)
 {
-	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
-	Portal		portal;
-	TupleDesc	desc;
+	SPIPlanPtr	plan = SourcePrepare(query, 0, NULL, 0, shape ? shape : &source_shape);
+	TupleDesc	desc = CreateTupleDescCopy(SourcePlanColumns(plan));
 
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	desc = CreateTupleDescCopy(portal->tupDesc);
-	SPI_cursor_close(portal);
+	if (shape == NULL)
+		CheckSourceTypes(desc);
+	SPI_freeplan(plan);
 	return desc;
 }

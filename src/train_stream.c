@@ -76,13 +76,20 @@ mixrec_holdout(PG_FUNCTION_ARGS)
 static int
 StreamInputDim(const char *from, const char *features, const char *where)
 {
-	char	   *query = psprintf("SELECT cardinality((%s)) FROM %s%s%s LIMIT 1", features, from,
-								 where ? " WHERE " : "", where ? where : "");
+	static const Oid types[] = {INT4OID};
+	static const SourceShape shape = {
+		.arguments = "source and features",
+		.columns = "features",
+		.ncolumns = lengthof(types),
+		.types = types,
+	};
+	char	   *query = psprintf("SELECT pg_catalog.cardinality((%s)) FROM %s%s%s LIMIT 1",
+								 features, from, where ? " WHERE " : "", where ? where : "");
+	SPIPlanPtr	plan = SourcePrepare(query, 0, NULL, CURSOR_OPT_PARALLEL_OK, &shape);
 	bool		isnull;
 	int32		dim;
 
-	CheckOneSelect(query);
-	if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the first training row");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -104,14 +111,22 @@ static void
 StreamStandardize(const char *from, const char *features, const char *where,
 				  MixrecModel *model)
 {
+	static const Oid types[] = {INT8OID, FLOAT8OID, FLOAT8OID};
+	static const SourceShape shape = {
+		.arguments = "source and features",
+		.columns = "features",
+		.ncolumns = lengthof(types),
+		.types = types,
+	};
 	int			dim = MlpInputDim(&model->shape);
-	char	   *query = psprintf("SELECT u.i, avg(u.v), stddev_pop(u.v) "
-								 "FROM (SELECT (%s)::float8[] AS f FROM %s%s%s) AS s, "
-								 "unnest(s.f) WITH ORDINALITY AS u(v, i) GROUP BY u.i ORDER BY u.i",
+	char	   *query = psprintf("SELECT u.i, pg_catalog.avg(u.v), pg_catalog.stddev_pop(u.v) "
+								 "FROM (SELECT (%s)::pg_catalog.float8[] AS f FROM %s%s%s) AS s, "
+								 "pg_catalog.unnest(s.f) WITH ORDINALITY AS u(v, i) "
+								 "GROUP BY u.i ORDER BY u.i",
 								 features, from, where ? " WHERE " : "", where ? where : "");
+	SPIPlanPtr	plan = SourcePrepare(query, 0, NULL, CURSOR_OPT_PARALLEL_OK, &shape);
 
-	CheckOneSelect(query);
-	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not compute the standardization");
 	if (SPI_processed != (uint64) dim)
 		ereport(ERROR,
@@ -212,6 +227,15 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	char	   *val_where = NULL;
 	TupleDesc	desc;
 	char	   *epoch_query;
+	Oid			epoch_types[2] = {BYTEAOID, JSONBOID};
+	static const Oid state_type[] = {BYTEAOID};
+	static const SourceShape epoch_shape = {
+		.arguments = "source, features, label, domain and weight",
+		.columns = "features, label, domain and weight",
+		.ncolumns = lengthof(state_type),
+		.types = state_type,
+	};
+	SPIPlanPtr	epoch_plan;
 	MixrecModel *model;
 	bytea	   *model_blob;
 	bytea	   *best_blob = NULL;
@@ -229,10 +253,13 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 
 	if (opts->validation_fraction > 0)
 	{
-		holdout = psprintf("%s.mixrec_holdout((%s), %lld)", schema, args->features,
-						   (long long) opts->seed);
-		train_where = psprintf("%s >= %.17g", holdout, opts->validation_fraction);
-		val_where = psprintf("%s < %.17g", holdout, opts->validation_fraction);
+		/* Quoted constants: a negative number would need the unary minus */
+		holdout = psprintf("%s.mixrec_holdout((%s), '%lld'::pg_catalog.int8)", schema,
+						   args->features, (long long) opts->seed);
+		train_where = psprintf("%s OPERATOR(pg_catalog.>=) '%.17g'::pg_catalog.float8", holdout,
+							   opts->validation_fraction);
+		val_where = psprintf("%s OPERATOR(pg_catalog.<) '%.17g'::pg_catalog.float8", holdout,
+							 opts->validation_fraction);
 	}
 
 	/* The validation rows, in memory */
@@ -258,14 +285,18 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 
 	/* Types decide how the epoch query casts the columns */
 	desc = SourceProbe(SourceQuery(args->source, args->features, args->label, args->domain,
-								   args->weight, "false"));
-	epoch_query = psprintf("SELECT %s.mixrec_fit_state($1, (%s)::real[], %s, %s, %s, $2) FROM %s%s%s",
+								   args->weight, "false"), NULL);
+	epoch_query = psprintf("SELECT %s.mixrec_fit_state($1, (%s)::pg_catalog.float4[], %s, %s, %s, $2) "
+						   "FROM %s%s%s",
 						   schema, args->features,
 						   SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, args->label),
-						   args->weight ? psprintf("(%s)::float8", args->weight) : "1.0::float8",
+						   args->weight ? psprintf("(%s)::pg_catalog.float8", args->weight) :
+						   "1.0::pg_catalog.float8",
 						   SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, args->domain),
 						   from, train_where ? " WHERE " : "", train_where ? train_where : "");
-	CheckOneSelect(epoch_query);
+	/* No row limit and no cursor: the planner may run it as a parallel aggregate */
+	epoch_plan = SourcePrepare(epoch_query, lengthof(epoch_types), epoch_types,
+							   CURSOR_OPT_PARALLEL_OK, &epoch_shape);
 
 	model = StreamStartModel(opts, StreamInputDim(from, args->features, train_where));
 	MemoryContextSwitchTo(context);
@@ -293,7 +324,6 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	EpochLogStart(&log, opts, start);
 	for (int epoch = 1; epoch <= opts->epochs; epoch++)
 	{
-		Oid			types[2] = {BYTEAOID, JSONBOID};
 		Datum		values[2];
 		bool		isnull;
 		bytea	   *state_blob;
@@ -310,7 +340,7 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 		INSTR_TIME_SET_CURRENT(epoch_start);
 		values[0] = PointerGetDatum(model_blob);
 		values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(StreamOptions(opts, epoch)));
-		if (SPI_execute_with_args(epoch_query, 2, types, values, NULL, false, 0) != SPI_OK_SELECT ||
+		if (SPI_execute_plan(epoch_plan, values, NULL, false, 0) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "the epoch query of a streamed training failed");
 		MemoryContextSwitchTo(context);
