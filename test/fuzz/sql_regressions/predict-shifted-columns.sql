@@ -1,0 +1,14 @@
+-- mixrec_predict: an id expression that closes its parenthesis, adds a
+-- column and comments out the rest, so the assembled statement returns
+-- columns of other types than the ones the C code reads.  Must be an
+-- error, not a crash.  Needs SELECT, INSERT, UPDATE on the registry tables
+-- (what README.md tells a trainer to grant); leaves nothing behind.
+BEGIN;
+CREATE TEMP TABLE clicks AS
+SELECT i AS id,
+       ARRAY[sin(i * 0.37), cos(i * 0.73), sin(i * 1.31) * 3, (i % 10) / 10.0]::real[] AS features,
+       sin(i * 0.37) + cos(i * 0.73) > 0.2 AS clicked
+FROM generate_series(1, 200) AS i;
+SELECT model, version FROM mixrec_train('m', 'clicks', 'features', 'clicked', hidden => '{4}', epochs => 1);
+SELECT * FROM mixrec_predict('m', 'clicks', $$id)::text FROM clicks --$$, 'features');
+ROLLBACK;
