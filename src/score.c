@@ -16,8 +16,8 @@
  * the same bytes for as long as the expression lives), or it is the same
  * pointer to a value stored out of line in TOAST as the one validated.
  *
- * A model by name is cached for as long as the statement's snapshot: one
- * registry read per query.
+ * A model by name is read again whenever the registry may look different
+ * to the statement: see ScoreSnapshotKey.
  */
 #include "postgres.h"
 
@@ -25,8 +25,10 @@
 #include <math.h>
 
 #include "access/detoast.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "mixrec.h"
 #include "mixrec/predict.h"
 #include "nodes/primnodes.h"
@@ -39,6 +41,34 @@ PG_FUNCTION_INFO_V1(mixrec_score);
 PG_FUNCTION_INFO_V1(mixrec_score_all);
 PG_FUNCTION_INFO_V1(mixrec_score_name);
 PG_FUNCTION_INFO_V1(mixrec_score_all_name);
+
+/*
+ * What a model read by name was read under.  Two statements see the same
+ * registry rows when their MVCC snapshots have the same contents (xmin,
+ * xmax, the running transactions), the same command id (the transaction's
+ * own earlier writes), the same subtransaction (a rolled back
+ * subtransaction's writes vanish without a new command id) and the same
+ * user (whom row-level security on the registry lets read which rows).
+ * xmin, xmax and command id alone are not enough: a transaction that
+ * commits while an older one still runs moves neither.  Nor is the
+ * snapshot's snapXactCompletionCount, which would change on every commit:
+ * the active snapshot is a copy, and copies have it zeroed.
+ */
+typedef struct ScoreSnapshotKey
+{
+	bool		valid;
+	Oid			user;
+	SubTransactionId subxact;
+	CommandId	curcid;
+	TransactionId xmin;
+	TransactionId xmax;
+	uint32		xcnt;
+	int32		subxcnt;		/* 0 when subxip is not in use */
+	bool		suboverflowed;
+	bool		taken_during_recovery;
+	TransactionId *xip;			/* [xcnt] */
+	TransactionId *subxip;		/* [subxcnt] */
+} ScoreSnapshotKey;
 
 typedef struct ScoreCache
 {
@@ -56,9 +86,7 @@ typedef struct ScoreCache
 	char	   *name;
 	int			name_len;
 	int32		version;		/* the version asked for (-1: active) */
-	TransactionId snapshot_xmin;	/* and the snapshot it was read under */
-	TransactionId snapshot_xmax;
-	CommandId	snapshot_cid;
+	ScoreSnapshotKey snapshot;
 
 	MixrecModel *model;			/* NULL while nothing valid is cached */
 	float	   *features;		/* [input_dim] */
@@ -73,6 +101,9 @@ static ScoreCache *ScoreCacheOf(FunctionCallInfo fcinfo);
 static ScoreCache *ScoreCacheGet(FunctionCallInfo fcinfo);
 static ScoreCache *ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version);
 static void ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob);
+static int32 ScoreSnapshotSubxids(Snapshot snapshot);
+static bool ScoreSnapshotMatches(const ScoreSnapshotKey *key, Snapshot snapshot);
+static void ScoreSnapshotRemember(ScoreCache *cache, Snapshot snapshot);
 static ScoreMode ScoreModeFromText(text *mode);
 static const double *ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores);
 
@@ -127,6 +158,7 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 	cache->from_const = false;
 	cache->toast_valid = false;
 	cache->name = NULL;
+	cache->snapshot.valid = false;
 	cache->soup_valid = false;
 	MemoryContextReset(cache->mcxt);
 
@@ -203,6 +235,80 @@ ScoreCacheGet(FunctionCallInfo fcinfo)
 }
 
 /*
+ * Count the subtransaction ids of a snapshot that its visibility checks
+ * read: none once the array overflowed (pg_subtrans answers instead, and a
+ * copied snapshot does not even keep the array), except during recovery
+ */
+static int32
+ScoreSnapshotSubxids(Snapshot snapshot)
+{
+	if (snapshot->subxcnt <= 0 ||
+		(snapshot->suboverflowed && !snapshot->takenDuringRecovery))
+		return 0;
+	return snapshot->subxcnt;
+}
+
+/*
+ * Tell whether a snapshot sees the registry as the one a model was read under
+ */
+static bool
+ScoreSnapshotMatches(const ScoreSnapshotKey *key, Snapshot snapshot)
+{
+	if (!key->valid || snapshot == NULL || snapshot->snapshot_type != SNAPSHOT_MVCC)
+		return false;
+	if (key->curcid != snapshot->curcid || key->xmin != snapshot->xmin ||
+		key->xmax != snapshot->xmax || key->xcnt != snapshot->xcnt ||
+		key->subxcnt != ScoreSnapshotSubxids(snapshot) ||
+		key->suboverflowed != snapshot->suboverflowed ||
+		key->taken_during_recovery != snapshot->takenDuringRecovery ||
+		key->subxact != GetCurrentSubTransactionId() || key->user != GetUserId())
+		return false;
+	if (key->xcnt > 0 &&
+		memcmp(key->xip, snapshot->xip, sizeof(TransactionId) * key->xcnt) != 0)
+		return false;
+	if (key->subxcnt > 0 &&
+		memcmp(key->subxip, snapshot->subxip, sizeof(TransactionId) * key->subxcnt) != 0)
+		return false;
+	return true;
+}
+
+/*
+ * Remember the snapshot a model by name was read under
+ */
+static void
+ScoreSnapshotRemember(ScoreCache *cache, Snapshot snapshot)
+{
+	ScoreSnapshotKey *key = &cache->snapshot;
+
+	key->valid = false;
+	if (snapshot == NULL || snapshot->snapshot_type != SNAPSHOT_MVCC)
+		return;					/* no key: read again on every call */
+
+	key->user = GetUserId();
+	key->subxact = GetCurrentSubTransactionId();
+	key->curcid = snapshot->curcid;
+	key->xmin = snapshot->xmin;
+	key->xmax = snapshot->xmax;
+	key->xcnt = snapshot->xcnt;
+	key->subxcnt = ScoreSnapshotSubxids(snapshot);
+	key->suboverflowed = snapshot->suboverflowed;
+	key->taken_during_recovery = snapshot->takenDuringRecovery;
+	key->xip = NULL;
+	key->subxip = NULL;
+	if (key->xcnt > 0)
+	{
+		key->xip = MemoryContextAlloc(cache->mcxt, sizeof(TransactionId) * key->xcnt);
+		memcpy(key->xip, snapshot->xip, sizeof(TransactionId) * key->xcnt);
+	}
+	if (key->subxcnt > 0)
+	{
+		key->subxip = MemoryContextAlloc(cache->mcxt, sizeof(TransactionId) * key->subxcnt);
+		memcpy(key->subxip, snapshot->subxip, sizeof(TransactionId) * key->subxcnt);
+	}
+	key->valid = true;
+}
+
+/*
  * Find the cached model for a registry name, reading the registry on a
  * miss: once per query for a constant name
  */
@@ -220,13 +326,11 @@ ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version)
 	 * The registry as this statement sees it: a query keeps one snapshot,
 	 * so it reads the registry once; a call site that outlives a statement
 	 * (a PL/pgSQL expression, evaluated again under each new snapshot) reads
-	 * it again when the snapshot changes, and sees a newly active version.
+	 * it again when the new snapshot may see another version.
 	 */
 	if (cache->model != NULL && cache->name != NULL && cache->version == version &&
-		snapshot != NULL &&
-		cache->snapshot_xmin == snapshot->xmin && cache->snapshot_xmax == snapshot->xmax &&
-		cache->snapshot_cid == snapshot->curcid && cache->name_len == len &&
-		memcmp(cache->name, VARDATA_ANY(name), len) == 0)
+		cache->name_len == len && memcmp(cache->name, VARDATA_ANY(name), len) == 0 &&
+		ScoreSnapshotMatches(&cache->snapshot, snapshot))
 		return cache;
 
 	wanted = text_to_cstring(name);
@@ -235,12 +339,7 @@ ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version)
 	cache->name = MemoryContextStrdup(cache->mcxt, wanted);
 	cache->name_len = len;
 	cache->version = version;
-	if (snapshot != NULL)
-	{
-		cache->snapshot_xmin = snapshot->xmin;
-		cache->snapshot_xmax = snapshot->xmax;
-		cache->snapshot_cid = snapshot->curcid;
-	}
+	ScoreSnapshotRemember(cache, snapshot);
 	pfree(blob);
 	pfree(wanted);
 	return cache;

@@ -68,3 +68,35 @@ FROM (SELECT name, mixrec_score(model, '{1,2,3}'::real[]) AS got,
 SELECT bool_and(mixrec_score(mixrec_init(3, '{4}', seed => 1), '{1,2,3}'::real[])
                 = mixrec_score(model, '{1,2,3}'::real[])) AS constant_equals_row
 FROM valid WHERE name = 'small';
+
+-- Scoring by name in PL/pgSQL: one call site sees its own transaction's
+-- activation, and no longer sees it once the subtransaction that made it
+-- is rolled back
+INSERT INTO mixrec_model_counters (name, last_version, owner) VALUES ('twins', 2, current_user::regrole);
+INSERT INTO mixrec_models (name, version, weights, active)
+SELECT 'twins', row_number() OVER (ORDER BY name), model, name = 'first' FROM twins;
+CREATE FUNCTION twins_seen() RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+	got float8;
+BEGIN
+	FOR i IN 1..3 LOOP
+		BEGIN
+			IF i = 2 THEN
+				PERFORM mixrec_activate('twins', 2);
+			END IF;
+			got := mixrec_score('twins', '{1,2,3}'::real[]);
+			RETURN NEXT (SELECT 'step ' || i || ': ' || name FROM alone WHERE score = got);
+			IF i = 2 THEN
+				RAISE EXCEPTION 'roll back';
+			END IF;
+		EXCEPTION WHEN raise_exception THEN
+			NULL;
+		END;
+	END LOOP;
+END
+$$;
+SELECT * FROM twins_seen();
+SELECT version FROM mixrec_models WHERE name = 'twins' AND active;
+DELETE FROM mixrec_models WHERE name = 'twins';
+DELETE FROM mixrec_model_counters WHERE name = 'twins';
+DROP FUNCTION twins_seen();
