@@ -29,13 +29,24 @@ RegistryFetch(FunctionCallInfo fcinfo, const char *name, int32 version, int32 *f
 	char	   *query;
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
-	bool		isnull;
+	bool		weights_null;
+	bool		version_null;
 	bytea	   *weights;
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(version);
+
+	/*
+	 * The query runs under the caller's search_path, where anyone who may
+	 * create objects in a schema ahead of pg_catalog could define an "="
+	 * on text that matches every name: the operators are schema-qualified.
+	 * It runs with the caller's privileges, so row-level security on the
+	 * registry decides which models the caller can read.
+	 */
 	query = psprintf("SELECT weights, version FROM %s.mixrec_models "
-					 "WHERE name = $1 AND CASE WHEN $2 < 0 THEN active ELSE version = $2 END",
+					 "WHERE name OPERATOR(pg_catalog.=) $1 "
+					 "AND CASE WHEN $2 OPERATOR(pg_catalog.<) 0 THEN active "
+					 "ELSE version OPERATOR(pg_catalog.=) $2 END",
 					 schema);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -53,8 +64,22 @@ RegistryFetch(FunctionCallInfo fcinfo, const char *name, int32 version, int32 *f
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" has no version %d", name, version)));
 	}
-	weights = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*found_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+	/* The table is the extension's, but its owner can alter it */
+	if (SPI_tuptable->tupdesc->natts != 2 ||
+		SPI_gettypeid(SPI_tuptable->tupdesc, 1) != BYTEAOID ||
+		SPI_gettypeid(SPI_tuptable->tupdesc, 2) != INT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the model registry mixrec_models has unexpected column types"),
+				 errdetail("Columns weights and version must be bytea and integer.")));
+	weights = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &weights_null));
+	*found_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &version_null));
+	if (weights_null || version_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model \"%s\" has a NULL %s in the registry", name,
+						weights_null ? "weights" : "version")));
 	{
 		MemoryContext spi = MemoryContextSwitchTo(caller);
 		Size		len = VARSIZE_ANY_EXHDR(weights);

@@ -5,12 +5,19 @@
  * A query that scores a million rows with the same model must parse that
  * model once, not a million times.  The decoded model, its scratch buffers
  * and the soup parameters live in fn_extra, in a memory context under
- * fn_mcxt that lives as long as the query's expression.  The cache is keyed
- * on the blob's length plus the CRC-32C it carries in its last four bytes:
- * reading four bytes per row is all a cache hit costs, and a different
- * model (another row's column value) misses and is decoded and validated
- * in full.  A model by name is cached for as long as the statement's
- * snapshot: one registry read per query.
+ * fn_mcxt that lives as long as the query's expression.
+ *
+ * A model given as bytea is used again only for the very bytes it was
+ * decoded and validated from: the cache keeps a copy of them and compares
+ * each row's model with it.  A checksum the blob carries proves nothing (a
+ * corrupted or forged blob carries whatever checksum it likes), so it is no
+ * key.  Two cheaper tests stand in for the comparison where identity is
+ * certain: the argument is a Const of the expression (the same pointer to
+ * the same bytes for as long as the expression lives), or it is the same
+ * pointer to a value stored out of line in TOAST as the one validated.
+ *
+ * A model by name is read again whenever the registry may look different
+ * to the statement: see ScoreSnapshotKey.
  */
 #include "postgres.h"
 
@@ -18,10 +25,13 @@
 #include <math.h>
 
 #include "access/detoast.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "mixrec.h"
 #include "mixrec/predict.h"
+#include "nodes/primnodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -32,20 +42,53 @@ PG_FUNCTION_INFO_V1(mixrec_score_all);
 PG_FUNCTION_INFO_V1(mixrec_score_name);
 PG_FUNCTION_INFO_V1(mixrec_score_all_name);
 
+/*
+ * What a model read by name was read under.  Two statements see the same
+ * registry rows when their MVCC snapshots have the same contents (xmin,
+ * xmax, the running transactions), the same command id (the transaction's
+ * own earlier writes), the same subtransaction (a rolled back
+ * subtransaction's writes vanish without a new command id) and the same
+ * user (whom row-level security on the registry lets read which rows).
+ * xmin, xmax and command id alone are not enough: a transaction that
+ * commits while an older one still runs moves neither.  Nor is the
+ * snapshot's snapXactCompletionCount, which would change on every commit:
+ * the active snapshot is a copy, and copies have it zeroed.
+ */
+typedef struct ScoreSnapshotKey
+{
+	bool		valid;
+	Oid			user;
+	SubTransactionId subxact;
+	CommandId	curcid;
+	TransactionId xmin;
+	TransactionId xmax;
+	uint32		xcnt;
+	int32		subxcnt;		/* 0 when subxip is not in use */
+	bool		suboverflowed;
+	bool		taken_during_recovery;
+	TransactionId *xip;			/* [xcnt] */
+	TransactionId *subxip;		/* [subxcnt] */
+} ScoreSnapshotKey;
+
 typedef struct ScoreCache
 {
 	MemoryContext mcxt;			/* holds everything below */
-	Size		blob_len;		/* key: 0 while nothing valid is cached */
-	uint32		blob_crc;
-	Oid			toast_value;	/* or, for a stored value out of line: its TOAST id */
-	Oid			toast_relation;
-	char	   *name;			/* or, for a model by name: its name */
+	Const	   *const_arg;		/* the model argument if a Const, else NULL */
+
+	/* Key of a model given as bytea: model != NULL && name == NULL */
+	char	   *blob;			/* a copy of the bytes validated */
+	Size		blob_len;
+	bool		from_const;		/* validated from const_arg's value */
+	bool		toast_valid;	/* validated from the TOAST value toast */
+	struct varatt_external toast;
+
+	/* Key of a model by name: name != NULL */
+	char	   *name;
 	int			name_len;
 	int32		version;		/* the version asked for (-1: active) */
-	TransactionId snapshot_xmin;	/* and the snapshot it was read under */
-	TransactionId snapshot_xmax;
-	CommandId	snapshot_cid;
-	MixrecModel *model;
+	ScoreSnapshotKey snapshot;
+
+	MixrecModel *model;			/* NULL while nothing valid is cached */
 	float	   *features;		/* [input_dim] */
 	float	   *work;			/* ScoreWorkFloats(model, 1) */
 	double	   *scores;			/* [output_dim] */
@@ -54,9 +97,13 @@ typedef struct ScoreCache
 	double		soup_alpha;
 } ScoreCache;
 
-static ScoreCache *ScoreCacheGet(FunctionCallInfo fcinfo, bytea *blob);
+static ScoreCache *ScoreCacheOf(FunctionCallInfo fcinfo);
+static ScoreCache *ScoreCacheGet(FunctionCallInfo fcinfo);
 static ScoreCache *ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version);
 static void ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob);
+static int32 ScoreSnapshotSubxids(Snapshot snapshot);
+static bool ScoreSnapshotMatches(const ScoreSnapshotKey *key, Snapshot snapshot);
+static void ScoreSnapshotRemember(ScoreCache *cache, Snapshot snapshot);
 static ScoreMode ScoreModeFromText(text *mode);
 static const double *ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores);
 
@@ -70,10 +117,26 @@ ScoreCacheOf(FunctionCallInfo fcinfo)
 
 	if (cache == NULL)
 	{
+		Node	   *expr = fcinfo->flinfo->fn_expr;
+
 		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreCache));
 		cache->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
 											"mixrec score cache",
 											ALLOCSET_SMALL_SIZES);
+
+		/*
+		 * A Const is part of the plan, which outlives this FmgrInfo, and is
+		 * never modified: its value is the same bytes on every call.  A
+		 * Param is not (PL/pgSQL keeps a simple expression's FmgrInfo while
+		 * its parameters change), so only a Const qualifies.
+		 */
+		if (expr != NULL && IsA(expr, FuncExpr) && ((FuncExpr *) expr)->args != NIL)
+		{
+			Node	   *arg = linitial(((FuncExpr *) expr)->args);
+
+			if (IsA(arg, Const) && !((Const *) arg)->constisnull)
+				cache->const_arg = (Const *) arg;
+		}
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	return cache;
@@ -89,42 +152,160 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 	MixrecModel *model;
 
 	/* Nothing matches until the new model is fully decoded */
+	cache->model = NULL;
+	cache->blob = NULL;
 	cache->blob_len = 0;
+	cache->from_const = false;
+	cache->toast_valid = false;
 	cache->name = NULL;
-	cache->toast_value = InvalidOid;
-	cache->toast_relation = InvalidOid;
+	cache->snapshot.valid = false;
 	cache->soup_valid = false;
 	MemoryContextReset(cache->mcxt);
 
 	BlasEnsureThreads();
 	old = MemoryContextSwitchTo(cache->mcxt);
 	model = ModelFromBytea(blob);
-	cache->model = model;
 	cache->features = palloc_array(float, MlpInputDim(&model->shape));
 	cache->work = palloc_array(float, ScoreWorkFloats(model, 1));
 	cache->scores = palloc_array(double, MlpOutputDim(&model->shape));
 	cache->soup = palloc_array(float, MlpParamCount(&model->shape));
 	MemoryContextSwitchTo(old);
+	cache->model = model;
 }
 
 /*
- * Find the cached model for a blob, decoding it on a miss
+ * Find the cached model for the model argument, decoding it on a miss
  */
 static ScoreCache *
-ScoreCacheGet(FunctionCallInfo fcinfo, bytea *blob)
+ScoreCacheGet(FunctionCallInfo fcinfo)
 {
 	ScoreCache *cache = ScoreCacheOf(fcinfo);
-	const uint8 *data = (const uint8 *) VARDATA_ANY(blob);
-	Size		len = VARSIZE_ANY_EXHDR(blob);
+	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
+	bool		is_const;
+	bool		is_toast;
+	struct varatt_external toast;
+	bytea	   *blob;
+	Size		len;
 
-	if (cache->blob_len == len && cache->name == NULL &&
-		cache->blob_crc == ModelStoredChecksum(data, len))
+	/* The two shortcuts, which need neither detoasting nor comparing */
+	is_const = cache->const_arg != NULL &&
+		raw == (struct varlena *) DatumGetPointer(cache->const_arg->constvalue);
+	if (is_const && cache->from_const && cache->model != NULL && cache->name == NULL)
 		return cache;
 
-	ScoreCacheLoad(fcinfo, cache, blob);
-	cache->blob_crc = ModelStoredChecksum(data, len);
-	cache->blob_len = len;
+	/*
+	 * A model read from a table arrives as a pointer to its TOAST value:
+	 * the same pointer on every row that holds that value.  The pointer
+	 * names the value by its TOAST relation and value OID, which no other
+	 * value can take until this one is deleted, vacuumed away and the OID
+	 * counter has wrapped around.
+	 */
+	is_toast = VARATT_IS_EXTERNAL_ONDISK(raw);
+	if (is_toast)
+	{
+		VARATT_EXTERNAL_GET_POINTER(toast, raw);
+		if (cache->toast_valid && cache->model != NULL && cache->name == NULL &&
+			memcmp(&toast, &cache->toast, sizeof(toast)) == 0)
+			return cache;
+	}
+
+	/* Anything else: the bytes themselves */
+	blob = PG_GETARG_BYTEA_PP(0);
+	len = VARSIZE_ANY_EXHDR(blob);
+	if (!(cache->model != NULL && cache->name == NULL && cache->blob_len == len &&
+		  memcmp(cache->blob, VARDATA_ANY(blob), len) == 0))
+	{
+		ScoreCacheLoad(fcinfo, cache, blob);
+		cache->blob = MemoryContextAlloc(cache->mcxt, len);
+		memcpy(cache->blob, VARDATA_ANY(blob), len);
+		cache->blob_len = len;
+	}
+
+	/* These bytes are what was validated: remember where they came from */
+	if (is_const)
+		cache->from_const = true;
+	if (is_toast)
+	{
+		cache->toast = toast;
+		cache->toast_valid = true;
+	}
+	if ((Pointer) blob != (Pointer) raw)
+		pfree(blob);
 	return cache;
+}
+
+/*
+ * Count the subtransaction ids of a snapshot that its visibility checks
+ * read: none once the array overflowed (pg_subtrans answers instead, and a
+ * copied snapshot does not even keep the array), except during recovery
+ */
+static int32
+ScoreSnapshotSubxids(Snapshot snapshot)
+{
+	if (snapshot->subxcnt <= 0 ||
+		(snapshot->suboverflowed && !snapshot->takenDuringRecovery))
+		return 0;
+	return snapshot->subxcnt;
+}
+
+/*
+ * Tell whether a snapshot sees the registry as the one a model was read under
+ */
+static bool
+ScoreSnapshotMatches(const ScoreSnapshotKey *key, Snapshot snapshot)
+{
+	if (!key->valid || snapshot == NULL || snapshot->snapshot_type != SNAPSHOT_MVCC)
+		return false;
+	if (key->curcid != snapshot->curcid || key->xmin != snapshot->xmin ||
+		key->xmax != snapshot->xmax || key->xcnt != snapshot->xcnt ||
+		key->subxcnt != ScoreSnapshotSubxids(snapshot) ||
+		key->suboverflowed != snapshot->suboverflowed ||
+		key->taken_during_recovery != snapshot->takenDuringRecovery ||
+		key->subxact != GetCurrentSubTransactionId() || key->user != GetUserId())
+		return false;
+	if (key->xcnt > 0 &&
+		memcmp(key->xip, snapshot->xip, sizeof(TransactionId) * key->xcnt) != 0)
+		return false;
+	if (key->subxcnt > 0 &&
+		memcmp(key->subxip, snapshot->subxip, sizeof(TransactionId) * key->subxcnt) != 0)
+		return false;
+	return true;
+}
+
+/*
+ * Remember the snapshot a model by name was read under
+ */
+static void
+ScoreSnapshotRemember(ScoreCache *cache, Snapshot snapshot)
+{
+	ScoreSnapshotKey *key = &cache->snapshot;
+
+	key->valid = false;
+	if (snapshot == NULL || snapshot->snapshot_type != SNAPSHOT_MVCC)
+		return;					/* no key: read again on every call */
+
+	key->user = GetUserId();
+	key->subxact = GetCurrentSubTransactionId();
+	key->curcid = snapshot->curcid;
+	key->xmin = snapshot->xmin;
+	key->xmax = snapshot->xmax;
+	key->xcnt = snapshot->xcnt;
+	key->subxcnt = ScoreSnapshotSubxids(snapshot);
+	key->suboverflowed = snapshot->suboverflowed;
+	key->taken_during_recovery = snapshot->takenDuringRecovery;
+	key->xip = NULL;
+	key->subxip = NULL;
+	if (key->xcnt > 0)
+	{
+		key->xip = MemoryContextAlloc(cache->mcxt, sizeof(TransactionId) * key->xcnt);
+		memcpy(key->xip, snapshot->xip, sizeof(TransactionId) * key->xcnt);
+	}
+	if (key->subxcnt > 0)
+	{
+		key->subxip = MemoryContextAlloc(cache->mcxt, sizeof(TransactionId) * key->subxcnt);
+		memcpy(key->subxip, snapshot->subxip, sizeof(TransactionId) * key->subxcnt);
+	}
+	key->valid = true;
 }
 
 /*
@@ -145,12 +326,11 @@ ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version)
 	 * The registry as this statement sees it: a query keeps one snapshot,
 	 * so it reads the registry once; a call site that outlives a statement
 	 * (a PL/pgSQL expression, evaluated again under each new snapshot) reads
-	 * it again when the snapshot changes, and sees a newly active version.
+	 * it again when the new snapshot may see another version.
 	 */
-	if (cache->name != NULL && cache->version == version && snapshot != NULL &&
-		cache->snapshot_xmin == snapshot->xmin && cache->snapshot_xmax == snapshot->xmax &&
-		cache->snapshot_cid == snapshot->curcid && cache->name_len == len &&
-		memcmp(cache->name, VARDATA_ANY(name), len) == 0)
+	if (cache->model != NULL && cache->name != NULL && cache->version == version &&
+		cache->name_len == len && memcmp(cache->name, VARDATA_ANY(name), len) == 0 &&
+		ScoreSnapshotMatches(&cache->snapshot, snapshot))
 		return cache;
 
 	wanted = text_to_cstring(name);
@@ -159,12 +339,7 @@ ScoreCacheGetByName(FunctionCallInfo fcinfo, text *name, int32 version)
 	cache->name = MemoryContextStrdup(cache->mcxt, wanted);
 	cache->name_len = len;
 	cache->version = version;
-	if (snapshot != NULL)
-	{
-		cache->snapshot_xmin = snapshot->xmin;
-		cache->snapshot_xmax = snapshot->xmax;
-		cache->snapshot_cid = snapshot->curcid;
-	}
+	ScoreSnapshotRemember(cache, snapshot);
 	pfree(blob);
 	pfree(wanted);
 	return cache;
@@ -298,32 +473,7 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 		cache = ScoreCacheGetByName(fcinfo, PG_GETARG_TEXT_PP(0), version);
 	}
 	else
-	{
-		struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
-
-		/*
-		 * A model read from a table arrives as a pointer to its TOAST
-		 * value: the same pointer on every row of a query.  Recognise it
-		 * before fetching and copying the whole model again.
-		 */
-		if (VARATT_IS_EXTERNAL_ONDISK(raw))
-		{
-			struct varatt_external pointer;
-
-			VARATT_EXTERNAL_GET_POINTER(pointer, raw);
-			cache = ScoreCacheOf(fcinfo);
-			if (cache->blob_len == 0 || cache->name != NULL ||
-				cache->toast_value != pointer.va_valueid ||
-				cache->toast_relation != pointer.va_toastrelid)
-			{
-				cache = ScoreCacheGet(fcinfo, PG_GETARG_BYTEA_PP(0));
-				cache->toast_value = pointer.va_valueid;
-				cache->toast_relation = pointer.va_toastrelid;
-			}
-		}
-		else
-			cache = ScoreCacheGet(fcinfo, PG_GETARG_BYTEA_PP(0));
-	}
+		cache = ScoreCacheGet(fcinfo);
 	model = cache->model;
 	mode = ScoreModeFromText(PG_GETARG_TEXT_PP(2));
 	if (PG_ARGISNULL(3))
