@@ -49,6 +49,17 @@ PG_FUNCTION_INFO_V1(mixrec_evaluate);
 #define EVAL_BLOCK_ROWS		1024
 #define EVAL_FETCH_ROWS		10000
 
+/*
+ * What each row costs once read, counted against the budget as it is read:
+ * three probabilities, and while one model's metrics are computed, its
+ * positive flags and AUC pairs, then the ranking metrics' order, gains and
+ * scores
+ */
+#define EVAL_WORK_ROW_BYTES	(3 * sizeof(double) + 1 + 2 * sizeof(double) + \
+							 sizeof(uint32) + 3 * sizeof(double))
+/* palloc's overhead per user id string, roughly its chunk header */
+#define EVAL_ID_OVERHEAD	16
+
 /* The rows of an evaluation */
 typedef struct EvalRows
 {
@@ -103,8 +114,10 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
 	MemoryContext context = CurrentMemoryContext;
 	SPIPlanPtr	plan;
 	Portal		portal;
-	Size		budget = (Size) mixrec_train_memory * 1024;
-	Size		row_bytes = sizeof(float) * dim + sizeof(double) + 2 + sizeof(char *);
+	Size		budget = MemoryBudget();
+	Size		row_bytes = sizeof(float) * dim + sizeof(double) + 2 + sizeof(char *) +
+		EVAL_WORK_ROW_BYTES;
+	double		id_bytes = 0;
 
 	memset(rows, 0, sizeof(*rows));
 	rows->dim = dim;
@@ -131,11 +144,9 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
 			{
 				Size		capacity = Max(rows->capacity * 2, 1024);
 
-				if (capacity * row_bytes > budget)
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("the evaluation rows need more than mixrec.train_memory (%d kB)",
-									mixrec_train_memory)));
+				MemoryBudgetCheck((double) capacity * row_bytes + id_bytes, "evaluation",
+								  psprintf("Room for %zu rows of %zu bytes (features, label, domain and the metrics' work) and %.0f bytes of user ids.",
+										   capacity, row_bytes, id_bytes));
 				rows->x = rows->capacity ? repalloc_huge(rows->x, sizeof(float) * dim * capacity) :
 					MemoryContextAllocHuge(context, sizeof(float) * dim * capacity);
 				rows->y = rows->capacity ? repalloc_huge(rows->y, sizeof(double) * capacity) :
@@ -199,6 +210,11 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
 					ereport(ERROR,
 							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 							 errmsg("row %zu: user_id is NULL", r + 1)));
+				id_bytes += strlen(rows->users[r]) + 1 + EVAL_ID_OVERHEAD;
+				if ((double) rows->capacity * row_bytes + id_bytes > budget)
+					MemoryBudgetCheck((double) rows->capacity * row_bytes + id_bytes, "evaluation",
+									  psprintf("Room for %zu rows of %zu bytes (features, label, domain and the metrics' work) and %.0f bytes of user ids.",
+											   rows->capacity, row_bytes, id_bytes));
 			}
 			rows->n++;
 		}
@@ -397,6 +413,10 @@ UserMetrics(const EvalRows *rows, const double *p, int k, double *precision, dou
 	*precision = *users > 0 ? precision_sum / *users : NAN;
 	*recall = with_positives > 0 ? recall_sum / with_positives : NAN;
 	*ndcg = *users > 0 ? ndcg_sum / *users : NAN;
+	pfree(order);
+	pfree(gain);
+	pfree(score);
+	pfree(ideal);
 }
 
 /*

@@ -46,6 +46,15 @@ PG_FUNCTION_INFO_V1(mixrec_recommend);
 #define SERVE_FETCH_ROWS	10000
 #define MAX_K				10000
 
+/*
+ * Memory counted against the budget per candidate id beyond its text (the
+ * chunk header palloc adds) and per excluded pair (dynahash's element
+ * header and key, and its share of the bucket array), so that neither
+ * grows unseen
+ */
+#define ID_OVERHEAD_BYTES		16
+#define EXCLUDED_PAIR_BYTES		48
+
 /* One model, ready to score blocks of rows */
 typedef struct BlockScorer
 {
@@ -501,7 +510,9 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	SPIPlanPtr	plan;
 	Portal		portal;
 	int64		user_row = 0;
-	Size		budget = (Size) mixrec_train_memory * 1024;
+	double		held = 0;		/* items' features, ids and excluded pairs */
+	double		id_bytes = 0;
+	double		excluded_pairs = 0;
 
 	if (PG_ARGISNULL(7))
 		ereport(ERROR,
@@ -559,11 +570,10 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 			}
 			if (n_items == capacity)
 			{
-				if ((capacity * 2) * (sizeof(float) * d_item + sizeof(char *)) > budget)
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("the candidate items need more than mixrec.train_memory (%d kB)",
-									mixrec_train_memory)));
+				MemoryBudgetCheck((double) (capacity * 2) * (sizeof(float) * d_item + sizeof(char *)) +
+								  id_bytes, "holding the candidate items",
+								  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
+										   capacity * 2, d_item, id_bytes));
 				capacity *= 2;
 				item_ids = repalloc_huge(item_ids, sizeof(char *) * capacity);
 				item_x = repalloc_huge(item_x, sizeof(float) * capacity * d_item);
@@ -573,6 +583,12 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("items row %zu: item id is NULL", n_items + 1)));
+			id_bytes += strlen(item_ids[n_items]) + 1 + ID_OVERHEAD_BYTES;
+			held = (double) capacity * (sizeof(float) * d_item + sizeof(char *)) + id_bytes;
+			if (held > MemoryBudget())
+				MemoryBudgetCheck(held, "holding the candidate items",
+								  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
+										   capacity, d_item, id_bytes));
 			ReadFeatures(tuple, SPI_tuptable->tupdesc, 2, d_item, item_x + n_items * d_item,
 						 (int64) n_items + 1, "items");
 			n_items++;
@@ -619,10 +635,20 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 				char	   *it = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 				uint64		key;
 
+				bool		found;
+
 				if (u == NULL || it == NULL)
 					continue;
 				key = PairKey(IdHash(u, 0x6d78), it);
-				hash_search(excluded, &key, HASH_ENTER, NULL);
+				pfree(u);
+				pfree(it);
+				hash_search(excluded, &key, HASH_ENTER, &found);
+				if (!found && held + ++excluded_pairs * EXCLUDED_PAIR_BYTES > MemoryBudget())
+					MemoryBudgetCheck(held + excluded_pairs * EXCLUDED_PAIR_BYTES,
+									  "holding the candidate items and the excluded pairs",
+									  psprintf("%zu items take %.0f MB, and %.0f excluded pairs so far %.0f MB.",
+											   n_items, ceil(held / (1024.0 * 1024.0)), excluded_pairs,
+											   ceil(excluded_pairs * EXCLUDED_PAIR_BYTES / (1024.0 * 1024.0))));
 			}
 			SPI_freetuptable(SPI_tuptable);
 		}

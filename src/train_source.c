@@ -256,6 +256,15 @@ SourcePrepare(const char *query, int nargs, Oid *argtypes, int cursor_options,
 				 errmsg("%s must together form one SELECT that returns rows", shape->arguments),
 				 errdetail("The query: %s", query)));
 
+	/*
+	 * The columns checked below must be the columns the rows come in, also
+	 * when the plan is made again before or while it runs (a table altered
+	 * meanwhile, in this session or another; a streamed training runs its
+	 * plan once per epoch).  A plan of fixed result refuses to be replanned
+	 * into other columns, as a prepared statement does.
+	 */
+	((CachedPlanSource *) linitial(SPI_plan_get_plan_sources(plan)))->fixed_result = true;
+
 	if (desc->natts < shape->ncolumns ||
 		(desc->natts > shape->ncolumns && !shape->more_columns))
 		ereport(ERROR,
@@ -437,9 +446,15 @@ ReadVector(Datum value, Oid array_type, float *out, int *length, int capacity,
 static void
 GrowRows(TrainRows *data)
 {
+	/*
+	 * A row's values, and what the split into training and validation rows
+	 * takes per row (its index in one of the two orders, and the working
+	 * copy and flag the split uses)
+	 */
 	Size		row_bytes = sizeof(float) * (data->input_dim + data->output_dim) +
-		(data->has_weight ? sizeof(float) : 0) + (data->has_domain ? 2 : 0);
-	Size		budget = (Size) mixrec_train_memory * 1024;
+		(data->has_weight ? sizeof(float) : 0) + (data->has_domain ? 2 : 0) +
+		2 * sizeof(uint32) + 1;
+	Size		budget = MemoryBudget();
 	Size		max_rows = budget / row_bytes;
 	Size		capacity = Max(data->capacity * 2, 1024);
 
@@ -451,8 +466,8 @@ GrowRows(TrainRows *data)
 	if (data->rows >= max_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the training data need more than mixrec.train_memory (%d kB): %zu rows of %zu bytes read so far",
-						mixrec_train_memory, data->rows, row_bytes),
+				 errmsg("the training data need more than mixrec.train_memory (%zu kB): %zu rows of %zu bytes read so far",
+						budget / 1024, data->rows, row_bytes),
 				 errhint("Raise mixrec.train_memory, or give method => 'stream' (or 'auto') to train with one pass over the source per epoch.")));
 	capacity = Min(capacity, max_rows);
 	if (capacity > UINT32_MAX)

@@ -50,5 +50,26 @@ SELECT length(mixrec_fit(mixrec_init(2, '{64}'), f, y, 1, NULL, '{"batch_size": 
 FROM budget_rows;
 RESET mixrec.train_memory;
 
-DROP TABLE budget_rows;
+-- Recommendation: the candidates' ids count, and so do the excluded pairs
+SELECT version FROM mixrec_train('budget_model', 'budget_rows', 'f', 'y', hidden => '{4}', epochs => 1);
+CREATE TABLE budget_items AS SELECT repeat('i', 2000) || i AS item, ARRAY[i * 0.001]::real[] AS f
+FROM generate_series(1, 2000) AS i;
+CREATE TABLE budget_users AS SELECT 'u' || i AS u, ARRAY[i * 0.01]::real[] AS f FROM generate_series(1, 3) AS i;
+CREATE TABLE budget_seen AS SELECT 'u1' AS u, 'x' || i AS item FROM generate_series(1, 100000) AS i;
+SET mixrec.train_memory = '2MB';
+SELECT count(*) FROM mixrec_recommend('budget_model', 'budget_users', 'budget_items', 'u', 'item', 'f', 'f', k => 1);
+SELECT count(*) FROM mixrec_recommend('budget_model', 'budget_users', 'SELECT * FROM budget_items LIMIT 10',
+	'u', 'item', 'f', 'f', k => 1, exclude => 'budget_seen');
+SET mixrec.train_memory = '16MB';
+SELECT count(*) AS users_served FROM mixrec_recommend('budget_model', 'budget_users', 'budget_items',
+	'u', 'item', 'f', 'f', k => 1, exclude => 'budget_seen');
+-- Evaluation: the rows with their metrics' work, and the user ids
+SET mixrec.train_memory = '1MB';
+SELECT count(*) FROM mixrec_evaluate('budget_model', 'SELECT f, y, repeat(''u'', 1000) || i AS u FROM budget_rows',
+	'f', 'y', user_id => 'u');
+SELECT count(*) > 0 AS evaluated FROM mixrec_evaluate('budget_model', 'budget_rows', 'f', 'y', user_id => 'i::text');
+RESET mixrec.train_memory;
+SELECT mixrec_drop('budget_model');
+
+DROP TABLE budget_rows, budget_items, budget_users, budget_seen;
 DROP ROLE regress_mixrec_budget;
