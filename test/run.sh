@@ -5,7 +5,8 @@
 # target for a fixed number of runs, starts a throwaway
 # cluster, runs the pg_regress suite, the pgTAP suite, the PyTorch
 # interchange check and the integration tests (cancel, concurrency,
-# pg_cron), stops the cluster, and ends with "N passed, N failed".
+# pg_cron, dump and restore, PL/Proxy, the score cache, the SQL-level
+# fuzzer), stops the cluster, and ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -105,7 +106,7 @@ psql -q -X -d mixrec_torch -c "CREATE EXTENSION mixrec" >/dev/null
 PGDATABASE=mixrec_torch /usr/bin/python3 test/torch/check_interchange.py >"$log_dir/interchange.tap" 2>&1
 count_tap "interchange with PyTorch" "$log_dir/interchange.tap"
 
-echo "== integration (cancel, concurrency, pg_cron, dump and restore, PL/Proxy)"
+echo "== integration (cancel, concurrency, pg_cron, dump and restore, PL/Proxy, score cache, SQL fuzzer)"
 for t in test/integration/*.sh; do
     [ "$(basename "$t")" = tap.sh ] && continue
     bash "$t" >"$log_dir/$(basename "$t" .sh).tap" 2>&1
