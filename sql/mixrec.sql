@@ -171,14 +171,21 @@ COMMENT ON FUNCTION mixrec_stamp_trained_by() IS
 CREATE TRIGGER mixrec_models_trained_by BEFORE INSERT OR UPDATE ON mixrec_models
 	FOR EACH ROW EXECUTE FUNCTION mixrec_stamp_trained_by();
 
--- Raise the error for a model name the current role may not change
-CREATE FUNCTION mixrec_check_owner(model_name text, missing_ok boolean) RETURNS regrole
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- The owner of a model name, or the error for a name the current role may
+-- not change.  With lock_name, first take the lock that orders every change
+-- of that name's versions (held to the end of the transaction).
+CREATE FUNCTION mixrec_check_owner(model_name text, missing_ok boolean, lock_name boolean)
+RETURNS regrole
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	found_owner regrole;
 BEGIN
+	IF lock_name THEN
+		PERFORM pg_catalog.pg_advisory_xact_lock(
+			pg_catalog.hashtextextended(pg_catalog.concat('mixrec_models ', model_name), 0::bigint));
+	END IF;
 	SELECT c.owner INTO found_owner FROM @extschema@.mixrec_model_counters c WHERE c.name = model_name;
 	IF NOT FOUND THEN
 		IF missing_ok THEN
@@ -196,7 +203,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION mixrec_check_owner(text, boolean) IS
+COMMENT ON FUNCTION mixrec_check_owner(text, boolean, boolean) IS
 'registry support: the owner of a model name, or an error if the current role may not act for it';
 
 -- Training
@@ -236,7 +243,7 @@ BEGIN
 		RAISE EXCEPTION 'warm_start must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	-- Refused before the work of training, not after
-	PERFORM @extschema@.mixrec_check_owner(model_name, true);
+	PERFORM @extschema@.mixrec_check_owner(model_name, true, false);
 	IF warm_start THEN
 		IF initial_model IS NOT NULL THEN
 			RAISE EXCEPTION 'give warm_start or initial_model, not both' USING ERRCODE = 'invalid_parameter_value';
@@ -275,9 +282,7 @@ DECLARE
 BEGIN
 	-- Versions are numbered per name; the lock orders concurrent trainings
 	-- of one name only now, at the end, so they train in parallel
-	PERFORM pg_catalog.pg_advisory_xact_lock(
-		pg_catalog.hashtextextended(pg_catalog.concat('mixrec_models ', model_name), 0::bigint));
-	PERFORM @extschema@.mixrec_check_owner(model_name, true);
+	PERFORM @extschema@.mixrec_check_owner(model_name, true, true);
 	INSERT INTO @extschema@.mixrec_model_counters AS c (name, last_version, owner)
 	SELECT model_name, coalesce(max(m.version), 0) + 1, me
 	FROM @extschema@.mixrec_models m WHERE m.name = model_name
@@ -498,9 +503,7 @@ BEGIN
 	IF model_name IS NULL OR model_version IS NULL THEN
 		RAISE EXCEPTION 'model_name and model_version must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM pg_catalog.pg_advisory_xact_lock(
-		pg_catalog.hashtextextended(pg_catalog.concat('mixrec_models ', model_name), 0::bigint));
-	PERFORM @extschema@.mixrec_check_owner(model_name, false);
+	PERFORM @extschema@.mixrec_check_owner(model_name, false, true);
 	PERFORM 1 FROM @extschema@.mixrec_models m WHERE m.name = model_name AND m.version = model_version;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'model "%" has no version %', model_name, model_version USING ERRCODE = 'undefined_object';
@@ -526,9 +529,7 @@ BEGIN
 	IF model_name IS NULL THEN
 		RAISE EXCEPTION 'model_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM pg_catalog.pg_advisory_xact_lock(
-		pg_catalog.hashtextextended(pg_catalog.concat('mixrec_models ', model_name), 0::bigint));
-	PERFORM @extschema@.mixrec_check_owner(model_name, false);
+	PERFORM @extschema@.mixrec_check_owner(model_name, false, true);
 	IF model_version IS NULL THEN
 		DELETE FROM @extschema@.mixrec_models m WHERE m.name = model_name;
 		GET DIAGNOSTICS dropped = ROW_COUNT;
@@ -567,9 +568,7 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 			      HINT = pg_catalog.format('Only a member of role %s can give it models.', new_owner);
 	END IF;
-	PERFORM pg_catalog.pg_advisory_xact_lock(
-		pg_catalog.hashtextextended(pg_catalog.concat('mixrec_models ', model_name), 0::bigint));
-	IF @extschema@.mixrec_check_owner(model_name, true) IS NULL THEN
+	IF @extschema@.mixrec_check_owner(model_name, true, true) IS NULL THEN
 		-- Claim a name before its first version: that version is then the owner's
 		INSERT INTO @extschema@.mixrec_model_counters (name, last_version, owner)
 		VALUES (model_name, 0, new_owner);
@@ -591,7 +590,7 @@ BEGIN
 	IF model_name IS NULL THEN
 		RAISE EXCEPTION 'model_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM @extschema@.mixrec_check_owner(model_name, false);
+	PERFORM @extschema@.mixrec_check_owner(model_name, false, true);
 	UPDATE @extschema@.mixrec_model_counters c SET reader = mixrec_set_reader.reader WHERE c.name = model_name;
 	RETURN reader;
 END

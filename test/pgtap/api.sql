@@ -25,7 +25,7 @@ SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
            WHERE proname LIKE 'mixrec\_%' AND proname NOT IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
                                  'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate', 'mixrec_train_begin',
                                  'mixrec_train_store', 'mixrec_set_owner', 'mixrec_set_reader',
-                                 'mixrec_stamp_trained_by')), true,
+                                 'mixrec_stamp_trained_by', 'mixrec_check_owner')), true,
           'every scoring and model function is PARALLEL SAFE');
 SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
                                                            'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate')), true,
