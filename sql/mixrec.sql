@@ -63,6 +63,12 @@ COMMENT ON FUNCTION mixrec_score_all(bytea, float8[], text, float8) IS
 
 -- The model registry
 
+CREATE FUNCTION mixrec_shape(model bytea) RETURNS jsonb
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_shape(bytea) IS
+'describe a model''s shape from its header alone, without reading or checking its weights';
+
 CREATE TABLE mixrec_models (
 	name text NOT NULL CHECK (name <> ''),
 	version int NOT NULL CHECK (version > 0),
@@ -73,7 +79,9 @@ CREATE TABLE mixrec_models (
 	metrics jsonb NOT NULL DEFAULT '{}',
 	weights bytea NOT NULL,
 	active boolean NOT NULL DEFAULT false,
-	PRIMARY KEY (name, version)
+	PRIMARY KEY (name, version),
+	-- A row whose header is not a model's would break every listing
+	CONSTRAINT mixrec_models_weights_header CHECK (@extschema@.mixrec_shape(weights) IS NOT NULL)
 );
 
 -- Weights are float32 noise to a compressor: storing them uncompressed
@@ -598,12 +606,6 @@ $$;
 
 COMMENT ON FUNCTION mixrec_set_reader(text, regrole) IS
 'let the members of a role read and score every version of a model (NULL: only the owner''s members)';
-
-CREATE FUNCTION mixrec_shape(model bytea) RETURNS jsonb
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION mixrec_shape(bytea) IS
-'describe a model''s shape from its header alone, without reading or checking its weights';
 
 -- security_invoker: the view shows each role the rows of mixrec_models that
 -- its row-level security lets that role read, not what the view's owner sees

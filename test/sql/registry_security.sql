@@ -58,6 +58,8 @@ SELECT * FROM mixrec_training_info('sec_alice');
 SELECT model, version FROM mixrec_train('sec_bob', 'sec_rows', 'features', 'clicked', hidden => '{4}', epochs => 1);
 INSERT INTO mixrec_models (name, version, trained_by, weights)
 SELECT 'sec_bob', 2, 'regress_mixrec_alice', weights FROM mixrec_models WHERE name = 'sec_bob';
+-- and what is not a model never enters the registry, so no listing breaks
+INSERT INTO mixrec_models (name, version, weights) VALUES ('sec_bob', 9, '\x00');
 UPDATE mixrec_models SET trained_by = 'regress_mixrec_alice' WHERE name = 'sec_bob';
 SELECT version, trained_by FROM mixrec_models WHERE name = 'sec_bob' ORDER BY version;
 RESET ROLE;
