@@ -85,6 +85,9 @@ ModelAllocate(const MlpShape *shape, uint32 flags)
 
 	model->shape = *shape;
 	model->flags = flags;
+	MemoryBudgetCheck(sizeof(float) * (double) floats, "a model",
+					  psprintf("Its two MLPs have %zu parameters each%s.", MlpParamCount(shape),
+							   (flags & MIXREC_FLAG_OPTIMIZER) ? ", with Adam's two moments for each" : ""));
 	/* MIXREC_MAX_PARAMS keeps this below MaxAllocSize for every valid shape */
 	ModelBindStorage(model, palloc0_array(float, floats));
 	return model;

@@ -50,6 +50,12 @@ SELECT length(mixrec_fit(mixrec_init(2, '{64}'), f, y, 1, NULL, '{"batch_size": 
 FROM budget_rows;
 RESET mixrec.train_memory;
 
+-- A model itself, made or decoded
+SET mixrec.train_memory = '1MB';
+SELECT length(mixrec_init(1000, '{1000}'));
+RESET mixrec.train_memory;
+SELECT length(mixrec_init(1000, '{1000}')) AS made_within_the_default_budget;
+
 -- Recommendation: the candidates' ids count, and so do the excluded pairs
 SELECT version FROM mixrec_train('budget_model', 'budget_rows', 'f', 'y', hidden => '{4}', epochs => 1);
 CREATE TABLE budget_items AS SELECT repeat('i', 2000) || i AS item, ARRAY[i * 0.001]::real[] AS f
