@@ -4,6 +4,7 @@
 -- value is read, and the backend lives on.
 SET client_min_messages = warning;
 \set SHOW_CONTEXT never
+SELECT pg_postmaster_start_time() AS started \gset
 
 CREATE SCHEMA shifted;
 SET search_path = shifted, public;
@@ -94,7 +95,7 @@ SELECT count(*) AS scored FROM mixrec_predict('m', 'clicks', 'id', 'features');
 SELECT count(*) AS recommended
 FROM mixrec_recommend('m', 'users', 'items', 'user_id', 'item_id', 'features', 'features', k => 3, exclude => 'seen');
 SELECT count(*) AS metrics FROM mixrec_evaluate('m', 'clicks', 'features', 'clicked', domain => 'tier', user_id => 'user_id');
-SELECT 1 AS still_connected;
+SELECT pg_postmaster_start_time() = :'started'::timestamptz AS server_never_restarted;
 
 SELECT mixrec_drop('m') AS dropped;
 RESET search_path;
