@@ -7,6 +7,7 @@ EXTVERSION = 0.1.0
 MODULE_big = mixrec
 OBJS = \
 	src/mixrec.o \
+	src/options.o \
 	src/agg.o \
 	src/budget.o \
 	src/model.o \

@@ -33,7 +33,7 @@ typedef struct TrainArguments
 	const char *weight;			/* NULL: every row weighs 1 */
 } TrainArguments;
 
-/* What a training run was asked to do */
+/* What a training run was asked to do: its options are set by src/options.c */
 typedef struct TrainOptions
 {
 	const char *model_name;		/* for messages and progress only */
@@ -50,6 +50,7 @@ typedef struct TrainOptions
 	uint64		seed;
 	bool		skip_invalid;
 	TrainMethod method;
+	int			pool_batches;	/* a streamed epoch shuffles this many batches together */
 	MixrecModel *initial;		/* the model to continue, or NULL: a new one */
 } TrainOptions;
 

@@ -216,18 +216,15 @@ COMMENT ON FUNCTION mixrec_check_owner(text, boolean, boolean) IS
 
 -- Training
 
+-- Not STRICT: domain, weight and initial_model may be NULL; NULL options
+-- are the defaults
 CREATE FUNCTION mixrec_train_model(source text, features text, label text,
-	domain text, weight text, alpha float8, hidden int[], epochs int,
-	batch_size int, learning_rate float8, beta1 float8, beta2 float8, eps float8,
-	weight_decay float8, optimizer text, validation_fraction float8, patience int,
-	standardize boolean, shuffle boolean, init text, seed bigint,
-	initial_model bytea, on_invalid text, model_name text, method text,
+	domain text DEFAULT NULL, weight text DEFAULT NULL, options jsonb DEFAULT '{}',
+	initial_model bytea DEFAULT NULL, model_name text DEFAULT NULL,
 	OUT weights bytea, OUT metrics jsonb)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-COMMENT ON FUNCTION mixrec_train_model(text, text, text, text, text, float8, int[], int, int,
-	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
-	bytea, text, text, text) IS
+COMMENT ON FUNCTION mixrec_train_model(text, text, text, text, text, jsonb, bytea, text) IS
 'training support: train a model on the rows of a table or query, without storing it';
 
 -- mixrec_train runs in three steps.  The two that touch the registry are
@@ -271,11 +268,8 @@ COMMENT ON FUNCTION mixrec_train_begin(text, boolean, bytea) IS
 'training support: check that the current role may train a model name, and return the model to start from';
 
 CREATE FUNCTION mixrec_train_store(model_name text, source text, features text, label text,
-	domain text, weight text, alpha float8, hidden int[], epochs int, batch_size int,
-	learning_rate float8, beta1 float8, beta2 float8, eps float8, weight_decay float8,
-	optimizer text, validation_fraction float8, patience int, standardize boolean,
-	shuffle boolean, init text, seed bigint, warm_start boolean, initial_model bytea,
-	on_invalid text, method text, trained_weights bytea, trained_metrics jsonb)
+	domain text, weight text, options jsonb, warm_start boolean, from_initial_model boolean,
+	trained_weights bytea, trained_metrics jsonb)
 RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
 	validation_loss float8, validation_auc float8)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -305,14 +299,10 @@ BEGIN
 	END IF;
 	INSERT INTO @extschema@.mixrec_models (name, version, source, config, metrics, weights, active)
 	VALUES (model_name, new_version, source,
-		pg_catalog.jsonb_build_object('features', features, 'label', label, 'domain', domain,
-			'weight', weight, 'alpha', alpha, 'hidden', pg_catalog.to_jsonb(hidden), 'epochs', epochs,
-			'batch_size', batch_size, 'learning_rate', learning_rate, 'beta1', beta1,
-			'beta2', beta2, 'eps', eps, 'weight_decay', weight_decay, 'optimizer', optimizer,
-			'validation_fraction', validation_fraction, 'patience', patience,
-			'standardize', standardize, 'shuffle', shuffle, 'init', init, 'seed', seed,
-			'warm_start', warm_start, 'initial_model', initial_model IS NOT NULL,
-			'on_invalid', on_invalid, 'method', method),
+		-- The options mixrec_train_model was given, and what is not an option
+		options OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('features', features,
+			'label', label, 'domain', domain, 'weight', weight, 'warm_start', warm_start,
+			'initial_model', from_initial_model),
 		trained_metrics, trained_weights, true);
 
 	last_epoch := trained_metrics->'epochs'->((trained_metrics->>'best_epoch')::int - 1);
@@ -325,9 +315,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION mixrec_train_store(text, text, text, text, text, text, float8, int[], int, int,
-	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
-	boolean, bytea, text, text, bytea, jsonb) IS
+COMMENT ON FUNCTION mixrec_train_store(text, text, text, text, text, text, jsonb, boolean,
+	boolean, bytea, jsonb) IS
 'training support: store a trained model as the new active version of a name the current role owns';
 
 CREATE FUNCTION mixrec_train(model_name text, source text, features text, label text,

@@ -50,6 +50,7 @@
 #include "mixrec.h"
 #include "mixrec/fit.h"
 #include "mixrec/standardize.h"
+#include "options.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -59,21 +60,6 @@ PG_FUNCTION_INFO_V1(mixrec_fit_combine);
 PG_FUNCTION_INFO_V1(mixrec_fit_final);
 PG_FUNCTION_INFO_V1(mixrec_merge_accum);
 PG_FUNCTION_INFO_V1(mixrec_state_info);
-
-#define DEFAULT_BATCH_SIZE		256
-#define DEFAULT_POOL_BATCHES	8
-
-/* Settings of an epoch, from the model and the options argument */
-typedef struct FitOptions
-{
-	AdamConfig	adam;
-	double		alpha;
-	int			batch_size;
-	int			pool_batches;
-	bool		shuffle;
-	int64		seed;
-	bool		skip_invalid;
-} FitOptions;
 
 /* A state validated in full at this address, in this aggregate context */
 typedef struct TrustedState
@@ -118,9 +104,9 @@ static bytea *OpenTransitionState(FunctionCallInfo fcinfo, MemoryContext aggcont
 								  FitState *state);
 static void CancelPoint(void);
 static void ReportFitError(const MixrecError *err);
-static void ParseFitOptions(Jsonb *options, const MixrecModel *model, FitOptions *opts);
+static void ParseFitOptions(Jsonb *options, const MixrecModel *model, TrainOptions *opts);
 static bytea *NewState(MemoryContext context, const MixrecModel *given,
-					   const FitOptions *opts);
+					   const TrainOptions *opts);
 static bytea *CopyState(MemoryContext context, bytea *input, FitState *state);
 static void MergeInto(FunctionCallInfo fcinfo, FitState *into, bytea *other_blob);
 
@@ -326,152 +312,25 @@ ReportFitError(const MixrecError *err)
 }
 
 /*
- * Read the options of an epoch: the model's optimiser settings (or
- * PyTorch's defaults) overridden by the options argument
+ * Read the options of an epoch: the table's defaults, with the model's
+ * optimiser settings (or PyTorch's defaults) and alpha, overridden by the
+ * options argument
  */
 static void
-ParseFitOptions(Jsonb *options, const MixrecModel *model, FitOptions *opts)
+ParseFitOptions(Jsonb *options, const MixrecModel *model, TrainOptions *opts)
 {
-	static const char *const keys[] = {
-		"batch_size", "learning_rate", "beta1", "beta2", "eps", "weight_decay",
-		"optimizer", "alpha", "shuffle", "pool_batches", "seed", "on_invalid"
-	};
-	MixrecError err;
-
+	OptionsDefaults(opts, OPTIONS_FIT);
 	opts->adam = (model->flags & MIXREC_FLAG_OPTIMIZER) ? model->adam : AdamDefaults();
 	opts->alpha = model->alpha;
-	opts->batch_size = DEFAULT_BATCH_SIZE;
-	opts->pool_batches = DEFAULT_POOL_BATCHES;
-	opts->shuffle = true;
-	opts->seed = 42;
-	opts->skip_invalid = false;
-
-	if (options == NULL)
-		return;
-	if (!JsonContainerIsObject(&options->root))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object")));
-
-	{
-		JsonbIterator *it = JsonbIteratorInit(&options->root);
-		JsonbValue	key;
-		JsonbValue	value;
-		JsonbIteratorToken token;
-
-		while ((token = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
-		{
-			char	   *name;
-			int			which = -1;
-
-			if (token != WJB_KEY)
-				continue;
-			name = pnstrdup(key.val.string.val, key.val.string.len);
-			token = JsonbIteratorNext(&it, &value, true);
-			for (int i = 0; i < lengthof(keys); i++)
-				if (strcmp(name, keys[i]) == 0)
-					which = i;
-			if (which < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown option \"%s\"", name),
-						 errhint("Options are batch_size, learning_rate, beta1, beta2, eps, weight_decay, optimizer, alpha, shuffle, pool_batches, seed and on_invalid.")));
-
-			if (which == 6 || which == 11)
-			{
-				char	   *text;
-
-				if (value.type != jbvString)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("option \"%s\" must be a string", name)));
-				text = pnstrdup(value.val.string.val, value.val.string.len);
-				if (which == 6 && strcmp(text, "adam") == 0)
-					opts->adam.kind = ADAM_L2;
-				else if (which == 6 && strcmp(text, "adamw") == 0)
-					opts->adam.kind = ADAM_DECOUPLED;
-				else if (which == 11 && (strcmp(text, "error") == 0 || strcmp(text, "skip") == 0))
-					opts->skip_invalid = strcmp(text, "skip") == 0;
-				else
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("unknown %s \"%s\"", name, text)));
-			}
-			else if (which == 8)
-			{
-				if (value.type != jbvBool)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("option \"shuffle\" must be true or false")));
-				opts->shuffle = value.val.boolean;
-			}
-			else
-			{
-				double		number;
-
-				if (value.type != jbvNumeric)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("option \"%s\" must be a number", name)));
-				number = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-															NumericGetDatum(value.val.numeric)));
-				switch (which)
-				{
-					case 0:
-					case 9:
-						if (number != floor(number) || number < 1 || number > 65536)
-							ereport(ERROR,
-									(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-									 errmsg("option \"%s\" must be an integer between 1 and 65536, got %g",
-											name, number)));
-						if (which == 0)
-							opts->batch_size = (int) number;
-						else
-							opts->pool_batches = (int) number;
-						break;
-					case 1:
-						opts->adam.lr = number;
-						break;
-					case 2:
-						opts->adam.beta1 = number;
-						break;
-					case 3:
-						opts->adam.beta2 = number;
-						break;
-					case 4:
-						opts->adam.eps = number;
-						break;
-					case 5:
-						opts->adam.weight_decay = number;
-						break;
-					case 7:
-						ModelCheckAlpha(number, "option \"alpha\"");
-						opts->alpha = number;
-						break;
-					case 10:
-						if (number != floor(number) || fabs(number) > 9.2e18)
-							ereport(ERROR,
-									(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-									 errmsg("option \"seed\" must be an integer")));
-						opts->seed = (int64) number;
-						break;
-				}
-			}
-		}
-	}
-	if (AdamConfigCheck(&opts->adam, &err) != MIXREC_OK)
-		ReportCoreError(&err);
-	if ((int64) opts->batch_size * opts->pool_batches > (1 << 24))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("batch_size times pool_batches must be at most %d", 1 << 24)));
+	OptionsFromJsonb(options, OPTIONS_FIT, opts);
+	OptionsCheck(opts, OPTIONS_FIT);
 }
 
 /*
  * Build a new state from the starting model
  */
 static bytea *
-NewState(MemoryContext context, const MixrecModel *given, const FitOptions *opts)
+NewState(MemoryContext context, const MixrecModel *given, const TrainOptions *opts)
 {
 	MixrecModel *model;
 	uint32		flags = MIXREC_FLAG_OPTIMIZER | (given->flags & MIXREC_FLAG_STANDARDIZE);
@@ -560,7 +419,7 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 	{
 		MixrecModel *model;
-		FitOptions	opts;
+		TrainOptions opts;
 
 		if (PG_ARGISNULL(1))
 			ereport(ERROR,

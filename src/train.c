@@ -38,22 +38,27 @@
 #include "mixrec/random.h"
 #include "mixrec/standardize.h"
 #include "mixrec/train.h"
+#include "options.h"
 #include "training.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "tcop/tcopprot.h"
+#include "utils/plancache.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(mixrec_train_model);
 
-#define MAX_BATCH_SIZE		65536
-#define MAX_EPOCHS			100000
-
-/* GUC: memory budget for the training data, in kB */
+/* The planner's estimate of a source's size */
+typedef struct SourceEstimate
+{
+	double		rows;
+	double		bytes;			/* rows x (width + a row's bookkeeping) */
+} SourceEstimate;
 
 static void ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts);
+static bool EstimateFits(const char *query, SourceEstimate *estimate);
 static MixrecModel *StartModel(const TrainOptions *opts, const TrainRows *data);
 static double TrainWorkNeed(const MlpShape *shape, bool standardize, int batch_size,
 							Size n_val, bool keep_best);
@@ -68,138 +73,61 @@ static void ReportEpoch(const TrainOptions *opts, int epoch, const LossValue *tr
 static void ReportProgress(const TrainOptions *opts, int epoch, double last_loss);
 
 /*
- * Read and validate the arguments of mixrec_train_model
+ * Read and validate the arguments of mixrec_train_model: the options
+ * jsonb (src/options.c), the model to continue and the name for progress
  */
 static void
 ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
 {
-	static const char *const names[] = {
-		"source", "features", "label", "domain", "weight", "alpha", "hidden",
-		"epochs", "batch_size", "learning_rate", "beta1", "beta2", "eps",
-		"weight_decay", "optimizer", "validation_fraction", "patience",
-		"standardize", "shuffle", "init", "seed", "initial_model", "on_invalid",
-		"model_name", "method"
-	};
-	char	   *optimizer;
-	char	   *init;
-	char	   *on_invalid;
-	MixrecError err;
+	static const char *const names[] = {"source", "features", "label"};
 
-	/* domain, weight, patience and initial_model may be NULL */
 	for (int i = 0; i < lengthof(names); i++)
-		if (PG_ARGISNULL(i) && i != 3 && i != 4 && i != 16 && i != 21)
+		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be NULL", names[i])));
 
-	memset(opts, 0, sizeof(*opts));
-	opts->model_name = text_to_cstring(PG_GETARG_TEXT_PP(23));
-
-	opts->alpha = PG_GETARG_FLOAT8(5);
-	ModelCheckAlpha(opts->alpha, "alpha");
-
-	opts->epochs = PG_GETARG_INT32(7);
-	if (opts->epochs < 1 || opts->epochs > MAX_EPOCHS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("epochs must be between 1 and %d, got %d", MAX_EPOCHS, opts->epochs)));
-	opts->batch_size = PG_GETARG_INT32(8);
-	if (opts->batch_size < 1 || opts->batch_size > MAX_BATCH_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be between 1 and %d, got %d",
-						MAX_BATCH_SIZE, opts->batch_size)));
-
-	optimizer = text_to_cstring(PG_GETARG_TEXT_PP(14));
-	if (strcmp(optimizer, "adam") == 0)
-		opts->adam.kind = ADAM_L2;
-	else if (strcmp(optimizer, "adamw") == 0)
-		opts->adam.kind = ADAM_DECOUPLED;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown optimizer \"%s\"", optimizer),
-				 errhint("Valid values are \"adam\" and \"adamw\".")));
-	opts->adam.lr = PG_GETARG_FLOAT8(9);
-	opts->adam.beta1 = PG_GETARG_FLOAT8(10);
-	opts->adam.beta2 = PG_GETARG_FLOAT8(11);
-	opts->adam.eps = PG_GETARG_FLOAT8(12);
-	opts->adam.weight_decay = PG_GETARG_FLOAT8(13);
-	if (AdamConfigCheck(&opts->adam, &err) != MIXREC_OK)
-		ReportCoreError(&err);
-
-	opts->validation_fraction = PG_GETARG_FLOAT8(15);
-	if (!(opts->validation_fraction >= 0.0 && opts->validation_fraction < 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("validation_fraction must be at least 0 and below 1, got %g",
-						opts->validation_fraction)));
-	if (!PG_ARGISNULL(16))
-	{
-		opts->patience = PG_GETARG_INT32(16);
-		if (opts->patience < 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("patience must be positive, got %d", opts->patience)));
-		if (opts->validation_fraction == 0.0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("patience needs a validation set, but validation_fraction is 0")));
-	}
-	opts->standardize = PG_GETARG_BOOL(17);
-	opts->shuffle = PG_GETARG_BOOL(18);
-
-	init = text_to_cstring(PG_GETARG_TEXT_PP(19));
-	if (strcmp(init, "independent") == 0)
-		opts->init = MODEL_INIT_INDEPENDENT;
-	else if (strcmp(init, "shared") == 0)
-		opts->init = MODEL_INIT_SHARED;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown init \"%s\"", init),
-				 errhint("Valid values are \"independent\" and \"shared\".")));
-	opts->seed = (uint64) PG_GETARG_INT64(20);
-	opts->initial = PG_ARGISNULL(21) ? NULL : ModelFromBytea(PG_GETARG_BYTEA_PP(21));
-
-	{
-		char	   *method = text_to_cstring(PG_GETARG_TEXT_PP(24));
-
-		if (strcmp(method, "auto") == 0)
-			opts->method = TRAIN_AUTO;
-		else if (strcmp(method, "memory") == 0)
-			opts->method = TRAIN_MEMORY;
-		else if (strcmp(method, "stream") == 0)
-			opts->method = TRAIN_STREAM;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown method \"%s\"", method),
-					 errhint("Valid values are \"auto\", \"memory\" and \"stream\".")));
-	}
-
-	on_invalid = text_to_cstring(PG_GETARG_TEXT_PP(22));
-	if (strcmp(on_invalid, "skip") == 0)
-		opts->skip_invalid = true;
-	else if (strcmp(on_invalid, "error") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown on_invalid \"%s\"", on_invalid),
-				 errhint("Valid values are \"error\" and \"skip\".")));
-
-	/* Hidden sizes; input and output sizes come from the data */
-	ModelHiddenFromArray(PG_GETARG_ARRAYTYPE_P(6), &opts->shape);
+	/* Every default, the aggregates' too: a streamed training passes them on */
+	OptionsDefaults(opts, OPTIONS_TRAIN | OPTIONS_FIT);
+	OptionsFromJsonb(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), OPTIONS_TRAIN, opts);
+	OptionsCheck(opts, OPTIONS_TRAIN);
+	opts->initial = PG_ARGISNULL(6) ? NULL : ModelFromBytea(PG_GETARG_BYTEA_PP(6));
+	opts->model_name = PG_ARGISNULL(7) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(7));
 }
 
+/*
+ * Does the source fit the memory budget, by the planner's estimate of its
+ * rows and their width?  Planning reads no row: it is the price of one
+ * prepared statement.  The width is that of the values the query returns
+ * (a real[] of n features is about 4n + 24 bytes, close to the 4n + 4 the
+ * rows take in memory; a float8[] counts about twice what it takes).
+ */
+static bool
+EstimateFits(const char *query, SourceEstimate *estimate)
+{
+	SPIPlanPtr	plan;
+	CachedPlan *cplan;
+	PlannedStmt *stmt;
 
-
-
-
-
-
-
-
-
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* The checks of reading it: one SELECT of the columns read */
+	(void) SourceProbe(query, NULL);
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan == NULL || list_length(cplan->stmt_list) != 1)
+		elog(ERROR, "could not plan the query of the source");
+	stmt = linitial_node(PlannedStmt, cplan->stmt_list);
+	estimate->rows = stmt->planTree->plan_rows;
+	/* 4 bytes of row number, 4 of slack per row */
+	estimate->bytes = estimate->rows * (stmt->planTree->plan_width + 8.0);
+	ReleaseCachedPlan(cplan, NULL);
+	SPI_freeplan(plan);
+	SPI_finish();
+	return estimate->bytes <= (double) MemoryBudget();
+}
 
 /*
  * The bytes a training holds besides its rows: the model with Adam's
@@ -552,11 +480,8 @@ TrainResult(FunctionCallInfo fcinfo, bytea *weights, const char *metrics)
 /*
  * Train both models on the rows of a table or query
  *
- * mixrec_train_model(source, features, label, domain, weight, alpha, hidden,
- *	 epochs, batch_size, learning_rate, beta1, beta2, eps, weight_decay,
- *	 optimizer, validation_fraction, patience, standardize, shuffle, init,
- *	 seed, initial_model, on_invalid, model_name, method)
- *	 returns (weights bytea, metrics jsonb)
+ * mixrec_train_model(source, features, label, domain, weight, options jsonb,
+ *	 initial_model bytea, model_name text) returns (weights bytea, metrics jsonb)
  */
 Datum
 mixrec_train_model(PG_FUNCTION_ARGS)
@@ -583,6 +508,9 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	MixrecRandom rng;
 	Size		floats;
 	instr_time	start;
+	char	   *query;
+	bool		estimated = false;
+	SourceEstimate estimate = {0, 0};
 
 	INSTR_TIME_SET_CURRENT(start);
 	BlasEnsureThreads();
@@ -613,42 +541,47 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 								   opts.batch_size));
 	}
 
-	/* 1-2. Read the source into memory, unless it is to be streamed */
+	/*
+	 * 1. method => 'auto': in memory if the planner's estimate of the rows
+	 * fits the budget, else streamed, decided before a row is read
+	 */
+	query = SourceQuery(args.source, args.features, args.label, args.domain, args.weight, NULL);
+	if (opts.method == TRAIN_AUTO)
+	{
+		estimated = true;
+		opts.method = EstimateFits(query, &estimate) ? TRAIN_MEMORY : TRAIN_STREAM;
+	}
+
+	/* 2. Read the source into memory, unless it is to be streamed */
 	memset(&data, 0, sizeof(data));
-	if (opts.method != TRAIN_STREAM)
+	if (opts.method == TRAIN_MEMORY)
 	{
 		data.context = train_context;
 		data.has_weight = args.weight != NULL;
 		data.has_domain = args.domain != NULL;
-		data.stop_when_full = opts.method == TRAIN_AUTO;
+		/* A wrong estimate: stop reading at the budget, to say so below */
+		data.stop_when_full = estimated;
 		if (opts.initial)
 		{
 			/* A given model fixes the sizes every row must have */
 			data.input_dim = MlpInputDim(&opts.initial->shape);
 			data.output_dim = MlpOutputDim(&opts.initial->shape);
 		}
-		ReadSource(SourceQuery(args.source, args.features, args.label, args.domain,
-							   args.weight, NULL),
-				   &opts, &data);
+		ReadSource(query, &opts, &data);
+		if (data.full)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the source does not fit mixrec.train_memory, although the planner estimated that it would"),
+					 errdetail("The planner estimated %.0f rows taking %.0f kB; the budget of %zu kB was full after %zu rows.",
+							   estimate.rows, ceil(estimate.bytes / 1024.0),
+							   MemoryBudget() / 1024, data.rows),
+					 errhint("Give method => 'stream', or run ANALYZE on the source's tables so that the estimate is closer.")));
 	}
-	if (opts.method == TRAIN_STREAM || data.full)
+	else
 	{
-		/* Too large for mixrec.train_memory, or asked for: one pass per epoch */
-		Datum		result;
+		/* Asked for, or estimated too large for mixrec.train_memory */
+		Datum		result = TrainStream(fcinfo, &opts, &args, caller_context, start);
 
-		if (data.capacity > 0)
-		{
-			pfree(data.x);
-			pfree(data.y);
-			if (data.has_weight)
-				pfree(data.w);
-			if (data.has_domain)
-			{
-				pfree(data.o);
-				pfree(data.c);
-			}
-		}
-		result = TrainStream(fcinfo, &opts, &args, caller_context, start);
 		MemoryContextSwitchTo(caller_context);
 		MemoryContextDelete(train_context);
 		return result;

@@ -34,6 +34,7 @@
 #include "mixrec.h"
 #include "mixrec/fit.h"
 #include "mixrec/standardize.h"
+#include "options.h"
 #include "training.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -41,14 +42,11 @@
 
 PG_FUNCTION_INFO_V1(mixrec_holdout);
 
-/* The pool of a streamed epoch: this many batches are shuffled together */
-#define STREAM_POOL_BATCHES 8
-
 static int	StreamInputDim(const char *from, const char *features, const char *where);
 static void StreamStandardize(const char *from, const char *features, const char *where,
 							  MixrecModel *model);
 static MixrecModel *StreamStartModel(const TrainOptions *opts, int input_dim);
-static char *StreamOptions(const TrainOptions *opts, int epoch);
+static Jsonb *StreamOptions(const TrainOptions *opts, int epoch);
 
 /*
  * A row's place in [0, 1), from a hash of its features and the seed: rows
@@ -182,33 +180,16 @@ StreamStartModel(const TrainOptions *opts, int input_dim)
 }
 
 /*
- * The options of one epoch's mixrec_fit_state
+ * The options of one epoch's mixrec_fit_state: the training's own, with a
+ * seed of the epoch's
  */
-static char *
+static Jsonb *
 StreamOptions(const TrainOptions *opts, int epoch)
 {
-	StringInfoData buf;
+	TrainOptions epoch_opts = *opts;
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"batch_size\": %d, \"pool_batches\": %d, \"shuffle\": %s, "
-					 "\"seed\": %lld, \"optimizer\": \"%s\", \"on_invalid\": \"%s\", \"alpha\": ",
-					 opts->batch_size, STREAM_POOL_BATCHES, opts->shuffle ? "true" : "false",
-					 (long long) ((int64) opts->seed + epoch),
-					 opts->adam.kind == ADAM_DECOUPLED ? "adamw" : "adam",
-					 opts->skip_invalid ? "skip" : "error");
-	AppendJsonDouble(&buf, opts->alpha);
-	appendStringInfoString(&buf, ", \"learning_rate\": ");
-	AppendJsonDouble(&buf, opts->adam.lr);
-	appendStringInfoString(&buf, ", \"beta1\": ");
-	AppendJsonDouble(&buf, opts->adam.beta1);
-	appendStringInfoString(&buf, ", \"beta2\": ");
-	AppendJsonDouble(&buf, opts->adam.beta2);
-	appendStringInfoString(&buf, ", \"eps\": ");
-	AppendJsonDouble(&buf, opts->adam.eps);
-	appendStringInfoString(&buf, ", \"weight_decay\": ");
-	AppendJsonDouble(&buf, opts->adam.weight_decay);
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
+	epoch_opts.seed = opts->seed + epoch;
+	return OptionsToJsonb(&epoch_opts, OPTIONS_FIT);
 }
 
 /*
@@ -339,7 +320,7 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 		EpochLogBegin(&log, epoch);
 		INSTR_TIME_SET_CURRENT(epoch_start);
 		values[0] = PointerGetDatum(model_blob);
-		values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(StreamOptions(opts, epoch)));
+		values[1] = JsonbPGetDatum(StreamOptions(opts, epoch));
 		if (SPI_execute_plan(epoch_plan, values, NULL, false, 0) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "the epoch query of a streamed training failed");

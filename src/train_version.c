@@ -12,7 +12,9 @@
  * function.  A function with a pinned search_path cannot do both, since
  * its SET clause holds for everything it calls.  So this C function, which
  * changes no setting, calls three functions by their schema-qualified
- * names, with every argument passed as a typed parameter:
+ * names, with every argument passed as a typed parameter (the training
+ * options as one jsonb, built from the arguments named like options by
+ * src/options.c):
  *
  *	1. mixrec_train_begin (PL/pgSQL, pinned): checks the name and the
  *	   caller's right to it, and returns the model to start from;
@@ -24,6 +26,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -31,26 +34,65 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "mixrec.h"
+#include "options.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(mixrec_train);
 
-/* mixrec_train's arguments, in the order of its SQL declaration */
+/*
+ * mixrec_train's arguments that are not training options, by name: the
+ * training options are the arguments named like a row of src/options.c
+ */
 enum
 {
 	ARG_MODEL_NAME = 0,
 	ARG_SOURCE,
-	ARG_SEED = 21,
+	ARG_FEATURES,
+	ARG_LABEL,
+	ARG_DOMAIN,
+	ARG_WEIGHT,
 	ARG_WARM_START,
 	ARG_INITIAL_MODEL,
-	ARG_ON_INVALID,
-	ARG_METHOD,
-	TRAIN_NARGS
+	ARG_COUNT
 };
 
+static const char *const arg_names[ARG_COUNT] = {
+	"model_name", "source", "features", "label", "domain", "weight", "warm_start",
+	"initial_model"
+};
+
+static void FindArguments(FunctionCallInfo fcinfo, int *positions);
 static char *QualifiedCall(const char *schema, const char *function, int nargs);
+
+/*
+ * Find the positions of mixrec_train's arguments that are not options
+ */
+static void
+FindArguments(FunctionCallInfo fcinfo, int *positions)
+{
+	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	Oid		   *types;
+	char	  **names;
+	char	   *modes;
+	int			nargs;
+
+	if (!HeapTupleIsValid(proc))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	nargs = get_func_arg_info(proc, &types, &names, &modes);
+	ReleaseSysCache(proc);
+	for (int a = 0; a < ARG_COUNT; a++)
+	{
+		positions[a] = -1;
+		for (int i = 0; i < nargs && names; i++)
+			if (strcmp(names[i], arg_names[a]) == 0)
+				positions[a] = i;
+		if (positions[a] < 0 || positions[a] >= PG_NARGS())
+			elog(ERROR, "mixrec_train has no argument %s", arg_names[a]);
+	}
+}
 
 /*
  * "SELECT * FROM schema.function($1, ..., $n)"
@@ -83,11 +125,10 @@ mixrec_train(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const char *schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
-	Oid		   *arg_types;
-	int			nargs;
-	Datum		values[TRAIN_NARGS + 2];
-	char		nulls[TRAIN_NARGS + 2];
-	Oid			types[TRAIN_NARGS + 2];
+	int			pos[ARG_COUNT];
+	Datum		values[ARG_COUNT];
+	char		nulls[ARG_COUNT];
+	Datum		options;
 	Datum		start_model;
 	bool		start_isnull;
 	Datum		weights;
@@ -96,14 +137,11 @@ mixrec_train(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 
 	InitMaterializedSRF(fcinfo, 0);
-	(void) get_func_signature(fcinfo->flinfo->fn_oid, &arg_types, &nargs);
-	if (nargs != TRAIN_NARGS || PG_NARGS() != TRAIN_NARGS)
-		elog(ERROR, "mixrec_train expects %d arguments, got %d", TRAIN_NARGS, nargs);
-	for (int i = 0; i < TRAIN_NARGS; i++)
+	FindArguments(fcinfo, pos);
+	for (int a = 0; a < ARG_COUNT; a++)
 	{
-		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		types[i] = arg_types[i];
+		values[a] = PG_ARGISNULL(pos[a]) ? (Datum) 0 : PG_GETARG_DATUM(pos[a]);
+		nulls[a] = PG_ARGISNULL(pos[a]) ? 'n' : ' ';
 	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -125,36 +163,34 @@ mixrec_train(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * 2. Train, in the caller's search_path: mixrec_train_model takes
-	 * source..seed, the starting model, on_invalid, model_name, method
+	 * The options jsonb, from the arguments named like options: what
+	 * mixrec_train_model reads, and what the registry stores as the config
 	 */
 	{
-		Datum		train_values[25];
-		char		train_nulls[25];
-		Oid			train_types[25];
-		int			n = 0;
+		TrainOptions opts;
 
-		for (int i = ARG_SOURCE; i <= ARG_SEED; i++, n++)
-		{
-			train_values[n] = values[i];
-			train_nulls[n] = nulls[i];
-			train_types[n] = types[i];
-		}
-		train_values[n] = start_model;
-		train_nulls[n] = start_isnull ? 'n' : ' ';
-		train_types[n++] = BYTEAOID;
-		train_values[n] = values[ARG_ON_INVALID];
-		train_nulls[n] = nulls[ARG_ON_INVALID];
-		train_types[n++] = TEXTOID;
-		train_values[n] = values[ARG_MODEL_NAME];
-		train_nulls[n] = nulls[ARG_MODEL_NAME];
-		train_types[n++] = TEXTOID;
-		train_values[n] = values[ARG_METHOD];
-		train_nulls[n] = nulls[ARG_METHOD];
-		train_types[n++] = TEXTOID;
-		Assert(n == lengthof(train_values));
+		OptionsDefaults(&opts, OPTIONS_TRAIN);
+		OptionsFromArguments(fcinfo, OPTIONS_TRAIN, &opts);
+		OptionsCheck(&opts, OPTIONS_TRAIN);
+		options = JsonbPGetDatum(OptionsToJsonb(&opts, OPTIONS_TRAIN));
+	}
 
-		if (SPI_execute_with_args(QualifiedCall(schema, "mixrec_train_model", n), n, train_types,
+	/*
+	 * 2. Train, in the caller's search_path: mixrec_train_model takes
+	 * source, features, label, domain, weight, the options, the starting
+	 * model and the name
+	 */
+	{
+		Datum		train_values[8] = {values[ARG_SOURCE], values[ARG_FEATURES],
+			values[ARG_LABEL], values[ARG_DOMAIN], values[ARG_WEIGHT], options, start_model,
+		values[ARG_MODEL_NAME]};
+		char		train_nulls[8] = {nulls[ARG_SOURCE], nulls[ARG_FEATURES],
+			nulls[ARG_LABEL], nulls[ARG_DOMAIN], nulls[ARG_WEIGHT], ' ',
+		start_isnull ? 'n' : ' ', nulls[ARG_MODEL_NAME]};
+		Oid			train_types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
+		BYTEAOID, TEXTOID};
+
+		if (SPI_execute_with_args(QualifiedCall(schema, "mixrec_train_model", 8), 8, train_types,
 								  train_values, train_nulls, false, 1) != SPI_OK_SELECT ||
 			SPI_processed != 1 || SPI_tuptable->tupdesc->natts != 2 ||
 			TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid != BYTEAOID ||
@@ -165,21 +201,28 @@ mixrec_train(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * 3. Store it: every argument, then the weights and the metrics.  Writing
-	 * the row cannot be interrupted (for a model at the parameter limit it
-	 * takes seconds), so a cancel that came during the training is honoured
-	 * here, before it starts.
+	 * 3. Store it: the name, the source's arguments, the options, how the
+	 * training started, the weights and the metrics.  Writing the row cannot
+	 * be interrupted (for a model at the parameter limit it takes seconds),
+	 * so a cancel that came during the training is honoured here, before it
+	 * starts.
 	 */
 	CHECK_FOR_INTERRUPTS();
-	values[TRAIN_NARGS] = weights;
-	nulls[TRAIN_NARGS] = ' ';
-	types[TRAIN_NARGS] = BYTEAOID;
-	values[TRAIN_NARGS + 1] = metrics;
-	nulls[TRAIN_NARGS + 1] = ' ';
-	types[TRAIN_NARGS + 1] = JSONBOID;
-	if (SPI_execute_with_args(QualifiedCall(schema, "mixrec_train_store", TRAIN_NARGS + 2),
-							  TRAIN_NARGS + 2, types, values, nulls, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "mixrec_train_store failed");
+	{
+		Datum		store_values[11] = {values[ARG_MODEL_NAME], values[ARG_SOURCE],
+			values[ARG_FEATURES], values[ARG_LABEL], values[ARG_DOMAIN], values[ARG_WEIGHT],
+			options, values[ARG_WARM_START], BoolGetDatum(nulls[ARG_INITIAL_MODEL] != 'n'),
+		weights, metrics};
+		char		store_nulls[11] = {nulls[ARG_MODEL_NAME], nulls[ARG_SOURCE],
+			nulls[ARG_FEATURES], nulls[ARG_LABEL], nulls[ARG_DOMAIN], nulls[ARG_WEIGHT], ' ',
+		nulls[ARG_WARM_START], ' ', ' ', ' '};
+		Oid			store_types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBOID, BOOLOID, BOOLOID, BYTEAOID, JSONBOID};
+
+		if (SPI_execute_with_args(QualifiedCall(schema, "mixrec_train_store", 11), 11,
+								  store_types, store_values, store_nulls, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "mixrec_train_store failed");
+	}
 	if (SPI_tuptable->tupdesc->natts != rsinfo->setDesc->natts)
 		elog(ERROR, "mixrec_train_store returned %d columns, expected %d",
 			 SPI_tuptable->tupdesc->natts, rsinfo->setDesc->natts);

@@ -733,10 +733,14 @@ def call_train(g):
             src, feat, lab = lit_text(g.pick(['mixrec_fuzz_data.clicks', 'mixrec_fuzz_data.odd'])), \
                 lit_text(g.pick(['features', 'features8'])), lit_text(g.pick(['clicked', 'weight', 'tier', 'id']))
         if g.chance(0.5):
-            # positional: domain .. on_invalid, then model_name and method
-            positional = [v for _, v in params[:-1]] + [g.text(['fz_x'], 0.9), method]
-            return ["SELECT length(weights), metrics IS NULL FROM mixrec_train_model(%s, %s, %s, %s)" % (
-                src, feat, lab, ', '.join(positional))]
+            # domain and weight, the options as one jsonb, initial_model and model_name
+            options = ', '.join("'%s', %s" % (k, v) for k, v in params
+                                if k not in ('domain', 'weight', 'initial_model') and g.chance(0.6))
+            values = dict(params)
+            return ["SELECT length(weights), metrics IS NULL FROM mixrec_train_model(%s, %s, %s, %s, %s, "
+                    "jsonb_build_object(%s), %s, %s)" % (
+                        src, feat, lab, values['domain'], values['weight'], options,
+                        values['initial_model'], g.text(['fz_x'], 0.9))]
         named = ', '.join('%s => %s' % (k, v) for k, v in params if g.chance(0.6))
         name = g.text(['fz_t', 'fz_m'], 0.9)
         return ["SELECT * FROM mixrec_train(%s, %s, %s, %s%s)" % (name, src, feat, lab,

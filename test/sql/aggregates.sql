@@ -28,9 +28,10 @@ SELECT mixrec_export(a.m) = mixrec_export(t.weights) AS same_as_mixrec_train,
 FROM (SELECT mixrec_fit(mixrec_init(8, '{16}'), f, y, w, d,
                         '{"batch_size": 32, "pool_batches": 1, "shuffle": false, "learning_rate": 0.005}') AS m
       FROM (SELECT * FROM fit_rows WHERE i <= 1000 ORDER BY i) AS ordered) AS a,
-     mixrec_train_model('SELECT * FROM fit_rows WHERE i <= 1000 ORDER BY i', 'f', 'y', 'd', 'w', 0.5,
-                        '{16}', 1, 32, 0.005, 0.9, 0.999, 1e-8, 0, 'adam', 0, NULL, false, false,
-                        'independent', 42, mixrec_init(8, '{16}'), 'error', 'x', 'memory') AS t;
+     mixrec_train_model('SELECT * FROM fit_rows WHERE i <= 1000 ORDER BY i', 'f', 'y', 'd', 'w',
+                        '{"hidden": [16], "epochs": 1, "batch_size": 32, "learning_rate": 0.005,
+                          "validation_fraction": 0, "standardize": false, "shuffle": false,
+                          "method": "memory"}', mixrec_init(8, '{16}'), 'x') AS t;
 
 -- A training state, and what it says about itself
 SELECT mixrec_state_info(mixrec_fit_state(mixrec_init(8, '{16}'), f, y)) - 'train_loss' - 'train_loss_open' - 'train_loss_commercial' AS state

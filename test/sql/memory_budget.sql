@@ -31,12 +31,12 @@ RESET mixrec.max_train_memory;
 -- A batch whose work areas alone exceed the budget is refused before a
 -- row is read: 65,536 rows through 16,384 units
 SET mixrec.train_memory = '256MB';
-SELECT * FROM mixrec_train_model('budget_rows', 'f', 'y', NULL, NULL, 0.5, '{16384}', 1, 65536,
-	1e-3, 0.9, 0.999, 1e-8, 0, 'adam', 0, NULL, true, true, 'independent', 42, NULL, 'error', 'big', 'memory');
+SELECT * FROM mixrec_train_model('budget_rows', 'f', 'y', options => '{"hidden": [16384], "epochs": 1,
+	"batch_size": 65536, "validation_fraction": 0, "method": "memory"}', model_name => 'big');
 -- The rows fit, the rows and the work areas together do not
 SET mixrec.train_memory = '40MB';
-SELECT * FROM mixrec_train_model('budget_rows', 'f', 'y', NULL, NULL, 0.5, '{1024}', 1, 2048,
-	1e-3, 0.9, 0.999, 1e-8, 0, 'adam', 0.5, NULL, true, true, 'independent', 42, NULL, 'error', 'big', 'memory');
+SELECT * FROM mixrec_train_model('budget_rows', 'f', 'y', options => '{"hidden": [1024], "epochs": 1,
+	"batch_size": 2048, "validation_fraction": 0.5, "method": "memory"}', model_name => 'big');
 
 -- The aggregate: the state with its pool, then the work areas of a pool
 SET mixrec.train_memory = '32MB';

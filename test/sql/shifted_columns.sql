@@ -51,13 +51,10 @@ SELECT * FROM mixrec_train(model_name => 'shifted', source => 'clicks', features
 -- mixrec_train_model itself
 SELECT weights IS NOT NULL AS trained
 FROM mixrec_train_model(source => 'clicks', features => $$features), (clicked) FROM clicks --$$,
-                        label => 'clicked', domain => NULL, weight => NULL, alpha => 0.5,
-                        hidden => '{4}', epochs => 1, batch_size => 32, learning_rate => 1e-3,
-                        beta1 => 0.9, beta2 => 0.999, eps => 1e-8, weight_decay => 0,
-                        optimizer => 'adam', validation_fraction => 0, patience => NULL,
-                        standardize => true, shuffle => true, init => 'independent', seed => 1,
-                        initial_model => NULL, on_invalid => 'error', model_name => 'shifted',
-                        method => 'memory');
+                        label => 'clicked', domain => NULL, weight => NULL,
+                        options => '{"hidden": [4], "epochs": 1, "batch_size": 32,
+                                     "validation_fraction": 0, "seed": 1, "method": "memory"}',
+                        initial_model => NULL, model_name => 'shifted');
 
 -- mixrec_predict: one column where two are read, and the two swapped
 SELECT * FROM mixrec_predict('m', 'clicks', $$id)::text FROM clicks --$$, 'features');

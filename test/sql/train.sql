@@ -28,6 +28,45 @@ SELECT name, version, active, trained_by = current_user AS trained_by_me, source
        mixrec_info(weights)->'optimizer'->'step' AS adam_steps
 FROM mixrec_models WHERE name = 'clicks';
 
+-- The stored config is the options jsonb mixrec_train_model was given (every
+-- option, defaults included), with the source's arguments
+SELECT config - 'features' - 'label' - 'domain' - 'weight' - 'warm_start' - 'initial_model' AS options,
+       config->>'features' AS features, config->>'domain' AS domain,
+       config->'warm_start' AS warm_start, config->'initial_model' AS initial_model
+FROM mixrec_models WHERE name = 'clicks';
+
+-- mixrec_train_model's options: the same table, the same messages
+SELECT metrics->>'method' AS method, metrics->'epochs_run' AS epochs_run
+FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"hidden": [4], "epochs": 2}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"epoch": 2}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"pool_batches": 2}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"epochs": 0}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"epochs": 2.5}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"epochs": "2"}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"alpha": 1.5}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"alpha": null}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"optimizer": "sgd"}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"optimizer": 1}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"hidden": 4}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"hidden": [100000]}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"learning_rate": 0}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"patience": 2, "validation_fraction": 0}');
+SELECT * FROM mixrec_train_model('clicks', 'features', 'clicked', options => '[]');
+
+-- method => 'auto' decides before reading, from the planner's estimate:
+-- a source estimated larger than mixrec.train_memory is streamed
+SET mixrec.train_memory = '1MB';
+SELECT metrics->>'method' AS method, metrics->'train_rows' AS train_rows
+FROM mixrec_train_model('SELECT c.* FROM clicks c, generate_series(1, 100) g', 'features', 'clicked',
+                        options => '{"hidden": [4], "epochs": 1, "validation_fraction": 0}');
+SELECT metrics->>'method' AS method
+FROM mixrec_train_model('clicks', 'features', 'clicked', options => '{"hidden": [4], "epochs": 1}');
+-- ...and one estimated to fit that turns out larger is an error that says so
+SELECT metrics->>'method' AS method
+FROM mixrec_train_model('SELECT c.* FROM clicks c, generate_series(1, 100) g WHERE g + 0 = g * 1 AND c.id + 0 = c.id * 1', 'features', 'clicked',
+                        options => '{"hidden": [4], "epochs": 1}');
+RESET mixrec.train_memory;
+
 -- One row per epoch, for plots; the loss falls
 SELECT count(*) AS epochs,
        bool_and(validation_loss IS NOT NULL AND rows_per_second > 0) AS complete,
