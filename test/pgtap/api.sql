@@ -85,7 +85,7 @@ SELECT throws_ok($$SELECT mixrec_info('junk')$$, '22P03', 'not a mixrec model (b
 SELECT throws_ok($$SELECT mixrec_info(substring(mixrec_init(2) FROM 1 FOR 50))$$, '22P03', NULL, 'truncated model');
 SELECT throws_ok($$SELECT mixrec_info(set_byte(mixrec_init(2), 4, 9))$$, '22P03', NULL, 'future format version');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,2}'::real[])$$, '22000',
-                 'features have 2 elements, but the model expects 3');
+                 'features have 2 elements, expected 3');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,NULL,3}'::real[])$$, '22004', 'features element 2 is NULL');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,NaN,3}'::real[])$$, '22000', 'features element 2 is NaN');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,2,3}'::real[], 'max')$$, '22023', 'unknown scoring mode "max"');
