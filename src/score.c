@@ -371,7 +371,8 @@ ScoreModeFromText(text *mode)
 }
 
 /*
- * Validate the arguments (model, features, mode, alpha) and score
+ * Validate the arguments (model, features, mode, alpha) and score; NULL
+ * when the features are NULL
  */
 static const double *
 ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
@@ -385,14 +386,13 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be NULL", by_name ? "model name" : "model")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("features must not be NULL")));
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("mode must not be NULL")));
+	/* NULL features in, NULL score out, so one such row fails no query */
+	if (PG_ARGISNULL(1))
+		return NULL;
 
 	if (by_name)
 	{
@@ -474,6 +474,8 @@ mixrec_score(PG_FUNCTION_ARGS)
 	int			n_scores;
 	const double *scores = ScoreArgs(fcinfo, false, &n_scores);
 
+	if (scores == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(SingleScore(scores, n_scores));
 }
 
@@ -488,6 +490,8 @@ mixrec_score_all(PG_FUNCTION_ARGS)
 	int			n_scores;
 	const double *scores = ScoreArgs(fcinfo, false, &n_scores);
 
+	if (scores == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(AllScores(scores, n_scores));
 }
 
@@ -502,6 +506,8 @@ mixrec_score_name(PG_FUNCTION_ARGS)
 	int			n_scores;
 	const double *scores = ScoreArgs(fcinfo, true, &n_scores);
 
+	if (scores == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(SingleScore(scores, n_scores));
 }
 
@@ -516,5 +522,7 @@ mixrec_score_all_name(PG_FUNCTION_ARGS)
 	int			n_scores;
 	const double *scores = ScoreArgs(fcinfo, true, &n_scores);
 
+	if (scores == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(AllScores(scores, n_scores));
 }
