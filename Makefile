@@ -15,6 +15,8 @@ OBJS = \
 	src/interchange.o \
 	src/registry.o \
 	src/score.o \
+	src/datum.o \
+	src/source.o \
 	src/serve.o \
 	src/train.o \
 	src/train_source.o \

@@ -4,7 +4,7 @@
  *
  * The numeric core (include/mixrec/) knows nothing of PostgreSQL; the
  * functions here wrap it: models to and from bytea, error reporting,
- * feature arrays, and the BLAS thread setting.
+ * and the BLAS thread setting.
  */
 #ifndef MIXREC_H
 #define MIXREC_H
@@ -52,8 +52,5 @@ extern void AppendJsonDouble(StringInfo buf, double value);
 extern bytea *RegistryFetch(FunctionCallInfo fcinfo, const char *name, int32 version,
 							int32 *found_version);
 extern MixrecModel *RegistryModel(FunctionCallInfo fcinfo, int name_arg, int version_arg);
-
-/* src/score.c */
-extern void FeaturesFromArray(ArrayType *array, int expected, float *out);
 
 #endif							/* MIXREC_H */

@@ -14,6 +14,7 @@
 #include "mixrec/model.h"
 #include "mixrec/train.h"
 #include "portability/instr_time.h"
+#include "source.h"
 
 /* Where the rows are while training */
 typedef enum TrainMethod
@@ -53,20 +54,6 @@ typedef struct TrainOptions
 	int			pool_batches;	/* a streamed epoch shuffles this many batches together */
 	MixrecModel *initial;		/* the model to continue, or NULL: a new one */
 } TrainOptions;
-
-/*
- * The result columns a statement assembled from arguments must have
- * (SourcePrepare)
- */
-typedef struct SourceShape
-{
-	const char *arguments;		/* every argument in the statement, for messages */
-	const char *columns;		/* the arguments that give its columns, for messages */
-	int			ncolumns;		/* exactly this many columns... */
-	bool		more_columns;	/* ...or at least, and the rest unread */
-	const Oid  *types;			/* [ncolumns] the exact types, InvalidOid where the
-								 * caller checks; NULL: the caller checks them all */
-} SourceShape;
 
 /* The rows read from the source */
 typedef struct TrainRows
@@ -125,15 +112,11 @@ extern Datum TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts,
 						 instr_time start);
 
 /* src/train_source.c */
-extern char *SourceFrom(const char *source);
-extern SPIPlanPtr SourcePrepare(const char *query, int nargs, Oid *argtypes,
-								int cursor_options, const SourceShape *shape);
 extern char *SourceQuery(const char *source, const char *features, const char *label,
 						 const char *domain, const char *weight, const char *where);
 extern void ReadSource(const char *query, const TrainOptions *opts, TrainRows *data);
 extern void TrainRowsView(const TrainRows *rows, TrainData *view);
 extern TupleDesc SourceProbe(const char *query, const SourceShape *shape);
-extern TupleDesc SourcePlanColumns(SPIPlanPtr plan);
 extern char *SourceLabelSql(Oid type, const char *label);
 extern char *SourceDomainSql(Oid type, const char *domain);
 

@@ -45,6 +45,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "datum.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "mixrec.h"
@@ -54,6 +55,9 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+
+/* How mixrec_fit's option that skips invalid rows is spelled */
+#define FIT_SKIP_HINT "Give the option \"on_invalid\": \"skip\" to skip such rows."
 
 PG_FUNCTION_INFO_V1(mixrec_fit_accum);
 PG_FUNCTION_INFO_V1(mixrec_fit_combine);
@@ -443,74 +447,28 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 	cache = (FitCache *) fcinfo->flinfo->fn_extra;
 	skip_invalid = (state.header.flags & MIXREC_FIT_SKIP_INVALID) != 0;
 
-	/* Validate the row; invalid rows are an error or, if asked, skipped */
+	/*
+	 * Convert the row with the datum layer; invalid rows (NULLs, values that
+	 * are not finite) are an error or, if asked, skipped.  The SQL signature
+	 * fixes the types: real[] features, a float8 label and weight, and a
+	 * text domain (mixrec_train's streamed path casts its columns to them).
+	 */
 	if (PG_ARGISNULL(2))
 		invalid = "features are NULL";
 	else if (PG_ARGISNULL(3))
 		invalid = "label is NULL";
-	if (invalid == NULL)
+	else if (!DatumFeatures(PG_GETARG_DATUM(2), MlpInputDim(&state.model.shape), cache->features,
+							skip_invalid, FIT_SKIP_HINT, NULL) ||
+			 !DatumLabel(PG_GETARG_DATUM(3), FLOAT8OID, 1, &label, skip_invalid, FIT_SKIP_HINT))
+		invalid = "skipped";
+	else if (PG_NARGS() > 4 && PG_ARGISNULL(4))
+		invalid = "weight is NULL";
+	else
 	{
-		ArrayType  *features = PG_GETARG_ARRAYTYPE_P(2);
-
-		/*
-		 * Rows that on_invalid may skip: NULLs and non-finite values.  A
-		 * vector of the wrong shape is an error either way.
-		 */
-		if (skip_invalid && ARR_HASNULL(features))
-			invalid = "features contain NULL";
-		else if (skip_invalid && ARR_NDIM(features) == 1 &&
-				 ARR_DIMS(features)[0] == MlpInputDim(&state.model.shape) &&
-				 ARR_ELEMTYPE(features) == FLOAT4OID)
-		{
-			const float *values = (const float *) ARR_DATA_PTR(features);
-
-			for (int j = 0; j < ARR_DIMS(features)[0] && invalid == NULL; j++)
-				if (!isfinite(values[j]))
-					invalid = "features are not finite";
-		}
-		if (invalid == NULL)
-			FeaturesFromArray(features, MlpInputDim(&state.model.shape), cache->features);
-	}
-	if (invalid == NULL)
-	{
-		double		value = PG_GETARG_FLOAT8(3);
-
-		if (!(value >= 0.0 && value <= 1.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("label %g is outside [0, 1]", value)));
-		label = (float) value;
-	}
-	if (invalid == NULL && PG_NARGS() > 4)
-	{
-		if (PG_ARGISNULL(4))
-			invalid = "weight is NULL";
-		else
-		{
-			double		value = PG_GETARG_FLOAT8(4);
-
-			if (!(value >= 0.0) || !isfinite(value) || value > FLT_MAX)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("weight %g is not a finite non-negative number", value)));
-			weight = (float) value;
-		}
-	}
-	if (invalid == NULL && PG_NARGS() > 5 && !PG_ARGISNULL(5))
-	{
-		text	   *domain = PG_GETARG_TEXT_PP(5);
-		int			len = VARSIZE_ANY_EXHDR(domain);
-
-		if (len == 4 && memcmp(VARDATA_ANY(domain), "open", 4) == 0)
-			commercial = 0;
-		else if (len == 10 && memcmp(VARDATA_ANY(domain), "commercial", 10) == 0)
-			open = 0;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("domain \"%s\" is neither \"open\" nor \"commercial\"",
-							text_to_cstring(domain)),
-					 errhint("A NULL domain counts the row for both models.")));
+		if (PG_NARGS() > 4)
+			weight = DatumWeight(PG_GETARG_DATUM(4), FLOAT8OID);
+		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+			DatumDomain(PG_GETARG_DATUM(5), TEXTOID, &open, &commercial);
 	}
 
 	if (invalid != NULL)
@@ -519,7 +477,7 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s", invalid),
-					 errhint("Give the option \"on_invalid\": \"skip\" to skip such rows.")));
+					 errhint(FIT_SKIP_HINT)));
 		state.header.rows_skipped++;
 		FitStateWriteHeader(&state);
 		PG_RETURN_BYTEA_P(blob);

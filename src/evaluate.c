@@ -34,13 +34,14 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "datum.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "mixrec.h"
 #include "mixrec/predict.h"
 #include "mixrec/train.h"
-#include "training.h"
+#include "source.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -76,10 +77,10 @@ typedef struct EvalRows
 static const char *const model_names[] = {"open", "commercial", "blend"};
 
 /*
- * The columns EvalRead reads: features, label, domain and user id, cast to
- * these types by EvalQuery
+ * The columns EvalRead reads: features, label and domain as the source has
+ * them (the datum layer converts and checks them), and the user id as text
  */
-static const Oid eval_types[] = {FLOAT4ARRAYOID, FLOAT8OID, TEXTOID, TEXTOID};
+static const Oid eval_types[] = {InvalidOid, InvalidOid, InvalidOid, TEXTOID};
 static const SourceShape eval_shape = {
 	.arguments = "source, features, label, domain and user_id",
 	.columns = "features, label, domain and user_id",
@@ -113,7 +114,11 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
 {
 	MemoryContext context = CurrentMemoryContext;
 	SPIPlanPtr	plan;
-	Portal		portal;
+	TupleDesc	columns;
+	SourceCursor cursor;
+	HeapTuple	tuple;
+	Oid			label_type;
+	Oid			domain_type;
 	Size		budget = MemoryBudget();
 	Size		row_bytes = sizeof(float) * dim + sizeof(double) + 2 + sizeof(char *) +
 		EVAL_WORK_ROW_BYTES;
@@ -122,132 +127,94 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
 	memset(rows, 0, sizeof(*rows));
 	rows->dim = dim;
 	plan = SourcePrepare(query, 0, NULL, 0, &eval_shape);
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	for (;;)
+	columns = SourcePlanColumns(plan);
+	DatumCheckFeaturesType(TupleDescAttr(columns, 0)->atttypid, "features");
+	label_type = TupleDescAttr(columns, 1)->atttypid;
+	DatumCheckLabelType(label_type);
+	domain_type = TupleDescAttr(columns, 2)->atttypid;
+	DatumCheckDomainType(domain_type);
+	MemoryContextSwitchTo(context);
+	SourceOpen(&cursor, plan, "source", EVAL_FETCH_ROWS);
+	while ((tuple = SourceNext(&cursor)) != NULL)
 	{
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, EVAL_FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		MemoryContextSwitchTo(context);
-		for (uint64 i = 0; i < SPI_processed; i++)
+		bool		isnull;
+		Datum		value;
+		float		label;
+		Size		r = rows->n;
+
+		if (r == rows->capacity)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			Datum		value;
-			ArrayType  *array;
-			int			n;
-			Size		r = rows->n;
+			Size		capacity = Max(rows->capacity * 2, 1024);
 
-			if (r == rows->capacity)
-			{
-				Size		capacity = Max(rows->capacity * 2, 1024);
-
-				MemoryBudgetCheck((double) capacity * row_bytes + id_bytes, "evaluation",
-								  psprintf("Room for %zu rows of %zu bytes (features, label, domain and the metrics' work) and %.0f bytes of user ids.",
-										   capacity, row_bytes, id_bytes));
-				rows->x = rows->capacity ? repalloc_huge(rows->x, sizeof(float) * dim * capacity) :
-					MemoryContextAllocHuge(context, sizeof(float) * dim * capacity);
-				rows->y = rows->capacity ? repalloc_huge(rows->y, sizeof(double) * capacity) :
-					MemoryContextAllocHuge(context, sizeof(double) * capacity);
-				rows->o = rows->capacity ? repalloc_huge(rows->o, capacity) :
-					MemoryContextAllocHuge(context, capacity);
-				rows->c = rows->capacity ? repalloc_huge(rows->c, capacity) :
-					MemoryContextAllocHuge(context, capacity);
-				rows->users = rows->capacity ? repalloc_huge(rows->users, sizeof(char *) * capacity) :
-					MemoryContextAllocHuge(context, sizeof(char *) * capacity);
-				rows->capacity = capacity;
-			}
-
-			value = SPI_getbinval(tuple, desc, 1, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("row %zu: features are NULL", r + 1)));
-			array = DatumGetArrayTypeP(value);
-			n = ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
-			if (n != dim || ARR_NDIM(array) > 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("row %zu: features have %d elements, but the model expects %d",
-								r + 1, n, dim)));
-			FeaturesFromArray(array, dim, rows->x + r * dim);
-
-			value = SPI_getbinval(tuple, desc, 2, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("row %zu: label is NULL", r + 1)));
-			rows->y[r] = DatumGetFloat8(value);
-			if (!(rows->y[r] >= 0.0 && rows->y[r] <= 1.0))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("row %zu: label %g is outside [0, 1]", r + 1, rows->y[r])));
-
-			rows->o[r] = rows->c[r] = 1;
-			value = SPI_getbinval(tuple, desc, 3, &isnull);
-			if (!isnull)
-			{
-				char	   *domain = TextDatumGetCString(value);
-
-				if (strcmp(domain, "open") == 0)
-					rows->c[r] = 0;
-				else if (strcmp(domain, "commercial") == 0)
-					rows->o[r] = 0;
-				else
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("row %zu: domain \"%s\" is neither \"open\" nor \"commercial\"",
-									r + 1, domain)));
-			}
-
-			rows->users[r] = NULL;
-			if (with_users)
-			{
-				rows->users[r] = SPI_getvalue(tuple, desc, 4);
-				if (rows->users[r] == NULL)
-					ereport(ERROR,
-							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							 errmsg("row %zu: user_id is NULL", r + 1)));
-				id_bytes += strlen(rows->users[r]) + 1 + EVAL_ID_OVERHEAD;
-				if ((double) rows->capacity * row_bytes + id_bytes > budget)
-					MemoryBudgetCheck((double) rows->capacity * row_bytes + id_bytes, "evaluation",
-									  psprintf("Room for %zu rows of %zu bytes (features, label, domain and the metrics' work) and %.0f bytes of user ids.",
-											   rows->capacity, row_bytes, id_bytes));
-			}
-			rows->n++;
+			MemoryBudgetCheck((double) capacity * row_bytes + id_bytes, "evaluation",
+							  psprintf("Room for %zu rows of %zu bytes (features, label, domain and the metrics' work) and %.0f bytes of user ids.",
+									   capacity, row_bytes, id_bytes));
+			rows->x = rows->capacity ? repalloc_huge(rows->x, sizeof(float) * dim * capacity) :
+				MemoryContextAllocHuge(context, sizeof(float) * dim * capacity);
+			rows->y = rows->capacity ? repalloc_huge(rows->y, sizeof(double) * capacity) :
+				MemoryContextAllocHuge(context, sizeof(double) * capacity);
+			rows->o = rows->capacity ? repalloc_huge(rows->o, capacity) :
+				MemoryContextAllocHuge(context, capacity);
+			rows->c = rows->capacity ? repalloc_huge(rows->c, capacity) :
+				MemoryContextAllocHuge(context, capacity);
+			rows->users = rows->capacity ? repalloc_huge(rows->users, sizeof(char *) * capacity) :
+				MemoryContextAllocHuge(context, sizeof(char *) * capacity);
+			rows->capacity = capacity;
 		}
-		SPI_freetuptable(SPI_tuptable);
+
+		value = SPI_getbinval(tuple, cursor.desc, 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("features are NULL")));
+		DatumFeatures(value, dim, rows->x + r * dim, false, NULL, NULL);
+
+		value = SPI_getbinval(tuple, cursor.desc, 2, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("label is NULL")));
+		DatumLabel(value, label_type, 1, &label, false, NULL);
+		rows->y[r] = label;
+
+		rows->o[r] = rows->c[r] = 1;
+		value = SPI_getbinval(tuple, cursor.desc, 3, &isnull);
+		if (!isnull)
+			DatumDomain(value, domain_type, &rows->o[r], &rows->c[r]);
+
+		rows->users[r] = NULL;
+		if (with_users)
+		{
+			value = SPI_getbinval(tuple, cursor.desc, 4, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("user_id is NULL")));
+			rows->users[r] = TextDatumGetCString(value);
+			id_bytes += strlen(rows->users[r]) + 1 + EVAL_ID_OVERHEAD;
+			if ((double) rows->capacity * row_bytes + id_bytes > budget)
+				MemoryBudgetCheck((double) rows->capacity * row_bytes + id_bytes, "evaluation",
+								  psprintf("Room for %zu rows of %zu bytes (features, label, domain and the metrics' work) and %.0f bytes of user ids.",
+										   rows->capacity, row_bytes, id_bytes));
+		}
+		rows->n++;
 	}
-	SPI_cursor_close(portal);
+	SourceClose(&cursor);
 	MemoryContextSwitchTo(context);
 }
 
 /*
- * Build the query of the evaluation rows; in an SPI connection
+ * Build the query of the evaluation rows: the columns as the source has
+ * them, but for the user id, compared as text
  */
 static char *
 EvalQuery(const char *source, const char *features, const char *label, const char *domain,
 		  const char *user_id)
 {
-	static const SourceShape probe_shape = {
-		.arguments = "source, features, label and domain",
-		.columns = "features, label and domain",
-		.ncolumns = 3,
-	};
-	const char *from = SourceFrom(source);
-	TupleDesc	desc;
-
-	/* The types of label and domain decide how they are cast */
-	desc = SourceProbe(psprintf("SELECT (%s), (%s), %s FROM %s WHERE false", features, label,
-								domain ? psprintf("(%s)", domain) : "NULL::pg_catalog.text", from),
-					   &probe_shape);
-	return psprintf("SELECT (%s)::pg_catalog.float4[], %s, %s, %s FROM %s", features,
-					SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, label),
-					SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, domain),
+	return psprintf("SELECT (%s), (%s), %s, %s FROM %s", features, label,
+					domain ? psprintf("(%s)", domain) : "NULL::pg_catalog.text",
 					user_id ? psprintf("(%s)::pg_catalog.text", user_id) : "NULL::pg_catalog.text",
-					from);
+					SourceFrom(source));
 }
 
 /*

@@ -27,6 +27,7 @@
 #include "access/detoast.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "datum.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "mixrec.h"
@@ -370,72 +371,8 @@ ScoreModeFromText(text *mode)
 }
 
 /*
- * Copy a real[] or float8[] feature vector into floats, rejecting anything
- * that is not exactly `expected` finite numbers
- */
-void
-FeaturesFromArray(ArrayType *array, int expected, float *out)
-{
-	int			n;
-
-	if (ARR_NDIM(array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("features must be a one-dimensional array, got %d dimensions",
-						ARR_NDIM(array))));
-	n = ARR_NDIM(array) == 0 ? 0 : ARR_DIMS(array)[0];
-	if (n <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("features must not be empty")));
-	if (n != expected)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("features have %d elements, but the model expects %d",
-						n, expected)));
-	if (ARR_HASNULL(array))
-	{
-		bits8	   *bitmap = ARR_NULLBITMAP(array);
-
-		for (int i = 0; i < n; i++)
-			if (!(bitmap[i / 8] & (1 << (i % 8))))
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("features element %d is NULL", i + 1)));
-	}
-
-	if (ARR_ELEMTYPE(array) == FLOAT4OID)
-		memcpy(out, ARR_DATA_PTR(array), sizeof(float) * n);
-	else if (ARR_ELEMTYPE(array) == FLOAT8OID)
-	{
-		const double *values = (const double *) ARR_DATA_PTR(array);
-
-		for (int i = 0; i < n; i++)
-		{
-			if (isfinite(values[i]) && fabs(values[i]) > FLT_MAX)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("features element %d (%g) is out of range for real",
-								i + 1, values[i])));
-			out[i] = (float) values[i];
-		}
-	}
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("features must be real[] or double precision[], got %s",
-						format_type_be(ARR_ELEMTYPE(array)))));
-
-	for (int i = 0; i < n; i++)
-		if (!isfinite(out[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("features element %d is %s", i + 1,
-							isnan(out[i]) ? "NaN" : "infinite")));
-}
-
-/*
- * Validate the arguments (model, features, mode, alpha) and score
+ * Validate the arguments (model, features, mode, alpha) and score; NULL
+ * when the features are NULL
  */
 static const double *
 ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
@@ -449,14 +386,13 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be NULL", by_name ? "model name" : "model")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("features must not be NULL")));
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("mode must not be NULL")));
+	/* NULL features in, NULL score out, so one such row fails no query */
+	if (PG_ARGISNULL(1))
+		return NULL;
 
 	if (by_name)
 	{
@@ -484,8 +420,7 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 		ModelCheckAlpha(alpha, "alpha");
 	}
 
-	FeaturesFromArray(PG_GETARG_ARRAYTYPE_P(1), MlpInputDim(&model->shape),
-					  cache->features);
+	DatumFeatures(PG_GETARG_DATUM(1), MlpInputDim(&model->shape), cache->features, false, NULL, NULL);
 
 	if (mode == SCORE_SOUP && !(cache->soup_valid && cache->soup_alpha == alpha))
 	{
@@ -539,6 +474,8 @@ mixrec_score(PG_FUNCTION_ARGS)
 	int			n_scores;
 	const double *scores = ScoreArgs(fcinfo, false, &n_scores);
 
+	if (scores == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(SingleScore(scores, n_scores));
 }
 
@@ -553,6 +490,8 @@ mixrec_score_all(PG_FUNCTION_ARGS)
 	int			n_scores;
 	const double *scores = ScoreArgs(fcinfo, false, &n_scores);
 
+	if (scores == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(AllScores(scores, n_scores));
 }
 
@@ -567,6 +506,8 @@ mixrec_score_name(PG_FUNCTION_ARGS)
 	int			n_scores;
 	const double *scores = ScoreArgs(fcinfo, true, &n_scores);
 
+	if (scores == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(SingleScore(scores, n_scores));
 }
 
@@ -581,5 +522,7 @@ mixrec_score_all_name(PG_FUNCTION_ARGS)
 	int			n_scores;
 	const double *scores = ScoreArgs(fcinfo, true, &n_scores);
 
+	if (scores == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(AllScores(scores, n_scores));
 }

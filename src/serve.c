@@ -26,6 +26,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "datum.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -34,7 +35,7 @@
 #include "miscadmin.h"
 #include "mixrec.h"
 #include "mixrec/predict.h"
-#include "training.h"
+#include "source.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -77,14 +78,18 @@ typedef struct PredictReceiver
 	int			input_dim;
 	int			rows;			/* in the current block */
 	int64		rows_done;
+	SourceRowContext context;	/* names the row being converted */
 	float	   *x;				/* [SERVE_BLOCK_ROWS][input_dim] */
 	Datum	   *ids;			/* [SERVE_BLOCK_ROWS], text, copied into block_context */
 	bool	   *id_nulls;
 	MemoryContext block_context;
 } PredictReceiver;
 
-/* The columns of a query of rows to score: id and features, cast to these */
-static const Oid id_features_types[] = {TEXTOID, FLOAT4ARRAYOID};
+/*
+ * The columns of a query of rows to score: the id, cast to text, and the
+ * features as the source has them (the datum layer converts them)
+ */
+static const Oid id_features_types[] = {TEXTOID, InvalidOid};
 
 /* A candidate in a user's top k */
 typedef struct TopItem
@@ -103,8 +108,8 @@ static bool PredictReceive(TupleTableSlot *slot, DestReceiver *self);
 static void PredictStartup(DestReceiver *self, int operation, TupleDesc typeinfo);
 static void PredictShutdown(DestReceiver *self);
 static void PredictDestroy(DestReceiver *self);
-static void ReadFeatures(HeapTuple tuple, TupleDesc desc, int column, int expected,
-						 float *out, int64 row, const char *what);
+static void ReadFeatures(HeapTuple tuple, TupleDesc desc, int expected, float *out,
+						 const char *what);
 static bool TopWorse(const TopItem *a, const TopItem *b);
 static void TopPush(TopItem *heap, int *size, int k, TopItem item);
 static int	TopCompareDesc(const void *a, const void *b);
@@ -128,10 +133,10 @@ ServeText(FunctionCallInfo fcinfo, int arg, const char *name)
 }
 
 /*
- * Prepare the query of rows to score, SELECT id::text, features::real[]
- * FROM source, whose two columns SourcePrepare proves are (text, real[])
- * (PredictReceive and mixrec_recommend read them as such).  The names are
- * the arguments' names, for messages.
+ * Prepare the query of rows to score, SELECT id::text, features FROM
+ * source, whose two columns SourcePrepare and the datum layer prove are
+ * text and an array of numbers (PredictReceive and mixrec_recommend read
+ * them as such).  The names are the arguments' names, for messages.
  */
 static SPIPlanPtr
 PrepareIdFeatures(const char *source_name, const char *source, const char *id_name,
@@ -143,10 +148,12 @@ PrepareIdFeatures(const char *source_name, const char *source, const char *id_na
 		.ncolumns = lengthof(id_features_types),
 		.types = id_features_types,
 	};
+	SPIPlanPtr	plan = SourcePrepare(psprintf("SELECT (%s)::pg_catalog.text, (%s) FROM %s",
+											  id, features, SourceFrom(source)),
+									 0, NULL, 0, &shape);
 
-	return SourcePrepare(psprintf("SELECT (%s)::pg_catalog.text, (%s)::pg_catalog.float4[] FROM %s",
-								  id, features, SourceFrom(source)),
-						 0, NULL, 0, &shape);
+	DatumCheckFeaturesType(TupleDescAttr(SourcePlanColumns(plan), 1)->atttypid, features_name);
+	return plan;
 }
 
 /*
@@ -238,31 +245,20 @@ ScorerRun(BlockScorer *scorer, const float *x, int rows)
 }
 
 /*
- * Read one row's features (a real[] column) into out, naming the row on error
+ * Read one row's features (the second column) into out
  */
 static void
-ReadFeatures(HeapTuple tuple, TupleDesc desc, int column, int expected, float *out,
-			 int64 row, const char *what)
+ReadFeatures(HeapTuple tuple, TupleDesc desc, int expected, float *out, const char *what)
 {
 	bool		isnull;
-	Datum		value = SPI_getbinval(tuple, desc, column, &isnull);
-	ArrayType  *array;
-	int			n;
+	Datum		value = SPI_getbinval(tuple, desc, 2, &isnull);
 
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s row %lld: features are NULL", what, (long long) row)));
-	array = DatumGetArrayTypeP(value);
-	n = ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
-	if (n != expected || ARR_NDIM(array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("%s row %lld: features have %d elements, but the model expects %d",
-						what, (long long) row, n, expected)));
-	FeaturesFromArray(array, expected, out);
+				 errmsg("%s are NULL", what)));
+	DatumFeatures(value, expected, out, false, NULL, NULL);
 }
-
 
 /*
  * Score the block of rows received so far and hand the results on
@@ -302,9 +298,8 @@ PredictReceive(TupleTableSlot *slot, DestReceiver *self)
 	PredictReceiver *receiver = (PredictReceiver *) self;
 	int			i = receiver->rows;
 	MemoryContext old = MemoryContextSwitchTo(receiver->block_context);
-	ArrayType  *array;
-	int			n;
 
+	receiver->context.row = receiver->rows_done + i + 1;
 	slot_getallattrs(slot);
 	receiver->id_nulls[i] = slot->tts_isnull[0];
 	receiver->ids[i] = slot->tts_isnull[0] ? (Datum) 0 :
@@ -312,17 +307,11 @@ PredictReceive(TupleTableSlot *slot, DestReceiver *self)
 	if (slot->tts_isnull[1])
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("source row %lld: features are NULL",
-						(long long) (receiver->rows_done + i + 1))));
-	array = DatumGetArrayTypeP(slot->tts_values[1]);
-	n = ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
-	if (n != receiver->input_dim || ARR_NDIM(array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("source row %lld: features have %d elements, but the model expects %d",
-						(long long) (receiver->rows_done + i + 1), n, receiver->input_dim)));
-	FeaturesFromArray(array, receiver->input_dim, receiver->x + (Size) i * receiver->input_dim);
+				 errmsg("features are NULL")));
+	DatumFeatures(slot->tts_values[1], receiver->input_dim,
+				  receiver->x + (Size) i * receiver->input_dim, false, NULL, NULL);
 	MemoryContextSwitchTo(old);
+	receiver->context.row = 0;
 
 	if (++receiver->rows == SERVE_BLOCK_ROWS)
 		PredictFlush(receiver);
@@ -384,13 +373,15 @@ mixrec_predict(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* The receiver reads its slots' columns 0 and 1 as text and real[] */
+	/* The receiver reads its slots' columns 0 and 1 as text and features */
 	plan = PrepareIdFeatures("source", source, "id", id, "features", features);
 	memset(&options, 0, sizeof(options));
 	options.read_only = true;
 	options.dest = &receiver.pub;
+	SourceRowContextPush(&receiver.context, "source");
 	if (SPI_execute_plan_extended(plan, &options) < 0)
 		elog(ERROR, "could not run the query: %s", SPI_result_code_string(SPI_result));
+	SourceRowContextPop(&receiver.context);
 	PredictFlush(&receiver);
 	SPI_finish();
 	return (Datum) 0;
@@ -508,8 +499,8 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	float	   *x;
 	TopItem    *heap;
 	SPIPlanPtr	plan;
-	Portal		portal;
-	int64		user_row = 0;
+	SourceCursor cursor;
+	HeapTuple	tuple;
 	double		held = 0;		/* items' features, ids and excluded pairs */
 	double		id_bytes = 0;
 	double		excluded_pairs = 0;
@@ -537,65 +528,54 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	item_ids = palloc_array(char *, capacity);
 	item_x = NULL;
 	plan = PrepareIdFeatures("items", items, "item_id", item_id, "item_features", item_features);
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	for (;;)
+	MemoryContextSwitchTo(context);
+	SourceOpen(&cursor, plan, "items", SERVE_FETCH_ROWS);
+	while ((tuple = SourceNext(&cursor)) != NULL)
 	{
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, SERVE_FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		MemoryContextSwitchTo(context);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[i];
-			bool		isnull;
-			ArrayType  *array;
-			Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
+		bool		isnull;
+		Datum		value = SPI_getbinval(tuple, cursor.desc, 2, &isnull);
 
-			if (isnull)
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("item features are NULL")));
+		if (d_item < 0)
+		{
+			d_item = DatumArrayLength(value, "item features");
+			if (d_item < 1 || d_item >= d_in)
 				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("items row %zu: item features are NULL", n_items + 1)));
-			if (d_item < 0)
-			{
-				array = DatumGetArrayTypeP(value);
-				d_item = ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
-				if (d_item < 1 || d_item >= d_in)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("item features have %d elements, but the model takes %d features in all",
-									d_item, d_in),
-							 errdetail("A candidate's features are its user's features followed by the item's.")));
-				item_x = MemoryContextAllocHuge(context, sizeof(float) * capacity * d_item);
-			}
-			if (n_items == capacity)
-			{
-				MemoryBudgetCheck((double) (capacity * 2) * (sizeof(float) * d_item + sizeof(char *)) +
-								  id_bytes, "holding the candidate items",
-								  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
-										   capacity * 2, d_item, id_bytes));
-				capacity *= 2;
-				item_ids = repalloc_huge(item_ids, sizeof(char *) * capacity);
-				item_x = repalloc_huge(item_x, sizeof(float) * capacity * d_item);
-			}
-			item_ids[n_items] = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1);
-			if (item_ids[n_items] == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("items row %zu: item id is NULL", n_items + 1)));
-			id_bytes += strlen(item_ids[n_items]) + 1 + ID_OVERHEAD_BYTES;
-			held = (double) capacity * (sizeof(float) * d_item + sizeof(char *)) + id_bytes;
-			if (held > MemoryBudget())
-				MemoryBudgetCheck(held, "holding the candidate items",
-								  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
-										   capacity, d_item, id_bytes));
-			ReadFeatures(tuple, SPI_tuptable->tupdesc, 2, d_item, item_x + n_items * d_item,
-						 (int64) n_items + 1, "items");
-			n_items++;
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("item features have %d elements, but the model takes %d features in all",
+								d_item, d_in),
+						 errdetail("A candidate's features are its user's features followed by the item's.")));
+			item_x = MemoryContextAllocHuge(context, sizeof(float) * capacity * d_item);
 		}
-		SPI_freetuptable(SPI_tuptable);
+		if (n_items == capacity)
+		{
+			MemoryBudgetCheck((double) (capacity * 2) * (sizeof(float) * d_item + sizeof(char *)) +
+							  id_bytes, "holding the candidate items",
+							  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
+									   capacity * 2, d_item, id_bytes));
+			capacity *= 2;
+			item_ids = repalloc_huge(item_ids, sizeof(char *) * capacity);
+			item_x = repalloc_huge(item_x, sizeof(float) * capacity * d_item);
+		}
+		value = SPI_getbinval(tuple, cursor.desc, 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("item id is NULL")));
+		item_ids[n_items] = TextDatumGetCString(value);
+		id_bytes += strlen(item_ids[n_items]) + 1 + ID_OVERHEAD_BYTES;
+		held = (double) capacity * (sizeof(float) * d_item + sizeof(char *)) + id_bytes;
+		if (held > MemoryBudget())
+			MemoryBudgetCheck(held, "holding the candidate items",
+							  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
+									   capacity, d_item, id_bytes));
+		ReadFeatures(tuple, cursor.desc, d_item, item_x + n_items * d_item, "item features");
+		n_items++;
 	}
-	SPI_cursor_close(portal);
+	SourceClose(&cursor);
 	d_user = d_in - d_item;
 
 	/* The pairs to leave out: (user id, item id), the first two columns */
@@ -622,37 +602,28 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("exclude must have two columns, a user id and an item id")));
-		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-		for (;;)
+		SourceOpen(&cursor, plan, "exclude", SERVE_FETCH_ROWS);
+		while ((tuple = SourceNext(&cursor)) != NULL)
 		{
-			CHECK_FOR_INTERRUPTS();
-			SPI_cursor_fetch(portal, true, SERVE_FETCH_ROWS);
-			if (SPI_processed == 0)
-				break;
-			for (uint64 i = 0; i < SPI_processed; i++)
-			{
-				char	   *u = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-				char	   *it = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-				uint64		key;
+			char	   *u = SPI_getvalue(tuple, cursor.desc, 1);
+			char	   *it = SPI_getvalue(tuple, cursor.desc, 2);
+			uint64		key;
+			bool		found;
 
-				bool		found;
-
-				if (u == NULL || it == NULL)
-					continue;
-				key = PairKey(IdHash(u, 0x6d78), it);
-				pfree(u);
-				pfree(it);
-				hash_search(excluded, &key, HASH_ENTER, &found);
-				if (!found && held + ++excluded_pairs * EXCLUDED_PAIR_BYTES > MemoryBudget())
-					MemoryBudgetCheck(held + excluded_pairs * EXCLUDED_PAIR_BYTES,
-									  "holding the candidate items and the excluded pairs",
-									  psprintf("%zu items take %.0f MB, and %.0f excluded pairs so far %.0f MB.",
-											   n_items, ceil(held / (1024.0 * 1024.0)), excluded_pairs,
-											   ceil(excluded_pairs * EXCLUDED_PAIR_BYTES / (1024.0 * 1024.0))));
-			}
-			SPI_freetuptable(SPI_tuptable);
+			if (u == NULL || it == NULL)
+				continue;
+			key = PairKey(IdHash(u, 0x6d78), it);
+			pfree(u);
+			pfree(it);
+			hash_search(excluded, &key, HASH_ENTER, &found);
+			if (!found && held + ++excluded_pairs * EXCLUDED_PAIR_BYTES > MemoryBudget())
+				MemoryBudgetCheck(held + excluded_pairs * EXCLUDED_PAIR_BYTES,
+								  "holding the candidate items and the excluded pairs",
+								  psprintf("%zu items take %.0f MB, and %.0f excluded pairs so far %.0f MB.",
+										   n_items, ceil(held / (1024.0 * 1024.0)), excluded_pairs,
+										   ceil(excluded_pairs * EXCLUDED_PAIR_BYTES / (1024.0 * 1024.0))));
 		}
-		SPI_cursor_close(portal);
+		SourceClose(&cursor);
 	}
 
 	/* Every user: score every candidate in blocks, keep the k best */
@@ -661,75 +632,68 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	heap = palloc_array(TopItem, k);
 	user_context = AllocSetContextCreate(context, "mixrec recommend user", ALLOCSET_DEFAULT_SIZES);
 	plan = PrepareIdFeatures("users", users, "user_id", user_id, "user_features", user_features);
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	for (;;)
+	SourceOpen(&cursor, plan, "users", 1000);
+	while ((tuple = SourceNext(&cursor)) != NULL)
 	{
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, 1000);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 u = 0; u < SPI_processed; u++)
+		MemoryContext old = MemoryContextSwitchTo(user_context);
+		bool		isnull;
+		Datum		value = SPI_getbinval(tuple, cursor.desc, 1, &isnull);
+		char	   *user;
+		float	   *user_x = palloc_array(float, d_user);
+		uint64		user_hash;
+		int			size = 0;
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("user id is NULL")));
+		user = TextDatumGetCString(value);
+		ReadFeatures(tuple, cursor.desc, d_user, user_x, "user features");
+		user_hash = IdHash(user, 0x6d78);
+
+		for (Size first = 0; first < n_items; first += SERVE_BLOCK_ROWS)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[u];
-			MemoryContext old = MemoryContextSwitchTo(user_context);
-			char	   *user = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1);
-			float	   *user_x = palloc_array(float, d_user);
-			uint64		user_hash;
-			int			size = 0;
+			int			n = (int) Min((Size) SERVE_BLOCK_ROWS, n_items - first);
 
-			user_row++;
-			if (user == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("users row %lld: user id is NULL", (long long) user_row)));
-			ReadFeatures(tuple, SPI_tuptable->tupdesc, 2, d_user, user_x, user_row, "users");
-			user_hash = IdHash(user, 0x6d78);
-
-			for (Size first = 0; first < n_items; first += SERVE_BLOCK_ROWS)
+			CHECK_FOR_INTERRUPTS();
+			for (int i = 0; i < n; i++)
 			{
-				int			n = (int) Min((Size) SERVE_BLOCK_ROWS, n_items - first);
-
-				CHECK_FOR_INTERRUPTS();
-				for (int i = 0; i < n; i++)
-				{
-					memcpy(x + (Size) i * d_in, user_x, sizeof(float) * d_user);
-					memcpy(x + (Size) i * d_in + d_user, item_x + (first + i) * d_item,
-						   sizeof(float) * d_item);
-				}
-				ScorerRun(&scorer, x, n);
-				for (int i = 0; i < n; i++)
-				{
-					TopItem		candidate = {scorer.score[i], (int) (first + i)};
-
-					if (excluded)
-					{
-						uint64		key = PairKey(user_hash, item_ids[first + i]);
-
-						if (hash_search(excluded, &key, HASH_FIND, NULL) != NULL)
-							continue;
-					}
-					TopPush(heap, &size, k, candidate);
-				}
+				memcpy(x + (Size) i * d_in, user_x, sizeof(float) * d_user);
+				memcpy(x + (Size) i * d_in + d_user, item_x + (first + i) * d_item,
+					   sizeof(float) * d_item);
 			}
-
-			qsort(heap, size, sizeof(TopItem), TopCompareDesc);
-			for (int r = 0; r < size; r++)
+			ScorerRun(&scorer, x, n);
+			for (int i = 0; i < n; i++)
 			{
-				Datum		values[4];
-				bool		nulls[4] = {false, false, false, false};
+				TopItem		candidate = {scorer.score[i], (int) (first + i)};
 
-				values[0] = CStringGetTextDatum(user);
-				values[1] = CStringGetTextDatum(item_ids[heap[r].item]);
-				values[2] = Int32GetDatum(r + 1);
-				values[3] = Float8GetDatum(heap[r].score);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+				if (excluded)
+				{
+					uint64		key = PairKey(user_hash, item_ids[first + i]);
+
+					if (hash_search(excluded, &key, HASH_FIND, NULL) != NULL)
+						continue;
+				}
+				TopPush(heap, &size, k, candidate);
 			}
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(user_context);
 		}
-		SPI_freetuptable(SPI_tuptable);
+
+		qsort(heap, size, sizeof(TopItem), TopCompareDesc);
+		for (int r = 0; r < size; r++)
+		{
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			values[0] = CStringGetTextDatum(user);
+			values[1] = CStringGetTextDatum(item_ids[heap[r].item]);
+			values[2] = Int32GetDatum(r + 1);
+			values[3] = Float8GetDatum(heap[r].score);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(user_context);
 	}
-	SPI_cursor_close(portal);
+	SourceClose(&cursor);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(69);
+SELECT plan(72);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -85,11 +85,14 @@ SELECT throws_ok($$SELECT mixrec_info('junk')$$, '22P03', 'not a mixrec model (b
 SELECT throws_ok($$SELECT mixrec_info(substring(mixrec_init(2) FROM 1 FOR 50))$$, '22P03', NULL, 'truncated model');
 SELECT throws_ok($$SELECT mixrec_info(set_byte(mixrec_init(2), 4, 9))$$, '22P03', NULL, 'future format version');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,2}'::real[])$$, '22000',
-                 'features have 2 elements, but the model expects 3');
+                 'features have 2 elements, expected 3');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,NULL,3}'::real[])$$, '22004', 'features element 2 is NULL');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,NaN,3}'::real[])$$, '22000', 'features element 2 is NaN');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), '{1,2,3}'::real[], 'max')$$, '22023', 'unknown scoring mode "max"');
-SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), NULL::real[])$$, '22004', 'features must not be NULL');
+SELECT is(mixrec_score(mixrec_init(3), NULL::real[]), NULL, 'NULL features score NULL');
+SELECT is(mixrec_score_all(mixrec_init(3), NULL::float8[]), NULL, 'NULL features score NULL, every output');
+SELECT throws_ok($$SELECT mixrec_score(NULL::bytea, '{1,2,3}'::real[])$$, '22004', 'model must not be NULL');
+SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3), NULL::real[], NULL)$$, '22004', 'mode must not be NULL');
 SELECT throws_ok($$SELECT mixrec_import('{"format":"mixrec"}')$$, '22023', NULL, 'incomplete JSON model');
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(3, '{4}', 2), '{1,2,3}'::real[])$$, '22000', NULL,
                  'mixrec_score on a model of two outputs');

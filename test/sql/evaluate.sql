@@ -46,10 +46,13 @@ SET client_min_messages = warning;
 
 -- Bad input
 SELECT * FROM mixrec_evaluate('nope', 'eval_rows', 'features', 'label');
+-- The row an error is about is in its context
+\set SHOW_CONTEXT errors
 SELECT * FROM mixrec_evaluate('eval_e1', 'eval_rows', 'features[1:5]', 'label');
 SELECT * FROM mixrec_evaluate('eval_e1', 'eval_rows', 'features', 'label + 1');
 SELECT * FROM mixrec_evaluate('eval_e1', 'eval_rows', 'features', 'label', domain => '''premium''');
 SELECT * FROM mixrec_evaluate('eval_e1', 'eval_rows', 'features', 'label', user_id => 'user_id', k => 0);
 SELECT * FROM mixrec_evaluate('eval_e1', 'eval_rows', 'features', 'label', user_id => 'NULL::int');
+\set SHOW_CONTEXT never
 SELECT * FROM mixrec_evaluate('eval_e1', 'SELECT * FROM eval_rows WHERE false', 'features', 'label');
 SELECT * FROM mixrec_evaluate('eval_e1', 'eval_rows', 'features', NULL);

@@ -18,6 +18,12 @@ SELECT mixrec_score('life', f) = mixrec_score((SELECT weights FROM mixrec_models
        array_length(mixrec_score_all('life', f), 1) AS outputs
 FROM life_rows WHERE i = 7;
 
+-- NULL features in, NULL score out, by name as by bytea; a NULL name stays an error
+SELECT mixrec_score('life', NULL::real[]) IS NULL AS score_null,
+       mixrec_score_all('life', NULL::float8[]) IS NULL AS score_all_null,
+       mixrec_score('life', NULL::real[], version => 1) IS NULL AS pinned_null;
+SELECT mixrec_score(NULL::text, '{1,2,3,4}'::real[]);
+
 -- In parallel workers too (the function is PARALLEL SAFE)
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;

@@ -60,6 +60,11 @@ FROM items ORDER BY mixrec_score(mixrec_init(3, '{16}'), features) DESC, i LIMIT
 
 -- Bad input
 SELECT mixrec_score(mixrec_init(3), NULL::real[]);
+SELECT mixrec_score_all(mixrec_init(3), NULL::float8[]) IS NULL AS score_all_null;
+-- one NULL row scores NULL and fails no query
+SELECT count(*) AS rows, count(s) AS scored
+FROM (SELECT mixrec_score(mixrec_init(3), f) AS s
+      FROM (VALUES ('{1,2,3}'::real[]), (NULL), ('{3,2,1}')) AS v(f)) AS t;
 SELECT mixrec_score(NULL::bytea, '{1,2,3}'::real[]);
 SELECT mixrec_score(mixrec_init(3), '{1,2,3}'::real[], NULL);
 SELECT mixrec_score(mixrec_init(3), '{}'::real[]);

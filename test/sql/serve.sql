@@ -71,7 +71,10 @@ SELECT count(*) AS rows, min(rank) AS first_rank, max(rank) AS last_rank FROM se
 
 -- Bad input
 SELECT * FROM mixrec_predict('nope', 'serve_pairs', 'item_id', 'features');
+-- The row an error is about is in its context
+\set SHOW_CONTEXT errors
 SELECT * FROM mixrec_predict('serve', 'serve_pairs', 'item_id', 'features[1:4]');
+\set SHOW_CONTEXT never
 SELECT * FROM mixrec_predict('serve', 'serve_pairs', 'item_id', 'features', 'max');
 SELECT * FROM mixrec_predict('serve', 'serve_pairs', 'item_id', 'features', alpha => 2);
 SELECT * FROM mixrec_predict('serve', 'serve_pairs', 'item_id', 'features', version => 9);
@@ -81,8 +84,11 @@ SELECT * FROM mixrec_predict('serve', NULL, 'item_id', 'features');
 SELECT * FROM mixrec_recommend('serve', 'serve_users', 'serve_items', 'user_id', 'item_id', 'features', 'features', k => 0);
 SELECT * FROM mixrec_recommend('serve', 'serve_users', 'serve_items', 'user_id', 'item_id', 'features', 'features', k => 1000000);
 SELECT * FROM mixrec_recommend('serve', 'serve_users', 'serve_items', 'user_id', 'item_id', 'features', 'features', k => NULL);
+-- The row an error is about is in its context
+\set SHOW_CONTEXT errors
 SELECT * FROM mixrec_recommend('serve', 'serve_users', 'serve_items', 'user_id', 'item_id', 'features', 'features[1:2]');
 SELECT * FROM mixrec_recommend('serve', 'serve_users', 'serve_items', 'user_id', 'item_id', 'features || features', 'features');
+\set SHOW_CONTEXT never
 SELECT * FROM mixrec_recommend('serve', 'serve_users', 'serve_items', 'user_id', 'item_id', 'features', 'features',
                                exclude => 'SELECT user_id FROM serve_seen');
 SELECT * FROM mixrec_recommend('serve', 'serve_users', 'serve_items', 'user_id', 'item_id', 'features', 'features',

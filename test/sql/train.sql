@@ -138,14 +138,19 @@ SELECT metrics->'rows' AS rows, metrics->'skipped_rows' AS skipped FROM mixrec_m
 -- Bad input: each names the problem, and the registry is left as it was
 CREATE TEMP TABLE registry_before AS SELECT name, version, active FROM mixrec_models;
 SELECT * FROM mixrec_train('bad', 'dirty ORDER BY id', 'features', 'clicked');
+-- The row an error is about is in its context
+\set SHOW_CONTEXT errors
 SELECT * FROM mixrec_train('bad', 'SELECT * FROM dirty ORDER BY id', 'features', 'clicked');
 SELECT * FROM mixrec_train('bad', 'SELECT * FROM dirty WHERE id <> 5 ORDER BY id', 'features', 'clicked');
 SELECT * FROM mixrec_train('bad', 'SELECT * FROM dirty WHERE id > 6 ORDER BY id', 'features', 'clicked');
 SELECT * FROM mixrec_train('bad', 'SELECT * FROM dirty WHERE id > 7 ORDER BY id', 'features', 'clicked');
+\set SHOW_CONTEXT never
 SELECT * FROM mixrec_train('bad', 'no_such_table', 'features', 'clicked');
 SELECT * FROM mixrec_train('bad', 'clicks', 'no_such_column', 'clicked');
 SELECT * FROM mixrec_train('bad', 'clicks', 'tier', 'clicked');
 SELECT * FROM mixrec_train('bad', 'clicks', 'features', 'tier');
+-- The row an error is about is in its context
+\set SHOW_CONTEXT errors
 SELECT * FROM mixrec_train('bad', 'clicks', 'CASE WHEN id = 50 THEN features[1:3] ELSE features END', 'clicked');
 SELECT * FROM mixrec_train('bad', 'clicks', 'features', 'CASE WHEN id = 9 THEN 2 ELSE 0 END');
 SELECT * FROM mixrec_train('bad', 'clicks', 'features', 'CASE WHEN id = 9 THEN -0.5 ELSE 0 END');
@@ -153,6 +158,7 @@ SELECT * FROM mixrec_train('bad', 'clicks', 'CASE WHEN id = 12 THEN ARRAY[1,2,''
 SELECT * FROM mixrec_train('bad', 'clicks', 'features', 'clicked', weight => 'CASE WHEN id = 3 THEN -1 ELSE 1 END');
 SELECT * FROM mixrec_train('bad', 'clicks', 'features', 'clicked', weight => 'NULL::int');
 SELECT * FROM mixrec_train('bad', 'clicks', 'features', 'clicked', domain => 'CASE WHEN id = 4 THEN ''premium'' ELSE tier END');
+\set SHOW_CONTEXT never
 SELECT * FROM mixrec_train('bad', 'clicks', 'features', 'clicked', domain => 'id');
 SELECT * FROM mixrec_train('bad', 'SELECT * FROM clicks WHERE false', 'features', 'clicked');
 SELECT * FROM mixrec_train('bad', 'SELECT * FROM clicks WHERE tier = ''commercial''', 'features', 'clicked', domain => 'tier');
