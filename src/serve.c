@@ -98,6 +98,19 @@ typedef struct TopItem
 	int			item;
 } TopItem;
 
+/* mixrec_recommend's candidate items, held in memory */
+typedef struct Candidates
+{
+	MemoryContext context;		/* where they live */
+	Size		n;
+	Size		capacity;
+	int			dim;			/* features per item; -1 until the first item */
+	char	  **ids;			/* [capacity] */
+	float	   *x;				/* [capacity][dim] */
+	double		id_bytes;		/* the ids' text, counted against the budget */
+	double		held;			/* all of it */
+} Candidates;
+
 static void ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha);
 static void ScorerRun(BlockScorer *scorer, const float *x, int rows);
 static ScoreMode ServeMode(FunctionCallInfo fcinfo, int arg);
@@ -115,6 +128,11 @@ static void TopPush(TopItem *heap, int *size, int k, TopItem item);
 static int	TopCompareDesc(const void *a, const void *b);
 static uint64 IdHash(const char *id, uint64 seed);
 static uint64 PairKey(uint64 user_hash, const char *item);
+static void ReadCandidates(Candidates *items, SPIPlanPtr plan, int d_in);
+static HTAB *ReadExcluded(const char *exclude, const Candidates *items);
+static void RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *items,
+							 HTAB *excluded, const char *user, const float *user_x, int d_user,
+							 int k, float *x, TopItem *heap);
 static SPIPlanPtr PrepareIdFeatures(const char *source_name, const char *source,
 									const char *id_name, const char *id,
 									const char *features_name, const char *features);
@@ -467,6 +485,190 @@ PairKey(uint64 user_hash, const char *item)
 }
 
 /*
+ * Read every candidate item into memory, within the budget
+ */
+static void
+ReadCandidates(Candidates *items, SPIPlanPtr plan, int d_in)
+{
+	SourceCursor cursor;
+	HeapTuple	tuple;
+
+	items->n = 0;
+	items->capacity = 1024;
+	items->dim = -1;
+	items->ids = palloc_array(char *, items->capacity);
+	items->x = NULL;
+	items->id_bytes = 0;
+	items->held = 0;
+
+	SourceOpen(&cursor, plan, "items", SERVE_FETCH_ROWS);
+	while ((tuple = SourceNext(&cursor)) != NULL)
+	{
+		/* What a row detoasts or converts goes with its batch */
+		MemoryContext old = MemoryContextSwitchTo(cursor.batch_context);
+		bool		isnull;
+		Datum		value = SPI_getbinval(tuple, cursor.desc, 2, &isnull);
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("item features are NULL")));
+		if (items->dim < 0)
+		{
+			items->dim = DatumArrayLength(value, "item features");
+			if (items->dim < 1 || items->dim >= d_in)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("item features have %d elements, but the model takes %d features in all",
+								items->dim, d_in),
+						 errdetail("A candidate's features are its user's features followed by the item's.")));
+			items->x = MemoryContextAllocHuge(items->context,
+											  sizeof(float) * items->capacity * items->dim);
+		}
+		if (items->n == items->capacity)
+		{
+			MemoryBudgetCheck((double) (items->capacity * 2) * (sizeof(float) * items->dim + sizeof(char *)) +
+							  items->id_bytes, "holding the candidate items",
+							  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
+									   items->capacity * 2, items->dim, items->id_bytes));
+			items->capacity *= 2;
+			items->ids = repalloc_huge(items->ids, sizeof(char *) * items->capacity);
+			items->x = repalloc_huge(items->x, sizeof(float) * items->capacity * items->dim);
+		}
+		value = SPI_getbinval(tuple, cursor.desc, 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("item id is NULL")));
+		items->ids[items->n] = MemoryContextStrdup(items->context, TextDatumGetCString(value));
+		items->id_bytes += strlen(items->ids[items->n]) + 1 + ID_OVERHEAD_BYTES;
+		items->held = (double) items->capacity * (sizeof(float) * items->dim + sizeof(char *)) +
+			items->id_bytes;
+		if (items->held > MemoryBudget())
+			MemoryBudgetCheck(items->held, "holding the candidate items",
+							  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
+									   items->capacity, items->dim, items->id_bytes));
+		ReadFeatures(tuple, cursor.desc, items->dim, items->x + items->n * items->dim,
+					 "item features");
+		items->n++;
+		MemoryContextSwitchTo(old);
+	}
+	SourceClose(&cursor);
+}
+
+/*
+ * Read the (user id, item id) pairs to leave out, the first two columns of
+ * exclude, as a set of 64-bit hashes, within what the candidates leave of
+ * the budget
+ */
+static HTAB *
+ReadExcluded(const char *exclude, const Candidates *items)
+{
+	/* Columns of any types: the ids are compared as their values' text */
+	static const SourceShape exclude_shape = {
+		.arguments = "exclude",
+		.columns = "exclude",
+		.more_columns = true,
+	};
+	HASHCTL		ctl;
+	HTAB	   *excluded;
+	SPIPlanPtr	plan;
+	SourceCursor cursor;
+	HeapTuple	tuple;
+	double		pairs = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(uint64);
+	ctl.hcxt = items->context;
+	excluded = hash_create("mixrec excluded pairs", 1024, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	plan = SourcePrepare(psprintf("SELECT * FROM %s", SourceFrom(exclude)), 0, NULL, 0,
+						 &exclude_shape);
+	if (SourcePlanColumns(plan)->natts < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("exclude must have two columns, a user id and an item id")));
+	SourceOpen(&cursor, plan, "exclude", SERVE_FETCH_ROWS);
+	while ((tuple = SourceNext(&cursor)) != NULL)
+	{
+		char	   *u = SPI_getvalue(tuple, cursor.desc, 1);
+		char	   *it = SPI_getvalue(tuple, cursor.desc, 2);
+		uint64		key;
+		bool		found;
+
+		if (u == NULL || it == NULL)
+			continue;
+		key = PairKey(IdHash(u, 0x6d78), it);
+		pfree(u);
+		pfree(it);
+		hash_search(excluded, &key, HASH_ENTER, &found);
+		if (!found && items->held + ++pairs * EXCLUDED_PAIR_BYTES > MemoryBudget())
+			MemoryBudgetCheck(items->held + pairs * EXCLUDED_PAIR_BYTES,
+							  "holding the candidate items and the excluded pairs",
+							  psprintf("%zu items take %.0f MB, and %.0f excluded pairs so far %.0f MB.",
+									   items->n, ceil(items->held / (1024.0 * 1024.0)), pairs,
+									   ceil(pairs * EXCLUDED_PAIR_BYTES / (1024.0 * 1024.0))));
+	}
+	SourceClose(&cursor);
+	return excluded;
+}
+
+/*
+ * Score every candidate for one user in blocks, keep the k best in a heap,
+ * and append them, best first, to the result
+ */
+static void
+RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *items,
+				 HTAB *excluded, const char *user, const float *user_x, int d_user,
+				 int k, float *x, TopItem *heap)
+{
+	int			d_in = d_user + items->dim;
+	uint64		user_hash = IdHash(user, 0x6d78);
+	int			size = 0;
+
+	for (Size first = 0; first < items->n; first += SERVE_BLOCK_ROWS)
+	{
+		int			n = (int) Min((Size) SERVE_BLOCK_ROWS, items->n - first);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+		{
+			memcpy(x + (Size) i * d_in, user_x, sizeof(float) * d_user);
+			memcpy(x + (Size) i * d_in + d_user, items->x + (first + i) * items->dim,
+				   sizeof(float) * items->dim);
+		}
+		ScorerRun(scorer, x, n);
+		for (int i = 0; i < n; i++)
+		{
+			TopItem		candidate = {scorer->score[i], (int) (first + i)};
+
+			if (excluded)
+			{
+				uint64		key = PairKey(user_hash, items->ids[first + i]);
+
+				if (hash_search(excluded, &key, HASH_FIND, NULL) != NULL)
+					continue;
+			}
+			TopPush(heap, &size, k, candidate);
+		}
+	}
+
+	qsort(heap, size, sizeof(TopItem), TopCompareDesc);
+	for (int r = 0; r < size; r++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = CStringGetTextDatum(user);
+		values[1] = CStringGetTextDatum(items->ids[heap[r].item]);
+		values[2] = Int32GetDatum(r + 1);
+		values[3] = Float8GetDatum(heap[r].score);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/*
  * The k best items for each user
  *
  * mixrec_recommend(model_name, users, items, user_id, item_id, user_features,
@@ -478,7 +680,7 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const char *users = ServeText(fcinfo, 1, "users");
-	const char *items = ServeText(fcinfo, 2, "items");
+	const char *items_source = ServeText(fcinfo, 2, "items");
 	const char *user_id = ServeText(fcinfo, 3, "user_id");
 	const char *item_id = ServeText(fcinfo, 4, "item_id");
 	const char *user_features = ServeText(fcinfo, 5, "user_features");
@@ -488,22 +690,14 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	BlockScorer scorer;
 	MemoryContext context = CurrentMemoryContext;
 	MemoryContext user_context;
-	int			d_in;
-	int			d_item = -1;
-	int			d_user;
-	Size		n_items = 0;
-	Size		capacity = 1024;
-	char	  **item_ids;
-	float	   *item_x;
+	Candidates	items;
 	HTAB	   *excluded = NULL;
+	int			d_user;
 	float	   *x;
 	TopItem    *heap;
 	SPIPlanPtr	plan;
 	SourceCursor cursor;
 	HeapTuple	tuple;
-	double		held = 0;		/* items' features, ids and excluded pairs */
-	double		id_bytes = 0;
-	double		excluded_pairs = 0;
 
 	if (PG_ARGISNULL(7))
 		ereport(ERROR,
@@ -518,117 +712,22 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	model = RegistryModel(fcinfo, 0, 11);
 	ScorerInit(&scorer, model, ServeMode(fcinfo, 9), ServeAlpha(fcinfo, 10, model));
-	d_in = MlpInputDim(&model->shape);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-
-	/* The candidates: every item, in memory */
 	MemoryContextSwitchTo(context);
-	item_ids = palloc_array(char *, capacity);
-	item_x = NULL;
-	plan = PrepareIdFeatures("items", items, "item_id", item_id, "item_features", item_features);
+	items.context = context;
+	plan = PrepareIdFeatures("items", items_source, "item_id", item_id, "item_features",
+							 item_features);
 	MemoryContextSwitchTo(context);
-	SourceOpen(&cursor, plan, "items", SERVE_FETCH_ROWS);
-	while ((tuple = SourceNext(&cursor)) != NULL)
-	{
-		bool		isnull;
-		Datum		value = SPI_getbinval(tuple, cursor.desc, 2, &isnull);
-
-		if (isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("item features are NULL")));
-		if (d_item < 0)
-		{
-			d_item = DatumArrayLength(value, "item features");
-			if (d_item < 1 || d_item >= d_in)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("item features have %d elements, but the model takes %d features in all",
-								d_item, d_in),
-						 errdetail("A candidate's features are its user's features followed by the item's.")));
-			item_x = MemoryContextAllocHuge(context, sizeof(float) * capacity * d_item);
-		}
-		if (n_items == capacity)
-		{
-			MemoryBudgetCheck((double) (capacity * 2) * (sizeof(float) * d_item + sizeof(char *)) +
-							  id_bytes, "holding the candidate items",
-							  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
-									   capacity * 2, d_item, id_bytes));
-			capacity *= 2;
-			item_ids = repalloc_huge(item_ids, sizeof(char *) * capacity);
-			item_x = repalloc_huge(item_x, sizeof(float) * capacity * d_item);
-		}
-		value = SPI_getbinval(tuple, cursor.desc, 1, &isnull);
-		if (isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("item id is NULL")));
-		item_ids[n_items] = TextDatumGetCString(value);
-		id_bytes += strlen(item_ids[n_items]) + 1 + ID_OVERHEAD_BYTES;
-		held = (double) capacity * (sizeof(float) * d_item + sizeof(char *)) + id_bytes;
-		if (held > MemoryBudget())
-			MemoryBudgetCheck(held, "holding the candidate items",
-							  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
-									   capacity, d_item, id_bytes));
-		ReadFeatures(tuple, cursor.desc, d_item, item_x + n_items * d_item, "item features");
-		n_items++;
-	}
-	SourceClose(&cursor);
-	d_user = d_in - d_item;
-
-	/* The pairs to leave out: (user id, item id), the first two columns */
+	ReadCandidates(&items, plan, MlpInputDim(&model->shape));
 	if (!PG_ARGISNULL(8))
-	{
-		/* Columns of any types: the ids are compared as their values' text */
-		static const SourceShape exclude_shape = {
-			.arguments = "exclude",
-			.columns = "exclude",
-			.more_columns = true,
-		};
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(uint64);
-		ctl.hcxt = context;
-		excluded = hash_create("mixrec excluded pairs", 1024, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		plan = SourcePrepare(psprintf("SELECT * FROM %s",
-									  SourceFrom(text_to_cstring(PG_GETARG_TEXT_PP(8)))),
-							 0, NULL, 0, &exclude_shape);
-		if (SourcePlanColumns(plan)->natts < 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("exclude must have two columns, a user id and an item id")));
-		SourceOpen(&cursor, plan, "exclude", SERVE_FETCH_ROWS);
-		while ((tuple = SourceNext(&cursor)) != NULL)
-		{
-			char	   *u = SPI_getvalue(tuple, cursor.desc, 1);
-			char	   *it = SPI_getvalue(tuple, cursor.desc, 2);
-			uint64		key;
-			bool		found;
-
-			if (u == NULL || it == NULL)
-				continue;
-			key = PairKey(IdHash(u, 0x6d78), it);
-			pfree(u);
-			pfree(it);
-			hash_search(excluded, &key, HASH_ENTER, &found);
-			if (!found && held + ++excluded_pairs * EXCLUDED_PAIR_BYTES > MemoryBudget())
-				MemoryBudgetCheck(held + excluded_pairs * EXCLUDED_PAIR_BYTES,
-								  "holding the candidate items and the excluded pairs",
-								  psprintf("%zu items take %.0f MB, and %.0f excluded pairs so far %.0f MB.",
-										   n_items, ceil(held / (1024.0 * 1024.0)), excluded_pairs,
-										   ceil(excluded_pairs * EXCLUDED_PAIR_BYTES / (1024.0 * 1024.0))));
-		}
-		SourceClose(&cursor);
-	}
+		excluded = ReadExcluded(text_to_cstring(PG_GETARG_TEXT_PP(8)), &items);
 
 	/* Every user: score every candidate in blocks, keep the k best */
 	MemoryContextSwitchTo(context);
-	x = MemoryContextAllocHuge(context, sizeof(float) * SERVE_BLOCK_ROWS * d_in);
+	d_user = MlpInputDim(&model->shape) - items.dim;
+	x = MemoryContextAllocHuge(context, sizeof(float) * SERVE_BLOCK_ROWS * MlpInputDim(&model->shape));
 	heap = palloc_array(TopItem, k);
 	user_context = AllocSetContextCreate(context, "mixrec recommend user", ALLOCSET_DEFAULT_SIZES);
 	plan = PrepareIdFeatures("users", users, "user_id", user_id, "user_features", user_features);
@@ -638,58 +737,15 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 		MemoryContext old = MemoryContextSwitchTo(user_context);
 		bool		isnull;
 		Datum		value = SPI_getbinval(tuple, cursor.desc, 1, &isnull);
-		char	   *user;
 		float	   *user_x = palloc_array(float, d_user);
-		uint64		user_hash;
-		int			size = 0;
 
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("user id is NULL")));
-		user = TextDatumGetCString(value);
 		ReadFeatures(tuple, cursor.desc, d_user, user_x, "user features");
-		user_hash = IdHash(user, 0x6d78);
-
-		for (Size first = 0; first < n_items; first += SERVE_BLOCK_ROWS)
-		{
-			int			n = (int) Min((Size) SERVE_BLOCK_ROWS, n_items - first);
-
-			CHECK_FOR_INTERRUPTS();
-			for (int i = 0; i < n; i++)
-			{
-				memcpy(x + (Size) i * d_in, user_x, sizeof(float) * d_user);
-				memcpy(x + (Size) i * d_in + d_user, item_x + (first + i) * d_item,
-					   sizeof(float) * d_item);
-			}
-			ScorerRun(&scorer, x, n);
-			for (int i = 0; i < n; i++)
-			{
-				TopItem		candidate = {scorer.score[i], (int) (first + i)};
-
-				if (excluded)
-				{
-					uint64		key = PairKey(user_hash, item_ids[first + i]);
-
-					if (hash_search(excluded, &key, HASH_FIND, NULL) != NULL)
-						continue;
-				}
-				TopPush(heap, &size, k, candidate);
-			}
-		}
-
-		qsort(heap, size, sizeof(TopItem), TopCompareDesc);
-		for (int r = 0; r < size; r++)
-		{
-			Datum		values[4];
-			bool		nulls[4] = {false, false, false, false};
-
-			values[0] = CStringGetTextDatum(user);
-			values[1] = CStringGetTextDatum(item_ids[heap[r].item]);
-			values[2] = Int32GetDatum(r + 1);
-			values[3] = Float8GetDatum(heap[r].score);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
+		RecommendForUser(rsinfo, &scorer, &items, excluded, TextDatumGetCString(value), user_x,
+						 d_user, k, x, heap);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(user_context);
 	}
