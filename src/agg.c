@@ -116,7 +116,6 @@ static void TrustState(FitCache *cache, MemoryContext context, const void *blob)
 static void ForgetTrustedStates(void *arg);
 static bytea *OpenTransitionState(FunctionCallInfo fcinfo, MemoryContext aggcontext,
 								  FitState *state);
-static void CancelPoint(void);
 static void ReportFitError(const MixrecError *err);
 static void ParseFitOptions(Jsonb *options, const MixrecModel *model, FitOptions *opts);
 static bytea *NewState(MemoryContext context, const MixrecModel *given,
@@ -135,15 +134,6 @@ CheckAggregateContext(FunctionCallInfo fcinfo, const char *name, MemoryContext *
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s can only be called as part of an aggregate", name),
 				 errhint("Use the aggregates mixrec_fit, mixrec_fit_state or mixrec_merge.")));
-}
-
-/*
- * Let a cancel or statement_timeout through between two Adam steps
- */
-static void
-CancelPoint(void)
-{
-	CHECK_FOR_INTERRUPTS();
 }
 
 /*
@@ -197,7 +187,7 @@ FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
 	FitWorkBind(&cache->work, state,
 				MemoryContextAllocHuge(cache->mcxt, sizeof(float) * floats),
 				MemoryContextAllocHuge(cache->mcxt, bytes));
-	cache->work.between_steps = CancelPoint;
+	cache->work.train.cancel = MixrecCheckInterrupts;
 	cache->features = MemoryContextAlloc(cache->mcxt, sizeof(float) * input_dim);
 	cache->input_dim = input_dim;
 	cache->work_floats = floats;

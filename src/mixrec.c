@@ -82,6 +82,16 @@ BlasEnsureThreads(void)
 }
 
 /*
+ * Let a cancel or statement_timeout through: the core's cancel hook
+ * (MixrecCancelHook), called between two units of long-running work
+ */
+void
+MixrecCheckInterrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * Apply a new mixrec.threads at once (assign hooks must not fail)
  */
 static void

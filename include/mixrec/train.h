@@ -47,10 +47,10 @@ typedef struct TrainWork
 	float	   *backward;
 
 	/*
-	 * Called, if set, before each chunk of TrainEvaluate: the host's cancel
-	 * check.  It may leave by longjmp; the core holds nothing to release.
+	 * Called, if set, before each chunk of TrainEvaluate and before each
+	 * Adam step of a training state's pool (src/core/fit.c); NULL when bound
 	 */
-	void		(*poll) (void);
+	MixrecCancelHook cancel;
 } TrainWork;
 
 /* Evaluation of a set of rows */
@@ -81,7 +81,7 @@ extern size_t TrainEvalScratchBytes(size_t n, int output_dim);
 
 /*
  * Evaluate the rows listed in rows[0..n-1] in chunks of work->batch rows
- * (calling work->poll, if set, before each):
+ * (calling work->cancel, if set, before each):
  * loss, and AUC per model and blended (output 0, labels >= 0.5 positive).
  * scratch holds TrainEvalScratchBytes(n, output_dim) bytes.
  */

@@ -82,7 +82,7 @@ TrainWorkBind(TrainWork *work, const MlpShape *shape, int batch, float *floats,
 	work->backward = p;
 	work->o = bytes;
 	work->c = bytes + rows;
-	work->poll = NULL;
+	work->cancel = NULL;
 }
 
 /*
@@ -240,8 +240,8 @@ TrainEvaluate(const MixrecModel *model, const TrainData *data,
 	{
 		int			chunk = (int) (n - start < (size_t) work->batch ? n - start : (size_t) work->batch);
 
-		if (work->poll)
-			work->poll();
+		if (work->cancel)
+			work->cancel();
 		GatherRows(data, rows + start, chunk, work);
 		MlpForward(shape, model->open, work->x, chunk, work->acts_open);
 		MlpForward(shape, model->commercial, work->x, chunk, work->acts_commercial);

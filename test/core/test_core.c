@@ -760,7 +760,7 @@ TestLossEdges(void)
 
 
 /* Everything the training-state tests allocate, freed at their end */
-static void *fit_allocations[64];
+static void *fit_allocations[128];
 static int	fit_allocation_count = 0;
 
 /*
@@ -860,20 +860,21 @@ FitNew(const MixrecModel *model, int batch, int pool_batches, uint32_t flags, ui
 	return bytes;
 }
 
-static int	evaluate_polls;
+static int	cancel_checks;
 
 static void
-CountPoll(void)
+CountCancelChecks(void)
 {
-	evaluate_polls++;
+	cancel_checks++;
 }
 
 /*
- * TrainEvaluate calls the host's cancel check before every chunk, and
- * the check changes nothing in the result
+ * The one cancel hook: TrainEvaluate calls it before every chunk, a
+ * training state before every Adam step, and it changes nothing in the
+ * result
  */
 static void
-TestEvaluatePolls(void)
+TestCancelHook(void)
 {
 	float	   *storage;
 	MixrecModel model = FitModel(&storage, 5);
@@ -887,18 +888,37 @@ TestEvaluatePolls(void)
 	TrainWork	tw;
 	void	   *scratch = FitAlloc(TrainEvalScratchBytes(30, 1));
 	TrainEval	quiet,
-				polled;
+				checked;
 
 	FitRows(x, y, w, o, c, rows);
 	FitTrainWork(&tw, &model.shape);
-	TapOk(tw.poll == NULL, "a freshly bound TrainWork has no cancel check");
+	TapOk(tw.cancel == NULL, "a freshly bound TrainWork has no cancel check");
 	quiet = TrainEvaluate(&model, &data, rows, 30, &tw, scratch);
-	tw.poll = CountPoll;
-	polled = TrainEvaluate(&model, &data, rows, 30, &tw, scratch);
-	TapOk(evaluate_polls == 8, "evaluating 30 rows in chunks of 4 polls 8 times (polled %d)",
-		  evaluate_polls);
-	TapOk(memcmp(&quiet, &polled, sizeof(quiet)) == 0,
-		  "polling leaves the evaluation unchanged");
+	tw.cancel = CountCancelChecks;
+	checked = TrainEvaluate(&model, &data, rows, 30, &tw, scratch);
+	TapOk(cancel_checks == 8, "evaluating 30 rows in chunks of 4 checks for a cancel 8 times (checked %d)",
+		  cancel_checks);
+	TapOk(memcmp(&quiet, &checked, sizeof(quiet)) == 0,
+		  "the cancel check leaves the evaluation unchanged");
+
+	/* A training state's pool of 2 batches of 4: one check per step */
+	{
+		FitState	state;
+		FitWork		work;
+		size_t		len;
+		uint8_t    *bytes = FitNew(&model, 4, 2, 0, 9, &len, &state, &work);
+
+		TapOk(work.train.cancel == NULL, "a freshly bound FitWork has no cancel check");
+		work.train.cancel = CountCancelChecks;
+		cancel_checks = 0;
+		for (int r = 0; r < 10; r++)
+			FitStateAdd(&state, x + 3 * r, &y[r], w[r], o[r], c[r], &work);
+		FitStateFlush(&state, &work);
+		TapOk(cancel_checks == 3 && state.header.steps == 3,
+			  "training 10 rows in batches of 4 checks for a cancel before each of its 3 steps (checked %d)",
+			  cancel_checks);
+		(void) bytes;
+	}
 }
 
 /*
@@ -1131,7 +1151,7 @@ main(int argc, char **argv)
 	TestShapeLimits();
 	TestLossEdges();
 	TestFitStates();
-	TestEvaluatePolls();
+	TestCancelHook();
 	TestMatVec();
 	FixtureFree(&fixture);
 	return TapDone();
