@@ -60,7 +60,7 @@ include $(PGXS)
 
 # The element-wise loops: -O2's cost model leaves loops with a remainder
 # scalar; see src/core/kernels.c
-src/core/kernels.o src/core/adam.o: CFLAGS += -O3
+src/core/kernels.o: CFLAGS += -O3
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@

@@ -8,7 +8,14 @@
  * (float32 rounding; both sides use different summation orders).  The
  * training cases carry our own parameters from step to step, so the check
  * also covers accumulated drift over several Adam steps.
+ *
+ * Everything runs with the kernels KernelsInit chooses for this CPU; then
+ * the checks that exercise the kernels (training, scoring, the one-row
+ * product, the checksum) run a second time with MIXREC_NO_SIMD=1, so the
+ * portable versions are held to the same references.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1147,6 +1154,27 @@ TestMatVec(void)
 	}
 }
 
+/*
+ * The checks that run the kernels: training and scoring against PyTorch,
+ * the one-row product, the checksum's known answers
+ */
+static void
+TestKernelChecks(const char *const *cases)
+{
+	for (int i = 0; i < 4; i++)
+		TestTrainingCase(cases[i]);
+	for (int i = 0; i < 4; i++)
+		TestTrainStepCase(cases[i]);
+	for (int i = 0; i < 4; i++)
+		TestScoringCase(cases[i]);
+	TestMatVec();
+	TapOk(Crc32c("123456789", 9) == UINT32_C(0xE3069283) &&
+		  Crc32c("0123456789abcdef0123456789abcdef!", 33) == Crc32cFinish(
+			Crc32cUpdate(Crc32cUpdate(Crc32cStart(), "0123456789abcdef0", 17),
+						 "123456789abcdef!", 16)),
+		  "CRC-32C known answer, and in pieces across the 8-byte steps (%s)", KernelsDescribe());
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1160,12 +1188,10 @@ main(int argc, char **argv)
 	}
 	fx = &fixture;
 
-	for (int i = 0; i < 4; i++)
-		TestTrainingCase(cases[i]);
-	for (int i = 0; i < 4; i++)
-		TestTrainStepCase(cases[i]);
-	for (int i = 0; i < 4; i++)
-		TestScoringCase(cases[i]);
+	unsetenv("MIXREC_NO_SIMD");
+	KernelsInit();
+	TapDiag("kernels: %s", KernelsDescribe());
+	TestKernelChecks(cases);
 	TestStandardize();
 	TestKnownAnswers();
 	TestFormat();
@@ -1174,7 +1200,17 @@ main(int argc, char **argv)
 	TestLossEdges();
 	TestFitStates();
 	TestCancelHook();
-	TestMatVec();
+
+	/* The same kernel checks with dispatch switched off */
+	setenv("MIXREC_NO_SIMD", "1", 1);
+	KernelsInit();
+	TapOk(strstr(KernelsDescribe(), "MIXREC_NO_SIMD") != NULL &&
+		  strstr(KernelsDescribe(), "table crc32") != NULL,
+		  "MIXREC_NO_SIMD=1 keeps every kernel portable: %s", KernelsDescribe());
+	TestKernelChecks(cases);
+	unsetenv("MIXREC_NO_SIMD");
+	KernelsInit();
+
 	FixtureFree(&fixture);
 	return TapDone();
 }
