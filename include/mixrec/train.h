@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "mixrec/loss.h"
+#include "mixrec/metrics.h"
 #include "mixrec/model.h"
 
 typedef struct TrainData
@@ -88,13 +89,5 @@ extern size_t TrainEvalScratchBytes(size_t n, int output_dim);
 extern TrainEval TrainEvaluate(const MixrecModel *model, const TrainData *data,
 							   const uint32_t *rows, size_t n, TrainWork *work,
 							   void *scratch);
-
-/*
- * Exact ROC AUC of scores against binary labels, ties counted half (the
- * Mann-Whitney statistic); NaN without both classes.  pairs is scratch of
- * 2n doubles; only rows with include[i] (or every row, if NULL) count.
- */
-extern double MetricAuc(const double *scores, const unsigned char *positive,
-						const unsigned char *include, size_t n, double *pairs);
 
 #endif							/* MIXREC_TRAIN_H */
