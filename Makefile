@@ -59,6 +59,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies here: an object must be rebuilt when
+# any header it may include changes (a declaration's kind may change, e.g.
+# a function becoming a function pointer)
+$(OBJS): $(wildcard include/*.h include/mixrec/*.h)
+
 # The element-wise loops: -O2's cost model leaves loops with a remainder
 # scalar; see src/core/kernels.c
 src/core/kernels.o: CFLAGS += -O3
