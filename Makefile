@@ -33,6 +33,7 @@ OBJS = \
 	src/core/model.o \
 	src/core/model_format.o \
 	src/core/predict.o \
+	src/core/metrics.o \
 	src/core/train.o \
 	src/core/fit.o
 
@@ -61,9 +62,14 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies here: an object must be rebuilt when
+# any header it may include changes (a declaration's kind may change, e.g.
+# a function becoming a function pointer)
+$(OBJS): $(wildcard include/*.h include/mixrec/*.h)
+
 # The element-wise loops: -O2's cost model leaves loops with a remainder
 # scalar; see src/core/kernels.c
-src/core/kernels.o src/core/adam.o: CFLAGS += -O3
+src/core/kernels.o: CFLAGS += -O3
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@

@@ -31,6 +31,7 @@ extern int	mixrec_max_train_memory;
 
 /* src/mixrec.c */
 extern void BlasEnsureThreads(void);
+extern void MixrecCheckInterrupts(void);
 
 /* src/budget.c */
 extern Size MemoryBudget(void);

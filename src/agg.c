@@ -106,7 +106,6 @@ static void TrustState(FitCache *cache, MemoryContext context, const void *blob)
 static void ForgetTrustedStates(void *arg);
 static bytea *OpenTransitionState(FunctionCallInfo fcinfo, MemoryContext aggcontext,
 								  FitState *state);
-static void CancelPoint(void);
 static void ReportFitError(const MixrecError *err);
 static void ParseFitOptions(Jsonb *options, const MixrecModel *model, TrainOptions *opts);
 static bytea *NewState(MemoryContext context, const MixrecModel *given,
@@ -125,15 +124,6 @@ CheckAggregateContext(FunctionCallInfo fcinfo, const char *name, MemoryContext *
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s can only be called as part of an aggregate", name),
 				 errhint("Use the aggregates mixrec_fit, mixrec_fit_state or mixrec_merge.")));
-}
-
-/*
- * Let a cancel or statement_timeout through between two Adam steps
- */
-static void
-CancelPoint(void)
-{
-	CHECK_FOR_INTERRUPTS();
 }
 
 /*
@@ -187,7 +177,7 @@ FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
 	FitWorkBind(&cache->work, state,
 				MemoryContextAllocHuge(cache->mcxt, sizeof(float) * floats),
 				MemoryContextAllocHuge(cache->mcxt, bytes));
-	cache->work.between_steps = CancelPoint;
+	cache->work.train.cancel = MixrecCheckInterrupts;
 	cache->features = MemoryContextAlloc(cache->mcxt, sizeof(float) * input_dim);
 	cache->input_dim = input_dim;
 	cache->work_floats = floats;

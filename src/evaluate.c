@@ -39,6 +39,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "mixrec.h"
+#include "mixrec/metrics.h"
 #include "mixrec/predict.h"
 #include "mixrec/train.h"
 #include "source.h"
@@ -88,19 +89,12 @@ static const SourceShape eval_shape = {
 	.types = eval_types,
 };
 
-/* The ordering context of SortByUser (qsort has none) */
-static const EvalRows *sort_rows;
-static const double *sort_scores;
-
 static void EvalRead(EvalRows *rows, const char *query, bool with_users, int dim);
 static char *EvalQuery(const char *source, const char *features, const char *label,
 					   const char *domain, const char *user_id);
 static double LogLoss(const double *p, const EvalRows *rows, const unsigned char *include,
 					  Size *counted);
 static double Accuracy(const double *p, const EvalRows *rows, const unsigned char *include);
-static int	SortByUser(const void *a, const void *b);
-static int	DescendingDoubles(const void *a, const void *b);
-static double TieAveragedDcg(const double *gain, const double *score, int n, int k);
 static void UserMetrics(const EvalRows *rows, const double *p, int k, double *precision,
 						double *recall, double *ndcg, int *users);
 static void EmitMetric(ReturnSetInfo *rsinfo, const char *model, const char *metric,
@@ -223,21 +217,7 @@ EvalQuery(const char *source, const char *features, const char *label, const cha
 static double
 LogLoss(const double *p, const EvalRows *rows, const unsigned char *include, Size *counted)
 {
-	double		sum = 0;
-	Size		n = 0;
-
-	for (Size r = 0; r < rows->n; r++)
-	{
-		double		q;
-
-		if (include && !include[r])
-			continue;
-		q = Min(Max(p[r], DBL_EPSILON), 1.0 - DBL_EPSILON);
-		sum -= rows->y[r] * log(q) + (1.0 - rows->y[r]) * log(1.0 - q);
-		n++;
-	}
-	*counted = n;
-	return n > 0 ? sum / n : NAN;
+	return MetricLogLoss(p, rows->y, include, rows->n, counted);
 }
 
 /*
@@ -246,71 +226,7 @@ LogLoss(const double *p, const EvalRows *rows, const unsigned char *include, Siz
 static double
 Accuracy(const double *p, const EvalRows *rows, const unsigned char *include)
 {
-	Size		right = 0;
-	Size		n = 0;
-
-	for (Size r = 0; r < rows->n; r++)
-	{
-		if (include && !include[r])
-			continue;
-		right += (p[r] >= 0.5) == (rows->y[r] >= 0.5);
-		n++;
-	}
-	return n > 0 ? (double) right / n : NAN;
-}
-
-/*
- * Order row numbers by user, then score (best first), then row
- */
-static int
-SortByUser(const void *a, const void *b)
-{
-	uint32		ra = *(const uint32 *) a;
-	uint32		rb = *(const uint32 *) b;
-	int			cmp = strcmp(sort_rows->users[ra], sort_rows->users[rb]);
-
-	if (cmp != 0)
-		return cmp;
-	if (sort_scores[ra] != sort_scores[rb])
-		return sort_scores[ra] > sort_scores[rb] ? -1 : 1;
-	return (ra > rb) - (ra < rb);
-}
-
-/*
- * Order doubles largest first
- */
-static int
-DescendingDoubles(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x < y) - (x > y);
-}
-
-/*
- * DCG at k of items in score order (best first), tied scores sharing the
- * average gain of their group, as scikit-learn's _tie_averaged_dcg
- */
-static double
-TieAveragedDcg(const double *gain, const double *score, int n, int k)
-{
-	double		dcg = 0;
-
-	for (int first = 0; first < n && first < k;)
-	{
-		int			last = first;
-		double		group_gain = 0;
-		double		discount = 0;
-
-		while (last < n && score[last] == score[first])
-			group_gain += gain[last++];
-		for (int pos = first; pos < last && pos < k; pos++)
-			discount += 1.0 / log2(pos + 2.0);
-		dcg += group_gain / (last - first) * discount;
-		first = last;
-	}
-	return dcg;
+	return MetricAccuracy(p, rows->y, include, rows->n);
 }
 
 /*
@@ -320,70 +236,16 @@ static void
 UserMetrics(const EvalRows *rows, const double *p, int k, double *precision, double *recall,
 			double *ndcg, int *users)
 {
-	uint32	   *order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * rows->n);
-	double	   *gain = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * rows->n);
-	double	   *score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * rows->n);
-	double	   *ideal = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * rows->n);
-	double		precision_sum = 0;
-	double		recall_sum = 0;
-	double		ndcg_sum = 0;
-	int			with_positives = 0;
+	void	   *scratch = MemoryContextAllocHuge(CurrentMemoryContext,
+												 MetricRankingScratchBytes(rows->n));
+	MetricRanking ranking = MetricRankingAtK((const char *const *) rows->users, rows->y, p,
+											 rows->n, k, scratch, MixrecCheckInterrupts);
 
-	for (Size r = 0; r < rows->n; r++)
-		order[r] = (uint32) r;
-	sort_rows = rows;
-	sort_scores = p;
-	qsort(order, rows->n, sizeof(uint32), SortByUser);
-
-	*users = 0;
-	for (Size first = 0; first < rows->n;)
-	{
-		Size		last = first;
-		int			n;
-		int			hits = 0;
-		int			positives = 0;
-		double		ideal_dcg;
-
-		CHECK_FOR_INTERRUPTS();
-		while (last < rows->n && strcmp(rows->users[order[last]], rows->users[order[first]]) == 0)
-			last++;
-		n = (int) (last - first);
-		for (int i = 0; i < n; i++)
-		{
-			uint32		r = order[first + i];
-
-			gain[i] = rows->y[r];
-			score[i] = p[r];
-			ideal[i] = rows->y[r];
-			positives += rows->y[r] >= 0.5;
-			if (i < k && rows->y[r] >= 0.5)
-				hits++;
-		}
-		precision_sum += (double) hits / k;
-		if (positives > 0)
-		{
-			recall_sum += (double) hits / positives;
-			with_positives++;
-		}
-
-		/* The ideal order: gains best first, without ties to average */
-		qsort(ideal, n, sizeof(double), DescendingDoubles);
-		ideal_dcg = 0;
-		for (int i = 0; i < n && i < k; i++)
-			ideal_dcg += ideal[i] / log2(i + 2.0);
-		if (ideal_dcg > 0)
-			ndcg_sum += TieAveragedDcg(gain, score, n, k) / ideal_dcg;
-
-		(*users)++;
-		first = last;
-	}
-	*precision = *users > 0 ? precision_sum / *users : NAN;
-	*recall = with_positives > 0 ? recall_sum / with_positives : NAN;
-	*ndcg = *users > 0 ? ndcg_sum / *users : NAN;
-	pfree(order);
-	pfree(gain);
-	pfree(score);
-	pfree(ideal);
+	*precision = ranking.precision;
+	*recall = ranking.recall;
+	*ndcg = ranking.ndcg;
+	*users = (int) ranking.users;
+	pfree(scratch);
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "mixrec.h"
+#include "mixrec/kernels.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -82,6 +83,16 @@ BlasEnsureThreads(void)
 }
 
 /*
+ * Let a cancel or statement_timeout through: the core's cancel hook
+ * (MixrecCancelHook), called between two units of long-running work
+ */
+void
+MixrecCheckInterrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * Apply a new mixrec.threads at once (assign hooks must not fail)
  */
 static void
@@ -91,11 +102,14 @@ AssignThreads(int newval, void *extra)
 }
 
 /*
- * Define settings and tame the BLAS thread pool
+ * Choose the CPU variants of the core's loops, define settings and tame
+ * the BLAS thread pool
  */
 void
 _PG_init(void)
 {
+	KernelsInit();
+
 	DefineCustomIntVariable("mixrec.threads",
 							"Sets the number of BLAS threads a backend uses for mixrec's matrix work.",
 							"Valid range is 1 .. 64. The default 1 leaves parallelism to "

@@ -432,16 +432,6 @@ EpochLogMetrics(EpochLog *log, const char *fields)
 }
 
 /*
- * The cancel check TrainEvaluate calls between chunks: a large validation
- * set is scored in one core call
- */
-static void
-PollInterrupts(void)
-{
-	CHECK_FOR_INTERRUPTS();
-}
-
-/*
  * Set up scratch space to evaluate n_rows validation rows: a TrainWork for
  * chunks (larger than training batches: no gradients, fewer BLAS calls)
  * that honours a cancel between chunks, and the scratch TrainEvaluate
@@ -455,7 +445,8 @@ EvaluationWork(const MlpShape *shape, int batch_size, Size n_rows, TrainWork *wo
 	TrainWorkBind(work, shape, chunk,
 				  MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * TrainWorkFloats(shape, chunk)),
 				  palloc(TrainWorkBytes(chunk)));
-	work->poll = PollInterrupts;
+	/* A large validation set is scored in one core call: check between chunks */
+	work->cancel = MixrecCheckInterrupts;
 	return MemoryContextAllocHuge(CurrentMemoryContext,
 								  TrainEvalScratchBytes(n_rows, MlpOutputDim(shape)));
 }

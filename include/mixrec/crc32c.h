@@ -14,4 +14,7 @@
 extern uint32_t Crc32cUpdate(uint32_t crc, const void *data, size_t len);
 extern uint32_t Crc32c(const void *data, size_t len);
 
+/* Use the CPU's crc32 instruction or not: for KernelsInit (kernels.h) */
+extern void Crc32cUseInstruction(int use);
+
 #endif							/* MIXREC_CRC32C_H */

@@ -85,15 +85,13 @@ typedef struct FitState
 } FitState;
 
 /*
- * Scratch space for training a pool.  between_steps, when set, is called
- * between two Adam steps: the caller's chance to honour a cancel request
- * (it may longjmp; the core holds no resources, and the state is then
- * half-trained and must be discarded).
+ * Scratch space for training a pool.  train.cancel, when set, is called
+ * before each Adam step (see MixrecCancelHook); a state left by it is
+ * half-trained and must be discarded.
  */
 typedef struct FitWork
 {
 	TrainWork	train;
-	void		(*between_steps) (void);
 	float	   *x;
 	float	   *y;
 	float	   *w;

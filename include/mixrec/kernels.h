@@ -1,42 +1,62 @@
 /*
  * include/mixrec/kernels.h
- *	  The element-wise loops around the matrix products.
+ *	  The loops around the matrix products, and the choice of their CPU
+ *	  variants.
  *
  * PGXS compiles for the baseline x86-64 (SSE2).  These loops run once per
- * element of every activation and parameter, so each is compiled twice, for
- * the baseline and for AVX2 with FMA, and the dynamic loader picks the
- * version the CPU supports when the library is loaded (target_clones).  The
- * binary stays portable; a CPU with AVX2 runs 8 floats at a time.
+ * element of every activation and parameter, so each also exists in a
+ * version for AVX2 with FMA; the binary stays portable, and a CPU with
+ * AVX2 runs 8 floats at a time.  KernelsInit() chooses, once, at load
+ * (from _PG_init, and from the main of every program built on the core),
+ * which version each entry point below runs, and whether checksums use the
+ * CPU's crc32 instruction (src/core/crc32c.c).  Until it runs, every entry
+ * point runs its portable version.  The environment variable
+ * MIXREC_NO_SIMD=1, read by KernelsInit, keeps the portable versions
+ * everywhere: for tests, and for a CPU whose vector unit is suspected.
  */
 #ifndef MIXREC_KERNELS_H
 #define MIXREC_KERNELS_H
 
 #include <stddef.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define MIXREC_VECTORIZE __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MIXREC_VECTORIZE
-#endif
+/* Adam's per-step coefficients of KernelAdam (computed by AdamStep) */
+typedef struct KernelAdamCoefficients
+{
+	float		beta1;
+	float		beta2;
+	float		one_minus_beta1;
+	float		one_minus_beta2;
+	float		step_size;		/* lr / bias correction 1 */
+	float		correction2_sqrt;	/* sqrt(bias correction 2) */
+	float		eps;
+	float		l2;				/* L2 weight decay folded into the gradient */
+	float		shrink;			/* decoupled decay: 1 - lr * weight_decay */
+} KernelAdamCoefficients;
+
+/* Choose every kernel's version for this CPU (and MIXREC_NO_SIMD); repeatable */
+extern void KernelsInit(void);
+/* What KernelsInit chose, for diagnostics: e.g. "avx2+fma, sse4.2 crc32" */
+extern const char *KernelsDescribe(void);
 
 /* z[r][j] += bias[j], then ReLU when relu is set */
-extern void KernelBiasRelu(float *restrict z, const float *restrict bias, int rows, int n,
-						   int relu);
+extern void (*KernelBiasRelu) (float *restrict z, const float *restrict bias, int rows, int n,
+							   int relu);
 /* sums[j] = sum over r of m[r][j] */
-extern void KernelColumnSums(const float *restrict m, int rows, int n, int ld,
-							 float *restrict sums);
+extern void (*KernelColumnSums) (const float *restrict m, int rows, int n, int ld,
+								 float *restrict sums);
 /* g[i] = 0 wherever a[i] <= 0: the backward pass of ReLU */
-extern void KernelReluMask(float *restrict g, const float *restrict a, size_t n);
+extern void (*KernelReluMask) (float *restrict g, const float *restrict a, size_t n);
+/* One Adam or AdamW update of n parameters and their moments */
+extern void (*KernelAdam) (const KernelAdamCoefficients *k, float *restrict param,
+						   const float *restrict grad, float *restrict m, float *restrict v,
+						   size_t n);
 
 /*
  * y = W x + b for one row, W [out][in], then ReLU when relu is set.  On
- * x86-64 an AVX2/FMA version written with intrinsics is chosen at run time.
+ * x86-64 an AVX2/FMA version is written with intrinsics.
  */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define MIXREC_HAVE_AVX2_KERNELS 1
-#endif
-extern void KernelMatVec(const float *restrict w, const float *restrict x,
-						 const float *restrict b, int out, int in, int relu,
-						 float *restrict y);
+extern void (*KernelMatVec) (const float *restrict w, const float *restrict x,
+							 const float *restrict b, int out, int in, int relu,
+							 float *restrict y);
 
 #endif							/* MIXREC_KERNELS_H */

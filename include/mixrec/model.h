@@ -97,9 +97,10 @@ extern MixrecStatus ModelPeekHeader(const uint8_t *blob, size_t avail, size_t le
  * Work on a blob in place (little-endian hosts, 4-byte aligned blob): bind
  * the model's arrays to the floats inside the blob.  With verify, the blob
  * is validated like ModelDecodeHeader + ModelDecodeArrays do (checksum,
- * shape, finiteness); without, only its header is parsed, for a blob this
- * code wrote itself.  After changing the arrays or the step, ModelSeal
- * writes the step and a fresh checksum.
+ * shape, finiteness); without (a blob this code wrote itself), the header
+ * goes through the same parser and checks, and only the checksum and the
+ * scan of every array value are skipped.  After changing the arrays or
+ * the step, ModelSeal writes the step and a fresh checksum.
  */
 extern MixrecStatus ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model,
 									 int verify, MixrecError *err);

@@ -28,6 +28,15 @@ typedef struct MixrecError
 	char		message[MIXREC_ERROR_LEN];
 } MixrecError;
 
+/*
+ * The host's cancel check, which long-running loops of the core call, if
+ * set, between two units of work (a chunk of an evaluation, an Adam step of
+ * a training state's pool).  It may leave by longjmp: the core holds no
+ * resources across the call; whatever it was computing is then half done
+ * and must be discarded.
+ */
+typedef void (*MixrecCancelHook) (void);
+
 /* Record an error (err may be NULL) and return its status */
 extern MixrecStatus MixrecFail(MixrecError *err, MixrecStatus status,
 							   const char *fmt,...)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "mixrec/loss.h"
+#include "mixrec/metrics.h"
 #include "mixrec/model.h"
 
 typedef struct TrainData
@@ -47,10 +48,10 @@ typedef struct TrainWork
 	float	   *backward;
 
 	/*
-	 * Called, if set, before each chunk of TrainEvaluate: the host's cancel
-	 * check.  It may leave by longjmp; the core holds nothing to release.
+	 * Called, if set, before each chunk of TrainEvaluate and before each
+	 * Adam step of a training state's pool (src/core/fit.c); NULL when bound
 	 */
-	void		(*poll) (void);
+	MixrecCancelHook cancel;
 } TrainWork;
 
 /* Evaluation of a set of rows */
@@ -81,20 +82,12 @@ extern size_t TrainEvalScratchBytes(size_t n, int output_dim);
 
 /*
  * Evaluate the rows listed in rows[0..n-1] in chunks of work->batch rows
- * (calling work->poll, if set, before each):
+ * (calling work->cancel, if set, before each):
  * loss, and AUC per model and blended (output 0, labels >= 0.5 positive).
  * scratch holds TrainEvalScratchBytes(n, output_dim) bytes.
  */
 extern TrainEval TrainEvaluate(const MixrecModel *model, const TrainData *data,
 							   const uint32_t *rows, size_t n, TrainWork *work,
 							   void *scratch);
-
-/*
- * Exact ROC AUC of scores against binary labels, ties counted half (the
- * Mann-Whitney statistic); NaN without both classes.  pairs is scratch of
- * 2n doubles; only rows with include[i] (or every row, if NULL) count.
- */
-extern double MetricAuc(const double *scores, const unsigned char *positive,
-						const unsigned char *include, size_t n, double *pairs);
 
 #endif							/* MIXREC_TRAIN_H */

@@ -11,7 +11,9 @@
  *	p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  *
  * with the bias corrections computed in double and applied as float
- * scalars.  We do the same, so the result matches to float rounding.
+ * scalars.  We do the same, so the result matches to float rounding.  The
+ * per-parameter loop is KernelAdam (src/core/kernels.c), in a SIMD version
+ * where the CPU has one.
  */
 #include <math.h>
 
@@ -67,32 +69,23 @@ AdamConfigCheck(const AdamConfig *config, MixrecError *err)
 /*
  * Take one Adam or AdamW step over n parameters
  */
-MIXREC_VECTORIZE void
+void
 AdamStep(const AdamConfig *config, int64_t step, float *restrict param,
 		 const float *restrict grad, float *restrict m, float *restrict v, size_t n)
 {
 	double		bias_correction1 = 1.0 - pow(config->beta1, (double) step);
 	double		bias_correction2 = 1.0 - pow(config->beta2, (double) step);
-	float		beta1 = (float) config->beta1;
-	float		beta2 = (float) config->beta2;
-	float		one_minus_beta1 = (float) (1.0 - config->beta1);
-	float		one_minus_beta2 = (float) (1.0 - config->beta2);
-	float		step_size = (float) (config->lr / bias_correction1);
-	float		correction2_sqrt = (float) sqrt(bias_correction2);
-	float		eps = (float) config->eps;
-	float		l2 = config->kind == ADAM_L2 ? (float) config->weight_decay : 0.0f;
-	float		shrink = config->kind == ADAM_DECOUPLED ?
+	KernelAdamCoefficients k;
+
+	k.beta1 = (float) config->beta1;
+	k.beta2 = (float) config->beta2;
+	k.one_minus_beta1 = (float) (1.0 - config->beta1);
+	k.one_minus_beta2 = (float) (1.0 - config->beta2);
+	k.step_size = (float) (config->lr / bias_correction1);
+	k.correction2_sqrt = (float) sqrt(bias_correction2);
+	k.eps = (float) config->eps;
+	k.l2 = config->kind == ADAM_L2 ? (float) config->weight_decay : 0.0f;
+	k.shrink = config->kind == ADAM_DECOUPLED ?
 		(float) (1.0 - config->lr * config->weight_decay) : 1.0f;
-
-	for (size_t i = 0; i < n; i++)
-	{
-		float		g = grad[i] + l2 * param[i];
-		float		p = param[i] * shrink;
-		float		denom;
-
-		m[i] = m[i] * beta1 + one_minus_beta1 * g;
-		v[i] = v[i] * beta2 + one_minus_beta2 * g * g;
-		denom = sqrtf(v[i]) / correction2_sqrt + eps;
-		param[i] = p - step_size * (m[i] / denom);
-	}
+	KernelAdam(&k, param, grad, m, v, n);
 }

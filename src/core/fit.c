@@ -311,7 +311,6 @@ FitWorkBind(FitWork *work, const FitState *state, float *floats, unsigned char *
 	bytes += sizeof(uint32_t) * (rows + 1);
 	work->o = bytes;
 	work->c = bytes + rows;
-	work->between_steps = NULL;
 }
 
 /*
@@ -367,8 +366,8 @@ TrainPool(FitState *state, FitWork *work)
 		int			rows = (int) (n - first < h->batch_size ? n - first : h->batch_size);
 		LossValue	loss;
 
-		if (work->between_steps)
-			work->between_steps();
+		if (work->train.cancel)
+			work->train.cancel();
 		loss = TrainStep(&state->model, &data, work->order + first, rows, &work->train);
 
 		h->loss_total += loss.total * rows;

@@ -1,23 +1,76 @@
 /*
  * src/core/kernels.c
- *	  Element-wise loops of the MLP, written so compilers vectorise them.
+ *	  The loops around the matrix products, and the one place that chooses
+ *	  their CPU variants.
  *
- * Each loop is branch-free over contiguous, non-overlapping (restrict)
- * floats, so both clones (see kernels.h) vectorise; the AVX2 one runs 8
- * lanes at a time.  The Makefile compiles this file and adam.c with -O3:
+ * The element-wise loops (bias and ReLU, column sums, the ReLU mask, the
+ * Adam update) are each written once, as an always-inline body that is
+ * branch-free over contiguous, non-overlapping (restrict) floats, and
+ * compiled twice: a portable version and a SIMD version that compilers
+ * vectorise 8 lanes wide.  The Makefile compiles this file with -O3:
  * -O2's cost model leaves loops with a remainder unvectorised.
+ *
+ * The policy, applied once by KernelsInit():
+ *	- MIXREC_NO_SIMD=1 in the environment: portable versions everywhere.
+ *	- Where the loader can resolve GNU indirect functions (glibc), the SIMD
+ *	  versions of the element-wise loops are target_clones of x86-64-v3 and
+ *	  the baseline, so the loader picks the right clone for the CPU.  Not
+ *	  under clang (whose x86-64-v3 clones need a newer release than ours)
+ *	  or AddressSanitizer (whose runtime is not ready when ifunc resolvers
+ *	  run).
+ *	- Elsewhere on x86-64 (another libc, clang, sanitizers) the SIMD
+ *	  versions are compiled for AVX2 with FMA, and chosen only when the CPU
+ *	  has both: the run-time check.
+ *	- The one-row matrix-vector product (intrinsics) and the CRC-32C
+ *	  instruction are chosen by the run-time check everywhere.
  */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mixrec/crc32c.h"
 #include "mixrec/kernels.h"
 
-#ifdef MIXREC_HAVE_AVX2_KERNELS
+#if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#define KERNELS_DISPATCH 1
+#endif
+
+/* target_clones needs ifunc support from the C library: glibc's */
+#if defined(KERNELS_DISPATCH) && defined(__GLIBC__) && defined(__has_attribute) && \
+	!defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if __has_attribute(target_clones)
+#define KERNELS_TARGET_CLONES 1
+#endif
+#endif
+
+#if defined(KERNELS_TARGET_CLONES)
+#define SIMD_VARIANT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#elif defined(KERNELS_DISPATCH)
+#define SIMD_VARIANT __attribute__((target("avx2,fma")))
+#endif
+
+#define KERNEL_BODY static inline __attribute__((always_inline)) void
+
+/*
+ * Define the portable and (where there is one) the SIMD version of a loop
+ * from its body: name##Portable and name##Simd
+ */
+#ifdef SIMD_VARIANT
+#define DEFINE_VARIANTS(name, params, args) \
+	static void name##Portable params { name##Body args; } \
+	SIMD_VARIANT static void name##Simd params { name##Body args; }
+#else
+#define DEFINE_VARIANTS(name, params, args) \
+	static void name##Portable params { name##Body args; }
 #endif
 
 /*
  * Add the bias to every row and apply ReLU
  */
-MIXREC_VECTORIZE void
-KernelBiasRelu(float *restrict z, const float *restrict bias, int rows, int n, int relu)
+KERNEL_BODY
+BiasReluBody(float *restrict z, const float *restrict bias, int rows, int n, int relu)
 {
 	for (int r = 0; r < rows; r++)
 	{
@@ -36,11 +89,15 @@ KernelBiasRelu(float *restrict z, const float *restrict bias, int rows, int n, i
 	}
 }
 
+DEFINE_VARIANTS(BiasRelu,
+				(float *restrict z, const float *restrict bias, int rows, int n, int relu),
+				(z, bias, rows, n, relu))
+
 /*
  * Sum the rows of a matrix with leading dimension ld
  */
-MIXREC_VECTORIZE void
-KernelColumnSums(const float *restrict m, int rows, int n, int ld, float *restrict sums)
+KERNEL_BODY
+ColumnSumsBody(const float *restrict m, int rows, int n, int ld, float *restrict sums)
 {
 	for (int j = 0; j < n; j++)
 		sums[j] = 0.0f;
@@ -53,15 +110,58 @@ KernelColumnSums(const float *restrict m, int rows, int n, int ld, float *restri
 	}
 }
 
+DEFINE_VARIANTS(ColumnSums,
+				(const float *restrict m, int rows, int n, int ld, float *restrict sums),
+				(m, rows, n, ld, sums))
+
 /*
  * Zero the gradient where the activation was not positive
  */
-MIXREC_VECTORIZE void
-KernelReluMask(float *restrict g, const float *restrict a, size_t n)
+KERNEL_BODY
+ReluMaskBody(float *restrict g, const float *restrict a, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		g[i] = a[i] > 0.0f ? g[i] : 0.0f;
 }
+
+DEFINE_VARIANTS(ReluMask,
+				(float *restrict g, const float *restrict a, size_t n),
+				(g, a, n))
+
+/*
+ * One Adam or AdamW update, torch.optim's arithmetic in float32
+ */
+KERNEL_BODY
+AdamBody(const KernelAdamCoefficients *k, float *restrict param, const float *restrict grad,
+		 float *restrict m, float *restrict v, size_t n)
+{
+	float		beta1 = k->beta1;
+	float		beta2 = k->beta2;
+	float		one_minus_beta1 = k->one_minus_beta1;
+	float		one_minus_beta2 = k->one_minus_beta2;
+	float		step_size = k->step_size;
+	float		correction2_sqrt = k->correction2_sqrt;
+	float		eps = k->eps;
+	float		l2 = k->l2;
+	float		shrink = k->shrink;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		float		g = grad[i] + l2 * param[i];
+		float		p = param[i] * shrink;
+		float		denom;
+
+		m[i] = m[i] * beta1 + one_minus_beta1 * g;
+		v[i] = v[i] * beta2 + one_minus_beta2 * g * g;
+		denom = sqrtf(v[i]) / correction2_sqrt + eps;
+		param[i] = p - step_size * (m[i] / denom);
+	}
+}
+
+DEFINE_VARIANTS(Adam,
+				(const KernelAdamCoefficients *k, float *restrict param, const float *restrict grad,
+				 float *restrict m, float *restrict v, size_t n),
+				(k, param, grad, m, v, n))
 
 /*
  * The dot product of one row of W with x, eight partial sums at a time
@@ -97,7 +197,7 @@ MatVecPortable(const float *restrict w, const float *restrict x, const float *re
 	}
 }
 
-#ifdef MIXREC_HAVE_AVX2_KERNELS
+#ifdef KERNELS_DISPATCH
 /*
  * y = W x + b, then ReLU if asked, with AVX2 and FMA: eight rows of W at a
  * time, each with its own vector accumulator in a register (eight
@@ -165,29 +265,85 @@ MatVecAvx2(const float *restrict w, const float *restrict x, const float *restri
 }
 #endif
 
+/* The entry points: portable until KernelsInit chooses */
+void		(*KernelBiasRelu) (float *restrict z, const float *restrict bias, int rows, int n,
+							   int relu) = BiasReluPortable;
+void		(*KernelColumnSums) (const float *restrict m, int rows, int n, int ld,
+								 float *restrict sums) = ColumnSumsPortable;
+void		(*KernelReluMask) (float *restrict g, const float *restrict a, size_t n) = ReluMaskPortable;
+void		(*KernelAdam) (const KernelAdamCoefficients *k, float *restrict param,
+						   const float *restrict grad, float *restrict m, float *restrict v,
+						   size_t n) = AdamPortable;
+void		(*KernelMatVec) (const float *restrict w, const float *restrict x,
+							 const float *restrict b, int out, int in, int relu,
+							 float *restrict y) = MatVecPortable;
+
+static char kernels_chosen[96] = "portable (KernelsInit not called)";
+
 /*
- * y = W x + b for one row, then ReLU if asked: W is [out][in] row-major.
- * Scoring one row at a time is a matrix-vector product, where a BLAS call
- * costs more in setup than the arithmetic.  The sums run in another order
- * than a GEMM's, so the rounding differs in the last bits.
+ * Choose every kernel's version, once at load: see the policy above
  */
 void
-KernelMatVec(const float *restrict w, const float *restrict x, const float *restrict b,
-			 int out, int in, int relu, float *restrict y)
+KernelsInit(void)
 {
-#ifdef MIXREC_HAVE_AVX2_KERNELS
-	static int	have_avx2 = -1;
+	const char *no_simd = getenv("MIXREC_NO_SIMD");
+	int			disabled = no_simd != NULL && strcmp(no_simd, "1") == 0;
+	int			avx2 = 0;
+	int			sse42 = 0;
+	int			targetclones = 0;
+	const char *loops;
 
-	if (have_avx2 < 0)
+#ifdef KERNELS_DISPATCH
+	if (!disabled)
 	{
 		__builtin_cpu_init();
-		have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-	}
-	if (have_avx2)
-	{
-		MatVecAvx2(w, x, b, out, in, relu, y);
-		return;
+		avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+		sse42 = __builtin_cpu_supports("sse4.2");
 	}
 #endif
-	MatVecPortable(w, x, b, out, in, relu, y);
+
+	KernelBiasRelu = BiasReluPortable;
+	KernelColumnSums = ColumnSumsPortable;
+	KernelReluMask = ReluMaskPortable;
+	KernelAdam = AdamPortable;
+	KernelMatVec = MatVecPortable;
+#ifdef SIMD_VARIANT
+#ifdef KERNELS_TARGET_CLONES
+	/* The loader has picked each clone; only the switch decides here */
+	targetclones = 1;
+	if (!disabled)
+#else
+	if (avx2)
+#endif
+	{
+		KernelBiasRelu = BiasReluSimd;
+		KernelColumnSums = ColumnSumsSimd;
+		KernelReluMask = ReluMaskSimd;
+		KernelAdam = AdamSimd;
+	}
+#endif
+#ifdef KERNELS_DISPATCH
+	if (avx2)
+		KernelMatVec = MatVecAvx2;
+#endif
+	Crc32cUseInstruction(sse42);
+
+	if (disabled)
+		loops = "portable (MIXREC_NO_SIMD=1)";
+	else if (avx2)
+		loops = "avx2+fma";
+	else
+		loops = "portable";
+	snprintf(kernels_chosen, sizeof(kernels_chosen), "%s%s, %s", loops,
+			 (!disabled && targetclones) ? " (loops by target_clones)" : "",
+			 sse42 ? "sse4.2 crc32" : "table crc32");
+}
+
+/*
+ * Say what KernelsInit chose
+ */
+const char *
+KernelsDescribe(void)
+{
+	return kernels_chosen;
 }

@@ -50,6 +50,12 @@ static MixrecStatus Reclassify(MixrecError *err, const char *context);
 static void PutFloats(uint8_t *p, const float *values, size_t n);
 static void GetFloats(const uint8_t *p, float *values, size_t n);
 static void GetOptimizer(const uint8_t *p, MixrecModel *model);
+static MixrecStatus CheckPrologue(const uint8_t *blob, size_t avail, size_t len,
+								  MixrecError *err);
+static MixrecStatus DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len,
+									   MixrecModel *model, MixrecError *err);
+static MixrecStatus DecodeHeader(const uint8_t *blob, size_t avail, size_t len,
+								 MixrecModel *model, int check_sum, MixrecError *err);
 
 /*
  * Turn an error found inside a blob into a corruption error with context
@@ -64,14 +70,6 @@ Reclassify(MixrecError *err, const char *context)
 	memcpy(detail, err->message, sizeof(detail));
 	return MixrecFail(err, MIXREC_ERR_CORRUPT, "%s: %s", context, detail);
 }
-
-
-
-
-
-
-
-
 
 /*
  * Write float32 values little-endian
@@ -229,37 +227,10 @@ ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model, int verify,
 	if (((uintptr_t) blob) % sizeof(float) != 0)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "model blob is not aligned");
 
-	if (verify)
-	{
-		if ((status = ModelDecodeHeader(blob, len, model, err)) != MIXREC_OK)
-			return status;
-	}
-	else
-	{
-		/*
-		 * Our own blob: the header is known good, read just the scalars (but
-		 * never index past the shape, whatever the bytes say)
-		 */
-		uint32_t	n_hidden = GetU32(blob + 16);
-		const uint8_t *p = blob + FIXED_HEADER_BYTES;
-
-		if (len < FIXED_HEADER_BYTES || n_hidden > MIXREC_MAX_HIDDEN_LAYERS ||
-			len < FIXED_HEADER_BYTES + 4 * (size_t) (n_hidden + 2) + 8 + OPTIMIZER_BYTES)
-			return MixrecFail(err, MIXREC_ERR_CORRUPT, "model header is invalid");
-		memset(model, 0, sizeof(*model));
-		model->flags = GetU32(blob + 8);
-		model->shape.n_hidden = (int) n_hidden;
-		for (uint32_t i = 0; i < n_hidden + 2; i++, p += 4)
-			model->shape.dims[i] = (int) GetU32(p);
-		model->alpha = GetF64(p);
-		p += 8;
-		if (model->flags & MIXREC_FLAG_OPTIMIZER)
-			GetOptimizer(p, model);
-	}
-
+	/* The same header checks as every reader; a trusted blob skips the checksum */
+	if ((status = DecodeHeader(blob, len, len, model, verify, err)) != MIXREC_OK)
+		return status;
 	offset = HeaderSize(&model->shape, model->flags);
-	if (!verify && ModelEncodedSize(model) != len)
-		return MixrecFail(err, MIXREC_ERR_CORRUPT, "model size does not match its shape");
 	ModelBindStorage(model, (float *) (blob + offset));
 	if (verify && (status = ModelCheck(model, err)) != MIXREC_OK)
 		return Reclassify(err, "model is invalid");
@@ -411,30 +382,14 @@ DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *m
 }
 
 /*
- * Validate a blob's header, length and checksum; fill the model's scalars
+ * Read and validate a header: the one parser behind every reader.  Only
+ * the first avail bytes of the len-byte blob are read; with check_sum
+ * (which needs every byte, so avail == len) the checksum is verified
+ * before the fields are trusted.
  */
-MixrecStatus
-ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
-				  MixrecError *err)
-{
-	MixrecStatus status;
-
-	memset(model, 0, sizeof(*model));
-	if ((status = CheckPrologue(blob, len, len, err)) != MIXREC_OK)
-		return status;
-	if (Crc32c(blob, len - CHECKSUM_BYTES) != ModelStoredChecksum(blob, len))
-		return MixrecFail(err, MIXREC_ERR_CORRUPT,
-						  "model checksum mismatch: the model is corrupt");
-	return DecodeHeaderFields(blob, len, len, model, err);
-}
-
-/*
- * Read the header of a len-byte blob from its first avail bytes, without
- * the checksum, which needs every byte
- */
-MixrecStatus
-ModelPeekHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
-				MixrecError *err)
+static MixrecStatus
+DecodeHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
+			 int check_sum, MixrecError *err)
 {
 	MixrecStatus status;
 
@@ -446,7 +401,32 @@ ModelPeekHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *mode
 						  "not a mixrec model (bad magic number)");
 	if ((status = CheckPrologue(blob, avail, len, err)) != MIXREC_OK)
 		return status;
+	if (check_sum && (avail != len ||
+					  Crc32c(blob, len - CHECKSUM_BYTES) != ModelStoredChecksum(blob, len)))
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model checksum mismatch: the model is corrupt");
 	return DecodeHeaderFields(blob, avail, len, model, err);
+}
+
+/*
+ * Validate a blob's header, length and checksum; fill the model's scalars
+ */
+MixrecStatus
+ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
+				  MixrecError *err)
+{
+	return DecodeHeader(blob, len, len, model, 1, err);
+}
+
+/*
+ * Read the header of a len-byte blob from its first avail bytes, without
+ * the checksum, which needs every byte
+ */
+MixrecStatus
+ModelPeekHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
+				MixrecError *err)
+{
+	return DecodeHeader(blob, avail, len, model, 0, err);
 }
 
 /*

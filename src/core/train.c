@@ -22,7 +22,6 @@
 
 static void GatherRows(const TrainData *data, const uint32_t *rows, int n,
 					   TrainWork *work);
-static int	ComparePairs(const void *a, const void *b);
 
 /*
  * Size the float scratch space of a TrainWork
@@ -82,7 +81,7 @@ TrainWorkBind(TrainWork *work, const MlpShape *shape, int batch, float *floats,
 	work->backward = p;
 	work->o = bytes;
 	work->c = bytes + rows;
-	work->poll = NULL;
+	work->cancel = NULL;
 }
 
 /*
@@ -158,61 +157,6 @@ TrainEvalScratchBytes(size_t n, int output_dim)
 }
 
 /*
- * Order (score, label) pairs by score
- */
-static int
-ComparePairs(const void *a, const void *b)
-{
-	double		x = ((const double *) a)[0];
-	double		y = ((const double *) b)[0];
-
-	return (x > y) - (x < y);
-}
-
-/*
- * Compute the exact ROC AUC with ties counted half
- */
-double
-MetricAuc(const double *scores, const unsigned char *positive,
-		  const unsigned char *include, size_t n, double *pairs)
-{
-	size_t		m = 0;
-	double		n_pos = 0;
-	double		n_neg;
-	double		rank_sum = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (include == NULL || include[i])
-		{
-			pairs[2 * m] = scores[i];
-			pairs[2 * m + 1] = positive[i] ? 1.0 : 0.0;
-			n_pos += pairs[2 * m + 1];
-			m++;
-		}
-	n_neg = m - n_pos;
-	if (n_pos == 0 || n_neg == 0)
-		return NAN;
-
-	qsort(pairs, m, 2 * sizeof(double), ComparePairs);
-
-	/* Sum the positives' ranks (1-based), giving tied scores their mean rank */
-	for (size_t i = 0; i < m;)
-	{
-		size_t		j = i;
-		double		positives = 0;
-
-		while (j < m && pairs[2 * j] == pairs[2 * i])
-		{
-			positives += pairs[2 * j + 1];
-			j++;
-		}
-		rank_sum += positives * (i + 1 + j) / 2.0;
-		i = j;
-	}
-	return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg);
-}
-
-/*
  * Evaluate loss and AUCs over a set of rows
  */
 TrainEval
@@ -240,8 +184,8 @@ TrainEvaluate(const MixrecModel *model, const TrainData *data,
 	{
 		int			chunk = (int) (n - start < (size_t) work->batch ? n - start : (size_t) work->batch);
 
-		if (work->poll)
-			work->poll();
+		if (work->cancel)
+			work->cancel();
 		GatherRows(data, rows + start, chunk, work);
 		MlpForward(shape, model->open, work->x, chunk, work->acts_open);
 		MlpForward(shape, model->commercial, work->x, chunk, work->acts_commercial);

@@ -21,10 +21,22 @@
 
 #include "mixrec/crc32c.h"
 #include "mixrec/fit.h"
+#include "mixrec/kernels.h"
 #include "mixrec/model.h"
 #include "mixrec/predict.h"
 
+int			LLVMFuzzerInitialize(int *argc, char ***argv);
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Choose the kernels once, as _PG_init does
+ */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	KernelsInit();
+	return 0;
+}
 
 /*
  * Decode a model blob; on success score a row and check the round trip
