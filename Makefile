@@ -13,12 +13,14 @@ OBJS = \
 	src/model.o \
 	src/evaluate.o \
 	src/interchange.o \
+	src/json.o \
 	src/registry.o \
 	src/score.o \
 	src/datum.o \
 	src/source.o \
 	src/serve.o \
 	src/train.o \
+	src/train_log.o \
 	src/train_source.o \
 	src/train_stream.o \
 	src/train_version.o \

@@ -46,8 +46,9 @@ extern void ReportCoreError(const MixrecError *err) pg_attribute_noreturn();
 extern void ModelCheckAlpha(double alpha, const char *what);
 extern void ModelHiddenFromArray(ArrayType *hidden, MlpShape *shape);
 
-/* src/interchange.c */
+/* src/json.c */
 extern void AppendJsonDouble(StringInfo buf, double value);
+extern void AppendNullableDouble(StringInfo buf, double value);
 
 /* src/registry.c */
 extern bytea *RegistryFetch(FunctionCallInfo fcinfo, const char *name, int32 version,

@@ -75,7 +75,7 @@ typedef struct TrainRows
 	unsigned char *c;
 } TrainRows;
 
-/* The per-epoch record of a training run (src/train.c) */
+/* The per-epoch record of a training run (src/train_log.c) */
 typedef struct EpochLog
 {
 	const TrainOptions *opts;
@@ -95,7 +95,7 @@ typedef enum EpochVerdict
 	EPOCH_STOP					/* early stopping: no better epoch for `patience` epochs */
 } EpochVerdict;
 
-/* src/train.c */
+/* src/train_log.c */
 extern void EpochLogStart(EpochLog *log, const TrainOptions *opts, instr_time start);
 extern void EpochLogBegin(EpochLog *log, int epoch);
 extern EpochVerdict EpochLogEnd(EpochLog *log, int epoch, const LossValue *train,

@@ -58,18 +58,6 @@ static void ReadMlp(JsonbContainer *object, const MlpShape *shape,
 					const char *which, float *params);
 
 /*
- * Append a finite double as the shortest JSON number that reads back exactly
- */
-void
-AppendJsonDouble(StringInfo buf, double value)
-{
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	double_to_shortest_decimal_buf(value, digits);
-	appendStringInfoString(buf, digits);
-}
-
-/*
  * Append floats as a JSON array of the shortest numbers that read back
  * exactly as the same float32 values
  */
