@@ -57,7 +57,31 @@ typedef struct SourceEstimate
 	double		bytes;			/* rows x (width + a row's bookkeeping) */
 } SourceEstimate;
 
+/* The rows of a training run, split into training and validation rows */
+typedef struct TrainSplit
+{
+	uint32	   *train_rows;		/* [n_train], shuffled each epoch */
+	uint32	   *val_rows;		/* [n_val] */
+	Size		n_train;
+	Size		n_val;
+} TrainSplit;
+
 static void ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts);
+static void CheckWorkBeforeReading(const TrainOptions *opts);
+static void ReadIntoMemory(const char *query, const TrainOptions *opts,
+						   const TrainArguments *args, const SourceEstimate *estimate,
+						   MemoryContext context, TrainRows *data);
+static void SplitValidation(const TrainRows *data, const TrainOptions *opts,
+							MemoryContext context, TrainSplit *split);
+static void CheckWorkWithRows(const TrainOptions *opts, const TrainRows *data,
+							  const TrainSplit *split);
+static void Standardize(MixrecModel *model, const TrainOptions *opts, TrainRows *data,
+						const TrainSplit *split);
+static LossValue TrainOneEpoch(MixrecModel *model, const TrainOptions *opts,
+							   const TrainData *view, TrainSplit *split, TrainWork *work,
+							   MixrecRandom *rng, int epoch);
+static void TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
+						TrainSplit *split, MemoryContext context, EpochLog *log);
 static bool EstimateFits(const char *query, SourceEstimate *estimate);
 static MixrecModel *StartModel(const TrainOptions *opts, const TrainRows *data);
 static double TrainWorkNeed(const MlpShape *shape, bool standardize, int batch_size,
@@ -231,6 +255,261 @@ CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n, double alpha)
 }
 
 /*
+ * Refuse a batch whose work areas alone exceed the budget before reading a
+ * row: the hidden layers and the batch size are known, the input and
+ * output sizes are at least 1
+ */
+static void
+CheckWorkBeforeReading(const TrainOptions *opts)
+{
+	MlpShape	least = opts->initial ? opts->initial->shape : opts->shape;
+
+	least.dims[0] = opts->initial ? MlpInputDim(&opts->initial->shape) : 1;
+	least.dims[least.n_hidden + 1] = opts->initial ? MlpOutputDim(&opts->initial->shape) : 1;
+	MemoryBudgetCheck(TrainWorkNeed(&least, opts->standardize, opts->batch_size, 0,
+									opts->patience > 0),
+					  "training",
+					  psprintf("The model and the work areas of a batch of %d rows need this much before any row is read.",
+							   opts->batch_size));
+}
+
+/*
+ * Read the source's rows into memory; estimate is the planner's, when
+ * method 'auto' chose memory from it (a wrong estimate is then an error
+ * that says so)
+ */
+static void
+ReadIntoMemory(const char *query, const TrainOptions *opts, const TrainArguments *args,
+			   const SourceEstimate *estimate, MemoryContext context, TrainRows *data)
+{
+	memset(data, 0, sizeof(*data));
+	data->context = context;
+	data->has_weight = args->weight != NULL;
+	data->has_domain = args->domain != NULL;
+	data->stop_when_full = estimate != NULL;
+	if (opts->initial)
+	{
+		/* A given model fixes the sizes every row must have */
+		data->input_dim = MlpInputDim(&opts->initial->shape);
+		data->output_dim = MlpOutputDim(&opts->initial->shape);
+	}
+	ReadSource(query, opts, data);
+	if (data->full)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the source does not fit mixrec.train_memory, although the planner estimated that it would"),
+				 errdetail("The planner estimated %.0f rows taking %.0f kB; the budget of %zu kB was full after %zu rows.",
+						   estimate->rows, ceil(estimate->bytes / 1024.0),
+						   MemoryBudget() / 1024, data->rows),
+				 errhint("Give method => 'stream', or run ANALYZE on the source's tables so that the estimate is closer.")));
+	if (data->rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the source has no rows to train on%s",
+						data->skipped ? psprintf(" (%zu invalid rows were skipped)", data->skipped) : "")));
+}
+
+/*
+ * Split off the validation rows, drawn from the seed; the training rows
+ * keep the source's order
+ */
+static void
+SplitValidation(const TrainRows *data, const TrainOptions *opts, MemoryContext context,
+				TrainSplit *split)
+{
+	unsigned char *is_val;
+	uint32	   *all;
+	MixrecRandom rng;
+	Size		t = 0;
+	Size		v = 0;
+
+	split->n_val = (Size) floor(data->rows * opts->validation_fraction);
+	split->n_train = data->rows - split->n_val;
+	if (split->n_train == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("validation_fraction %g leaves no training rows out of %zu",
+						opts->validation_fraction, data->rows)));
+
+	is_val = MemoryContextAllocZero(context, data->rows);
+	all = MemoryContextAllocHuge(context, sizeof(uint32) * data->rows);
+	for (Size i = 0; i < data->rows; i++)
+		all[i] = (uint32) i;
+	RandomSeed(&rng, opts->seed ^ UINT64_C(0x5851F42D4C957F2D));
+	for (Size i = 0; i < split->n_val; i++)
+	{
+		Size		j = i + RandomBelow(&rng, data->rows - i);
+		uint32		swap = all[i];
+
+		all[i] = all[j];
+		all[j] = swap;
+		is_val[all[i]] = 1;
+	}
+	split->train_rows = MemoryContextAllocHuge(context, sizeof(uint32) * (split->n_train + 1));
+	split->val_rows = MemoryContextAllocHuge(context, sizeof(uint32) * (split->n_val + 1));
+	for (Size i = 0; i < data->rows; i++)
+	{
+		if (is_val[i])
+			split->val_rows[v++] = (uint32) i;
+		else
+			split->train_rows[t++] = (uint32) i;
+	}
+	pfree(all);
+	pfree(is_val);
+}
+
+/*
+ * The rows are in memory: refuse if the model and its work areas cannot
+ * join them within the budget
+ */
+static void
+CheckWorkWithRows(const TrainOptions *opts, const TrainRows *data, const TrainSplit *split)
+{
+	MlpShape	shape = opts->initial ? opts->initial->shape : opts->shape;
+	double		rows_bytes = (double) (data->capacity) *
+		(sizeof(float) * (data->input_dim + data->output_dim) +
+		 (data->has_weight ? sizeof(float) : 0) + (data->has_domain ? 2 : 0)) +
+		sizeof(uint32) * (double) (data->rows + 2);
+	double		work;
+
+	shape.dims[0] = data->input_dim;
+	shape.dims[shape.n_hidden + 1] = data->output_dim;
+	work = TrainWorkNeed(&shape, opts->initial ? (opts->initial->flags & MIXREC_FLAG_STANDARDIZE) != 0 :
+						 opts->standardize, opts->batch_size, split->n_val, opts->patience > 0);
+	MemoryBudgetCheck(rows_bytes + work, "training",
+					  psprintf("%zu rows take %.0f MB; the model and its work areas (batches of %d rows, %zu validation rows) take %.0f MB.",
+							   data->rows, ceil(rows_bytes / (1024.0 * 1024.0)), opts->batch_size,
+							   split->n_val, ceil(work / (1024.0 * 1024.0))));
+}
+
+/*
+ * Standardise the rows: statistics fitted on the training rows of a new
+ * model (a given model keeps its own), applied to every row
+ */
+static void
+Standardize(MixrecModel *model, const TrainOptions *opts, TrainRows *data,
+			const TrainSplit *split)
+{
+	if (!(model->flags & MIXREC_FLAG_STANDARDIZE))
+		return;
+	if (opts->initial == NULL)
+	{
+		StandardizeStats stats;
+		double	   *mean = palloc_array(double, data->input_dim);
+		double	   *m2 = palloc_array(double, data->input_dim);
+
+		StandardizeStatsInit(&stats, data->input_dim, mean, m2);
+		for (Size i = 0; i < split->n_train; i++)
+			StandardizeStatsAdd(&stats, data->x + (Size) split->train_rows[i] * data->input_dim, 1);
+		StandardizeStatsFinish(&stats, model->mean, model->std);
+	}
+	StandardizeApply(model->mean, model->std, data->input_dim, data->x, data->rows, data->x);
+}
+
+/*
+ * One epoch over the training rows, shuffled first if asked: the mean
+ * losses (a step whose loss is not finite stops the training)
+ */
+static LossValue
+TrainOneEpoch(MixrecModel *model, const TrainOptions *opts, const TrainData *view,
+			  TrainSplit *split, TrainWork *work, MixrecRandom *rng, int epoch)
+{
+	LossValue	sum = {0, 0, 0};
+
+	if (opts->shuffle)
+		for (Size i = split->n_train - 1; i > 0; i--)
+		{
+			Size		j = RandomBelow(rng, i + 1);
+			uint32		swap = split->train_rows[i];
+
+			split->train_rows[i] = split->train_rows[j];
+			split->train_rows[j] = swap;
+		}
+
+	for (Size first = 0; first < split->n_train; first += opts->batch_size)
+	{
+		int			n = (int) Min((Size) opts->batch_size, split->n_train - first);
+		LossValue	loss;
+
+		CHECK_FOR_INTERRUPTS();
+		loss = TrainStep(model, view, split->train_rows + first, n, work);
+		if (!isfinite(loss.total))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("training diverged in epoch %d: the loss is %s", epoch,
+							isnan(loss.total) ? "NaN" : "infinite"),
+					 errhint("Lower learning_rate (now %g), or standardize the features.",
+							 opts->adam.lr)));
+		sum.total += loss.total * n;
+		sum.open += loss.open * n;
+		sum.commercial += loss.commercial * n;
+	}
+	sum.total /= split->n_train;
+	sum.open /= split->n_train;
+	sum.commercial /= split->n_train;
+	return sum;
+}
+
+/*
+ * Run the epochs, with a validation pass after each and early stopping;
+ * the model ends as the best epoch's when early stopping kept one
+ */
+static void
+TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
+			TrainSplit *split, MemoryContext context, EpochLog *log)
+{
+	Size		floats = ModelFloatCount(&model->shape, model->flags);
+	TrainWork	work;
+	TrainWork	eval_work;
+	void	   *eval_scratch = NULL;
+	float	   *best = NULL;
+	int64		best_step = 0;
+	TrainData	view;
+	MixrecRandom rng;
+
+	TrainWorkBind(&work, &model->shape, opts->batch_size,
+				  MemoryContextAllocHuge(context, sizeof(float) * TrainWorkFloats(&model->shape, opts->batch_size)),
+				  MemoryContextAlloc(context, TrainWorkBytes(opts->batch_size)));
+	if (split->n_val > 0)
+		eval_scratch = EvaluationWork(&model->shape, opts->batch_size, split->n_val, &eval_work);
+	if (opts->patience > 0)
+		best = MemoryContextAllocHuge(context, sizeof(float) * floats);
+	TrainRowsView(data, &view);
+
+	RandomSeed(&rng, opts->seed ^ UINT64_C(0x2545F4914F6CDD1D));
+	for (int epoch = 1; epoch <= opts->epochs; epoch++)
+	{
+		LossValue	sum;
+		TrainEval	eval;
+		instr_time	epoch_start;
+		double		epoch_ms;
+		EpochVerdict verdict;
+
+		EpochLogBegin(log, epoch);
+		INSTR_TIME_SET_CURRENT(epoch_start);
+		sum = TrainOneEpoch(model, opts, &view, split, &work, &rng, epoch);
+		epoch_ms = ElapsedMs(epoch_start);
+		CheckDiverged(model, epoch, opts->adam.lr);
+		if (split->n_val > 0)
+			eval = TrainEvaluate(model, &view, split->val_rows, split->n_val, &eval_work, eval_scratch);
+		verdict = EpochLogEnd(log, epoch, &sum, split->n_val > 0 ? &eval : NULL, split->n_train,
+							  epoch_ms);
+		if (verdict == EPOCH_BEST && best)
+		{
+			memcpy(best, model->mean ? model->mean : model->open, sizeof(float) * floats);
+			best_step = model->step;
+		}
+		else if (verdict == EPOCH_STOP)
+			break;
+	}
+	if (best && log->best_epoch > 0 && log->best_epoch < log->epochs_run)
+	{
+		memcpy(model->mean ? model->mean : model->open, best, sizeof(float) * floats);
+		model->step = best_step;
+	}
+}
+
+/*
  * Train both models on the rows of a table or query
  *
  * mixrec_train_model(source, features, label, domain, weight, options jsonb,
@@ -244,22 +523,11 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	TrainOptions opts;
 	TrainArguments args;
 	TrainRows	data;
-	TrainData	view;
+	TrainSplit	split;
 	MixrecModel *model;
-	TrainWork	work;
-	TrainWork	eval_work;
-	uint32	   *train_rows;
-	uint32	   *val_rows;
-	Size		n_train;
-	Size		n_val;
-	void	   *eval_scratch = NULL;
-	float	   *best = NULL;
-	int64		best_step = 0;
 	EpochLog	log;
 	char	   *metrics;
 	bytea	   *weights;
-	MixrecRandom rng;
-	Size		floats;
 	instr_time	start;
 	char	   *query;
 	bool		estimated = false;
@@ -276,23 +544,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	args.label = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	args.domain = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	args.weight = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
-
-	/*
-	 * Refuse a batch whose work areas alone exceed the budget before reading
-	 * a row: the hidden layers and the batch size are known, the input and
-	 * output sizes are at least 1
-	 */
-	{
-		MlpShape	least = opts.initial ? opts.initial->shape : opts.shape;
-
-		least.dims[0] = opts.initial ? MlpInputDim(&opts.initial->shape) : 1;
-		least.dims[least.n_hidden + 1] = opts.initial ? MlpOutputDim(&opts.initial->shape) : 1;
-		MemoryBudgetCheck(TrainWorkNeed(&least, opts.standardize, opts.batch_size, 0,
-										opts.patience > 0),
-						  "training",
-						  psprintf("The model and the work areas of a batch of %d rows need this much before any row is read.",
-								   opts.batch_size));
-	}
+	CheckWorkBeforeReading(&opts);
 
 	/*
 	 * 1. method => 'auto': in memory if the planner's estimate of the rows
@@ -304,33 +556,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 		estimated = true;
 		opts.method = EstimateFits(query, &estimate) ? TRAIN_MEMORY : TRAIN_STREAM;
 	}
-
-	/* 2. Read the source into memory, unless it is to be streamed */
-	memset(&data, 0, sizeof(data));
-	if (opts.method == TRAIN_MEMORY)
-	{
-		data.context = train_context;
-		data.has_weight = args.weight != NULL;
-		data.has_domain = args.domain != NULL;
-		/* A wrong estimate: stop reading at the budget, to say so below */
-		data.stop_when_full = estimated;
-		if (opts.initial)
-		{
-			/* A given model fixes the sizes every row must have */
-			data.input_dim = MlpInputDim(&opts.initial->shape);
-			data.output_dim = MlpOutputDim(&opts.initial->shape);
-		}
-		ReadSource(query, &opts, &data);
-		if (data.full)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the source does not fit mixrec.train_memory, although the planner estimated that it would"),
-					 errdetail("The planner estimated %.0f rows taking %.0f kB; the budget of %zu kB was full after %zu rows.",
-							   estimate.rows, ceil(estimate.bytes / 1024.0),
-							   MemoryBudget() / 1024, data.rows),
-					 errhint("Give method => 'stream', or run ANALYZE on the source's tables so that the estimate is closer.")));
-	}
-	else
+	if (opts.method != TRAIN_MEMORY)
 	{
 		/* Asked for, or estimated too large for mixrec.train_memory */
 		Datum		result = TrainStream(fcinfo, &opts, &args, caller_context, start);
@@ -339,71 +565,14 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 		MemoryContextDelete(train_context);
 		return result;
 	}
-	if (data.rows == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("the source has no rows to train on%s",
-						data.skipped ? psprintf(" (%zu invalid rows were skipped)", data.skipped) : "")));
 
-	/* 3. Validation split from the seed; training rows keep source order */
-	n_val = (Size) floor(data.rows * opts.validation_fraction);
-	n_train = data.rows - n_val;
-	if (n_train == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("validation_fraction %g leaves no training rows out of %zu",
-						opts.validation_fraction, data.rows)));
-	{
-		unsigned char *is_val = palloc0(data.rows);
-		uint32	   *all = MemoryContextAllocHuge(train_context, sizeof(uint32) * data.rows);
-		Size		t = 0;
-		Size		v = 0;
+	/* 2. Read the rows; 3. split off the validation rows */
+	ReadIntoMemory(query, &opts, &args, estimated ? &estimate : NULL, train_context, &data);
+	SplitValidation(&data, &opts, train_context, &split);
+	CheckEnoughRows(&data, split.train_rows, split.n_train, opts.alpha);
+	CheckWorkWithRows(&opts, &data, &split);
 
-		for (Size i = 0; i < data.rows; i++)
-			all[i] = (uint32) i;
-		RandomSeed(&rng, opts.seed ^ UINT64_C(0x5851F42D4C957F2D));
-		for (Size i = 0; i < n_val; i++)
-		{
-			Size		j = i + RandomBelow(&rng, data.rows - i);
-			uint32		swap = all[i];
-
-			all[i] = all[j];
-			all[j] = swap;
-			is_val[all[i]] = 1;
-		}
-		train_rows = MemoryContextAllocHuge(train_context, sizeof(uint32) * (n_train + 1));
-		val_rows = MemoryContextAllocHuge(train_context, sizeof(uint32) * (n_val + 1));
-		for (Size i = 0; i < data.rows; i++)
-		{
-			if (is_val[i])
-				val_rows[v++] = (uint32) i;
-			else
-				train_rows[t++] = (uint32) i;
-		}
-		pfree(all);
-		pfree(is_val);
-	}
-	CheckEnoughRows(&data, train_rows, n_train, opts.alpha);
-
-	/* The rows are in memory: can the model and its work areas join them? */
-	{
-		MlpShape	shape = opts.initial ? opts.initial->shape : opts.shape;
-		double		rows_bytes = (double) (data.capacity) *
-			(sizeof(float) * (data.input_dim + data.output_dim) +
-			 (data.has_weight ? sizeof(float) : 0) + (data.has_domain ? 2 : 0)) +
-			sizeof(uint32) * (double) (data.rows + 2);
-		double		work = 0;
-
-		shape.dims[0] = data.input_dim;
-		shape.dims[shape.n_hidden + 1] = data.output_dim;
-		work = TrainWorkNeed(&shape, opts.initial ? (opts.initial->flags & MIXREC_FLAG_STANDARDIZE) != 0 :
-							 opts.standardize, opts.batch_size, n_val, opts.patience > 0);
-		MemoryBudgetCheck(rows_bytes + work, "training",
-						  psprintf("%zu rows take %.0f MB; the model and its work areas (batches of %d rows, %zu validation rows) take %.0f MB.",
-								   data.rows, ceil(rows_bytes / (1024.0 * 1024.0)), opts.batch_size,
-								   n_val, ceil(work / (1024.0 * 1024.0))));
-	}
-
+	/* 4. The model, standardisation, and the epochs */
 	model = StartModel(&opts, &data);
 	if (MlpInputDim(&model->shape) != data.input_dim || MlpOutputDim(&model->shape) != data.output_dim)
 		ereport(ERROR,
@@ -411,105 +580,15 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 				 errmsg("the model takes %d features and has %d outputs, the data have %d and %d",
 						MlpInputDim(&model->shape), MlpOutputDim(&model->shape),
 						data.input_dim, data.output_dim)));
-
-	/* Standardise: fit on the training rows of a new model, then apply */
-	if (model->flags & MIXREC_FLAG_STANDARDIZE)
-	{
-		if (opts.initial == NULL)
-		{
-			StandardizeStats stats;
-			double	   *mean = palloc_array(double, data.input_dim);
-			double	   *m2 = palloc_array(double, data.input_dim);
-
-			StandardizeStatsInit(&stats, data.input_dim, mean, m2);
-			for (Size i = 0; i < n_train; i++)
-				StandardizeStatsAdd(&stats, data.x + (Size) train_rows[i] * data.input_dim, 1);
-			StandardizeStatsFinish(&stats, model->mean, model->std);
-		}
-		StandardizeApply(model->mean, model->std, data.input_dim, data.x, data.rows, data.x);
-	}
-
-	/* 4. Train */
-	floats = ModelFloatCount(&model->shape, model->flags);
-	TrainWorkBind(&work, &model->shape, opts.batch_size,
-				  MemoryContextAllocHuge(train_context, sizeof(float) * TrainWorkFloats(&model->shape, opts.batch_size)),
-				  palloc(TrainWorkBytes(opts.batch_size)));
-	if (n_val > 0)
-		eval_scratch = EvaluationWork(&model->shape, opts.batch_size, n_val, &eval_work);
-	if (opts.patience > 0)
-		best = MemoryContextAllocHuge(train_context, sizeof(float) * floats);
-
-	TrainRowsView(&data, &view);
-
+	Standardize(model, &opts, &data, &split);
 	EpochLogStart(&log, &opts, start);
-	RandomSeed(&rng, opts.seed ^ UINT64_C(0x2545F4914F6CDD1D));
-	for (int epoch = 1; epoch <= opts.epochs; epoch++)
-	{
-		LossValue	sum = {0, 0, 0};
-		TrainEval	eval;
-		instr_time	epoch_start;
-		double		epoch_ms;
-		EpochVerdict verdict;
-
-		EpochLogBegin(&log, epoch);
-		INSTR_TIME_SET_CURRENT(epoch_start);
-
-		if (opts.shuffle)
-			for (Size i = n_train - 1; i > 0; i--)
-			{
-				Size		j = RandomBelow(&rng, i + 1);
-				uint32		swap = train_rows[i];
-
-				train_rows[i] = train_rows[j];
-				train_rows[j] = swap;
-			}
-
-		for (Size first = 0; first < n_train; first += opts.batch_size)
-		{
-			int			n = (int) Min((Size) opts.batch_size, n_train - first);
-			LossValue	loss;
-
-			CHECK_FOR_INTERRUPTS();
-			loss = TrainStep(model, &view, train_rows + first, n, &work);
-			if (!isfinite(loss.total))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("training diverged in epoch %d: the loss is %s", epoch,
-								isnan(loss.total) ? "NaN" : "infinite"),
-						 errhint("Lower learning_rate (now %g), or standardize the features.",
-								 opts.adam.lr)));
-			sum.total += loss.total * n;
-			sum.open += loss.open * n;
-			sum.commercial += loss.commercial * n;
-		}
-		epoch_ms = ElapsedMs(epoch_start);
-		CheckDiverged(model, epoch, opts.adam.lr);
-		sum.total /= n_train;
-		sum.open /= n_train;
-		sum.commercial /= n_train;
-
-		if (n_val > 0)
-			eval = TrainEvaluate(model, &view, val_rows, n_val, &eval_work, eval_scratch);
-		verdict = EpochLogEnd(&log, epoch, &sum, n_val > 0 ? &eval : NULL, n_train, epoch_ms);
-		if (verdict == EPOCH_BEST && best)
-		{
-			memcpy(best, model->mean ? model->mean : model->open, sizeof(float) * floats);
-			best_step = model->step;
-		}
-		else if (verdict == EPOCH_STOP)
-			break;
-	}
-	if (best && log.best_epoch > 0 && log.best_epoch < log.epochs_run)
-	{
-		memcpy(model->mean ? model->mean : model->open, best, sizeof(float) * floats);
-		model->step = best_step;
-	}
+	TrainEpochs(model, &opts, &data, &split, train_context, &log);
 
 	/* Results, in the caller's context */
 	MemoryContextSwitchTo(caller_context);
 	metrics = EpochLogMetrics(&log, psprintf("\"method\": \"memory\", \"rows\": %zu, \"train_rows\": %zu, "
 											 "\"validation_rows\": %zu, \"skipped_rows\": %zu",
-											 data.rows, n_train, n_val, data.skipped));
+											 data.rows, split.n_train, split.n_val, data.skipped));
 	weights = ModelToBytea(model);
 	MemoryContextDelete(train_context);
 	PG_RETURN_DATUM(TrainResult(fcinfo, weights, metrics));
