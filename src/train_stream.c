@@ -46,7 +46,22 @@ static int	StreamInputDim(const char *from, const char *features, const char *wh
 static void StreamStandardize(const char *from, const char *features, const char *where,
 							  MixrecModel *model);
 static MixrecModel *StreamStartModel(const TrainOptions *opts, int input_dim);
+/* What the last epoch's training state counted */
+typedef struct StreamCounts
+{
+	uint64		rows_trained;
+	uint64		rows_skipped;
+	Size		state_bytes;
+} StreamCounts;
+
 static Jsonb *StreamOptions(const TrainOptions *opts, int epoch);
+static void StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
+								 const char *val_where, MemoryContext context, TrainRows *val);
+static SPIPlanPtr StreamEpochPlan(const char *schema, const TrainArguments *args,
+								  const char *from, const char *train_where);
+static bytea *StreamEpoch(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts,
+						  int epoch, MemoryContext context, LossValue *sum,
+						  StreamCounts *counts);
 
 /*
  * A row's place in [0, 1), from a hash of its features and the seed: rows
@@ -193,7 +208,130 @@ StreamOptions(const TrainOptions *opts, int epoch)
 }
 
 /*
- * Train with one pass over the source per epoch; returns the result row
+ * The validation rows, in memory and standardised as the model wants:
+ * those the holdout condition val_where selects
+ */
+static void
+StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
+					 const char *val_where, MemoryContext context, TrainRows *val)
+{
+	memset(val, 0, sizeof(*val));
+	if (val_where == NULL)
+		return;
+	val->context = context;
+	val->has_weight = args->weight != NULL;
+	val->has_domain = args->domain != NULL;
+	if (opts->initial)
+	{
+		val->input_dim = MlpInputDim(&opts->initial->shape);
+		val->output_dim = MlpOutputDim(&opts->initial->shape);
+	}
+	ReadSource(SourceQuery(args->source, args->features, args->label, args->domain,
+						   args->weight, val_where),
+			   opts, val);
+}
+
+/*
+ * Prepare the query of one epoch, run once per epoch with the model and the
+ * options as parameters: mixrec_fit_state over the training rows
+ */
+static SPIPlanPtr
+StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from,
+				const char *train_where)
+{
+	static Oid	epoch_types[2] = {BYTEAOID, JSONBOID};
+	static const Oid state_type[] = {BYTEAOID};
+	static const SourceShape epoch_shape = {
+		.arguments = "source, features, label, domain and weight",
+		.columns = "features, label, domain and weight",
+		.ncolumns = lengthof(state_type),
+		.types = state_type,
+	};
+	/* Types decide how the epoch query casts the columns */
+	TupleDesc	desc = SourceProbe(SourceQuery(args->source, args->features, args->label,
+											   args->domain, args->weight, "false"), NULL);
+	char	   *query = psprintf("SELECT %s.mixrec_fit_state($1, (%s)::pg_catalog.float4[], %s, %s, %s, $2) "
+								 "FROM %s%s%s",
+								 schema, args->features,
+								 SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, args->label),
+								 args->weight ? psprintf("(%s)::pg_catalog.float8", args->weight) :
+								 "1.0::pg_catalog.float8",
+								 SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, args->domain),
+								 from, train_where ? " WHERE " : "", train_where ? train_where : "");
+
+	/* No row limit and no cursor: the planner may run it as a parallel aggregate */
+	return SourcePrepare(query, lengthof(epoch_types), epoch_types, CURSOR_OPT_PARALLEL_OK,
+						 &epoch_shape);
+}
+
+/*
+ * Run one epoch: the epoch query over every training row, then the rows
+ * left in the returned state's pool.  Returns the model for the next epoch
+ * (in the current memory context) and what the state counted.
+ */
+static bytea *
+StreamEpoch(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts, int epoch,
+			MemoryContext context, LossValue *sum, StreamCounts *counts)
+{
+	Datum		values[2];
+	bool		isnull;
+	bytea	   *state_blob;
+	FitState	state;
+	FitWork		work;
+	MixrecError err;
+	float	   *work_floats;
+	unsigned char *work_bytes;
+	bytea	   *next;
+
+	values[0] = PointerGetDatum(model_blob);
+	values[1] = JsonbPGetDatum(StreamOptions(opts, epoch));
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "the epoch query of a streamed training failed");
+	MemoryContextSwitchTo(context);
+	state_blob = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												  1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the source has no rows to train on")));
+
+	/* Train the rows left in the pool; the model is the next epoch's */
+	if (FitStateOpen((uint8 *) VARDATA(state_blob), VARSIZE(state_blob) - VARHDRSZ, &state,
+					 1, &err) != MIXREC_OK)
+		ReportCoreError(&err);
+	MemoryBudgetCheck(sizeof(float) * (double) FitWorkFloats(&state) + FitWorkBytes(&state) +
+					  VARSIZE(state_blob), "training the rows left in a training state",
+					  psprintf("A training state of %u bytes and the work areas of batches of %u rows need this much.",
+							   (unsigned) VARSIZE(state_blob), state.header.batch_size));
+	work_floats = MemoryContextAllocHuge(context, sizeof(float) * FitWorkFloats(&state));
+	work_bytes = MemoryContextAllocHuge(context, FitWorkBytes(&state));
+	FitWorkBind(&work, &state, work_floats, work_bytes);
+	FitStateFlush(&state, &work);
+	CheckDiverged(&state.model, epoch, opts->adam.lr);
+	if (state.header.rows_seen == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the source has no rows to train on%s",
+						state.header.rows_skipped ? " (every row was invalid and skipped)" : "")));
+	counts->rows_trained = state.header.rows_seen;
+	counts->rows_skipped = state.header.rows_skipped;
+	counts->state_bytes = VARSIZE(state_blob);
+	sum->total = state.header.loss_total / counts->rows_trained;
+	sum->open = state.header.loss_open / counts->rows_trained;
+	sum->commercial = state.header.loss_commercial / counts->rows_trained;
+
+	next = palloc(state.header.model_len + VARHDRSZ);
+	SET_VARSIZE(next, state.header.model_len + VARHDRSZ);
+	memcpy(VARDATA(next), state.model_blob, state.header.model_len);
+	pfree(work_floats);
+	pfree(work_bytes);
+	pfree(state_blob);
+	return next;
+}
+
+/*
+ * Train with one pass over the source per epoch
  */
 Datum
 TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArguments *args,
@@ -203,19 +341,8 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	/* mixrec's own functions, schema-qualified: the schema of this function */
 	const char *schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
 	char	   *from = SourceFrom(args->source);
-	char	   *holdout = NULL;
 	char	   *train_where = NULL;
 	char	   *val_where = NULL;
-	TupleDesc	desc;
-	char	   *epoch_query;
-	Oid			epoch_types[2] = {BYTEAOID, JSONBOID};
-	static const Oid state_type[] = {BYTEAOID};
-	static const SourceShape epoch_shape = {
-		.arguments = "source, features, label, domain and weight",
-		.columns = "features, label, domain and weight",
-		.ncolumns = lengthof(state_type),
-		.types = state_type,
-	};
 	SPIPlanPtr	epoch_plan;
 	MixrecModel *model;
 	bytea	   *model_blob;
@@ -226,59 +353,27 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	void	   *eval_scratch = NULL;
 	uint32	   *val_rows = NULL;
 	EpochLog	log;
-	uint64		rows_trained = 0;
-	uint64		rows_skipped = 0;
-	Size		state_bytes = 0;
+	StreamCounts counts = {0, 0, 0};
 	char	   *metrics;
 	bytea	   *weights;
 
 	if (opts->validation_fraction > 0)
 	{
 		/* Quoted constants: a negative number would need the unary minus */
-		holdout = psprintf("%s.mixrec_holdout((%s), '%lld'::pg_catalog.int8)", schema,
-						   args->features, (long long) opts->seed);
+		char	   *holdout = psprintf("%s.mixrec_holdout((%s), '%lld'::pg_catalog.int8)", schema,
+									   args->features, (long long) opts->seed);
+
 		train_where = psprintf("%s OPERATOR(pg_catalog.>=) '%.17g'::pg_catalog.float8", holdout,
 							   opts->validation_fraction);
 		val_where = psprintf("%s OPERATOR(pg_catalog.<) '%.17g'::pg_catalog.float8", holdout,
 							 opts->validation_fraction);
 	}
-
-	/* The validation rows, in memory */
-	memset(&val, 0, sizeof(val));
-	if (val_where)
-	{
-		val.context = context;
-		val.has_weight = args->weight != NULL;
-		val.has_domain = args->domain != NULL;
-		if (opts->initial)
-		{
-			val.input_dim = MlpInputDim(&opts->initial->shape);
-			val.output_dim = MlpOutputDim(&opts->initial->shape);
-		}
-		ReadSource(SourceQuery(args->source, args->features, args->label, args->domain,
-							   args->weight, val_where),
-				   opts, &val);
-	}
+	StreamValidationRows(opts, args, val_where, context, &val);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(context);
-
-	/* Types decide how the epoch query casts the columns */
-	desc = SourceProbe(SourceQuery(args->source, args->features, args->label, args->domain,
-								   args->weight, "false"), NULL);
-	epoch_query = psprintf("SELECT %s.mixrec_fit_state($1, (%s)::pg_catalog.float4[], %s, %s, %s, $2) "
-						   "FROM %s%s%s",
-						   schema, args->features,
-						   SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, args->label),
-						   args->weight ? psprintf("(%s)::pg_catalog.float8", args->weight) :
-						   "1.0::pg_catalog.float8",
-						   SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, args->domain),
-						   from, train_where ? " WHERE " : "", train_where ? train_where : "");
-	/* No row limit and no cursor: the planner may run it as a parallel aggregate */
-	epoch_plan = SourcePrepare(epoch_query, lengthof(epoch_types), epoch_types,
-							   CURSOR_OPT_PARALLEL_OK, &epoch_shape);
-
+	epoch_plan = StreamEpochPlan(schema, args, from, train_where);
 	model = StreamStartModel(opts, StreamInputDim(from, args->features, train_where));
 	MemoryContextSwitchTo(context);
 	if (opts->initial == NULL && (model->flags & MIXREC_FLAG_STANDARDIZE))
@@ -305,65 +400,18 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	EpochLogStart(&log, opts, start);
 	for (int epoch = 1; epoch <= opts->epochs; epoch++)
 	{
-		Datum		values[2];
-		bool		isnull;
-		bytea	   *state_blob;
-		FitState	state;
-		FitWork		work;
-		MixrecError err;
 		LossValue	sum;
 		TrainEval	eval;
-		MixrecModel *trained;
 		instr_time	epoch_start;
 		EpochVerdict verdict;
 
 		EpochLogBegin(&log, epoch);
 		INSTR_TIME_SET_CURRENT(epoch_start);
-		values[0] = PointerGetDatum(model_blob);
-		values[1] = JsonbPGetDatum(StreamOptions(opts, epoch));
-		if (SPI_execute_plan(epoch_plan, values, NULL, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "the epoch query of a streamed training failed");
-		MemoryContextSwitchTo(context);
-		state_blob = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-													  1, &isnull));
-		SPI_freetuptable(SPI_tuptable);
-		if (isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("the source has no rows to train on")));
-
-		/* Train the rows left in the pool; the model is the next epoch's */
-		if (FitStateOpen((uint8 *) VARDATA(state_blob), VARSIZE(state_blob) - VARHDRSZ, &state,
-						 1, &err) != MIXREC_OK)
-			ReportCoreError(&err);
-		FitWorkBind(&work, &state, palloc(sizeof(float) * FitWorkFloats(&state)),
-					palloc(FitWorkBytes(&state)));
-		FitStateFlush(&state, &work);
-		CheckDiverged(&state.model, epoch, opts->adam.lr);
-		if (state.header.rows_seen == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("the source has no rows to train on%s",
-							state.header.rows_skipped ? " (every row was invalid and skipped)" : "")));
-		rows_trained = state.header.rows_seen;
-		rows_skipped = state.header.rows_skipped;
-		state_bytes = VARSIZE(state_blob);
-		sum.total = state.header.loss_total / rows_trained;
-		sum.open = state.header.loss_open / rows_trained;
-		sum.commercial = state.header.loss_commercial / rows_trained;
-
-		model_blob = palloc(state.header.model_len + VARHDRSZ);
-		SET_VARSIZE(model_blob, state.header.model_len + VARHDRSZ);
-		memcpy(VARDATA(model_blob), state.model_blob, state.header.model_len);
-		pfree(state_blob);
-
+		model_blob = StreamEpoch(epoch_plan, model_blob, opts, epoch, context, &sum, &counts);
 		if (val.rows > 0)
-		{
-			trained = ModelFromBytea(model_blob);
-			eval = TrainEvaluate(trained, &val_view, val_rows, val.rows, &eval_work, eval_scratch);
-		}
-		verdict = EpochLogEnd(&log, epoch, &sum, val.rows > 0 ? &eval : NULL, rows_trained,
+			eval = TrainEvaluate(ModelFromBytea(model_blob), &val_view, val_rows, val.rows,
+								 &eval_work, eval_scratch);
+		verdict = EpochLogEnd(&log, epoch, &sum, val.rows > 0 ? &eval : NULL, counts.rows_trained,
 							  ElapsedMs(epoch_start));
 		if (verdict == EPOCH_BEST && opts->patience > 0)
 			best_blob = model_blob;
@@ -378,10 +426,10 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	metrics = EpochLogMetrics(&log, psprintf("\"method\": \"stream\", \"rows\": %llu, \"train_rows\": %llu, "
 											 "\"validation_rows\": %zu, \"skipped_rows\": %llu, "
 											 "\"state_bytes\": %zu, \"validation_bytes\": %zu",
-											 (unsigned long long) (rows_trained + val.rows),
-											 (unsigned long long) rows_trained, val.rows,
-											 (unsigned long long) (rows_skipped + val.skipped),
-											 state_bytes,
+											 (unsigned long long) (counts.rows_trained + val.rows),
+											 (unsigned long long) counts.rows_trained, val.rows,
+											 (unsigned long long) (counts.rows_skipped + val.skipped),
+											 counts.state_bytes,
 											 val.capacity * (sizeof(float) * (val.input_dim + val.output_dim + 1) + 2)));
 	weights = palloc(VARSIZE(model_blob));
 	memcpy(weights, model_blob, VARSIZE(model_blob));
