@@ -97,6 +97,8 @@ static double LogLoss(const double *p, const EvalRows *rows, const unsigned char
 static double Accuracy(const double *p, const EvalRows *rows, const unsigned char *include);
 static void UserMetrics(const EvalRows *rows, const double *p, int k, double *precision,
 						double *recall, double *ndcg, int *users);
+static void EvalScore(const MixrecModel *model, const EvalRows *rows, MemoryContext context,
+					  double *p[3]);
 static void EmitMetric(ReturnSetInfo *rsinfo, const char *model, const char *metric,
 					   double value, bool isnull);
 
@@ -264,6 +266,32 @@ EmitMetric(ReturnSetInfo *rsinfo, const char *model, const char *metric, double 
 }
 
 /*
+ * The probabilities of the open and commercial models and of their blend
+ * for every row, scored in blocks
+ */
+static void
+EvalScore(const MixrecModel *model, const EvalRows *rows, MemoryContext context, double *p[3])
+{
+	float	   *work;
+
+	for (int m = 0; m < 3; m++)
+		p[m] = MemoryContextAllocHuge(context, sizeof(double) * rows->n);
+	work = MemoryContextAllocHuge(context, sizeof(float) * ScoreWorkFloats(model, EVAL_BLOCK_ROWS));
+	for (Size first = 0; first < rows->n; first += EVAL_BLOCK_ROWS)
+	{
+		int			n = (int) Min((Size) EVAL_BLOCK_ROWS, rows->n - first);
+		const float *x = rows->x + first * rows->dim;
+
+		CHECK_FOR_INTERRUPTS();
+		ScoreRows(model, SCORE_OPEN, model->alpha, NULL, x, n, work, p[0] + first);
+		ScoreRows(model, SCORE_COMMERCIAL, model->alpha, NULL, x, n, work, p[1] + first);
+	}
+	for (Size r = 0; r < rows->n; r++)
+		p[2][r] = model->alpha * p[0][r] + (1.0 - model->alpha) * p[1][r];
+	pfree(work);
+}
+
+/*
  * Evaluate a registered model on the rows of a source
  *
  * mixrec_evaluate(model_name, source, features, label, domain, user_id, k, version)
@@ -283,7 +311,6 @@ mixrec_evaluate(PG_FUNCTION_ARGS)
 	int			k;
 	EvalRows	rows;
 	double	   *p[3];
-	float	   *work;
 	char	   *query;
 
 	for (int i = 1; i <= 3; i++)
@@ -324,22 +351,7 @@ mixrec_evaluate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("the source has no rows to evaluate")));
 
-	/* Probabilities of both models, in blocks */
-	for (int m = 0; m < 3; m++)
-		p[m] = MemoryContextAllocHuge(context, sizeof(double) * rows.n);
-	work = MemoryContextAllocHuge(context, sizeof(float) * ScoreWorkFloats(model, EVAL_BLOCK_ROWS));
-	for (Size first = 0; first < rows.n; first += EVAL_BLOCK_ROWS)
-	{
-		int			n = (int) Min((Size) EVAL_BLOCK_ROWS, rows.n - first);
-		const float *x = rows.x + first * rows.dim;
-
-		CHECK_FOR_INTERRUPTS();
-		ScoreRows(model, SCORE_OPEN, model->alpha, NULL, x, n, work, p[0] + first);
-		ScoreRows(model, SCORE_COMMERCIAL, model->alpha, NULL, x, n, work, p[1] + first);
-	}
-	for (Size r = 0; r < rows.n; r++)
-		p[2][r] = model->alpha * p[0][r] + (1.0 - model->alpha) * p[1][r];
-
+	EvalScore(model, &rows, context, p);
 	for (int m = 0; m < 3; m++)
 	{
 		const unsigned char *include = m == 0 ? rows.o : m == 1 ? rows.c : NULL;

@@ -66,6 +66,9 @@ static const char *const arg_names[ARG_COUNT] = {
 
 static void FindArguments(FunctionCallInfo fcinfo, int *positions);
 static char *QualifiedCall(const char *schema, const char *function, int nargs);
+static SPITupleTable *CallStep(const char *schema, const char *function, int nargs, Oid *types,
+							   Datum *values, const char *nulls);
+static Datum OptionsOfArguments(FunctionCallInfo fcinfo);
 
 /*
  * Find the positions of mixrec_train's arguments that are not options
@@ -111,6 +114,35 @@ QualifiedCall(const char *schema, const char *function, int nargs)
 }
 
 /*
+ * Run one step of the training, schema.function(params), and return its
+ * rows (at least one)
+ */
+static SPITupleTable *
+CallStep(const char *schema, const char *function, int nargs, Oid *types, Datum *values,
+		 const char *nulls)
+{
+	if (SPI_execute_with_args(QualifiedCall(schema, function, nargs), nargs, types, values,
+							  nulls, false, 1) != SPI_OK_SELECT || SPI_processed < 1)
+		elog(ERROR, "%s returned no row", function);
+	return SPI_tuptable;
+}
+
+/*
+ * The options jsonb, from the arguments named like options: what
+ * mixrec_train_model reads, and what the registry stores as the config
+ */
+static Datum
+OptionsOfArguments(FunctionCallInfo fcinfo)
+{
+	TrainOptions opts;
+
+	OptionsDefaults(&opts, OPTIONS_TRAIN);
+	OptionsFromArguments(fcinfo, OPTIONS_TRAIN, &opts);
+	OptionsCheck(&opts, OPTIONS_TRAIN);
+	return JsonbPGetDatum(OptionsToJsonb(&opts, OPTIONS_TRAIN));
+}
+
+/*
  * Train on the rows of a table, view or query and store a new active version
  *
  * mixrec_train(model_name, source, features, label, domain, weight, alpha,
@@ -134,6 +166,7 @@ mixrec_train(PG_FUNCTION_ARGS)
 	Datum		weights;
 	Datum		metrics;
 	bool		isnull;
+	SPITupleTable *stored;
 	MemoryContext caller = CurrentMemoryContext;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -155,25 +188,12 @@ mixrec_train(PG_FUNCTION_ARGS)
 		nulls[ARG_INITIAL_MODEL]};
 		Oid			begin_types[3] = {TEXTOID, BOOLOID, BYTEAOID};
 
-		if (SPI_execute_with_args(QualifiedCall(schema, "mixrec_train_begin", 3), 3, begin_types,
-								  begin_values, begin_nulls, false, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "mixrec_train_begin returned no row");
-		start_model = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &start_isnull);
-	}
+		SPITupleTable *begun = CallStep(schema, "mixrec_train_begin", 3, begin_types,
+										begin_values, begin_nulls);
 
-	/*
-	 * The options jsonb, from the arguments named like options: what
-	 * mixrec_train_model reads, and what the registry stores as the config
-	 */
-	{
-		TrainOptions opts;
-
-		OptionsDefaults(&opts, OPTIONS_TRAIN);
-		OptionsFromArguments(fcinfo, OPTIONS_TRAIN, &opts);
-		OptionsCheck(&opts, OPTIONS_TRAIN);
-		options = JsonbPGetDatum(OptionsToJsonb(&opts, OPTIONS_TRAIN));
+		start_model = SPI_getbinval(begun->vals[0], begun->tupdesc, 1, &start_isnull);
 	}
+	options = OptionsOfArguments(fcinfo);
 
 	/*
 	 * 2. Train, in the caller's search_path: mixrec_train_model takes
@@ -190,14 +210,15 @@ mixrec_train(PG_FUNCTION_ARGS)
 		Oid			train_types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
 		BYTEAOID, TEXTOID};
 
-		if (SPI_execute_with_args(QualifiedCall(schema, "mixrec_train_model", 8), 8, train_types,
-								  train_values, train_nulls, false, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1 || SPI_tuptable->tupdesc->natts != 2 ||
-			TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid != BYTEAOID ||
-			TupleDescAttr(SPI_tuptable->tupdesc, 1)->atttypid != JSONBOID)
+		SPITupleTable *trained = CallStep(schema, "mixrec_train_model", 8, train_types,
+										  train_values, train_nulls);
+
+		if (trained->tupdesc->natts != 2 ||
+			TupleDescAttr(trained->tupdesc, 0)->atttypid != BYTEAOID ||
+			TupleDescAttr(trained->tupdesc, 1)->atttypid != JSONBOID)
 			elog(ERROR, "mixrec_train_model returned an unexpected result");
-		weights = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		metrics = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		weights = SPI_getbinval(trained->vals[0], trained->tupdesc, 1, &isnull);
+		metrics = SPI_getbinval(trained->vals[0], trained->tupdesc, 2, &isnull);
 	}
 
 	/*
@@ -219,18 +240,17 @@ mixrec_train(PG_FUNCTION_ARGS)
 		Oid			store_types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		JSONBOID, BOOLOID, BOOLOID, BYTEAOID, JSONBOID};
 
-		if (SPI_execute_with_args(QualifiedCall(schema, "mixrec_train_store", 11), 11,
-								  store_types, store_values, store_nulls, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "mixrec_train_store failed");
+		stored = CallStep(schema, "mixrec_train_store", 11, store_types, store_values,
+						  store_nulls);
 	}
-	if (SPI_tuptable->tupdesc->natts != rsinfo->setDesc->natts)
+	if (stored->tupdesc->natts != rsinfo->setDesc->natts)
 		elog(ERROR, "mixrec_train_store returned %d columns, expected %d",
-			 SPI_tuptable->tupdesc->natts, rsinfo->setDesc->natts);
-	for (uint64 i = 0; i < SPI_processed; i++)
+			 stored->tupdesc->natts, rsinfo->setDesc->natts);
+	for (uint64 i = 0; i < stored->numvals; i++)
 	{
 		MemoryContext spi = MemoryContextSwitchTo(caller);
 
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+		tuplestore_puttuple(rsinfo->setResult, stored->vals[i]);
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
