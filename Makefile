@@ -10,7 +10,7 @@ OBJS = \
 	src/options.o \
 	src/agg.o \
 	src/budget.o \
-	src/model.o \
+	src/model_bytea.o \
 	src/evaluate.o \
 	src/interchange.o \
 	src/json.o \
@@ -19,7 +19,7 @@ OBJS = \
 	src/datum.o \
 	src/source.o \
 	src/serve.o \
-	src/train.o \
+	src/train_memory.o \
 	src/train_log.o \
 	src/train_source.o \
 	src/train_stream.o \
@@ -67,7 +67,7 @@ include $(PGXS)
 # PGXS tracks no header dependencies here: an object must be rebuilt when
 # any header it may include changes (a declaration's kind may change, e.g.
 # a function becoming a function pointer)
-$(OBJS): $(wildcard include/*.h include/mixrec/*.h)
+$(OBJS): $(wildcard src/*.h include/mixrec/*.h)
 
 # The element-wise loops: -O2's cost model leaves loops with a remainder
 # scalar; see src/core/kernels.c

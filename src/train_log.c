@@ -5,7 +5,7 @@
  *	  stopping), the divergence check, the evaluation work area and the
  *	  result row of mixrec_train_model.
  *
- * src/train.c (in memory) and src/train_stream.c (one pass over the source
+ * src/train_memory.c (in memory) and src/train_stream.c (one pass over the source
  * per epoch) both call these; neither calls the other's internals.
  */
 #include "postgres.h"

@@ -1,5 +1,5 @@
 /*
- * include/datum.h
+ * src/datum.h
  *	  The datum layer of the PostgreSQL layer: one conversion per kind of value.
  *
  * Every path that reads rows (training in memory and streamed, the

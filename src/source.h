@@ -1,5 +1,5 @@
 /*
- * include/source.h
+ * src/source.h
  *	  The source layer of the PostgreSQL layer: how rows enter mixrec.
  *
  * A source is a table, view or query named by the caller.  SourceFrom turns

@@ -1,5 +1,5 @@
 /*
- * include/compat.h
+ * src/compat.h
  *	  Every PostgreSQL version shim of mixrec, in one place.
  */
 #ifndef MIXREC_COMPAT_H

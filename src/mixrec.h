@@ -1,5 +1,5 @@
 /*
- * include/mixrec.h
+ * src/mixrec.h
  *	  Declarations shared by the PostgreSQL layer of mixrec.
  *
  * The numeric core (include/mixrec/) knows nothing of PostgreSQL; the
@@ -38,7 +38,7 @@ extern Size MemoryBudget(void);
 extern void MemoryBudgetCheck(double need, const char *what, const char *detail);
 extern bool CheckTrainMemory(int *newval, void **extra, GucSource source);
 
-/* src/model.c */
+/* src/model_bytea.c */
 extern MixrecModel *ModelAllocate(const MlpShape *shape, uint32 flags);
 extern MixrecModel *ModelFromBytea(bytea *blob);
 extern bytea *ModelToBytea(const MixrecModel *model);

@@ -1,5 +1,5 @@
 /*
- * src/model.c
+ * src/model_bytea.c
  *	  Models as bytea: reading, writing, creating and describing them.
  *
  * A model bytea is decoded by the core (magic, version, length, checksum,

@@ -1,5 +1,5 @@
 /*
- * include/options.h
+ * src/options.h
  *	  The table of training options of the PostgreSQL layer (src/options.c).
  *
  * Every training option is one row of one table: its name, its type, the

@@ -1,5 +1,5 @@
 /*
- * src/train.c
+ * src/train_memory.c
  *	  mixrec_train_model: train both models on the rows of a table or query.
  *
  * Design: the SQL function mixrec_train (sql/mixrec.sql) validates the

@@ -1,5 +1,5 @@
 /*
- * include/training.h
+ * src/training.h
  *	  Declarations shared by the training files of the PostgreSQL layer.
  */
 #ifndef MIXREC_TRAINING_H
