@@ -106,7 +106,7 @@ psql -q -X -d mixrec_torch -c "CREATE EXTENSION mixrec" >/dev/null
 PGDATABASE=mixrec_torch /usr/bin/python3 test/torch/check_interchange.py >"$log_dir/interchange.tap" 2>&1
 count_tap "interchange with PyTorch" "$log_dir/interchange.tap"
 
-echo "== integration (cancel, concurrency, pg_cron, dump and restore, PL/Proxy, score cache, SQL fuzzer)"
+echo "== integration (cancel, concurrent trainings, pg_cron, dump and restore, PL/Proxy, score cache, scoring during retraining, SQL fuzzer)"
 for t in test/integration/*.sh; do
     [ "$(basename "$t")" = tap.sh ] && continue
     bash "$t" >"$log_dir/$(basename "$t" .sh).tap" 2>&1
