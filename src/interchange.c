@@ -44,7 +44,6 @@ PG_FUNCTION_INFO_V1(mixrec_import);
 static void AppendFloats(StringInfo buf, const float *values, int n);
 static void AppendMlp(StringInfo buf, const MlpShape *shape, const float *params);
 static void ImportError(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
-static const char *JsonValueKind(const JsonbValue *value);
 static bool GetKey(JsonbContainer *object, const char *key, JsonbValue *out);
 static void CheckKeys(JsonbContainer *object, const char *where,
 					  const char *const *allowed, int n_allowed);
@@ -165,29 +164,6 @@ ImportError(const char *fmt,...)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid mixrec model JSON: %s", message)));
 	pg_unreachable();
-}
-
-/*
- * Name a JSON value's type for error messages
- */
-static const char *
-JsonValueKind(const JsonbValue *value)
-{
-	switch (value->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "a string";
-		case jbvNumeric:
-			return "a number";
-		case jbvBool:
-			return "a boolean";
-		case jbvBinary:
-			return JsonContainerIsArray(value->val.binary.data) ? "an array" : "an object";
-		default:
-			return "a value of another type";
-	}
 }
 
 /*

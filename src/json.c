@@ -1,8 +1,9 @@
 /*
  * src/json.c
- *	  Numbers written as JSON, for every jsonb mixrec builds as text
- *	  (model descriptions, training metrics, training state descriptions,
- *	  the PyTorch interchange form).
+ *	  JSON helpers: numbers written as JSON, for every jsonb mixrec builds as
+ *	  text (model descriptions, training metrics, training state
+ *	  descriptions, the PyTorch interchange form), and JSON values named in
+ *	  error messages.
  */
 #include "postgres.h"
 
@@ -11,6 +12,7 @@
 #include "common/shortest_dec.h"
 #include "lib/stringinfo.h"
 #include "mixrec.h"
+#include "utils/jsonb.h"
 
 /*
  * Append a finite double as the shortest JSON number that reads back exactly
@@ -34,4 +36,27 @@ AppendNullableDouble(StringInfo buf, double value)
 		AppendJsonDouble(buf, value);
 	else
 		appendStringInfoString(buf, "null");
+}
+
+/*
+ * What a JSON value is, for error messages: "a string", "a number", ...
+ */
+const char *
+JsonValueKind(const JsonbValue *value)
+{
+	switch (value->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(value->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a value of another type";
+	}
 }

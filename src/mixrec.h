@@ -49,6 +49,8 @@ extern void ModelHiddenFromArray(ArrayType *hidden, MlpShape *shape);
 /* src/json.c */
 extern void AppendJsonDouble(StringInfo buf, double value);
 extern void AppendNullableDouble(StringInfo buf, double value);
+struct JsonbValue;
+extern const char *JsonValueKind(const struct JsonbValue *value);
 
 /* src/registry.c */
 extern bytea *RegistryFetch(FunctionCallInfo fcinfo, const char *name, int32 version,

@@ -122,7 +122,6 @@ static const OptionDef OptionTable[] = {
 
 static const OptionDef *OptionFind(const char *name, int len, int scope);
 static char *OptionNames(int scope);
-static const char *JsonKind(const JsonbValue *value);
 static void OptionSet(const OptionDef *def, const JsonbValue *value, TrainOptions *opts);
 static void OptionSetHidden(const JsonbValue *value, TrainOptions *opts);
 static void CheckRange(const OptionDef *def, double value, const char *shown);
@@ -163,29 +162,6 @@ OptionNames(int scope)
 							 OptionTable[i].name);
 		}
 	return buf.data;
-}
-
-/*
- * What a JSON value is, for a message: "a string", "a number", ...
- */
-static const char *
-JsonKind(const JsonbValue *value)
-{
-	switch (value->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "a string";
-		case jbvNumeric:
-			return "a number";
-		case jbvBool:
-			return value->val.boolean ? "true" : "false";
-		case jbvBinary:
-			return JsonContainerIsArray(value->val.binary.data) ? "an array" : "an object";
-		default:
-			return "an array";
-	}
 }
 
 /*
@@ -259,7 +235,7 @@ OptionSetHidden(const JsonbValue *value, TrainOptions *opts)
 	if (value->type != jbvBinary || !JsonContainerIsArray(value->val.binary.data))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("hidden must be an array of integers, got %s", JsonKind(value))));
+				 errmsg("hidden must be an array of integers, got %s", JsonValueKind(value))));
 	sizes = palloc_array(Datum, JsonContainerSize(value->val.binary.data) + 1);
 	it = JsonbIteratorInit(value->val.binary.data);
 	while ((token = JsonbIteratorNext(&it, &element, true)) != WJB_DONE)
@@ -272,7 +248,7 @@ OptionSetHidden(const JsonbValue *value, TrainOptions *opts)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("hidden must be an array of integers, got %s in it",
-							JsonKind(&element))));
+							JsonValueKind(&element))));
 		size = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 												  NumericGetDatum(element.val.numeric)));
 		if (size != floor(size) || fabs(size) > PG_INT32_MAX)
@@ -319,7 +295,7 @@ OptionSet(const OptionDef *def, const JsonbValue *value, TrainOptions *opts)
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("%s must be %s, got %s", def->name,
 									def->type == OPTION_FLOAT8 ? "a number" : "an integer",
-									JsonKind(value))));
+									JsonValueKind(value))));
 				numeric = NumericGetDatum(value->val.numeric);
 				number = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, numeric));
 				if (def->type == OPTION_FLOAT8)
@@ -355,7 +331,7 @@ OptionSet(const OptionDef *def, const JsonbValue *value, TrainOptions *opts)
 			if (value->type != jbvBool)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("%s must be true or false, got %s", def->name, JsonKind(value))));
+						 errmsg("%s must be true or false, got %s", def->name, JsonValueKind(value))));
 			*(bool *) field = value->val.boolean;
 			break;
 		case OPTION_CHOICE:
@@ -367,7 +343,7 @@ OptionSet(const OptionDef *def, const JsonbValue *value, TrainOptions *opts)
 				if (value->type != jbvString)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("%s must be a string, got %s", def->name, JsonKind(value))));
+							 errmsg("%s must be a string, got %s", def->name, JsonValueKind(value))));
 				text = pnstrdup(value->val.string.val, value->val.string.len);
 				for (const OptionChoice *c = def->choices; c->name; c++)
 					if (strcmp(c->name, text) == 0)
@@ -451,26 +427,38 @@ OptionsFromJsonb(Jsonb *options, int scope, TrainOptions *opts)
 }
 
 /*
+ * The argument names of the calling SQL function; sets *nargs and *types
+ */
+char	  **
+FunctionArguments(FunctionCallInfo fcinfo, int *nargs, Oid **types)
+{
+	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	char	  **names;
+	char	   *modes;
+
+	if (!HeapTupleIsValid(proc))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	*nargs = get_func_arg_info(proc, types, &names, &modes);
+	ReleaseSysCache(proc);
+	if (names == NULL)
+		elog(ERROR, "function %u has no argument names", fcinfo->flinfo->fn_oid);
+	return names;
+}
+
+/*
  * Set the options of a scope from the arguments of the calling SQL
  * function that are named like them; its other arguments are left alone
  */
 void
 OptionsFromArguments(FunctionCallInfo fcinfo, int scope, TrainOptions *opts)
 {
-	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-	Oid		   *types;
-	char	  **names;
-	char	   *modes;
 	int			nargs;
-
-	if (!HeapTupleIsValid(proc))
-		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-	nargs = get_func_arg_info(proc, &types, &names, &modes);
-	ReleaseSysCache(proc);
+	Oid		   *types;
+	char	  **names = FunctionArguments(fcinfo, &nargs, &types);
 
 	for (int i = 0; i < nargs && i < PG_NARGS(); i++)
 	{
-		const OptionDef *def = names ? OptionFind(names[i], strlen(names[i]), scope) : NULL;
+		const OptionDef *def = OptionFind(names[i], strlen(names[i]), scope);
 		static const Oid sql_types[] = {
 			[OPTION_INT] = INT4OID, [OPTION_INT64] = INT8OID, [OPTION_FLOAT8] = FLOAT8OID,
 			[OPTION_BOOL] = BOOLOID, [OPTION_CHOICE] = TEXTOID, [OPTION_HIDDEN] = INT4ARRAYOID

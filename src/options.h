@@ -32,6 +32,7 @@ extern void OptionsFromJsonb(Jsonb *options, int scope, TrainOptions *opts);
  * Set the options of a scope from the arguments of the calling SQL
  * function whose names are options' names
  */
+extern char **FunctionArguments(FunctionCallInfo fcinfo, int *nargs, Oid **types);
 extern void OptionsFromArguments(FunctionCallInfo fcinfo, int scope, TrainOptions *opts);
 
 /* Check the options of a scope together (after setting them) */

@@ -26,7 +26,6 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -37,7 +36,6 @@
 #include "options.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(mixrec_train);
@@ -76,20 +74,14 @@ static Datum OptionsOfArguments(FunctionCallInfo fcinfo);
 static void
 FindArguments(FunctionCallInfo fcinfo, int *positions)
 {
-	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-	Oid		   *types;
-	char	  **names;
-	char	   *modes;
 	int			nargs;
+	Oid		   *types;
+	char	  **names = FunctionArguments(fcinfo, &nargs, &types);
 
-	if (!HeapTupleIsValid(proc))
-		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-	nargs = get_func_arg_info(proc, &types, &names, &modes);
-	ReleaseSysCache(proc);
 	for (int a = 0; a < ARG_COUNT; a++)
 	{
 		positions[a] = -1;
-		for (int i = 0; i < nargs && names; i++)
+		for (int i = 0; i < nargs; i++)
 			if (strcmp(names[i], arg_names[a]) == 0)
 				positions[a] = i;
 		if (positions[a] < 0 || positions[a] >= PG_NARGS())
