@@ -386,6 +386,10 @@ CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features real[], labe
 CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features real[], label float8,
 	weight float8, domain text, options jsonb)
 	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- The row arguments as the source has them, for mixrec_fit_rows
+CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features "any", label "any",
+	weight "any", domain "any", options jsonb)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mixrec_fit_combine(a bytea, b bytea)
 	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION mixrec_fit_final(state bytea)
@@ -399,6 +403,8 @@ COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, real[], float8, float8, text)
 'aggregate support: add one row to a training state';
 COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, real[], float8, float8, text, jsonb) IS
 'aggregate support: add one row to a training state';
+COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, "any", "any", "any", "any", jsonb) IS
+'aggregate support: add one row, of any column types the training source may have, to a training state';
 COMMENT ON FUNCTION mixrec_fit_combine(bytea, bytea) IS
 'aggregate support: average two training states, weighted by the rows each has seen';
 COMMENT ON FUNCTION mixrec_fit_final(bytea) IS
@@ -440,6 +446,15 @@ COMMENT ON AGGREGATE mixrec_fit_state(bytea, real[], float8, float8, text) IS
 'like mixrec_fit, but returns the training state itself, to be merged with mixrec_merge';
 COMMENT ON AGGREGATE mixrec_fit_state(bytea, real[], float8, float8, text, jsonb) IS
 'like mixrec_fit, but returns the training state itself, to be merged with mixrec_merge';
+
+-- What streamed training runs once per epoch: the source's columns go in as
+-- they are, and the datum layer converts them as training in memory does
+CREATE AGGREGATE mixrec_fit_rows(model bytea, features "any", label "any", weight "any",
+	domain "any", options jsonb) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+
+COMMENT ON AGGREGATE mixrec_fit_rows(bytea, "any", "any", "any", "any", jsonb) IS
+'training support: mixrec_fit_state over a training source''s own columns (numeric arrays, boolean or numeric labels, text or boolean domains)';
 
 CREATE AGGREGATE mixrec_merge(state bytea) (
 	SFUNC = mixrec_merge_accum, STYPE = bytea, FINALFUNC = mixrec_fit_final,

@@ -54,6 +54,7 @@
 #include "options.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 /* How mixrec_fit's option that skips invalid rows is spelled */
@@ -95,12 +96,18 @@ typedef struct FitCache
 	TrustedState *trusted;		/* in fn_mcxt */
 	int			n_trusted;
 	int			trusted_capacity;
+	bool		types_checked;	/* the row arguments' types, checked once: */
+	Oid			label_type;
+	Oid			weight_type;
+	Oid			domain_type;
 } FitCache;
 
 static void CheckAggregateContext(FunctionCallInfo fcinfo, const char *name,
 								  MemoryContext *aggcontext);
 static FitCache *FitCacheOf(FunctionCallInfo fcinfo);
 static FitWork *FitWorkFor(FunctionCallInfo fcinfo, const FitState *state);
+static Oid	FitArgType(FunctionCallInfo fcinfo, int arg);
+static void FitCheckArgTypes(FunctionCallInfo fcinfo, FitCache *cache);
 static bool StateIsTrusted(FitCache *cache, MemoryContext context, const void *blob);
 static void TrustState(FitCache *cache, MemoryContext context, const void *blob);
 static void ForgetTrustedStates(void *arg);
@@ -388,6 +395,47 @@ CopyState(MemoryContext context, bytea *input, FitState *state)
 }
 
 /*
+ * The type of a row argument of the transition function: as the aggregate
+ * call passes it (for "any", the column's type), else as declared
+ */
+static Oid
+FitArgType(FunctionCallInfo fcinfo, int arg)
+{
+	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, arg);
+
+	if (!OidIsValid(type))
+	{
+		Oid		   *types;
+		int			nargs;
+
+		(void) get_func_signature(fcinfo->flinfo->fn_oid, &types, &nargs);
+		type = arg < nargs ? types[arg] : InvalidOid;
+	}
+	if (!OidIsValid(type) || type == ANYOID)
+		elog(ERROR, "could not determine the type of argument %d of mixrec_fit_accum", arg + 1);
+	return type;
+}
+
+/*
+ * Check the types of the row arguments once per call site: the datum layer
+ * reads each value as the type it is told
+ */
+static void
+FitCheckArgTypes(FunctionCallInfo fcinfo, FitCache *cache)
+{
+	if (cache->types_checked)
+		return;
+	DatumCheckFeaturesType(FitArgType(fcinfo, 2), "features");
+	cache->label_type = FitArgType(fcinfo, 3);
+	DatumCheckLabelType(cache->label_type);
+	cache->weight_type = PG_NARGS() > 4 ? FitArgType(fcinfo, 4) : FLOAT8OID;
+	DatumCheckWeightType(cache->weight_type);
+	cache->domain_type = PG_NARGS() > 5 ? FitArgType(fcinfo, 5) : TEXTOID;
+	DatumCheckDomainType(cache->domain_type);
+	cache->types_checked = true;
+}
+
+/*
  * Transition function of mixrec_fit and mixrec_fit_state
  *
  * mixrec_fit_accum(state, model, features, label [, weight, domain [, options]])
@@ -439,26 +487,30 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 
 	/*
 	 * Convert the row with the datum layer; invalid rows (NULLs, values that
-	 * are not finite) are an error or, if asked, skipped.  The SQL signature
-	 * fixes the types: real[] features, a float8 label and weight, and a
-	 * text domain (mixrec_train's streamed path casts its columns to them).
+	 * are not finite) are an error or, if asked, skipped.  The public
+	 * aggregates fix the types (real[] features, float8 label and weight,
+	 * text domain); mixrec_fit_rows, which streamed training runs, takes the
+	 * source's columns as they are ("any"), so that it accepts what training
+	 * in memory accepts.
 	 */
+	FitCheckArgTypes(fcinfo, cache);
 	if (PG_ARGISNULL(2))
 		invalid = "features are NULL";
 	else if (PG_ARGISNULL(3))
 		invalid = "label is NULL";
 	else if (!DatumFeatures(PG_GETARG_DATUM(2), MlpInputDim(&state.model.shape), cache->features,
 							skip_invalid, FIT_SKIP_HINT, NULL) ||
-			 !DatumLabel(PG_GETARG_DATUM(3), FLOAT8OID, 1, &label, skip_invalid, FIT_SKIP_HINT))
+			 !DatumLabel(PG_GETARG_DATUM(3), cache->label_type, 1, &label, skip_invalid,
+						 FIT_SKIP_HINT))
 		invalid = "skipped";
 	else if (PG_NARGS() > 4 && PG_ARGISNULL(4))
 		invalid = "weight is NULL";
 	else
 	{
 		if (PG_NARGS() > 4)
-			weight = DatumWeight(PG_GETARG_DATUM(4), FLOAT8OID);
+			weight = DatumWeight(PG_GETARG_DATUM(4), cache->weight_type);
 		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
-			DatumDomain(PG_GETARG_DATUM(5), TEXTOID, &open, &commercial);
+			DatumDomain(PG_GETARG_DATUM(5), cache->domain_type, &open, &commercial);
 	}
 
 	if (invalid != NULL)

@@ -322,38 +322,6 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 }
 
 /*
- * The label as float8 in SQL
- */
-char *
-SourceLabelSql(Oid type, const char *label)
-{
-	if (OidIsValid(get_element_type(type)))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this function takes a single label, but label is an array"),
-				 errhint("Streamed training trains models of one output: raise mixrec.train_memory to train in memory.")));
-	if (type == BOOLOID)
-		return psprintf("CASE WHEN (%s) THEN 1.0::pg_catalog.float8 WHEN NOT (%s) THEN 0.0::pg_catalog.float8 END",
-						label, label);
-	return psprintf("(%s)::pg_catalog.float8", label);
-}
-
-/*
- * The domain as text in SQL ('open', 'commercial' or NULL)
- */
-char *
-SourceDomainSql(Oid type, const char *domain)
-{
-	if (domain == NULL)
-		return pstrdup("NULL::pg_catalog.text");
-	if (type == BOOLOID)
-		return psprintf("CASE WHEN (%s) THEN 'commercial'::pg_catalog.text "
-						"WHEN NOT (%s) THEN 'open'::pg_catalog.text END",
-						domain, domain);
-	return psprintf("(%s)::pg_catalog.text", domain);
-}
-
-/*
  * The result columns of a query, without running it: those of SourceQuery's
  * query (shape NULL), whose types are checked, or of the given shape
  */

@@ -247,17 +247,24 @@ StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from
 		.ncolumns = lengthof(state_type),
 		.types = state_type,
 	};
-	/* Types decide how the epoch query casts the columns */
+	/*
+	 * The columns go to the aggregate as they are, converted by the same
+	 * datum layer as in memory; their types are checked first
+	 */
 	TupleDesc	desc = SourceProbe(SourceQuery(args->source, args->features, args->label,
 											   args->domain, args->weight, "false"), NULL);
-	char	   *query = psprintf("SELECT %s.mixrec_fit_state($1, (%s)::pg_catalog.float4[], %s, %s, %s, $2) "
-								 "FROM %s%s%s",
-								 schema, args->features,
-								 SourceLabelSql(TupleDescAttr(desc, 1)->atttypid, args->label),
-								 args->weight ? psprintf("(%s)::pg_catalog.float8", args->weight) :
-								 "1.0::pg_catalog.float8",
-								 SourceDomainSql(TupleDescAttr(desc, 2)->atttypid, args->domain),
-								 from, train_where ? " WHERE " : "", train_where ? train_where : "");
+	char	   *query;
+
+	if (OidIsValid(get_element_type(TupleDescAttr(desc, 1)->atttypid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this function takes a single label, but label is an array"),
+				 errhint("Streamed training trains models of one output: raise mixrec.train_memory to train in memory.")));
+	query = psprintf("SELECT %s.mixrec_fit_rows($1, (%s), (%s), %s, %s, $2) FROM %s%s%s",
+					 schema, args->features, args->label,
+					 args->weight ? psprintf("(%s)", args->weight) : "1.0::pg_catalog.float8",
+					 args->domain ? psprintf("(%s)", args->domain) : "NULL::pg_catalog.text",
+					 from, train_where ? " WHERE " : "", train_where ? train_where : "");
 
 	/* No row limit and no cursor: the planner may run it as a parallel aggregate */
 	return SourcePrepare(query, lengthof(epoch_types), epoch_types, CURSOR_OPT_PARALLEL_OK,

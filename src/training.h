@@ -117,7 +117,5 @@ extern char *SourceQuery(const char *source, const char *features, const char *l
 extern void ReadSource(const char *query, const TrainOptions *opts, TrainRows *data);
 extern void TrainRowsView(const TrainRows *rows, TrainData *view);
 extern TupleDesc SourceProbe(const char *query, const SourceShape *shape);
-extern char *SourceLabelSql(Oid type, const char *label);
-extern char *SourceDomainSql(Oid type, const char *domain);
 
 #endif							/* MIXREC_TRAINING_H */

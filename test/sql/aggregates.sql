@@ -155,3 +155,28 @@ BEGIN
 	RAISE WARNING 'bit flips rejected: % of %', rejected, tried;
 END
 $$;
+
+-- Streamed training converts the source's own columns with the same datum
+-- layer as training in memory: the same inputs are accepted (integer
+-- features, boolean labels and domains, numeric weights), and the same bad
+-- value gets the same message on both paths
+CREATE TABLE odd_rows AS
+SELECT ARRAY[i % 3, (i * 7) % 5]::int[] AS f, (i % 2 = 0) AS y, (i % 3 = 0) AS is_commercial,
+       (1 + i % 2)::numeric AS w, ARRAY[CASE WHEN i = 7 THEN 1e300 ELSE i END, 1]::float8[] AS huge
+FROM generate_series(1, 400) AS i;
+SELECT (SELECT epochs_run FROM mixrec_train('odd_memory', 'odd_rows', 'f', 'y', domain => 'is_commercial',
+                                            weight => 'w', hidden => '{4}', epochs => 2, method => 'memory')) AS memory_epochs,
+       (SELECT epochs_run FROM mixrec_train('odd_stream', 'odd_rows', 'f', 'y', domain => 'is_commercial',
+                                            weight => 'w', hidden => '{4}', epochs => 2, method => 'stream')) AS stream_epochs;
+SELECT * FROM mixrec_train('odd_memory', 'odd_rows', 'huge', 'y', method => 'memory');
+SELECT * FROM mixrec_train('odd_stream', 'odd_rows', 'huge', 'y', method => 'stream', standardize => false);
+-- (the standardisation statistics of a streamed training are one SQL
+-- aggregate over float8, which fails first with PostgreSQL's own message)
+SELECT * FROM mixrec_train('odd_stream', 'odd_rows', 'huge', 'y', method => 'stream');
+SELECT * FROM mixrec_train('odd_memory', 'odd_rows', 'f', 'CASE WHEN y THEN 2 ELSE 0 END', method => 'memory');
+SELECT * FROM mixrec_train('odd_stream', 'odd_rows', 'f', 'CASE WHEN y THEN 2 ELSE 0 END', method => 'stream');
+-- The aggregate behind it checks its argument types itself
+SELECT length(mixrec_fit_rows(mixrec_init(2), f::text, y, w, NULL::text, NULL)) FROM odd_rows;
+SELECT length(mixrec_fit_rows(mixrec_init(2), f, y::text, w, NULL::text, NULL)) FROM odd_rows;
+SELECT length(mixrec_fit_rows(mixrec_init(2), f, y, w, 1, NULL)) FROM odd_rows;
+SELECT mixrec_drop('odd_memory'), mixrec_drop('odd_stream');
