@@ -624,7 +624,19 @@ def call_aggregates(g):
     if g.chance(0.3):
         stmts += ["SET LOCAL max_parallel_workers_per_gather = 2", "SET LOCAL parallel_setup_cost = 0",
                   "SET LOCAL parallel_tuple_cost = 0", "SET LOCAL min_parallel_table_scan_size = 0"]
-    if roll < 0.3:
+    if roll < 0.08 and src != 'mixrec_fuzz_data.big':
+        # the streamed path's aggregate takes columns of any type ("any")
+        m, _ = g.model()
+        stmts.append("SELECT length(mixrec_fit_rows(%s, %s, %s, %s, %s, %s)) FROM %s" % (
+            m, g.pick(['features', 'features::float8[]', 'features::numeric[]', 'features::text', 'id',
+                       'ARRAY[id, id, id]', "ARRAY[id, NULL, 1]", "'{1,2,3}'", 'NULL::real[]']),
+            g.pick(['clicked', 'clicked::int', 'clicked::text', 'id', 'ARRAY[0.5]', "'NaN'::float8",
+                    'NULL::bool', "ARRAY['1']"]),
+            g.pick(['weight', 'id', "'x'::text", "'NaN'::numeric", 'NULL::int', '1']),
+            g.pick(['tier', 'clicked', 'id', "'open'::varchar", "'commercial'::char(12)", 'NULL::text',
+                    "'x'::name", 'features']),
+            g.options(), src))
+    elif roll < 0.3:
         m, _ = g.model()
         agg = g.pick(['mixrec_fit', 'mixrec_fit_state'])
         form = g.r.randint(0, 2)
