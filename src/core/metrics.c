@@ -5,10 +5,10 @@
  *
  * Each follows scikit-learn (see include/mixrec/metrics.h and the
  * fixture test/fixtures/eval_cases.jsonl, made by
- * test/torch/make_eval_fixture.py).  The ranking metrics sort with a heap
- * sort written here, which needs no allocation and no state outside its
- * arguments (qsort has no context argument, and a file-level one would not
- * be reentrant).
+ * test/torch/make_eval_fixture.py).  The metrics sort with heap sorts
+ * written here, which need no allocation (glibc's qsort may allocate) and
+ * no state outside their arguments (qsort has no context argument, and a
+ * file-level one would not be reentrant).
  */
 #include <float.h>
 #include <math.h>
@@ -25,7 +25,7 @@ typedef struct RankOrder
 	const double *scores;
 } RankOrder;
 
-static int	ComparePairs(const void *a, const void *b);
+static void SortPairs(double *pairs, size_t n);
 static int	RowBefore(const RankOrder *order, uint32_t a, uint32_t b);
 static void SortRows(const RankOrder *order, uint32_t *rows, size_t n);
 static void SortDescending(double *values, size_t n);
@@ -74,15 +74,52 @@ MetricAccuracy(const double *p, const double *y, const unsigned char *include, s
 }
 
 /*
- * Order (score, label) pairs by score
+ * Heap-sort (score, label) pairs by score, smallest first: the order
+ * within a group of tied scores does not matter to the AUC
  */
-static int
-ComparePairs(const void *a, const void *b)
+static void
+SortPairs(double *pairs, size_t n)
 {
-	double		x = ((const double *) a)[0];
-	double		y = ((const double *) b)[0];
+	/* A heap whose root is the largest; then move roots to the end */
+	for (size_t end = n, start = n / 2; end > 1;)
+	{
+		size_t		parent;
 
-	return (x > y) - (x < y);
+		if (start > 0)
+			parent = --start;
+		else
+		{
+			double		score = pairs[0];
+			double		label = pairs[1];
+
+			--end;
+			pairs[0] = pairs[2 * end];
+			pairs[1] = pairs[2 * end + 1];
+			pairs[2 * end] = score;
+			pairs[2 * end + 1] = label;
+			parent = 0;
+		}
+		for (;;)
+		{
+			size_t		child = 2 * parent + 1;
+			double		score;
+			double		label;
+
+			if (child >= end)
+				break;
+			if (child + 1 < end && pairs[2 * (child + 1)] > pairs[2 * child])
+				child++;
+			if (!(pairs[2 * child] > pairs[2 * parent]))
+				break;
+			score = pairs[2 * parent];
+			label = pairs[2 * parent + 1];
+			pairs[2 * parent] = pairs[2 * child];
+			pairs[2 * parent + 1] = pairs[2 * child + 1];
+			pairs[2 * child] = score;
+			pairs[2 * child + 1] = label;
+			parent = child;
+		}
+	}
 }
 
 /*
@@ -109,7 +146,7 @@ MetricAuc(const double *scores, const unsigned char *positive,
 	if (n_pos == 0 || n_neg == 0)
 		return NAN;
 
-	qsort(pairs, m, 2 * sizeof(double), ComparePairs);
+	SortPairs(pairs, m);
 
 	/* Sum the positives' ranks (1-based), giving tied scores their mean rank */
 	for (size_t i = 0; i < m;)

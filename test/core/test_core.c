@@ -1380,6 +1380,36 @@ TestEvalMetrics(const char *dir)
 			  "%s model: %zu rows count, over %zu users", names[m], counted, ranking.users);
 	}
 
+	/* AUC with ties counted half, and against every pair counted by hand */
+	{
+		double		scores[] = {0.5, 0.5, 0.2, 0.8};
+		unsigned char positive[] = {1, 0, 0, 1};
+		double		pairs[2 * 257];
+		double		many[257];
+		unsigned char labels[257];
+		MixrecRandom rng;
+		double		wins = 0;
+		double		n_pos = 0;
+		double		auc;
+
+		TapOk(MetricAuc(scores, positive, NULL, 4, pairs) == 0.875,
+			  "AUC of 4 rows with a tie across the classes is 3.5 of 4 pairs");
+		RandomSeed(&rng, 7);
+		for (int i = 0; i < 257; i++)
+		{
+			many[i] = (double) RandomBelow(&rng, 20) / 20.0;	/* many ties */
+			labels[i] = RandomBelow(&rng, 3) == 0;
+			n_pos += labels[i];
+		}
+		for (int i = 0; i < 257; i++)
+			for (int j = 0; j < 257; j++)
+				if (labels[i] && !labels[j])
+					wins += many[i] > many[j] ? 1.0 : many[i] == many[j] ? 0.5 : 0.0;
+		auc = MetricAuc(many, labels, NULL, 257, pairs);
+		TapOk(fabs(auc - wins / (n_pos * (257 - n_pos))) < 1e-12,
+			  "AUC of 257 rows in 20 tied score levels equals the pairwise count (%.6f)", auc);
+	}
+
 	/* Ties (as test/sql/evaluate.sql's flat model): every score 0.5 */
 	{
 		const char *one_user[] = {"1", "1", "1", "1"};
