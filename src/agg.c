@@ -349,8 +349,8 @@ NewState(MemoryContext context, const MixrecModel *given, const TrainOptions *op
 
 	/* The starting model with an optimiser section, moments kept if it has them */
 	model = ModelAllocate(&given->shape, flags);
-	memcpy(model->mean ? model->mean : model->open,
-		   given->mean ? given->mean : given->open,
+	memcpy(model->mean ? model->mean : model->params[MIXREC_OPEN],
+		   given->mean ? given->mean : given->params[MIXREC_OPEN],
 		   sizeof(float) * ModelFloatCount(&given->shape, given->flags));
 	model->alpha = opts->alpha;
 	model->adam = opts->adam;

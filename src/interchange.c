@@ -140,9 +140,9 @@ mixrec_export(PG_FUNCTION_ARGS)
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoString(&buf, ", \"open\": ");
-	AppendMlp(&buf, shape, model->open);
+	AppendMlp(&buf, shape, model->params[MIXREC_OPEN]);
 	appendStringInfoString(&buf, ", \"commercial\": ");
-	AppendMlp(&buf, shape, model->commercial);
+	AppendMlp(&buf, shape, model->params[MIXREC_COMMERCIAL]);
 	appendStringInfoChar(&buf, '}');
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
@@ -429,11 +429,11 @@ mixrec_import(PG_FUNCTION_ARGS)
 
 	if (!GetKey(top, "open", &v))
 		ImportError("key \"open\" is missing");
-	ReadMlp(ExpectContainer(&v, false, "open"), &shape, "open", model->open);
+	ReadMlp(ExpectContainer(&v, false, "open"), &shape, "open", model->params[MIXREC_OPEN]);
 	if (!GetKey(top, "commercial", &v))
 		ImportError("key \"commercial\" is missing");
 	ReadMlp(ExpectContainer(&v, false, "commercial"), &shape, "commercial",
-			model->commercial);
+			model->params[MIXREC_COMMERCIAL]);
 
 	if (ModelCheck(model, &err) != MIXREC_OK)
 		ReportCoreError(&err);

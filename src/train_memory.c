@@ -192,19 +192,19 @@ StartModel(const TrainOptions *opts, const TrainRows *data)
 			memcpy(model->mean, given->mean, sizeof(float) * MlpInputDim(&given->shape));
 			memcpy(model->std, given->std, sizeof(float) * MlpInputDim(&given->shape));
 		}
-		memcpy(model->open, given->open, sizeof(float) * MlpParamCount(&given->shape));
-		memcpy(model->commercial, given->commercial,
-			   sizeof(float) * MlpParamCount(&given->shape));
+		for (int k = 0; k < MIXREC_MODELS; k++)
+			memcpy(model->params[k], given->params[k], sizeof(float) * MlpParamCount(&given->shape));
 		/* Continue the optimiser if the model carries its state */
 		if (given->flags & MIXREC_FLAG_OPTIMIZER)
 		{
 			size_t		params = MlpParamCount(&given->shape);
 
 			model->step = given->step;
-			memcpy(model->m_open, given->m_open, sizeof(float) * params);
-			memcpy(model->v_open, given->v_open, sizeof(float) * params);
-			memcpy(model->m_commercial, given->m_commercial, sizeof(float) * params);
-			memcpy(model->v_commercial, given->v_commercial, sizeof(float) * params);
+			for (int k = 0; k < MIXREC_MODELS; k++)
+			{
+				memcpy(model->m[k], given->m[k], sizeof(float) * params);
+				memcpy(model->v[k], given->v[k], sizeof(float) * params);
+			}
 		}
 	}
 	else
@@ -496,7 +496,7 @@ TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
 							  epoch_ms);
 		if (verdict == EPOCH_BEST && best)
 		{
-			memcpy(best, model->mean ? model->mean : model->open, sizeof(float) * floats);
+			memcpy(best, model->mean ? model->mean : model->params[MIXREC_OPEN], sizeof(float) * floats);
 			best_step = model->step;
 		}
 		else if (verdict == EPOCH_STOP)
@@ -504,7 +504,7 @@ TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
 	}
 	if (best && log->best_epoch > 0 && log->best_epoch < log->epochs_run)
 	{
-		memcpy(model->mean ? model->mean : model->open, best, sizeof(float) * floats);
+		memcpy(model->mean ? model->mean : model->params[MIXREC_OPEN], best, sizeof(float) * floats);
 		model->step = best_step;
 	}
 }

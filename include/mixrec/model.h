@@ -30,6 +30,11 @@ typedef enum ModelInitKind
 	MODEL_INIT_SHARED = 1		/* both models start from the same weights */
 } ModelInitKind;
 
+/* The two MLPs of a model, as indexes of its arrays */
+#define MIXREC_OPEN				0
+#define MIXREC_COMMERCIAL		1
+#define MIXREC_MODELS			2
+
 typedef struct MixrecModel
 {
 	MlpShape	shape;
@@ -40,17 +45,14 @@ typedef struct MixrecModel
 	float	   *mean;
 	float	   *std;
 
-	/* [MlpParamCount] each */
-	float	   *open;
-	float	   *commercial;
+	/* [MlpParamCount] each: params[MIXREC_OPEN], params[MIXREC_COMMERCIAL] */
+	float	   *params[MIXREC_MODELS];
 
-	/* with MIXREC_FLAG_OPTIMIZER, else NULL / zero */
+	/* with MIXREC_FLAG_OPTIMIZER, else NULL / zero: Adam's moments of each */
 	AdamConfig	adam;
 	int64_t		step;			/* Adam steps taken so far */
-	float	   *m_open;
-	float	   *v_open;
-	float	   *m_commercial;
-	float	   *v_commercial;
+	float	   *m[MIXREC_MODELS];
+	float	   *v[MIXREC_MODELS];
 } MixrecModel;
 
 /* Floats of storage a model of this shape and flags needs */

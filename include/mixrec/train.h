@@ -39,12 +39,9 @@ typedef struct TrainWork
 	float	   *w;
 	unsigned char *o;
 	unsigned char *c;
-	float	   *acts_open;
-	float	   *acts_commercial;
-	float	   *dlogits_open;
-	float	   *dlogits_commercial;
-	float	   *grad_open;
-	float	   *grad_commercial;
+	float	   *acts[MIXREC_MODELS];	/* each model's activations */
+	float	   *dlogits[MIXREC_MODELS];
+	float	   *grad[MIXREC_MODELS];
 	float	   *backward;
 
 	/*

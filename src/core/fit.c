@@ -466,10 +466,13 @@ FitStateAverage(FitState *a, const FitState *b)
 	FitHeader  *ha = &a->header;
 	const FitHeader *hb = &b->header;
 	size_t		params = MlpParamCount(&a->model.shape);
-	float	   *pa[4] = {a->model.open, a->model.commercial, a->model.m_open, a->model.m_commercial};
-	const float *pb[4] = {b->model.open, b->model.commercial, b->model.m_open, b->model.m_commercial};
-	float	   *va[2] = {a->model.v_open, a->model.v_commercial};
-	const float *vb[2] = {b->model.v_open, b->model.v_commercial};
+	/* Parameters and first moments are averaged alike, second moments too */
+	float	   *pa[2 * MIXREC_MODELS] = {a->model.params[MIXREC_OPEN], a->model.params[MIXREC_COMMERCIAL],
+	a->model.m[MIXREC_OPEN], a->model.m[MIXREC_COMMERCIAL]};
+	const float *pb[2 * MIXREC_MODELS] = {b->model.params[MIXREC_OPEN], b->model.params[MIXREC_COMMERCIAL],
+	b->model.m[MIXREC_OPEN], b->model.m[MIXREC_COMMERCIAL]};
+	float	  **va = a->model.v;
+	float	  *const *vb = b->model.v;
 	double		total = (double) ha->rows_seen + (double) hb->rows_seen;
 	float		wa;
 	float		wb;
@@ -479,10 +482,10 @@ FitStateAverage(FitState *a, const FitState *b)
 		/* Both weights from the same symmetric expression: a+b == b+a */
 		wa = (float) ((double) ha->rows_seen / total);
 		wb = (float) ((double) hb->rows_seen / total);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 2 * MIXREC_MODELS; k++)
 			for (size_t i = 0; i < params; i++)
 				pa[k][i] = wa * pa[k][i] + wb * pb[k][i];
-		for (int k = 0; k < 2; k++)
+		for (int k = 0; k < MIXREC_MODELS; k++)
 			for (size_t i = 0; i < params; i++)
 				va[k][i] = wa * va[k][i] + wb * vb[k][i];
 	}

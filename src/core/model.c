@@ -12,6 +12,18 @@ static void InitMlp(const MlpShape *shape, MixrecRandom *rng, float *params);
 static MixrecStatus CheckFinite(const float *values, size_t n,
 								const char *what, MixrecError *err);
 
+
+/* What ModelCheck calls each model's arrays in its messages */
+static const char *const param_names[MIXREC_MODELS] = {
+	"open model parameter", "commercial model parameter"
+};
+static const char *const first_moment_names[MIXREC_MODELS] = {
+	"open first moment", "commercial first moment"
+};
+static const char *const second_moment_names[MIXREC_MODELS] = {
+	"open second moment", "commercial second moment"
+};
+
 /*
  * Count the floats of storage a model needs, in storage order:
  * [mean, std], open, commercial, [m_open, v_open, m_commercial, v_commercial]
@@ -39,8 +51,8 @@ ModelBindStorage(MixrecModel *model, float *storage)
 	float	   *p = storage;
 
 	model->mean = model->std = NULL;
-	model->m_open = model->v_open = NULL;
-	model->m_commercial = model->v_commercial = NULL;
+	for (int k = 0; k < MIXREC_MODELS; k++)
+		model->m[k] = model->v[k] = NULL;
 
 	if (model->flags & MIXREC_FLAG_STANDARDIZE)
 	{
@@ -49,20 +61,20 @@ ModelBindStorage(MixrecModel *model, float *storage)
 		model->std = p;
 		p += MlpInputDim(&model->shape);
 	}
-	model->open = p;
-	p += params;
-	model->commercial = p;
-	p += params;
-	if (model->flags & MIXREC_FLAG_OPTIMIZER)
+	for (int k = 0; k < MIXREC_MODELS; k++)
 	{
-		model->m_open = p;
+		model->params[k] = p;
 		p += params;
-		model->v_open = p;
-		p += params;
-		model->m_commercial = p;
-		p += params;
-		model->v_commercial = p;
 	}
+	/* The storage order of the format: each model's two moments in turn */
+	if (model->flags & MIXREC_FLAG_OPTIMIZER)
+		for (int k = 0; k < MIXREC_MODELS; k++)
+		{
+			model->m[k] = p;
+			p += params;
+			model->v[k] = p;
+			p += params;
+		}
 }
 
 /*
@@ -92,12 +104,12 @@ ModelInitParams(MixrecModel *model, uint64_t seed, ModelInitKind kind)
 	MixrecRandom rng;
 
 	RandomSeed(&rng, seed);
-	InitMlp(&model->shape, &rng, model->open);
+	InitMlp(&model->shape, &rng, model->params[MIXREC_OPEN]);
 	if (kind == MODEL_INIT_SHARED)
-		memcpy(model->commercial, model->open,
+		memcpy(model->params[MIXREC_COMMERCIAL], model->params[MIXREC_OPEN],
 			   sizeof(float) * MlpParamCount(&model->shape));
 	else
-		InitMlp(&model->shape, &rng, model->commercial);
+		InitMlp(&model->shape, &rng, model->params[MIXREC_COMMERCIAL]);
 }
 
 /*
@@ -147,9 +159,9 @@ ModelCheck(const MixrecModel *model, MixrecError *err)
 								  j, (double) model->std[j]);
 	}
 
-	if ((status = CheckFinite(model->open, params, "open model parameter", err)) != MIXREC_OK ||
-		(status = CheckFinite(model->commercial, params, "commercial model parameter", err)) != MIXREC_OK)
-		return status;
+	for (int k = 0; k < MIXREC_MODELS; k++)
+		if ((status = CheckFinite(model->params[k], params, param_names[k], err)) != MIXREC_OK)
+			return status;
 
 	if (model->flags & MIXREC_FLAG_OPTIMIZER)
 	{
@@ -159,15 +171,15 @@ ModelCheck(const MixrecModel *model, MixrecError *err)
 			return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 							  "optimizer step must not be negative, got %lld",
 							  (long long) model->step);
-		if ((status = CheckFinite(model->m_open, params, "open first moment", err)) != MIXREC_OK ||
-			(status = CheckFinite(model->v_open, params, "open second moment", err)) != MIXREC_OK ||
-			(status = CheckFinite(model->m_commercial, params, "commercial first moment", err)) != MIXREC_OK ||
-			(status = CheckFinite(model->v_commercial, params, "commercial second moment", err)) != MIXREC_OK)
-			return status;
+		for (int k = 0; k < MIXREC_MODELS; k++)
+			if ((status = CheckFinite(model->m[k], params, first_moment_names[k], err)) != MIXREC_OK ||
+				(status = CheckFinite(model->v[k], params, second_moment_names[k], err)) != MIXREC_OK)
+				return status;
 		for (size_t i = 0; i < params; i++)
-			if (model->v_open[i] < 0.0f || model->v_commercial[i] < 0.0f)
-				return MixrecFail(err, MIXREC_ERR_ARGUMENT,
-								  "optimizer second moment %zu is negative", i);
+			for (int k = 0; k < MIXREC_MODELS; k++)
+				if (model->v[k][i] < 0.0f)
+					return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+									  "optimizer second moment %zu is negative", i);
 	}
 	return MIXREC_OK;
 }

@@ -191,21 +191,19 @@ ModelEncode(const MixrecModel *model, uint8_t *out)
 		PutFloats(p, model->std, MlpInputDim(shape));
 		p += 4 * (size_t) MlpInputDim(shape);
 	}
-	PutFloats(p, model->open, params);
-	p += 4 * params;
-	PutFloats(p, model->commercial, params);
-	p += 4 * params;
-	if (model->flags & MIXREC_FLAG_OPTIMIZER)
+	for (int k = 0; k < MIXREC_MODELS; k++)
 	{
-		PutFloats(p, model->m_open, params);
-		p += 4 * params;
-		PutFloats(p, model->v_open, params);
-		p += 4 * params;
-		PutFloats(p, model->m_commercial, params);
-		p += 4 * params;
-		PutFloats(p, model->v_commercial, params);
+		PutFloats(p, model->params[k], params);
 		p += 4 * params;
 	}
+	if (model->flags & MIXREC_FLAG_OPTIMIZER)
+		for (int k = 0; k < MIXREC_MODELS; k++)
+		{
+			PutFloats(p, model->m[k], params);
+			p += 4 * params;
+			PutFloats(p, model->v[k], params);
+			p += 4 * params;
+		}
 
 	PutU32(p, Crc32c(out, total - CHECKSUM_BYTES));
 }
@@ -446,7 +444,7 @@ ModelDecodeArrays(const uint8_t *blob, size_t len, MixrecModel *model,
 						  "model size does not match its shape");
 
 	/* Arrays are bound contiguously in storage order, one copy reads them all */
-	GetFloats(blob + offset, model->mean ? model->mean : model->open, floats);
+	GetFloats(blob + offset, model->mean ? model->mean : model->params[MIXREC_OPEN], floats);
 
 	if ((status = ModelCheck(model, err)) != MIXREC_OK)
 		return Reclassify(err, "model is invalid");

@@ -37,7 +37,7 @@ ScoreSoupParams(const MixrecModel *model, double alpha, float *out)
 	float		b = (float) (1.0 - alpha);
 
 	for (size_t i = 0; i < n; i++)
-		out[i] = a * model->open[i] + b * model->commercial[i];
+		out[i] = a * model->params[MIXREC_OPEN][i] + b * model->params[MIXREC_COMMERCIAL][i];
 }
 
 /*
@@ -89,17 +89,17 @@ ScoreRows(const MixrecModel *model, ScoreMode mode, double alpha,
 	switch (mode)
 	{
 		case SCORE_OPEN:
-			AddProbabilities(model, model->open, input, rows, acts, 1.0, out);
+			AddProbabilities(model, model->params[MIXREC_OPEN], input, rows, acts, 1.0, out);
 			break;
 		case SCORE_COMMERCIAL:
-			AddProbabilities(model, model->commercial, input, rows, acts, 1.0, out);
+			AddProbabilities(model, model->params[MIXREC_COMMERCIAL], input, rows, acts, 1.0, out);
 			break;
 		case SCORE_SOUP:
 			AddProbabilities(model, soup, input, rows, acts, 1.0, out);
 			break;
 		case SCORE_BLEND:
-			AddProbabilities(model, model->open, input, rows, acts, alpha, out);
-			AddProbabilities(model, model->commercial, input, rows, acts, 1.0 - alpha, out);
+			AddProbabilities(model, model->params[MIXREC_OPEN], input, rows, acts, alpha, out);
+			AddProbabilities(model, model->params[MIXREC_COMMERCIAL], input, rows, acts, 1.0 - alpha, out);
 			break;
 	}
 }

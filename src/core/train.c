@@ -66,18 +66,21 @@ TrainWorkBind(TrainWork *work, const MlpShape *shape, int batch, float *floats,
 	p += rows * MlpOutputDim(shape);
 	work->w = p;
 	p += rows;
-	work->acts_open = p;
-	p += MlpActivationFloats(shape, batch);
-	work->acts_commercial = p;
-	p += MlpActivationFloats(shape, batch);
-	work->dlogits_open = p;
-	p += rows * MlpOutputDim(shape);
-	work->dlogits_commercial = p;
-	p += rows * MlpOutputDim(shape);
-	work->grad_open = p;
-	p += MlpParamCount(shape);
-	work->grad_commercial = p;
-	p += MlpParamCount(shape);
+	for (int k = 0; k < MIXREC_MODELS; k++)
+	{
+		work->acts[k] = p;
+		p += MlpActivationFloats(shape, batch);
+	}
+	for (int k = 0; k < MIXREC_MODELS; k++)
+	{
+		work->dlogits[k] = p;
+		p += rows * MlpOutputDim(shape);
+	}
+	for (int k = 0; k < MIXREC_MODELS; k++)
+	{
+		work->grad[k] = p;
+		p += MlpParamCount(shape);
+	}
 	work->backward = p;
 	work->o = bytes;
 	work->c = bytes + rows;
@@ -125,23 +128,21 @@ TrainStep(MixrecModel *model, const TrainData *data, const uint32_t *rows, int n
 	batch.o = work->o;
 	batch.c = work->c;
 
-	MlpForward(shape, model->open, work->x, n, work->acts_open);
-	MlpForward(shape, model->commercial, work->x, n, work->acts_commercial);
+	for (int k = 0; k < MIXREC_MODELS; k++)
+		MlpForward(shape, model->params[k], work->x, n, work->acts[k]);
 	loss = LossBlended(model->alpha, &batch,
-					   MlpLogits(shape, work->acts_open, n),
-					   MlpLogits(shape, work->acts_commercial, n),
-					   work->dlogits_open, work->dlogits_commercial);
-
-	MlpBackward(shape, model->open, work->x, n, work->acts_open,
-				work->dlogits_open, work->grad_open, work->backward);
-	MlpBackward(shape, model->commercial, work->x, n, work->acts_commercial,
-				work->dlogits_commercial, work->grad_commercial, work->backward);
+					   MlpLogits(shape, work->acts[MIXREC_OPEN], n),
+					   MlpLogits(shape, work->acts[MIXREC_COMMERCIAL], n),
+					   work->dlogits[MIXREC_OPEN], work->dlogits[MIXREC_COMMERCIAL]);
 
 	model->step++;
-	AdamStep(&model->adam, model->step, model->open, work->grad_open,
-			 model->m_open, model->v_open, params);
-	AdamStep(&model->adam, model->step, model->commercial, work->grad_commercial,
-			 model->m_commercial, model->v_commercial, params);
+	for (int k = 0; k < MIXREC_MODELS; k++)
+	{
+		MlpBackward(shape, model->params[k], work->x, n, work->acts[k], work->dlogits[k],
+					work->grad[k], work->backward);
+		AdamStep(&model->adam, model->step, model->params[k], work->grad[k], model->m[k],
+				 model->v[k], params);
+	}
 	return loss;
 }
 
@@ -169,9 +170,9 @@ TrainEvaluate(const MixrecModel *model, const TrainData *data,
 	double	   *p_commercial = p_open + n;
 	double	   *p_blend = p_commercial + n;
 	double	   *pairs = p_blend + n;
-	float	   *logits_open = (float *) (pairs + 2 * n);
-	float	   *logits_commercial = logits_open + n * d_out;
-	float	   *y_all = logits_commercial + n * d_out;
+	float	   *logits[MIXREC_MODELS] = {(float *) (pairs + 2 * n),
+	(float *) (pairs + 2 * n) + n * d_out};
+	float	   *y_all = logits[MIXREC_COMMERCIAL] + n * d_out;
 	float	   *w_all = y_all + n * d_out;
 	unsigned char *o_all = (unsigned char *) (w_all + n);
 	unsigned char *c_all = o_all + n;
@@ -187,12 +188,12 @@ TrainEvaluate(const MixrecModel *model, const TrainData *data,
 		if (work->cancel)
 			work->cancel();
 		GatherRows(data, rows + start, chunk, work);
-		MlpForward(shape, model->open, work->x, chunk, work->acts_open);
-		MlpForward(shape, model->commercial, work->x, chunk, work->acts_commercial);
-		memcpy(logits_open + start * d_out, MlpLogits(shape, work->acts_open, chunk),
-			   sizeof(float) * chunk * d_out);
-		memcpy(logits_commercial + start * d_out, MlpLogits(shape, work->acts_commercial, chunk),
-			   sizeof(float) * chunk * d_out);
+		for (int k = 0; k < MIXREC_MODELS; k++)
+		{
+			MlpForward(shape, model->params[k], work->x, chunk, work->acts[k]);
+			memcpy(logits[k] + start * d_out, MlpLogits(shape, work->acts[k], chunk),
+				   sizeof(float) * chunk * d_out);
+		}
 		memcpy(y_all + start * d_out, work->y, sizeof(float) * chunk * d_out);
 		memcpy(w_all + start, work->w, sizeof(float) * chunk);
 		memcpy(o_all + start, work->o, chunk);
@@ -205,13 +206,13 @@ TrainEvaluate(const MixrecModel *model, const TrainData *data,
 	batch.w = w_all;
 	batch.o = o_all;
 	batch.c = c_all;
-	result.loss = LossBlended(model->alpha, &batch, logits_open, logits_commercial,
-							  NULL, NULL);
+	result.loss = LossBlended(model->alpha, &batch, logits[MIXREC_OPEN],
+							  logits[MIXREC_COMMERCIAL], NULL, NULL);
 
 	for (size_t i = 0; i < n; i++)
 	{
-		p_open[i] = Sigmoid(logits_open[i * d_out]);
-		p_commercial[i] = Sigmoid(logits_commercial[i * d_out]);
+		p_open[i] = Sigmoid(logits[MIXREC_OPEN][i * d_out]);
+		p_commercial[i] = Sigmoid(logits[MIXREC_COMMERCIAL][i * d_out]);
 		p_blend[i] = model->alpha * p_open[i] + (1.0 - model->alpha) * p_commercial[i];
 		positive[i] = y_all[i * d_out] >= 0.5f;
 	}

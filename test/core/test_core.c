@@ -240,8 +240,8 @@ TestTrainStepCase(const char *name)
 		float	   *open = FixtureFloats(FixtureGet(fx, "%s.init.open", name));
 		float	   *commercial = FixtureFloats(FixtureGet(fx, "%s.init.commercial", name));
 
-		memcpy(model.open, open, sizeof(float) * params);
-		memcpy(model.commercial, commercial, sizeof(float) * params);
+		memcpy(model.params[MIXREC_OPEN], open, sizeof(float) * params);
+		memcpy(model.params[MIXREC_COMMERCIAL], commercial, sizeof(float) * params);
 		free(open);
 		free(commercial);
 	}
@@ -271,8 +271,8 @@ TestTrainStepCase(const char *name)
 		snprintf(what, sizeof(what), "%s step %d loss through TrainStep", name, s);
 		CheckDoubles(what, &loss.total, FixtureGet(fx, "%s.step%d.loss", name, s));
 		snprintf(what, sizeof(what), "%s step %d parameters through TrainStep", name, s);
-		CheckFloats(what, model.open, FixtureGet(fx, "%s.step%d.after.open", name, s));
-		CheckFloats(what, model.commercial, FixtureGet(fx, "%s.step%d.after.commercial", name, s));
+		CheckFloats(what, model.params[MIXREC_OPEN], FixtureGet(fx, "%s.step%d.after.open", name, s));
+		CheckFloats(what, model.params[MIXREC_COMMERCIAL], FixtureGet(fx, "%s.step%d.after.commercial", name, s));
 		free(x);
 		free(y);
 		free(w);
@@ -315,8 +315,8 @@ TestScoringCase(const char *name)
 		float	   *init_open = FixtureFloats(FixtureGet(fx, "%s.init.open", name));
 		float	   *init_commercial = FixtureFloats(FixtureGet(fx, "%s.init.commercial", name));
 
-		memcpy(model.open, init_open, params * sizeof(float));
-		memcpy(model.commercial, init_commercial, params * sizeof(float));
+		memcpy(model.params[MIXREC_OPEN], init_open, params * sizeof(float));
+		memcpy(model.params[MIXREC_COMMERCIAL], init_commercial, params * sizeof(float));
 		free(init_open);
 		free(init_commercial);
 	}
@@ -485,10 +485,10 @@ MakeModel(uint32_t flags, float **storage)
 		model.step = 12;
 		for (size_t i = 0; i < p; i++)
 		{
-			model.m_open[i] = 0.01f * i;
-			model.v_open[i] = 0.001f * i;
-			model.m_commercial[i] = -0.01f * i;
-			model.v_commercial[i] = 0.002f * i;
+			model.m[MIXREC_OPEN][i] = 0.01f * i;
+			model.v[MIXREC_OPEN][i] = 0.001f * i;
+			model.m[MIXREC_COMMERCIAL][i] = -0.01f * i;
+			model.v[MIXREC_COMMERCIAL][i] = 0.002f * i;
 		}
 	}
 	return model;
@@ -703,7 +703,7 @@ TestInit(void)
 	ModelInitParams(&a, 42, MODEL_INIT_INDEPENDENT);
 	ModelInitParams(&b, 42, MODEL_INIT_INDEPENDENT);
 	TapOk(memcmp(sa, sb, 2 * params * sizeof(float)) == 0, "the same seed gives the same model");
-	TapDiag("seed 42, first weight %.9g", (double) a.open[0]);
+	TapDiag("seed 42, first weight %.9g", (double) a.params[MIXREC_OPEN][0]);
 
 	for (int l = 0; l < MlpLayerCount(&a.shape); l++)
 	{
@@ -714,8 +714,8 @@ TestInit(void)
 
 		for (size_t i = start; i < end; i++)
 		{
-			bounded &= fabsf(a.open[i]) <= bound && fabsf(a.commercial[i]) <= bound;
-			widest = fmaxf(widest, fabsf(a.open[i]));
+			bounded &= fabsf(a.params[MIXREC_OPEN][i]) <= bound && fabsf(a.params[MIXREC_COMMERCIAL][i]) <= bound;
+			widest = fmaxf(widest, fabsf(a.params[MIXREC_OPEN][i]));
 		}
 		/* uniform draws should come close to the bound */
 		bounded &= widest > 0.9f * bound;
@@ -723,15 +723,15 @@ TestInit(void)
 	TapOk(bounded, "weights and biases are uniform within +-1/sqrt(fan_in)");
 
 	for (size_t i = 0; i < params; i++)
-		differ |= a.open[i] != a.commercial[i];
+		differ |= a.params[MIXREC_OPEN][i] != a.params[MIXREC_COMMERCIAL][i];
 	TapOk(differ, "independent initialisation gives two different models");
 
 	ModelInitParams(&b, 43, MODEL_INIT_INDEPENDENT);
-	TapOk(memcmp(a.open, b.open, params * sizeof(float)) != 0, "another seed gives another model");
+	TapOk(memcmp(a.params[MIXREC_OPEN], b.params[MIXREC_OPEN], params * sizeof(float)) != 0, "another seed gives another model");
 
 	ModelInitParams(&b, 42, MODEL_INIT_SHARED);
-	TapOk(memcmp(b.open, b.commercial, params * sizeof(float)) == 0 &&
-		  memcmp(a.open, b.open, params * sizeof(float)) == 0,
+	TapOk(memcmp(b.params[MIXREC_OPEN], b.params[MIXREC_COMMERCIAL], params * sizeof(float)) == 0 &&
+		  memcmp(a.params[MIXREC_OPEN], b.params[MIXREC_OPEN], params * sizeof(float)) == 0,
 		  "shared initialisation gives both models the open model's weights");
 	free(sa);
 	free(sb);
@@ -1002,8 +1002,8 @@ TestFitStates(void)
 	TapOk(state.header.pool_rows == 2 && state.header.rows_seen == 30,
 		  "30 rows in batches of 4 leave 2 pooled rows");
 	FitStateFlush(&state, &work);
-	TapOk(memcmp(state.model.open, reference.open, sizeof(float) * MlpParamCount(&reference.shape)) == 0 &&
-		  memcmp(state.model.v_commercial, reference.v_commercial,
+	TapOk(memcmp(state.model.params[MIXREC_OPEN], reference.params[MIXREC_OPEN], sizeof(float) * MlpParamCount(&reference.shape)) == 0 &&
+		  memcmp(state.model.v[MIXREC_COMMERCIAL], reference.v[MIXREC_COMMERCIAL],
 				 sizeof(float) * MlpParamCount(&reference.shape)) == 0 &&
 		  state.model.step == reference.step && state.header.steps == 8,
 		  "streaming rows then flushing gives exactly the plain mini-batch steps");
@@ -1073,7 +1073,7 @@ TestFitStates(void)
 		TapOk(memcmp(ab, ba_copy, la) == 0, "combining A with B gives the same bytes as B with A");
 		TapOk(FitStateOpen(ab, la, &a2, 1, &err) == MIXREC_OK && a2.header.rows_seen == 30,
 			  "the combined state is valid and has seen every row");
-		TapOk(fabsf(a2.model.open[0] - (13.0f / 30 * a.model.open[0] + 17.0f / 30 * b.model.open[0])) < 1e-6,
+		TapOk(fabsf(a2.model.params[MIXREC_OPEN][0] - (13.0f / 30 * a.model.params[MIXREC_OPEN][0] + 17.0f / 30 * b.model.params[MIXREC_OPEN][0])) < 1e-6,
 			  "parameters are averaged weighted by rows seen");
 
 		{
@@ -1323,8 +1323,8 @@ TestEvalMetrics(const char *dir)
 	model.alpha = strtod(After(model_json, "\"alpha\":"), NULL);
 	storage = malloc(sizeof(float) * ModelFloatCount(&model.shape, 0));
 	ModelBindStorage(&model, storage);
-	JsonNumbers(After(model_json, "\"open\":{"), model.open, MlpParamCount(&model.shape));
-	JsonNumbers(After(model_json, "\"commercial\":{"), model.commercial, MlpParamCount(&model.shape));
+	JsonNumbers(After(model_json, "\"open\":{"), model.params[MIXREC_OPEN], MlpParamCount(&model.shape));
+	JsonNumbers(After(model_json, "\"commercial\":{"), model.params[MIXREC_COMMERCIAL], MlpParamCount(&model.shape));
 
 	/* Probabilities as mixrec_evaluate computes them */
 	work = malloc(sizeof(float) * ScoreWorkFloats(&model, (int) rows.n));
