@@ -107,6 +107,15 @@ SELECT mixrec_info(weights) FROM mixrec_models WHERE name = 'sec_bob' AND versio
 SELECT mixrec_shape('\x00');
 SELECT mixrec_shape(substring(weights FROM 1 FOR 40)) FROM mixrec_models WHERE name = 'sec_bob' AND version = 1;
 
+-- Bad arguments of the ownership functions
+SELECT mixrec_set_owner(NULL, 'regress_mixrec_team');
+SELECT mixrec_set_owner('sec_bob', NULL);
+SELECT mixrec_set_owner('', 'regress_mixrec_team');
+SELECT mixrec_set_owner('sec_bob', 'no_such_role');
+SELECT mixrec_set_reader(NULL, 'regress_mixrec_carol');
+SELECT mixrec_set_reader('no_such_model', 'regress_mixrec_carol');
+SELECT mixrec_set_reader('sec_bob', NULL) IS NULL AS reader_taken_back;
+
 -- A superuser sees and may do everything; it cleans up
 SELECT mixrec_drop(name) FROM (VALUES ('sec_alice'), ('sec_bob'), ('sec_team')) AS n(name);
 REVOKE ALL ON mixrec_models, mixrec_model_counters
