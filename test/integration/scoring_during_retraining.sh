@@ -159,6 +159,13 @@ report=$(q $db "SELECT string_agg(format('%s:%s/%s', i, exp, n), ' ' ORDER BY i)
                       GROUP BY i, exp) AS per_interval")
 diag "queries between changes (interval:expected version/queries): ${report%|*}"
 ok $([ "${report#*|}" = 0 ]; echo $?) "every query between two changes scored with the version active then"
+if [ "${report#*|}" != 0 ]; then
+    diag "changes (start, end): $(for i in 0 1 2 3; do printf '%s..%s ' "${t0[$i]}" "${t1[$i]}"; done)"
+    q $db "SELECT format('interval %s expected v%s: v%s parallel=%s %s..%s', i, exp, o.version, o.parallel, o.started, o.finished)
+           FROM (VALUES $intervals) AS iv(i, exp, lo, hi)
+           JOIN observed o ON o.started > iv.lo AND o.finished < iv.hi AND o.version <> iv.exp
+           LIMIT 5" | while read -r line; do diag "$line"; done
+fi
 ok $(q $db "SELECT count(*) FROM (VALUES $intervals) AS iv(i, exp, lo, hi)
             WHERE NOT EXISTS (SELECT FROM observed o WHERE o.started > iv.lo AND o.finished < iv.hi)" | grep -qx 0; echo $?) \
     "each version served queries while it was active"
