@@ -5,9 +5,9 @@
  *
  * Each follows scikit-learn (see include/mixrec/metrics.h and the
  * fixture test/fixtures/eval_cases.jsonl, made by
- * test/torch/make_eval_fixture.py).  The metrics sort with heap sorts
- * written here, which need no allocation (glibc's qsort may allocate) and
- * no state outside their arguments (qsort has no context argument, and a
+ * test/torch/make_eval_fixture.py).  The metrics sort with one heap sort
+ * written here, which needs no allocation (glibc's qsort may allocate) and
+ * no state outside its arguments (qsort has no context argument, and a
  * file-level one would not be reentrant).
  */
 #include <float.h>
@@ -23,12 +23,20 @@ typedef struct RankOrder
 {
 	const char *const *users;
 	const double *scores;
+	uint32_t   *rows;			/* what is sorted */
 } RankOrder;
 
-static void SortPairs(double *pairs, size_t n);
+typedef int (*ComesBefore) (const void *items, size_t i, size_t j);
+typedef void (*SwapItems) (void *items, size_t i, size_t j);
+
+static void HeapSort(void *items, size_t n, ComesBefore before, SwapItems swap);
+static int	PairBefore(const void *items, size_t i, size_t j);
+static void PairSwap(void *items, size_t i, size_t j);
+static int	RowOrderBefore(const void *items, size_t i, size_t j);
+static void RowSwap(void *items, size_t i, size_t j);
+static int	LargerBefore(const void *items, size_t i, size_t j);
+static void DoubleSwap(void *items, size_t i, size_t j);
 static int	RowBefore(const RankOrder *order, uint32_t a, uint32_t b);
-static void SortRows(const RankOrder *order, uint32_t *rows, size_t n);
-static void SortDescending(double *values, size_t n);
 
 /*
  * Compute the mean log loss of clipped probabilities
@@ -74,13 +82,14 @@ MetricAccuracy(const double *p, const double *y, const unsigned char *include, s
 }
 
 /*
- * Heap-sort (score, label) pairs by score, smallest first: the order
- * within a group of tied scores does not matter to the AUC
+ * Heap-sort n items into the order before gives (before(i, j): item i
+ * comes ahead of item j), with no allocation and no state outside the
+ * arguments; swap exchanges two items
  */
 static void
-SortPairs(double *pairs, size_t n)
+HeapSort(void *items, size_t n, ComesBefore before, SwapItems swap)
 {
-	/* A heap whose root is the largest; then move roots to the end */
+	/* A heap whose root comes last in the order; then move roots to the end */
 	for (size_t end = n, start = n / 2; end > 1;)
 	{
 		size_t		parent;
@@ -89,37 +98,84 @@ SortPairs(double *pairs, size_t n)
 			parent = --start;
 		else
 		{
-			double		score = pairs[0];
-			double		label = pairs[1];
-
-			--end;
-			pairs[0] = pairs[2 * end];
-			pairs[1] = pairs[2 * end + 1];
-			pairs[2 * end] = score;
-			pairs[2 * end + 1] = label;
+			swap(items, 0, --end);
 			parent = 0;
 		}
 		for (;;)
 		{
 			size_t		child = 2 * parent + 1;
-			double		score;
-			double		label;
 
 			if (child >= end)
 				break;
-			if (child + 1 < end && pairs[2 * (child + 1)] > pairs[2 * child])
+			if (child + 1 < end && before(items, child, child + 1))
 				child++;
-			if (!(pairs[2 * child] > pairs[2 * parent]))
+			if (!before(items, parent, child))
 				break;
-			score = pairs[2 * parent];
-			label = pairs[2 * parent + 1];
-			pairs[2 * parent] = pairs[2 * child];
-			pairs[2 * parent + 1] = pairs[2 * child + 1];
-			pairs[2 * child] = score;
-			pairs[2 * child + 1] = label;
+			swap(items, parent, child);
 			parent = child;
 		}
 	}
+}
+
+/* (score, label) pairs, smallest score first: ties may be in any order */
+static int
+PairBefore(const void *items, size_t i, size_t j)
+{
+	const double *pairs = items;
+
+	return pairs[2 * i] < pairs[2 * j];
+}
+
+static void
+PairSwap(void *items, size_t i, size_t j)
+{
+	double	   *pairs = items;
+
+	for (int k = 0; k < 2; k++)
+	{
+		double		swap = pairs[2 * i + k];
+
+		pairs[2 * i + k] = pairs[2 * j + k];
+		pairs[2 * j + k] = swap;
+	}
+}
+
+/* Row numbers, in RowBefore order */
+static int
+RowOrderBefore(const void *items, size_t i, size_t j)
+{
+	const RankOrder *order = items;
+
+	return RowBefore(order, order->rows[i], order->rows[j]);
+}
+
+static void
+RowSwap(void *items, size_t i, size_t j)
+{
+	uint32_t   *rows = ((RankOrder *) items)->rows;
+	uint32_t	swap = rows[i];
+
+	rows[i] = rows[j];
+	rows[j] = swap;
+}
+
+/* Doubles, largest first */
+static int
+LargerBefore(const void *items, size_t i, size_t j)
+{
+	const double *values = items;
+
+	return values[i] > values[j];
+}
+
+static void
+DoubleSwap(void *items, size_t i, size_t j)
+{
+	double	   *values = items;
+	double		swap = values[i];
+
+	values[i] = values[j];
+	values[j] = swap;
 }
 
 /*
@@ -146,7 +202,7 @@ MetricAuc(const double *scores, const unsigned char *positive,
 	if (n_pos == 0 || n_neg == 0)
 		return NAN;
 
-	SortPairs(pairs, m);
+	HeapSort(pairs, m, PairBefore, PairSwap);
 
 	/* Sum the positives' ranks (1-based), giving tied scores their mean rank */
 	for (size_t i = 0; i < m;)
@@ -207,86 +263,6 @@ RowBefore(const RankOrder *order, uint32_t a, uint32_t b)
 }
 
 /*
- * Heap-sort row numbers into RowBefore order
- */
-static void
-SortRows(const RankOrder *order, uint32_t *rows, size_t n)
-{
-	/* A heap whose root comes last in the order; then move roots to the end */
-	for (size_t end = n, start = n / 2; end > 1;)
-	{
-		size_t		parent;
-
-		if (start > 0)
-			parent = --start;
-		else
-		{
-			uint32_t	top = rows[0];
-
-			rows[0] = rows[--end];
-			rows[end] = top;
-			parent = 0;
-		}
-		for (;;)
-		{
-			size_t		child = 2 * parent + 1;
-			uint32_t	swap;
-
-			if (child >= end)
-				break;
-			if (child + 1 < end && RowBefore(order, rows[child], rows[child + 1]))
-				child++;
-			if (!RowBefore(order, rows[parent], rows[child]))
-				break;
-			swap = rows[parent];
-			rows[parent] = rows[child];
-			rows[child] = swap;
-			parent = child;
-		}
-	}
-}
-
-/*
- * Heap-sort doubles largest first
- */
-static void
-SortDescending(double *values, size_t n)
-{
-	/* A heap whose root is the smallest; then move roots to the end */
-	for (size_t end = n, start = n / 2; end > 1;)
-	{
-		size_t		parent;
-
-		if (start > 0)
-			parent = --start;
-		else
-		{
-			double		top = values[0];
-
-			values[0] = values[--end];
-			values[end] = top;
-			parent = 0;
-		}
-		for (;;)
-		{
-			size_t		child = 2 * parent + 1;
-			double		swap;
-
-			if (child >= end)
-				break;
-			if (child + 1 < end && values[child + 1] < values[child])
-				child++;
-			if (!(values[child] < values[parent]))
-				break;
-			swap = values[parent];
-			values[parent] = values[child];
-			values[child] = swap;
-			parent = child;
-		}
-	}
-}
-
-/*
  * Size the scratch of MetricRankingAtK: gains, scores and ideal gains of
  * one user, and the row order
  */
@@ -307,7 +283,7 @@ MetricRankingAtK(const char *const *users, const double *y, const double *p, siz
 	double	   *score = gain + n;
 	double	   *ideal = score + n;
 	uint32_t   *rows = (uint32_t *) (ideal + n);
-	RankOrder	order = {users, p};
+	RankOrder	order = {users, p, rows};
 	double		precision_sum = 0;
 	double		recall_sum = 0;
 	double		ndcg_sum = 0;
@@ -316,7 +292,7 @@ MetricRankingAtK(const char *const *users, const double *y, const double *p, siz
 
 	for (size_t r = 0; r < n; r++)
 		rows[r] = (uint32_t) r;
-	SortRows(&order, rows, n);
+	HeapSort(&order, n, RowOrderBefore, RowSwap);
 
 	result.users = 0;
 	for (size_t first = 0; first < n;)
@@ -351,7 +327,7 @@ MetricRankingAtK(const char *const *users, const double *y, const double *p, siz
 		}
 
 		/* The ideal order: gains best first, without ties to average */
-		SortDescending(ideal, count);
+		HeapSort(ideal, count, LargerBefore, DoubleSwap);
 		ideal_dcg = 0;
 		for (int i = 0; i < count && i < k; i++)
 			ideal_dcg += ideal[i] / log2(i + 2.0);
