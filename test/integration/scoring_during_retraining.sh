@@ -33,6 +33,16 @@ ok $([ "$version" = 1 ]; echo $?) "version 1 is trained before the load starts"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# wait_until_sleeping APPNAME: until the session of that application_name
+# is inside pg_sleep (at most about two seconds)
+wait_until_sleeping() {
+    for _ in $(seq 1 100); do
+        [ "$(q $db "SELECT count(*) FROM pg_stat_activity
+                    WHERE application_name = '$1' AND wait_event = 'PgSleep'")" = 1 ] && return
+        sleep 0.02
+    done
+}
 # The check: every row scored twice with the active version (two call sites)
 # and once with the version the same query reads from the registry.  OFFSET
 # 0 keeps the planner from duplicating the calls into the aggregates.  On a
@@ -105,11 +115,7 @@ for step in "${steps[@]}"; do
         PGAPPNAME=mixrec_straddle psql -X -q -v ON_ERROR_STOP=1 -d $db -f "$tmp/straddle.sql" \
             >"$tmp/straddle.out" 2>&1 &
         straddler=$!
-        for _ in $(seq 1 100); do
-            [ "$(q $db "SELECT count(*) FROM pg_stat_activity
-                        WHERE application_name = 'mixrec_straddle' AND wait_event = 'PgSleep'")" = 1 ] && break
-            sleep 0.02
-        done
+        wait_until_sleeping mixrec_straddle
     else
         sleep 1
     fi
@@ -187,11 +193,7 @@ PGAPPNAME=mixrec_late_read psql -X -q -At -d $db -c "SELECT string_agg(CASE WHEN
                                         CASE WHEN i = 1 THEN pg_sleep(1.5) END
                                  FROM generate_series(1, 4) AS i OFFSET 0) AS s" >"$tmp/late.out" 2>&1 &
 late=$!
-for _ in $(seq 1 100); do
-    [ "$(q $db "SELECT count(*) FROM pg_stat_activity
-                WHERE application_name = 'mixrec_late_read' AND wait_event = 'PgSleep'")" = 1 ] && break
-    sleep 0.02
-done
+wait_until_sleeping mixrec_late_read
 q $db "SELECT mixrec_activate('m', 2)" >/dev/null
 wait $late
 ok $([ "$(cat "$tmp/late.out")" = "true,true,true" ]; echo $?) \
