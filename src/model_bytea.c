@@ -25,6 +25,9 @@ PG_FUNCTION_INFO_V1(mixrec_init);
 PG_FUNCTION_INFO_V1(mixrec_info);
 PG_FUNCTION_INFO_V1(mixrec_shape);
 
+static void AppendShapeJson(StringInfo buf, int version, Size bytes,
+							const MixrecModel *model);
+
 static int	ErrcodeForStatus(MixrecStatus status);
 static ModelInitKind InitKindFromText(text *name);
 
@@ -253,6 +256,23 @@ mixrec_init(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Open a JSON object describing a model with the members mixrec_info and
+ * mixrec_shape share: format version, size, shape, alpha
+ */
+static void
+AppendShapeJson(StringInfo buf, int version, Size bytes, const MixrecModel *model)
+{
+	const MlpShape *shape = &model->shape;
+
+	appendStringInfo(buf, "{\"format_version\": %d, \"bytes\": %zu, \"input_dim\": %d, \"hidden\": [",
+					 version, bytes, MlpInputDim(shape));
+	for (int i = 1; i <= shape->n_hidden; i++)
+		appendStringInfo(buf, "%s%d", i > 1 ? ", " : "", shape->dims[i]);
+	appendStringInfo(buf, "], \"output_dim\": %d, \"alpha\": ", MlpOutputDim(shape));
+	AppendJsonDouble(buf, model->alpha);
+}
+
+/*
  * Describe a model as jsonb
  *
  * mixrec_info(model)
@@ -273,13 +293,8 @@ mixrec_info(PG_FUNCTION_ARGS)
 	params = MlpParamCount(shape);
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"format_version\": %d, \"bytes\": %zu, \"input_dim\": %d, \"hidden\": [",
-					 ModelBlobVersion((const uint8 *) VARDATA_ANY(blob)),
-					 (size_t) VARSIZE_ANY_EXHDR(blob), MlpInputDim(shape));
-	for (int i = 1; i <= shape->n_hidden; i++)
-		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", shape->dims[i]);
-	appendStringInfo(&buf, "], \"output_dim\": %d, \"alpha\": ", MlpOutputDim(shape));
-	AppendJsonDouble(&buf, model->alpha);
+	AppendShapeJson(&buf, ModelBlobVersion((const uint8 *) VARDATA_ANY(blob)),
+					VARSIZE_ANY_EXHDR(blob), model);
 	appendStringInfo(&buf, ", \"parameters\": {\"open\": %zu, \"commercial\": %zu, \"total\": %zu}, "
 					 "\"standardize\": %s, \"optimizer\": ",
 					 params, params, 2 * params,
@@ -332,13 +347,7 @@ mixrec_shape(PG_FUNCTION_ARGS)
 		ReportCoreError(&err);
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"format_version\": %d, \"bytes\": %zu, \"input_dim\": %d, \"hidden\": [",
-					 ModelBlobVersion((const uint8 *) VARDATA(head)), len,
-					 MlpInputDim(&model.shape));
-	for (int i = 1; i <= model.shape.n_hidden; i++)
-		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", model.shape.dims[i]);
-	appendStringInfo(&buf, "], \"output_dim\": %d, \"alpha\": ", MlpOutputDim(&model.shape));
-	AppendJsonDouble(&buf, model.alpha);
+	AppendShapeJson(&buf, ModelBlobVersion((const uint8 *) VARDATA(head)), len, &model);
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
