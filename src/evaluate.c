@@ -326,10 +326,10 @@ mixrec_evaluate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("k must not be NULL")));
 	k = PG_GETARG_INT32(6);
-	if (k < 1 || k > 10000)
+	if (k < 1 || k > MIXREC_MAX_K)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must be between 1 and 10000, got %d", k)));
+				 errmsg("k must be between 1 and %d, got %d", MIXREC_MAX_K, k)));
 
 	InitMaterializedSRF(fcinfo, 0);
 	model = RegistryModel(fcinfo, 0, 7);

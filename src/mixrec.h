@@ -19,6 +19,9 @@
 #include "utils/array.h"
 #include "utils/guc.h"
 
+/* The largest k of mixrec_recommend and of mixrec_evaluate's metrics at k */
+#define MIXREC_MAX_K	10000
+
 /* GUC: BLAS threads a backend may use (mixrec.threads) */
 extern int	mixrec_threads;
 

@@ -45,7 +45,6 @@ PG_FUNCTION_INFO_V1(mixrec_recommend);
 
 #define SERVE_BLOCK_ROWS	1024
 #define SERVE_FETCH_ROWS	10000
-#define MAX_K				10000
 
 /*
  * Memory counted against the budget per candidate id beyond its text (the
@@ -704,10 +703,10 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("k must not be NULL")));
 	k = PG_GETARG_INT32(7);
-	if (k < 1 || k > MAX_K)
+	if (k < 1 || k > MIXREC_MAX_K)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must be between 1 and %d, got %d", MAX_K, k)));
+				 errmsg("k must be between 1 and %d, got %d", MIXREC_MAX_K, k)));
 
 	InitMaterializedSRF(fcinfo, 0);
 	model = RegistryModel(fcinfo, 0, 11);
