@@ -33,6 +33,7 @@
 #include "lib/stringinfo.h"
 #include "mixrec.h"
 #include "mixrec/adam.h"
+#include "mixrec/fit.h"
 #include "options.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -45,10 +46,9 @@
 #define MAX_BATCH_SIZE		65536	/* rows of a batch, batches of a pool */
 
 /*
- * src/core/fit.c's limit on the rows of a pool (MAX_POOL_ROWS), which the
- * core checks only once the state's memory is allocated: checked here first
+ * The core's limit on the rows of a pool (MIXREC_MAX_POOL_ROWS) is checked
+ * in OptionsCheck too, before the state's memory is allocated
  */
-#define MAX_POOL_ROWS		(1 << 24)
 
 typedef enum OptionType
 {
@@ -517,10 +517,10 @@ OptionsCheck(const TrainOptions *opts, int scope)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("patience needs a validation set, but validation_fraction is 0")));
-	if ((scope & OPTIONS_FIT) && (int64) opts->batch_size * opts->pool_batches > MAX_POOL_ROWS)
+	if ((scope & OPTIONS_FIT) && (int64) opts->batch_size * opts->pool_batches > MIXREC_MAX_POOL_ROWS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("batch_size times pool_batches must be at most %d", MAX_POOL_ROWS)));
+				 errmsg("batch_size times pool_batches must be at most %d", MIXREC_MAX_POOL_ROWS)));
 }
 
 /*

@@ -54,6 +54,7 @@
 #define MIXREC_FIT_SHUFFLE			0x0001	/* shuffle the pool before training it */
 #define MIXREC_FIT_SKIP_INVALID		0x0002	/* the caller skips invalid rows */
 #define MIXREC_FIT_FLAGS			0x0003
+#define MIXREC_MAX_POOL_ROWS		(1 << 24)	/* batch_size times pool_batches */
 
 typedef struct FitHeader
 {

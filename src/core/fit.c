@@ -28,7 +28,6 @@
 #include "mixrec/random.h"
 
 #define FIT_MAGIC			"MXRS"
-#define MAX_POOL_ROWS		(1 << 24)
 
 static size_t Pad8(size_t n);
 static size_t RowBytes(const MlpShape *shape);
@@ -113,10 +112,10 @@ FitStateCreate(uint8_t *bytes, size_t len, const MixrecModel *model, int batch_s
 	if (!(model->flags & MIXREC_FLAG_OPTIMIZER))
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "a training state needs a model with optimizer state");
 	if (batch_size < 1 || pool_batches < 1 ||
-		(size_t) batch_size * pool_batches > MAX_POOL_ROWS)
+		(size_t) batch_size * pool_batches > MIXREC_MAX_POOL_ROWS)
 		return MixrecFail(err, MIXREC_ERR_LIMIT,
 						  "batch size %d times %d batches is outside 1..%d pooled rows",
-						  batch_size, pool_batches, MAX_POOL_ROWS);
+						  batch_size, pool_batches, MIXREC_MAX_POOL_ROWS);
 	if (len != FitStateBytes(model, batch_size, pool_batches))
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "wrong buffer size for a training state");
 
@@ -202,7 +201,7 @@ FitStateOpen(uint8_t *bytes, size_t len, FitState *state, int verify, MixrecErro
 		if (h->model_len > len - MIXREC_FIT_HEADER_BYTES)
 			return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state is too short for its model");
 		if (h->batch_size < 1 || h->pool_capacity < h->batch_size ||
-			h->pool_capacity % h->batch_size != 0 || h->pool_capacity > MAX_POOL_ROWS ||
+			h->pool_capacity % h->batch_size != 0 || h->pool_capacity > MIXREC_MAX_POOL_ROWS ||
 			h->pool_rows >= h->pool_capacity || (h->flags & ~(uint32_t) MIXREC_FIT_FLAGS) ||
 			!isfinite(h->loss_total) || !isfinite(h->loss_open) || !isfinite(h->loss_commercial))
 			return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state header is invalid");
@@ -210,7 +209,7 @@ FitStateOpen(uint8_t *bytes, size_t len, FitState *state, int verify, MixrecErro
 
 	/* Even for a state of our own, never point outside the buffer */
 	if (h->model_len > len - MIXREC_FIT_HEADER_BYTES ||
-		h->pool_capacity > MAX_POOL_ROWS || h->pool_rows >= h->pool_capacity ||
+		h->pool_capacity > MIXREC_MAX_POOL_ROWS || h->pool_rows >= h->pool_capacity ||
 		h->batch_size < 1 || h->batch_size > h->pool_capacity)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state header is invalid");
 	state->model_blob = bytes + MIXREC_FIT_HEADER_BYTES;
