@@ -24,6 +24,10 @@ OBJS = \
 	src/train_source.o \
 	src/train_stream.o \
 	src/train_version.o \
+	src/train_typed.o \
+	src/transform_fit.o \
+	src/transform_bind.o \
+	src/transform_sql.o \
 	src/core/status.o \
 	src/core/crc32c.o \
 	src/core/random.o \

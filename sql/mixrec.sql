@@ -61,6 +61,37 @@ CREATE FUNCTION mixrec_score_all(model bytea, features float8[], mode text DEFAU
 COMMENT ON FUNCTION mixrec_score_all(bytea, float8[], text, float8) IS
 'score a feature vector with a model of several outputs: one probability per output';
 
+-- Scoring a row of typed columns (a model trained on them)
+
+CREATE FUNCTION mixrec_score(model bytea, features record, mode text DEFAULT 'blend',
+	alpha float8 DEFAULT NULL) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mixrec_score' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_score(bytea, record, text, float8) IS
+'score a row of the columns a model was trained on, by name: the probability under the blend, open, commercial or soup model';
+
+CREATE FUNCTION mixrec_score_all(model bytea, features record, mode text DEFAULT 'blend',
+	alpha float8 DEFAULT NULL) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mixrec_score_all' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_score_all(bytea, record, text, float8) IS
+'score a row of typed columns with a model of several outputs: one probability per output';
+
+CREATE FUNCTION mixrec_transform(model bytea, features record) RETURNS real[]
+	AS 'MODULE_PATHNAME', 'mixrec_transform' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_transform(bytea, record) IS
+'the input vector a model''s MLPs see for a row of typed columns: encoded and standardised';
+
+CREATE FUNCTION mixrec_feature_info(model bytea)
+RETURNS TABLE (column_name text, type text, kind text, first_input int, inputs int,
+	rows bigint, null_fraction float8, mean float8, stddev float8, scale text,
+	missing_input boolean, vocabulary_size int, top_values text[], top_counts bigint[])
+	AS 'MODULE_PATHNAME', 'mixrec_feature_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 20;
+
+COMMENT ON FUNCTION mixrec_feature_info(bytea) IS
+'one row per typed column of a model: its inputs, kind, statistics and most frequent values';
+
 -- The model registry
 
 CREATE FUNCTION mixrec_shape(model bytea) RETURNS jsonb
@@ -319,8 +350,8 @@ COMMENT ON FUNCTION mixrec_train_store(text, text, text, text, text, text, jsonb
 	boolean, bytea, jsonb) IS
 'training support: store a trained model as the new active version of a name the current role owns';
 
-CREATE FUNCTION mixrec_train(model_name text, source text, features text, label text,
-	domain text DEFAULT NULL, weight text DEFAULT NULL, alpha float8 DEFAULT 0.5,
+CREATE FUNCTION mixrec_train(model_name text, source text, features text DEFAULT NULL,
+	label text DEFAULT NULL, domain text DEFAULT NULL, weight text DEFAULT NULL, alpha float8 DEFAULT 0.5,
 	hidden int[] DEFAULT '{64}', epochs int DEFAULT 10, batch_size int DEFAULT 256,
 	learning_rate float8 DEFAULT 1e-3, beta1 float8 DEFAULT 0.9, beta2 float8 DEFAULT 0.999,
 	eps float8 DEFAULT 1e-8, weight_decay float8 DEFAULT 0, optimizer text DEFAULT 'adam',
@@ -328,15 +359,28 @@ CREATE FUNCTION mixrec_train(model_name text, source text, features text, label 
 	standardize boolean DEFAULT true, shuffle boolean DEFAULT true,
 	init text DEFAULT 'independent', seed bigint DEFAULT 42,
 	warm_start boolean DEFAULT false, initial_model bytea DEFAULT NULL,
-	on_invalid text DEFAULT 'error', method text DEFAULT 'auto')
+	on_invalid text DEFAULT 'error', method text DEFAULT 'auto',
+	exclude text[] DEFAULT NULL, transform jsonb DEFAULT NULL)
 RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
 	validation_loss float8, validation_auc float8)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
 
 COMMENT ON FUNCTION mixrec_train(text, text, text, text, text, text, float8, int[], int, int,
 	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
-	boolean, bytea, text, text) IS
+	boolean, bytea, text, text, text[], jsonb) IS
 'train the open and commercial models on the rows of a table, view or query and store a new active version';
+
+-- Not STRICT: features, label, exclude and transform may be NULL
+CREATE FUNCTION mixrec_prepare(source text, features text DEFAULT NULL, label text DEFAULT NULL,
+	exclude text[] DEFAULT NULL, transform jsonb DEFAULT NULL, hidden int[] DEFAULT '{64}',
+	alpha float8 DEFAULT 0.5, standardize boolean DEFAULT true, init text DEFAULT 'independent',
+	seed bigint DEFAULT 42)
+RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION mixrec_prepare(text, text, text, text[], jsonb, int[], float8, boolean,
+	text, bigint) IS
+'a new model whose input transform is fitted on the typed columns of a source, for mixrec_fit';
 
 CREATE FUNCTION mixrec_training_info(model_name text, model_version int DEFAULT NULL)
 RETURNS TABLE (epoch int, train_loss float8, train_loss_open float8,
@@ -390,6 +434,15 @@ CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features real[], labe
 CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features "any", label "any",
 	weight "any", domain "any", options jsonb)
 	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- Typed columns: the source's row, encoded by the model's transform
+CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features record, label float8)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features record, label float8,
+	weight float8, domain text)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mixrec_fit_accum(state bytea, model bytea, features record, label float8,
+	weight float8, domain text, options jsonb)
+	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mixrec_fit_combine(a bytea, b bytea)
 	RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION mixrec_fit_final(state bytea)
@@ -403,6 +456,12 @@ COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, real[], float8, float8, text)
 'aggregate support: add one row to a training state';
 COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, real[], float8, float8, text, jsonb) IS
 'aggregate support: add one row to a training state';
+COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, record, float8) IS
+'aggregate support: add one row of typed columns to a training state';
+COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, record, float8, float8, text) IS
+'aggregate support: add one row of typed columns to a training state';
+COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, record, float8, float8, text, jsonb) IS
+'aggregate support: add one row of typed columns to a training state';
 COMMENT ON FUNCTION mixrec_fit_accum(bytea, bytea, "any", "any", "any", "any", jsonb) IS
 'aggregate support: add one row, of any column types the training source may have, to a training state';
 COMMENT ON FUNCTION mixrec_fit_combine(bytea, bytea) IS
@@ -431,6 +490,25 @@ COMMENT ON AGGREGATE mixrec_fit(bytea, real[], float8, float8, text) IS
 COMMENT ON AGGREGATE mixrec_fit(bytea, real[], float8, float8, text, jsonb) IS
 'train one epoch of mini-batch Adam over the rows, with weights, domains and options; returns the model';
 
+CREATE AGGREGATE mixrec_fit(model bytea, features record, label float8) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, FINALFUNC = mixrec_fit_final,
+	COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+CREATE AGGREGATE mixrec_fit(model bytea, features record, label float8, weight float8,
+	domain text) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, FINALFUNC = mixrec_fit_final,
+	COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+CREATE AGGREGATE mixrec_fit(model bytea, features record, label float8, weight float8,
+	domain text, options jsonb) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, FINALFUNC = mixrec_fit_final,
+	COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+
+COMMENT ON AGGREGATE mixrec_fit(bytea, record, float8) IS
+'train one epoch over rows of typed columns (a model from mixrec_prepare, or trained on them); returns the model';
+COMMENT ON AGGREGATE mixrec_fit(bytea, record, float8, float8, text) IS
+'train one epoch over rows of typed columns, with sample weights and domains; returns the model';
+COMMENT ON AGGREGATE mixrec_fit(bytea, record, float8, float8, text, jsonb) IS
+'train one epoch over rows of typed columns, with weights, domains and options; returns the model';
+
 CREATE AGGREGATE mixrec_fit_state(model bytea, features real[], label float8) (
 	SFUNC = mixrec_fit_accum, STYPE = bytea, COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
 CREATE AGGREGATE mixrec_fit_state(model bytea, features real[], label float8, weight float8,
@@ -446,6 +524,22 @@ COMMENT ON AGGREGATE mixrec_fit_state(bytea, real[], float8, float8, text) IS
 'like mixrec_fit, but returns the training state itself, to be merged with mixrec_merge';
 COMMENT ON AGGREGATE mixrec_fit_state(bytea, real[], float8, float8, text, jsonb) IS
 'like mixrec_fit, but returns the training state itself, to be merged with mixrec_merge';
+
+CREATE AGGREGATE mixrec_fit_state(model bytea, features record, label float8) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+CREATE AGGREGATE mixrec_fit_state(model bytea, features record, label float8, weight float8,
+	domain text) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+CREATE AGGREGATE mixrec_fit_state(model bytea, features record, label float8, weight float8,
+	domain text, options jsonb) (
+	SFUNC = mixrec_fit_accum, STYPE = bytea, COMBINEFUNC = mixrec_fit_combine, PARALLEL = SAFE);
+
+COMMENT ON AGGREGATE mixrec_fit_state(bytea, record, float8) IS
+'like mixrec_fit over typed columns, but returns the training state itself';
+COMMENT ON AGGREGATE mixrec_fit_state(bytea, record, float8, float8, text) IS
+'like mixrec_fit over typed columns, but returns the training state itself';
+COMMENT ON AGGREGATE mixrec_fit_state(bytea, record, float8, float8, text, jsonb) IS
+'like mixrec_fit over typed columns, but returns the training state itself';
 
 -- What streamed training runs once per epoch: the source's columns go in as
 -- they are, and the datum layer converts them as training in memory does
@@ -504,6 +598,35 @@ CREATE FUNCTION mixrec_score_all(model_name text, features float8[], mode text D
 
 COMMENT ON FUNCTION mixrec_score_all(text, float8[], text, float8, int) IS
 'score a feature vector with a registered model of several outputs';
+
+CREATE FUNCTION mixrec_score(model_name text, features record, mode text DEFAULT 'blend',
+	alpha float8 DEFAULT NULL, version int DEFAULT NULL) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mixrec_score_name' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_score(text, record, text, float8, int) IS
+'score a row of typed columns with a registered model: its active version (read once per query) or the given version';
+
+CREATE FUNCTION mixrec_score_all(model_name text, features record, mode text DEFAULT 'blend',
+	alpha float8 DEFAULT NULL, version int DEFAULT NULL) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mixrec_score_all_name' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_score_all(text, record, text, float8, int) IS
+'score a row of typed columns with a registered model of several outputs';
+
+CREATE FUNCTION mixrec_transform(model_name text, features record) RETURNS real[]
+	AS 'MODULE_PATHNAME', 'mixrec_transform_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_transform(text, record) IS
+'the input vector the active version of a registered model sees for a row of typed columns';
+
+CREATE FUNCTION mixrec_feature_info(model_name text, version int DEFAULT NULL)
+RETURNS TABLE (column_name text, type text, kind text, first_input int, inputs int,
+	rows bigint, null_fraction float8, mean float8, stddev float8, scale text,
+	missing_input boolean, vocabulary_size int, top_values text[], top_counts bigint[])
+	AS 'MODULE_PATHNAME', 'mixrec_feature_info_name' LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+
+COMMENT ON FUNCTION mixrec_feature_info(text, int) IS
+'one row per typed column of a registered model (its active version, or the given one)';
 
 -- Model lifecycle
 

@@ -49,6 +49,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "mixrec.h"
+#include "typed.h"
 #include "mixrec/fit.h"
 #include "mixrec/standardize.h"
 #include "options.h"
@@ -97,9 +98,22 @@ typedef struct FitCache
 	int			n_trusted;
 	int			trusted_capacity;
 	bool		types_checked;	/* the row arguments' types, checked once: */
+	bool		features_record;	/* typed columns in a row, not an array */
 	Oid			label_type;
 	Oid			weight_type;
 	Oid			domain_type;
+
+	/*
+	 * The transform of the last model with typed columns, and the encoder
+	 * of its rows: loaded from a copy of the section, used again for the
+	 * same bytes (the same address in a trusted state, or equal bytes)
+	 */
+	MemoryContext transform_mcxt;
+	uint8	   *section;
+	uint32		section_len;
+	const uint8 *section_seen;	/* where a trusted state holds those bytes */
+	const Transform *transform;
+	RecordEncoder encoder;
 } FitCache;
 
 static void CheckAggregateContext(FunctionCallInfo fcinfo, const char *name,
@@ -108,6 +122,10 @@ static FitCache *FitCacheOf(FunctionCallInfo fcinfo);
 static FitWork *FitWorkFor(FunctionCallInfo fcinfo, const FitState *state);
 static Oid	FitArgType(FunctionCallInfo fcinfo, int arg);
 static void FitCheckArgTypes(FunctionCallInfo fcinfo, FitCache *cache);
+static bool FitReadFeatures(FunctionCallInfo fcinfo, FitCache *cache, const Transform *transform,
+							const MixrecModel *model, bool skip_invalid);
+static const Transform *FitTransformFor(FitCache *cache, MemoryContext aggcontext,
+										const bytea *blob, const MixrecModel *model);
 static bool StateIsTrusted(FitCache *cache, MemoryContext context, const void *blob);
 static void TrustState(FitCache *cache, MemoryContext context, const void *blob);
 static void ForgetTrustedStates(void *arg);
@@ -258,6 +276,7 @@ ForgetTrustedStates(void *arg)
 		if (cache->trusted[i].context != forget->context)
 			cache->trusted[kept++] = cache->trusted[i];
 	cache->n_trusted = kept;
+	cache->section_seen = NULL;
 }
 
 /*
@@ -423,9 +442,14 @@ FitArgType(FunctionCallInfo fcinfo, int arg)
 static void
 FitCheckArgTypes(FunctionCallInfo fcinfo, FitCache *cache)
 {
+	Oid			features;
+
 	if (cache->types_checked)
 		return;
-	DatumCheckFeaturesType(FitArgType(fcinfo, 2), "features");
+	features = FitArgType(fcinfo, 2);
+	cache->features_record = type_is_rowtype(features);
+	if (!cache->features_record)
+		DatumCheckFeaturesType(features, "features");
 	cache->label_type = FitArgType(fcinfo, 3);
 	DatumCheckLabelType(cache->label_type);
 	cache->weight_type = PG_NARGS() > 4 ? FitArgType(fcinfo, 4) : FLOAT8OID;
@@ -433,6 +457,66 @@ FitCheckArgTypes(FunctionCallInfo fcinfo, FitCache *cache)
 	cache->domain_type = PG_NARGS() > 5 ? FitArgType(fcinfo, 5) : TEXTOID;
 	DatumCheckDomainType(cache->domain_type);
 	cache->types_checked = true;
+}
+
+/*
+ * The transform of a state's model with typed columns, loaded once per
+ * distinct section (NULL for a model of array features)
+ */
+static const Transform *
+FitTransformFor(FitCache *cache, MemoryContext aggcontext, const bytea *blob,
+				const MixrecModel *model)
+{
+	MemoryContext old;
+
+	if (!(model->flags & MIXREC_FLAG_TRANSFORM))
+		return NULL;
+	/* A trusted state's section is where it was, unchanged: no one else writes it */
+	if (cache->transform != NULL && cache->section_seen == model->transform &&
+		StateIsTrusted(cache, aggcontext, blob))
+		return cache->transform;
+	if (cache->transform != NULL && cache->section_len == model->transform_len &&
+		memcmp(cache->section, model->transform, model->transform_len) == 0)
+	{
+		cache->section_seen = StateIsTrusted(cache, aggcontext, blob) ? model->transform : NULL;
+		return cache->transform;
+	}
+
+	if (cache->transform_mcxt == NULL)
+		cache->transform_mcxt = AllocSetContextCreate(GetMemoryChunkContext(cache),
+													  "mixrec fit transform",
+													  ALLOCSET_DEFAULT_SIZES);
+	cache->transform = NULL;
+	cache->section_seen = NULL;
+	MemoryContextReset(cache->transform_mcxt);
+	old = MemoryContextSwitchTo(cache->transform_mcxt);
+	cache->section = palloc(model->transform_len);
+	memcpy(cache->section, model->transform, model->transform_len);
+	cache->section_len = model->transform_len;
+	MemoryContextSwitchTo(old);
+	cache->transform = TransformLoadSection(cache->section, cache->section_len,
+											MlpInputDim(&model->shape), cache->transform_mcxt);
+	RecordEncoderInit(&cache->encoder, cache->transform, cache->transform_mcxt);
+	if (StateIsTrusted(cache, aggcontext, blob))
+		cache->section_seen = model->transform;
+	return cache->transform;
+}
+
+/*
+ * Convert a row's features into cache->features: typed columns in a row
+ * through the model's transform, or an array (false: skip the row)
+ */
+static bool
+FitReadFeatures(FunctionCallInfo fcinfo, FitCache *cache, const Transform *transform,
+				const MixrecModel *model, bool skip_invalid)
+{
+	if (transform != NULL)
+	{
+		RecordEncode(&cache->encoder, PG_GETARG_DATUM(2), cache->features);
+		return true;
+	}
+	return DatumFeatures(PG_GETARG_DATUM(2), MlpInputDim(&model->shape), cache->features,
+						 skip_invalid, FIT_SKIP_HINT, NULL);
 }
 
 /*
@@ -455,6 +539,7 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 	const char *invalid = NULL;
 	bool		skip_invalid;
 	MixrecError err;
+	const Transform *transform;
 
 	CheckAggregateContext(fcinfo, "mixrec_fit_accum", &aggcontext);
 
@@ -494,12 +579,22 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 	 * in memory accepts.
 	 */
 	FitCheckArgTypes(fcinfo, cache);
+	transform = FitTransformFor(cache, aggcontext, blob, &state.model);
+	if (cache->features_record && transform == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the model takes an array of features, but features is a row"),
+				 errhint("Pass the array column, or train a model on typed columns (mixrec_prepare).")));
+	if (!cache->features_record && transform != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the model was trained on typed columns, but features is an array"),
+				 errhint("Pass the row of the source (its alias, such as c in FROM clicks c).")));
 	if (PG_ARGISNULL(2))
 		invalid = "features are NULL";
 	else if (PG_ARGISNULL(3))
 		invalid = "label is NULL";
-	else if (!DatumFeatures(PG_GETARG_DATUM(2), MlpInputDim(&state.model.shape), cache->features,
-							skip_invalid, FIT_SKIP_HINT, NULL) ||
+	else if (!FitReadFeatures(fcinfo, cache, transform, &state.model, skip_invalid) ||
 			 !DatumLabel(PG_GETARG_DATUM(3), cache->label_type, 1, &label, skip_invalid,
 						 FIT_SKIP_HINT))
 		invalid = "skipped";

@@ -37,6 +37,7 @@
 #include "options.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
@@ -57,7 +58,9 @@ typedef enum OptionType
 	OPTION_FLOAT8,				/* double field, SQL float8 */
 	OPTION_BOOL,				/* bool field, SQL boolean */
 	OPTION_CHOICE,				/* enum or bool field, SQL text: one of choices */
-	OPTION_HIDDEN				/* MlpShape field, SQL int[]: the hidden sizes */
+	OPTION_HIDDEN,				/* MlpShape field, SQL int[]: the hidden sizes */
+	OPTION_NAMES,				/* List * of C strings, SQL text[]: column names */
+	OPTION_OBJECT				/* Jsonb * field, SQL jsonb: a JSON object */
 } OptionType;
 
 typedef struct OptionChoice
@@ -118,12 +121,17 @@ static const OptionDef OptionTable[] = {
 	{"on_invalid", OPTION_CHOICE, BOTH, FIELD(skip_invalid), "\"error\"", NONE, NONE, false, on_invalids},
 	{"method", OPTION_CHOICE, OPTIONS_TRAIN, FIELD(method), "\"auto\"", NONE, NONE, false, methods},
 	{"pool_batches", OPTION_INT, OPTIONS_FIT, FIELD(pool_batches), "8", 1, MAX_BATCH_SIZE},
+	{"exclude", OPTION_NAMES, OPTIONS_TRAIN, FIELD(exclude), "null", NONE, NONE},
+	{"transform", OPTION_OBJECT, OPTIONS_TRAIN, FIELD(transform), "null", NONE, NONE},
 };
 
 static const OptionDef *OptionFind(const char *name, int len, int scope);
 static char *OptionNames(int scope);
 static void OptionSet(const OptionDef *def, const JsonbValue *value, TrainOptions *opts);
 static void OptionSetHidden(const JsonbValue *value, TrainOptions *opts);
+static void OptionSetNames(const OptionDef *def, const JsonbValue *value, TrainOptions *opts);
+static void OptionSetNamesArray(const OptionDef *def, ArrayType *array, TrainOptions *opts);
+static void OptionSetObject(const OptionDef *def, const JsonbValue *value, TrainOptions *opts);
 static void CheckRange(const OptionDef *def, double value, const char *shown);
 static void StoreInteger(void *field, size_t size, int64 value);
 static int64 LoadInteger(const void *field, size_t size);
@@ -263,6 +271,77 @@ OptionSetHidden(const JsonbValue *value, TrainOptions *opts)
 }
 
 /*
+ * Set a list of names from a JSON array of strings
+ */
+static void
+OptionSetNames(const OptionDef *def, const JsonbValue *value, TrainOptions *opts)
+{
+	JsonbIterator *it;
+	JsonbValue	element;
+	JsonbIteratorToken token;
+	List	   *names = NIL;
+
+	if (value->type != jbvBinary || !JsonContainerIsArray(value->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an array of column names, got %s", def->name,
+						JsonValueKind(value))));
+	it = JsonbIteratorInit(value->val.binary.data);
+	while ((token = JsonbIteratorNext(&it, &element, true)) != WJB_DONE)
+	{
+		if (token != WJB_ELEM)
+			continue;
+		if (element.type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be an array of column names, got %s in it", def->name,
+							JsonValueKind(&element))));
+		names = lappend(names, pnstrdup(element.val.string.val, element.val.string.len));
+	}
+	*(List **) ((char *) opts + def->offset) = names;
+}
+
+/*
+ * Set a list of names from a text[] argument
+ */
+static void
+OptionSetNamesArray(const OptionDef *def, ArrayType *array, TrainOptions *opts)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *names = NIL;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array of column names", def->name)));
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", def->name)));
+		names = lappend(names, TextDatumGetCString(elems[i]));
+	}
+	*(List **) ((char *) opts + def->offset) = names;
+}
+
+/*
+ * Set a JSON object option
+ */
+static void
+OptionSetObject(const OptionDef *def, const JsonbValue *value, TrainOptions *opts)
+{
+	if (value->type != jbvBinary || !JsonContainerIsObject(value->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object, got %s", def->name, JsonValueKind(value))));
+	*(Jsonb **) ((char *) opts + def->offset) = JsonbValueToJsonb((JsonbValue *) value);
+}
+
+/*
  * Set one option from a JSON value, after checking its type and bounds
  */
 static void
@@ -366,6 +445,12 @@ OptionSet(const OptionDef *def, const JsonbValue *value, TrainOptions *opts)
 		case OPTION_HIDDEN:
 			OptionSetHidden(value, opts);
 			break;
+		case OPTION_NAMES:
+			OptionSetNames(def, value, opts);
+			break;
+		case OPTION_OBJECT:
+			OptionSetObject(def, value, opts);
+			break;
 	}
 }
 
@@ -461,7 +546,8 @@ OptionsFromArguments(FunctionCallInfo fcinfo, int scope, TrainOptions *opts)
 		const OptionDef *def = OptionFind(names[i], strlen(names[i]), scope);
 		static const Oid sql_types[] = {
 			[OPTION_INT] = INT4OID, [OPTION_INT64] = INT8OID, [OPTION_FLOAT8] = FLOAT8OID,
-			[OPTION_BOOL] = BOOLOID, [OPTION_CHOICE] = TEXTOID, [OPTION_HIDDEN] = INT4ARRAYOID
+			[OPTION_BOOL] = BOOLOID, [OPTION_CHOICE] = TEXTOID, [OPTION_HIDDEN] = INT4ARRAYOID,
+			[OPTION_NAMES] = TEXTARRAYOID, [OPTION_OBJECT] = JSONBOID
 		};
 		JsonbValue	value;
 
@@ -476,6 +562,19 @@ OptionsFromArguments(FunctionCallInfo fcinfo, int scope, TrainOptions *opts)
 		{
 			ModelHiddenFromArray(PG_GETARG_ARRAYTYPE_P(i), &opts->shape);
 			continue;
+		}
+		else if (def->type == OPTION_NAMES)
+		{
+			OptionSetNamesArray(def, PG_GETARG_ARRAYTYPE_P(i), opts);
+			continue;
+		}
+		else if (def->type == OPTION_OBJECT)
+		{
+			Jsonb	   *object = PG_GETARG_JSONB_P(i);
+
+			value.type = jbvBinary;
+			value.val.binary.data = &object->root;
+			value.val.binary.len = VARSIZE(object) - VARHDRSZ;
 		}
 		else if (def->type == OPTION_BOOL)
 		{
@@ -573,6 +672,37 @@ OptionsToJsonb(const TrainOptions *opts, int scope)
 				for (int h = 1; h <= opts->shape.n_hidden; h++)
 					appendStringInfo(&json, "%s%d", h > 1 ? ", " : "", opts->shape.dims[h]);
 				appendStringInfoChar(&json, ']');
+				break;
+			case OPTION_NAMES:
+				{
+					List	   *names = *(List *const *) field;
+					ListCell   *lc;
+
+					if (names == NIL)
+					{
+						appendStringInfoString(&json, "null");
+						break;
+					}
+					appendStringInfoChar(&json, '[');
+					foreach(lc, names)
+					{
+						if (foreach_current_index(lc) > 0)
+							appendStringInfoString(&json, ", ");
+						escape_json(&json, lfirst(lc));
+					}
+					appendStringInfoChar(&json, ']');
+				}
+				break;
+			case OPTION_OBJECT:
+				{
+					Jsonb	   *object = *(Jsonb *const *) field;
+
+					if (object == NULL)
+						appendStringInfoString(&json, "null");
+					else
+						appendStringInfoString(&json, JsonbToCString(NULL, &object->root,
+																	 VARSIZE(object)));
+				}
 				break;
 		}
 	}

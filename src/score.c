@@ -32,9 +32,12 @@
 #include "miscadmin.h"
 #include "mixrec.h"
 #include "mixrec/predict.h"
+#include "mixrec/standardize.h"
 #include "nodes/primnodes.h"
+#include "typed.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -42,6 +45,8 @@ PG_FUNCTION_INFO_V1(mixrec_score);
 PG_FUNCTION_INFO_V1(mixrec_score_all);
 PG_FUNCTION_INFO_V1(mixrec_score_name);
 PG_FUNCTION_INFO_V1(mixrec_score_all_name);
+PG_FUNCTION_INFO_V1(mixrec_transform);
+PG_FUNCTION_INFO_V1(mixrec_transform_name);
 
 /*
  * What a model read by name was read under.  Two statements see the same
@@ -75,6 +80,7 @@ typedef struct ScoreCache
 {
 	MemoryContext mcxt;			/* holds everything below */
 	Const	   *const_arg;		/* the model argument if a Const, else NULL */
+	bool		features_row;	/* the features argument is a row (typed columns) */
 
 	/* Key of a model given as bytea: model != NULL && name == NULL */
 	char	   *blob;			/* a copy of the bytes validated */
@@ -90,6 +96,8 @@ typedef struct ScoreCache
 	ScoreSnapshotKey snapshot;
 
 	MixrecModel *model;			/* NULL while nothing valid is cached */
+	const Transform *transform; /* of a model of typed columns, else NULL */
+	RecordEncoder encoder;		/* its rows, bound once per row type */
 	float	   *features;		/* [input_dim] */
 	float	   *work;			/* ScoreWorkFloats(model, 1) */
 	double	   *scores;			/* [output_dim] */
@@ -106,6 +114,7 @@ static int32 ScoreSnapshotSubxids(Snapshot snapshot);
 static bool ScoreSnapshotMatches(const ScoreSnapshotKey *key, Snapshot snapshot);
 static void ScoreSnapshotRemember(ScoreCache *cache, Snapshot snapshot);
 static ScoreMode ScoreModeFromText(text *mode);
+static void ScoreReadFeatures(FunctionCallInfo fcinfo, ScoreCache *cache);
 static const double *ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores);
 
 /*
@@ -138,6 +147,8 @@ ScoreCacheOf(FunctionCallInfo fcinfo)
 			if (IsA(arg, Const) && !((Const *) arg)->constisnull)
 				cache->const_arg = (Const *) arg;
 		}
+		/* A call site's argument types are fixed */
+		cache->features_row = type_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 1));
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	return cache;
@@ -154,6 +165,7 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 
 	/* Nothing matches until the new model is fully decoded */
 	cache->model = NULL;
+	cache->transform = NULL;
 	cache->blob = NULL;
 	cache->blob_len = 0;
 	cache->from_const = false;
@@ -170,6 +182,9 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 	cache->work = palloc_array(float, ScoreWorkFloats(model, 1));
 	cache->scores = palloc_array(double, MlpOutputDim(&model->shape));
 	cache->soup = palloc_array(float, MlpParamCount(&model->shape));
+	cache->transform = ModelTransformLoad(model, cache->mcxt);
+	if (cache->transform)
+		RecordEncoderInit(&cache->encoder, cache->transform, cache->mcxt);
 	MemoryContextSwitchTo(old);
 	cache->model = model;
 }
@@ -371,6 +386,32 @@ ScoreModeFromText(text *mode)
 }
 
 /*
+ * Convert the features argument into cache->features: a row of typed
+ * columns for a model that carries a transform, an array otherwise
+ */
+static void
+ScoreReadFeatures(FunctionCallInfo fcinfo, ScoreCache *cache)
+{
+	bool		is_row = cache->features_row;
+
+	if (cache->transform != NULL && !is_row)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the model was trained on typed columns, but features is an array"),
+				 errhint("Pass the row to score: a table's alias (mixrec_score('model', c) ... FROM clicks c) or ROW(...) of the model's columns.")));
+	if (cache->transform == NULL && is_row)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the model takes an array of features, but features is a row"),
+				 errhint("Pass the array of features the model was trained on.")));
+	if (cache->transform != NULL)
+		RecordEncode(&cache->encoder, PG_GETARG_DATUM(1), cache->features);
+	else
+		DatumFeatures(PG_GETARG_DATUM(1), MlpInputDim(&cache->model->shape), cache->features,
+					  false, NULL, NULL);
+}
+
+/*
  * Validate the arguments (model, features, mode, alpha) and score; NULL
  * when the features are NULL
  */
@@ -420,7 +461,7 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 		ModelCheckAlpha(alpha, "alpha");
 	}
 
-	DatumFeatures(PG_GETARG_DATUM(1), MlpInputDim(&model->shape), cache->features, false, NULL, NULL);
+	ScoreReadFeatures(fcinfo, cache);
 
 	if (mode == SCORE_SOUP && !(cache->soup_valid && cache->soup_alpha == alpha))
 	{
@@ -525,4 +566,50 @@ mixrec_score_all_name(PG_FUNCTION_ARGS)
 	if (scores == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(AllScores(scores, n_scores));
+}
+
+/*
+ * The input vector of a row: its typed columns encoded by the model's
+ * transform, then standardised, exactly as scoring feeds the MLPs
+ */
+static Datum
+TransformArgs(FunctionCallInfo fcinfo, bool by_name)
+{
+	ScoreCache *cache = by_name ? ScoreCacheGetByName(fcinfo, PG_GETARG_TEXT_PP(0), -1) :
+		ScoreCacheGet(fcinfo);
+	MixrecModel *model = cache->model;
+	int			dim = MlpInputDim(&model->shape);
+	Datum	   *elems;
+
+	if (cache->transform == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the model takes an array of features, so it has no transform"),
+				 errhint("mixrec_transform applies to models trained on typed columns.")));
+	ScoreReadFeatures(fcinfo, cache);
+	if (model->flags & MIXREC_FLAG_STANDARDIZE)
+		StandardizeApply(model->mean, model->std, dim, cache->features, 1, cache->features);
+	elems = palloc_array(Datum, dim);
+	for (int i = 0; i < dim; i++)
+		elems[i] = Float4GetDatum(cache->features[i]);
+	return PointerGetDatum(construct_array(elems, dim, FLOAT4OID, sizeof(float4), true,
+										   TYPALIGN_INT));
+}
+
+/*
+ * mixrec_transform(model bytea, features record) returns real[]
+ */
+Datum
+mixrec_transform(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(TransformArgs(fcinfo, false));
+}
+
+/*
+ * mixrec_transform(model_name text, features record) returns real[]
+ */
+Datum
+mixrec_transform_name(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(TransformArgs(fcinfo, true));
 }

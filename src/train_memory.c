@@ -40,6 +40,7 @@
 #include "mixrec/train.h"
 #include "options.h"
 #include "training.h"
+#include "typed.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "tcop/tcopprot.h"
@@ -73,6 +74,7 @@ static void ReadIntoMemory(const char *query, const TrainOptions *opts,
 						   MemoryContext context, TrainRows *data);
 static void SplitValidation(const TrainRows *data, const TrainOptions *opts,
 							MemoryContext context, TrainSplit *split);
+static void SplitByHoldout(const TrainRows *data, MemoryContext context, TrainSplit *split);
 static void CheckWorkWithRows(const TrainOptions *opts, const TrainRows *data,
 							  const TrainSplit *split);
 static void Standardize(MixrecModel *model, const TrainOptions *opts, TrainRows *data,
@@ -82,8 +84,9 @@ static LossValue TrainOneEpoch(MixrecModel *model, const TrainOptions *opts,
 							   MixrecRandom *rng, int epoch);
 static void TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
 						TrainSplit *split, MemoryContext context, EpochLog *log);
-static bool EstimateFits(const char *query, SourceEstimate *estimate);
-static MixrecModel *StartModel(const TrainOptions *opts, const TrainRows *data);
+static bool EstimateFits(const char *query, bool typed, SourceEstimate *estimate);
+static MixrecModel *StartModel(const TrainOptions *opts, const TrainArguments *args,
+							   const TrainRows *data);
 static double TrainWorkNeed(const MlpShape *shape, bool standardize, int batch_size,
 							Size n_val, bool keep_best);
 static void CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n,
@@ -96,10 +99,11 @@ static void CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n,
 static void
 ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
 {
-	static const char *const names[] = {"source", "features", "label"};
+	/* features may be NULL: every typed column of the source */
+	static const char *const names[] = {"source", NULL, "label"};
 
 	for (int i = 0; i < lengthof(names); i++)
-		if (PG_ARGISNULL(i))
+		if (names[i] && PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be NULL", names[i])));
@@ -120,7 +124,7 @@ ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
  * rows take in memory; a float8[] counts about twice what it takes).
  */
 static bool
-EstimateFits(const char *query, SourceEstimate *estimate)
+EstimateFits(const char *query, bool typed, SourceEstimate *estimate)
 {
 	SPIPlanPtr	plan;
 	CachedPlan *cplan;
@@ -129,7 +133,7 @@ EstimateFits(const char *query, SourceEstimate *estimate)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* The checks of reading it: one SELECT of the columns read */
-	(void) SourceProbe(query, NULL);
+	(void) SourceProbe(query, NULL, typed);
 	plan = SPI_prepare(query, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
@@ -173,12 +177,14 @@ TrainWorkNeed(const MlpShape *shape, bool standardize, int batch_size, Size n_va
  * Create the model to train: a new one, or a copy of the given one
  */
 static MixrecModel *
-StartModel(const TrainOptions *opts, const TrainRows *data)
+StartModel(const TrainOptions *opts, const TrainArguments *args, const TrainRows *data)
 {
 	MixrecModel *model;
 	MixrecError err;
 	uint32		flags = MIXREC_FLAG_OPTIMIZER;
 
+	if (args->typed)
+		flags |= MIXREC_FLAG_TRANSFORM;
 	if (opts->initial)
 	{
 		const MixrecModel *given = opts->initial;
@@ -222,6 +228,12 @@ StartModel(const TrainOptions *opts, const TrainRows *data)
 		ModelInitParams(model, opts->seed, opts->init);
 	}
 	model->adam = opts->adam;
+	if (args->typed)
+	{
+		/* The transform the rows were read with, a given model's or fitted */
+		model->transform = args->typed->section;
+		model->transform_len = args->typed->section_len;
+	}
 	return model;
 }
 
@@ -287,6 +299,13 @@ ReadIntoMemory(const char *query, const TrainOptions *opts, const TrainArguments
 	data->has_weight = args->weight != NULL;
 	data->has_domain = args->domain != NULL;
 	data->stop_when_full = estimate != NULL;
+	if (args->typed)
+	{
+		data->typed = palloc(sizeof(RecordEncoder));
+		RecordEncoderInit(data->typed, args->typed->transform, context);
+		data->holdout_fraction = opts->validation_fraction;
+		data->holdout_seed = opts->seed;
+	}
 	if (opts->initial)
 	{
 		/* A given model fixes the sizes every row must have */
@@ -310,6 +329,35 @@ ReadIntoMemory(const char *query, const TrainOptions *opts, const TrainArguments
 }
 
 /*
+ * Split typed rows as their holdout hash decided, the rule the fit of the
+ * transform followed: the transform saw the training rows only
+ */
+static void
+SplitByHoldout(const TrainRows *data, MemoryContext context, TrainSplit *split)
+{
+	Size		t = 0;
+	Size		v = 0;
+
+	split->n_val = 0;
+	for (Size i = 0; i < data->rows; i++)
+		split->n_val += data->holdout[i];
+	split->n_train = data->rows - split->n_val;
+	if (split->n_train == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the validation split leaves no training rows out of %zu", data->rows)));
+	split->train_rows = MemoryContextAllocHuge(context, sizeof(uint32) * (split->n_train + 1));
+	split->val_rows = MemoryContextAllocHuge(context, sizeof(uint32) * (split->n_val + 1));
+	for (Size i = 0; i < data->rows; i++)
+	{
+		if (data->holdout[i])
+			split->val_rows[v++] = (uint32) i;
+		else
+			split->train_rows[t++] = (uint32) i;
+	}
+}
+
+/*
  * Split off the validation rows, drawn from the seed; the training rows
  * keep the source's order
  */
@@ -323,6 +371,11 @@ SplitValidation(const TrainRows *data, const TrainOptions *opts, MemoryContext c
 	Size		t = 0;
 	Size		v = 0;
 
+	if (data->typed)
+	{
+		SplitByHoldout(data, context, split);
+		return;
+	}
 	split->n_val = (Size) floor(data->rows * opts->validation_fraction);
 	split->n_train = data->rows - split->n_val;
 	if (split->n_train == 0)
@@ -392,7 +445,9 @@ Standardize(MixrecModel *model, const TrainOptions *opts, TrainRows *data,
 {
 	if (!(model->flags & MIXREC_FLAG_STANDARDIZE))
 		return;
-	if (opts->initial == NULL)
+	if (opts->initial == NULL && data->typed)
+		TransformStandardization(data->typed->transform, model->mean, model->std);
+	else if (opts->initial == NULL)
 	{
 		StandardizeStats stats;
 		double	   *mean = palloc_array(double, data->input_dim);
@@ -540,11 +595,13 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(train_context);
 	ParseOptions(fcinfo, &opts);
 	args.source = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	args.features = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	args.features = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	args.label = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	args.domain = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	args.weight = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	args.typed = NULL;
 	CheckWorkBeforeReading(&opts);
+	TypedTrainingPrepare(&opts, &args);
 
 	/*
 	 * 1. method => 'auto': in memory if the planner's estimate of the rows
@@ -554,7 +611,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	if (opts.method == TRAIN_AUTO)
 	{
 		estimated = true;
-		opts.method = EstimateFits(query, &estimate) ? TRAIN_MEMORY : TRAIN_STREAM;
+		opts.method = EstimateFits(query, args.typed != NULL, &estimate) ? TRAIN_MEMORY : TRAIN_STREAM;
 	}
 	if (opts.method != TRAIN_MEMORY)
 	{
@@ -573,7 +630,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	CheckWorkWithRows(&opts, &data, &split);
 
 	/* 4. The model, standardisation, and the epochs */
-	model = StartModel(&opts, &data);
+	model = StartModel(&opts, &args, &data);
 	if (MlpInputDim(&model->shape) != data.input_dim || MlpOutputDim(&model->shape) != data.output_dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

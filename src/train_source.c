@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "mixrec.h"
 #include "training.h"
+#include "typed.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -60,7 +61,7 @@ static const SourceShape source_shape = {
 	.ncolumns = SOURCE_COLUMNS,
 };
 
-static void CheckSourceTypes(TupleDesc desc);
+static void CheckSourceTypes(TupleDesc desc, bool typed);
 static void GrowRows(TrainRows *data);
 static void AddRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, const TrainOptions *opts,
 				   const char *features_detail);
@@ -115,7 +116,7 @@ GrowRows(TrainRows *data)
 	 */
 	Size		row_bytes = sizeof(float) * (data->input_dim + data->output_dim) +
 		(data->has_weight ? sizeof(float) : 0) + (data->has_domain ? 2 : 0) +
-		2 * sizeof(uint32) + 1;
+		(data->typed ? 1 : 0) + 2 * sizeof(uint32) + 1;
 	Size		budget = MemoryBudget();
 	Size		max_rows = budget / row_bytes;
 	Size		capacity = Max(data->capacity * 2, 1024);
@@ -149,6 +150,8 @@ GrowRows(TrainRows *data)
 		GROW(data->o, unsigned char, 1);
 		GROW(data->c, unsigned char, 1);
 	}
+	if (data->typed)
+		GROW(data->holdout, unsigned char, 1);
 #undef GROW
 	data->capacity = capacity;
 }
@@ -158,9 +161,15 @@ GrowRows(TrainRows *data)
  * has checked
  */
 static void
-CheckSourceTypes(TupleDesc desc)
+CheckSourceTypes(TupleDesc desc, bool typed)
 {
-	DatumCheckFeaturesType(TupleDescAttr(desc, COL_FEATURES - 1)->atttypid, "features");
+	Oid			features = TupleDescAttr(desc, COL_FEATURES - 1)->atttypid;
+
+	/* Typed columns arrive as the ROW() mixrec wrote; an array otherwise */
+	if (typed && features != RECORDOID)
+		elog(ERROR, "typed feature columns arrived as type %u, not a record", features);
+	if (!typed)
+		DatumCheckFeaturesType(features, "features");
 	DatumCheckLabelType(TupleDescAttr(desc, COL_LABEL - 1)->atttypid);
 	DatumCheckDomainType(TupleDescAttr(desc, COL_DOMAIN - 1)->atttypid);
 	DatumCheckWeightType(TupleDescAttr(desc, COL_WEIGHT - 1)->atttypid);
@@ -200,12 +209,25 @@ AddRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, const TrainOptions *opt
 	y = data->y + data->rows * data->output_dim;
 
 	value = SPI_getbinval(tuple, desc, COL_FEATURES, &isnull);
-	if (isnull && !opts->skip_invalid)
-		NullError("features are");
-	if (isnull ||
-		!DatumFeatures(value, data->input_dim, x, opts->skip_invalid, SKIP_HINT,
-					   features_detail))
-		goto skip;
+	if (data->typed && !isnull)
+	{
+		/* ROW() of the typed columns: the holdout hash, then the inputs */
+		TupleDesc	row_desc = RecordDeform(data->typed, value);
+
+		data->holdout[data->rows] = data->holdout_fraction > 0 &&
+			TypedRowHoldout(row_desc, NULL, row_desc->natts, data->typed->values,
+							data->typed->nulls, data->holdout_seed) < data->holdout_fraction;
+		TransformEncodeRow(data->typed->binding, data->typed->values, data->typed->nulls, x);
+	}
+	else
+	{
+		if (isnull && !opts->skip_invalid)
+			NullError("features are");
+		if (isnull ||
+			!DatumFeatures(value, data->input_dim, x, opts->skip_invalid, SKIP_HINT,
+						   features_detail))
+			goto skip;
+	}
 
 	value = SPI_getbinval(tuple, desc, COL_LABEL, &isnull);
 	if (isnull && !opts->skip_invalid)
@@ -255,7 +277,8 @@ SizesFromRow(TrainRows *data, HeapTuple tuple, TupleDesc desc)
 	value = SPI_getbinval(tuple, desc, COL_FEATURES, &isnull);
 	if (isnull)
 		return false;
-	data->input_dim = DatumArrayLength(value, "features");
+	data->input_dim = data->typed ? (int) data->typed->transform->input_dim :
+		DatumArrayLength(value, "features");
 	if (data->input_dim < 1 || data->input_dim > MIXREC_MAX_UNITS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -291,7 +314,7 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = SourcePrepare(query, 0, NULL, 0, &source_shape);
-	CheckSourceTypes(SourcePlanColumns(plan));
+	CheckSourceTypes(SourcePlanColumns(plan), data->typed != NULL);
 	MemoryContextSwitchTo(context);
 	SourceOpen(&cursor, plan, "source", FETCH_ROWS);
 
@@ -323,16 +346,17 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 
 /*
  * The result columns of a query, without running it: those of SourceQuery's
- * query (shape NULL), whose types are checked, or of the given shape
+ * query (shape NULL), whose types are checked (the features are the ROW()
+ * of typed columns if typed), or of the given shape
  */
 TupleDesc
-SourceProbe(const char *query, const SourceShape *shape)
+SourceProbe(const char *query, const SourceShape *shape, bool typed)
 {
 	SPIPlanPtr	plan = SourcePrepare(query, 0, NULL, 0, shape ? shape : &source_shape);
 	TupleDesc	desc = CreateTupleDescCopy(SourcePlanColumns(plan));
 
 	if (shape == NULL)
-		CheckSourceTypes(desc);
+		CheckSourceTypes(desc, typed);
 	SPI_freeplan(plan);
 	return desc;
 }

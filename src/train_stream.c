@@ -36,6 +36,7 @@
 #include "mixrec/standardize.h"
 #include "options.h"
 #include "training.h"
+#include "typed.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -45,7 +46,8 @@ PG_FUNCTION_INFO_V1(mixrec_holdout);
 static int	StreamInputDim(const char *from, const char *features, const char *where);
 static void StreamStandardize(const char *from, const char *features, const char *where,
 							  MixrecModel *model);
-static MixrecModel *StreamStartModel(const TrainOptions *opts, int input_dim);
+static MixrecModel *StreamStartModel(const TrainOptions *opts, const TrainArguments *args,
+									 int input_dim);
 /* What the last epoch's training state counted */
 typedef struct StreamCounts
 {
@@ -166,7 +168,7 @@ StreamStandardize(const char *from, const char *features, const char *where,
  * The model of the first epoch: the given one, or a new one
  */
 static MixrecModel *
-StreamStartModel(const TrainOptions *opts, int input_dim)
+StreamStartModel(const TrainOptions *opts, const TrainArguments *args, int input_dim)
 {
 	MixrecModel *model;
 	MlpShape	shape = opts->shape;
@@ -188,9 +190,17 @@ StreamStartModel(const TrainOptions *opts, int input_dim)
 	shape.dims[shape.n_hidden + 1] = 1;
 	if (MlpShapeCheck(&shape, &err) != MIXREC_OK)
 		ReportCoreError(&err);
-	model = ModelAllocate(&shape, opts->standardize ? MIXREC_FLAG_STANDARDIZE : 0);
+	model = ModelAllocate(&shape, (opts->standardize ? MIXREC_FLAG_STANDARDIZE : 0) |
+						  (args->typed ? MIXREC_FLAG_TRANSFORM : 0));
 	model->alpha = opts->alpha;
 	ModelInitParams(model, opts->seed, opts->init);
+	if (args->typed)
+	{
+		model->transform = args->typed->section;
+		model->transform_len = args->typed->section_len;
+		if (opts->standardize)
+			TransformStandardization(args->typed->transform, model->mean, model->std);
+	}
 	return model;
 }
 
@@ -221,6 +231,11 @@ StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
 	val->context = context;
 	val->has_weight = args->weight != NULL;
 	val->has_domain = args->domain != NULL;
+	if (args->typed)
+	{
+		val->typed = palloc(sizeof(RecordEncoder));
+		RecordEncoderInit(val->typed, args->typed->transform, context);
+	}
 	if (opts->initial)
 	{
 		val->input_dim = MlpInputDim(&opts->initial->shape);
@@ -252,7 +267,8 @@ StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from
 	 * datum layer as in memory; their types are checked first
 	 */
 	TupleDesc	desc = SourceProbe(SourceQuery(args->source, args->features, args->label,
-											   args->domain, args->weight, "false"), NULL);
+											   args->domain, args->weight, "false"), NULL,
+								   args->typed != NULL);
 	char	   *query;
 
 	if (OidIsValid(get_element_type(TupleDescAttr(desc, 1)->atttypid)))
@@ -381,9 +397,13 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(context);
 	epoch_plan = StreamEpochPlan(schema, args, from, train_where);
-	model = StreamStartModel(opts, StreamInputDim(from, args->features, train_where));
+	model = StreamStartModel(opts, args,
+							 args->typed ? (int) args->typed->transform->input_dim :
+							 StreamInputDim(from, args->features, train_where));
 	MemoryContextSwitchTo(context);
-	if (opts->initial == NULL && (model->flags & MIXREC_FLAG_STANDARDIZE))
+	/* Typed columns: standardisation came with the transform */
+	if (opts->initial == NULL && args->typed == NULL &&
+		(model->flags & MIXREC_FLAG_STANDARDIZE))
 		StreamStandardize(from, args->features, train_where, model);
 	MemoryContextSwitchTo(context);
 	model_blob = ModelToBytea(model);

@@ -13,7 +13,9 @@
 #include "mixrec/adam.h"
 #include "mixrec/model.h"
 #include "mixrec/train.h"
+#include "nodes/pg_list.h"
 #include "portability/instr_time.h"
+#include "utils/jsonb.h"
 #include "source.h"
 
 /* Where the rows are while training */
@@ -24,6 +26,15 @@ typedef enum TrainMethod
 	TRAIN_STREAM				/* read by mixrec_fit once per epoch */
 } TrainMethod;
 
+/* A training from typed columns (src/train_typed.c) */
+typedef struct TypedTraining
+{
+	char	   *row;			/* ROW("a", "b", ...) of the feature columns */
+	uint8	   *section;		/* the transform the model carries */
+	uint32		section_len;
+	const struct Transform *transform;
+} TypedTraining;
+
 /* The SQL pieces of the source: text the caller gave */
 typedef struct TrainArguments
 {
@@ -32,6 +43,8 @@ typedef struct TrainArguments
 	const char *label;
 	const char *domain;			/* NULL: every row counts for both models */
 	const char *weight;			/* NULL: every row weighs 1 */
+	TypedTraining *typed;		/* typed columns (features is then their ROW()),
+								 * or NULL: features is an array */
 } TrainArguments;
 
 /* What a training run was asked to do: its options are set by src/options.c */
@@ -53,6 +66,8 @@ typedef struct TrainOptions
 	TrainMethod method;
 	int			pool_batches;	/* a streamed epoch shuffles this many batches together */
 	MixrecModel *initial;		/* the model to continue, or NULL: a new one */
+	List	   *exclude;		/* typed columns: names that are not features */
+	Jsonb	   *transform;		/* typed columns: per-column overrides, or NULL */
 } TrainOptions;
 
 /* The rows read from the source */
@@ -73,6 +88,12 @@ typedef struct TrainRows
 	float	   *w;
 	unsigned char *o;
 	unsigned char *c;
+
+	/* Typed columns: the encoder of their ROW(), and the validation split */
+	struct RecordEncoder *typed;	/* NULL: the features are an array */
+	unsigned char *holdout;		/* [rows] 1: a validation row */
+	double		holdout_fraction;
+	uint64		holdout_seed;
 } TrainRows;
 
 /* The per-epoch record of a training run (src/train_log.c) */
@@ -106,6 +127,9 @@ extern void CheckDiverged(const MixrecModel *model, int epoch, double lr);
 extern void *EvaluationWork(const MlpShape *shape, int batch_size, Size n_rows, TrainWork *work);
 extern double ElapsedMs(instr_time start);
 
+/* src/train_typed.c */
+extern bool TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args);
+
 /* src/train_stream.c */
 extern Datum TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts,
 						 const TrainArguments *args, MemoryContext result_context,
@@ -116,6 +140,6 @@ extern char *SourceQuery(const char *source, const char *features, const char *l
 						 const char *domain, const char *weight, const char *where);
 extern void ReadSource(const char *query, const TrainOptions *opts, TrainRows *data);
 extern void TrainRowsView(const TrainRows *rows, TrainData *view);
-extern TupleDesc SourceProbe(const char *query, const SourceShape *shape);
+extern TupleDesc SourceProbe(const char *query, const SourceShape *shape, bool typed);
 
 #endif							/* MIXREC_TRAINING_H */

@@ -151,6 +151,18 @@ extern int	VocabularyTop(const Vocabulary *vocabulary, int top_k, int64 min_freq
 						  TransformText **values, uint64 **counts);
 extern void VocabularyFree(Vocabulary *vocabulary);
 
+/* src/transform_fit.c */
+
+/*
+ * Fit the transform of these columns on the training rows of a source (a
+ * FROM item): one pass, skipping the rows TypedRowHoldout puts below
+ * validation_fraction.  Returns the transform section, in the caller's
+ * context.
+ */
+extern uint8 *TransformFit(const char *from, const TypedColumn *columns, int n_columns,
+						   double validation_fraction, uint64 seed, uint32 *section_len,
+						   uint32 *input_dim);
+
 /* src/transform_bind.c: a model's transform bound to a row type */
 
 typedef struct TransformBinding
@@ -161,8 +173,14 @@ typedef struct TransformBinding
 	TypedReader *readers;		/* [n_columns] */
 } TransformBinding;
 
+/* "numeric", "categorical", ...: a kind as users spell it */
+extern const char *TypedKindName(TransformKind kind);
+
 /* The loaded transform of a model, or NULL for a model of array features */
 extern const Transform *ModelTransformLoad(const MixrecModel *model, MemoryContext context);
+/* A transform section validated (for input_dim inputs) and loaded */
+extern const Transform *TransformLoadSection(const uint8 *section, uint32 len, uint32 input_dim,
+											 MemoryContext context);
 
 /*
  * Bind to a row type: every column of the transform must be a column of
@@ -176,5 +194,28 @@ extern TransformBinding *TransformBind(const Transform *transform, TupleDesc des
 /* Encode a row (its values and nulls by attribute) into input_dim floats */
 extern void TransformEncodeRow(const TransformBinding *binding, const Datum *values,
 							   const bool *nulls, float *x);
+
+/*
+ * Records of any row type, each bound once: what mixrec_score(model, row),
+ * the aggregates and the readers of ROW(...) columns keep per call site
+ */
+typedef struct RecordEncoder
+{
+	MemoryContext context;		/* holds the bindings */
+	const Transform *transform;
+	Oid			typid;			/* the row type last bound, InvalidOid if none */
+	int32		typmod;
+	uint64		identifier;		/* of its descriptor (typcache) */
+	TransformBinding *binding;
+	Datum	   *values;			/* [natts] of that row type */
+	bool	   *nulls;
+} RecordEncoder;
+
+extern void RecordEncoderInit(RecordEncoder *encoder, const Transform *transform,
+							  MemoryContext context);
+extern void RecordEncode(RecordEncoder *encoder, Datum record, float *x);
+
+/* The values of a record, deformed by the encoder (for the holdout hash) */
+extern TupleDesc RecordDeform(RecordEncoder *encoder, Datum record);
 
 #endif							/* MIXREC_TYPED_H */

@@ -1,0 +1,292 @@
+/*
+ * src/transform_bind.c
+ *	  A model's input transform bound to the columns of a row type.
+ *
+ * A model trained from typed columns reads them by name wherever it scores:
+ * a table's row, a join's, a subquery's, or the rows of a source.  Binding
+ * resolves each column of the transform to an attribute of the row type
+ * once, checks that its type can be read as the kind the column was
+ * trained as, and prepares the reader (src/typed_values.c); each row then
+ * costs one deform and one conversion per column.  Extra attributes are
+ * ignored.
+ *
+ * An anonymous ROW(a, b, c) has no column names (PostgreSQL calls its
+ * fields f1, f2, ...): when names do not match and the row has exactly the
+ * model's columns in that form, it is read by position, so that ROW() of
+ * the model's columns, in the model's order, works too.  mixrec's own
+ * queries pass typed columns that way.
+ *
+ * A record's row type can change under a long-lived call site (ALTER TABLE
+ * in the same session): the binding is keyed by the type and the typcache's
+ * identifier of its descriptor, never by the type alone.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "mixrec.h"
+#include "typed.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/typcache.h"
+
+static bool IsAnonymousRow(TupleDesc desc, AttrNumber first_attno, int n_columns);
+static AttrNumber FindAttribute(TupleDesc desc, AttrNumber first_attno, const char *name);
+static uint64 RowTypeIdentifier(Oid typid, int32 typmod);
+
+/*
+ * The name of a kind, as messages, mixrec_feature_info and the transform
+ * option spell it
+ */
+const char *
+TypedKindName(TransformKind kind)
+{
+	switch (kind)
+	{
+		case TRANSFORM_NUMERIC:
+			return "numeric";
+		case TRANSFORM_BOOLEAN:
+			return "boolean";
+		case TRANSFORM_CATEGORICAL:
+			return "categorical";
+		case TRANSFORM_MULTI_HOT:
+			return "multi_hot";
+		case TRANSFORM_DENSE:
+			return "dense";
+		case TRANSFORM_TIME:
+			return "time";
+	}
+	return "unknown";
+}
+
+/*
+ * A transform section, validated for a model of input_dim inputs and
+ * loaded into context
+ */
+const Transform *
+TransformLoadSection(const uint8 *section, uint32 len, uint32 input_dim, MemoryContext context)
+{
+	MixrecError err;
+	size_t		memory_size;
+	void	   *memory;
+
+	if (TransformCheck(section, len, input_dim, &memory_size, &err) != MIXREC_OK)
+		ReportCoreError(&err);
+	memory = MemoryContextAllocHuge(context, memory_size);
+	return TransformLoad(section, len, memory, memory_size);
+}
+
+/*
+ * The transform of a model, loaded into context, or NULL for a model of
+ * array features
+ */
+const Transform *
+ModelTransformLoad(const MixrecModel *model, MemoryContext context)
+{
+	if (!(model->flags & MIXREC_FLAG_TRANSFORM))
+		return NULL;
+	return TransformLoadSection(model->transform, model->transform_len,
+								MlpInputDim(&model->shape), context);
+}
+
+/*
+ * Does desc, from first_attno on, look like ROW() of n_columns values:
+ * exactly that many attributes, named f1, f2, ...?
+ */
+static bool
+IsAnonymousRow(TupleDesc desc, AttrNumber first_attno, int n_columns)
+{
+	if (desc->natts - (first_attno - 1) != n_columns)
+		return false;
+	for (int i = 0; i < n_columns; i++)
+	{
+		char		expected[16];
+
+		snprintf(expected, sizeof(expected), "f%d", i + 1);
+		if (strcmp(NameStr(TupleDescAttr(desc, first_attno - 1 + i)->attname), expected) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The attribute of desc named name, from first_attno on; 0 if none; an
+ * error if more than one
+ */
+static AttrNumber
+FindAttribute(TupleDesc desc, AttrNumber first_attno, const char *name)
+{
+	AttrNumber	found = 0;
+
+	for (int i = first_attno - 1; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (attr->attisdropped || strcmp(NameStr(attr->attname), name) != 0)
+			continue;
+		if (found != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+					 errmsg("the row has more than one column named \"%s\"", name),
+					 errhint("Give the columns distinct names.")));
+		found = (AttrNumber) (i + 1);
+	}
+	return found;
+}
+
+/*
+ * Bind a transform to a row type (see the file's comment)
+ */
+TransformBinding *
+TransformBind(const Transform *transform, TupleDesc desc, AttrNumber first_attno,
+			  MemoryContext context)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+	TransformBinding *binding = palloc0(sizeof(TransformBinding));
+	bool		by_position = false;
+
+	binding->transform = transform;
+	binding->desc = desc;
+	binding->attnos = palloc_array(AttrNumber, transform->n_columns);
+	binding->readers = palloc0_array(TypedReader, transform->n_columns);
+
+	for (uint32 c = 0; c < transform->n_columns && !by_position; c++)
+		if (FindAttribute(desc, first_attno, transform->columns[c].name) == 0 &&
+			IsAnonymousRow(desc, first_attno, transform->n_columns))
+			by_position = true;
+
+	for (uint32 c = 0; c < transform->n_columns; c++)
+	{
+		const TransformColumn *column = &transform->columns[c];
+		AttrNumber	attno = by_position ? (AttrNumber) (first_attno + c) :
+			FindAttribute(desc, first_attno, column->name);
+		Oid			type;
+
+		if (attno == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("the row has no column \"%s\", which the model was trained on as %s",
+							column->name, column->type_name),
+					 errhint("Give the row every column the model was trained on, by name (mixrec_feature_info lists them).")));
+		type = TupleDescAttr(desc, attno - 1)->atttypid;
+		if (!TypedReaderInit(&binding->readers[c], type, column->kind, column->flags, context))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" was trained as %s (%s) but is %s here",
+							column->name, column->type_name, TypedKindName(column->kind),
+							format_type_be(type)),
+					 errhint("Cast the column to %s.", column->type_name)));
+		binding->attnos[c] = attno;
+	}
+	MemoryContextSwitchTo(old);
+	return binding;
+}
+
+/*
+ * Encode a row into the model's input vector
+ */
+void
+TransformEncodeRow(const TransformBinding *binding, const Datum *values, const bool *nulls,
+				   float *x)
+{
+	const Transform *transform = binding->transform;
+
+	for (uint32 c = 0; c < transform->n_columns; c++)
+	{
+		int			i = binding->attnos[c] - 1;
+		TransformValue value;
+		MixrecError err;
+
+		TypedValueRead(&binding->readers[c], transform->columns[c].name, values[i], nulls[i],
+					   &value);
+		if (TransformEncodeColumn(transform, c, &value, x, &err) != MIXREC_OK)
+			ReportCoreError(&err);
+	}
+}
+
+/*
+ * An encoder with nothing bound yet
+ */
+void
+RecordEncoderInit(RecordEncoder *encoder, const Transform *transform, MemoryContext context)
+{
+	memset(encoder, 0, sizeof(*encoder));
+	encoder->context = AllocSetContextCreate(context, "mixrec record encoder",
+											 ALLOCSET_SMALL_SIZES);
+	encoder->transform = transform;
+	encoder->typid = InvalidOid;
+}
+
+/*
+ * What identifies a row type's current descriptor: a registered record
+ * type never changes; a named composite type's descriptor has the
+ * typcache's identifier, which changes with it
+ */
+static uint64
+RowTypeIdentifier(Oid typid, int32 typmod)
+{
+	TypeCacheEntry *entry;
+
+	if (typid == RECORDOID)
+		return (uint64) (uint32) typmod;
+	entry = lookup_type_cache(typid, TYPECACHE_TUPDESC);
+	if (entry->tupDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("type %s is not composite", format_type_be(typid))));
+	return entry->tupDesc_identifier;
+}
+
+/*
+ * Deform a record into the encoder's arrays, binding its row type first if
+ * it is new; returns the row type's descriptor
+ */
+TupleDesc
+RecordDeform(RecordEncoder *encoder, Datum record)
+{
+	HeapTupleHeader header = DatumGetHeapTupleHeader(record);
+	Oid			typid = HeapTupleHeaderGetTypeId(header);
+	int32		typmod = HeapTupleHeaderGetTypMod(header);
+	uint64		identifier = RowTypeIdentifier(typid, typmod);
+	HeapTupleData tuple;
+
+	if (encoder->binding == NULL || typid != encoder->typid || typmod != encoder->typmod ||
+		identifier != encoder->identifier)
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(typid, typmod);
+		MemoryContext old;
+		TupleDesc	copy;
+
+		encoder->binding = NULL;
+		MemoryContextReset(encoder->context);
+		old = MemoryContextSwitchTo(encoder->context);
+		copy = CreateTupleDescCopy(desc);
+		ReleaseTupleDesc(desc);
+		encoder->values = palloc_array(Datum, Max(copy->natts, 1));
+		encoder->nulls = palloc_array(bool, Max(copy->natts, 1));
+		MemoryContextSwitchTo(old);
+		encoder->binding = TransformBind(encoder->transform, copy, 1, encoder->context);
+		encoder->typid = typid;
+		encoder->typmod = typmod;
+		encoder->identifier = identifier;
+	}
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = header;
+	heap_deform_tuple(&tuple, encoder->binding->desc, encoder->values, encoder->nulls);
+	return encoder->binding->desc;
+}
+
+/*
+ * Encode a record into the model's input vector
+ */
+void
+RecordEncode(RecordEncoder *encoder, Datum record, float *x)
+{
+	(void) RecordDeform(encoder, record);
+	TransformEncodeRow(encoder->binding, encoder->values, encoder->nulls, x);
+}
