@@ -757,8 +757,8 @@ GRANT SELECT ON mixrec_model_versions TO PUBLIC;
 
 -- Batch and top-k scoring
 
-CREATE FUNCTION mixrec_predict(model_name text, source text, id text, features text,
-	mode text DEFAULT 'blend', alpha float8 DEFAULT NULL, version int DEFAULT NULL)
+CREATE FUNCTION mixrec_predict(model_name text, source text, id text,
+	features text DEFAULT NULL, mode text DEFAULT 'blend', alpha float8 DEFAULT NULL, version int DEFAULT NULL)
 RETURNS TABLE (id text, score float8, score_open float8, score_commercial float8)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
 
@@ -766,7 +766,8 @@ COMMENT ON FUNCTION mixrec_predict(text, text, text, text, text, float8, int) IS
 'score every row of a table, view or query in blocks, with one matrix product per layer and block';
 
 CREATE FUNCTION mixrec_recommend(model_name text, users text, items text, user_id text,
-	item_id text, user_features text, item_features text, k int DEFAULT 10,
+	item_id text, user_features text DEFAULT NULL, item_features text DEFAULT NULL,
+	k int DEFAULT 10,
 	exclude text DEFAULT NULL, mode text DEFAULT 'blend', alpha float8 DEFAULT NULL,
 	version int DEFAULT NULL)
 RETURNS TABLE (user_id text, item_id text, rank int, score float8)
@@ -777,8 +778,8 @@ COMMENT ON FUNCTION mixrec_recommend(text, text, text, text, text, text, text, i
 
 -- Evaluation
 
-CREATE FUNCTION mixrec_evaluate(model_name text, source text, features text, label text,
-	domain text DEFAULT NULL, user_id text DEFAULT NULL, k int DEFAULT 10,
+CREATE FUNCTION mixrec_evaluate(model_name text, source text, features text DEFAULT NULL,
+	label text DEFAULT NULL, domain text DEFAULT NULL, user_id text DEFAULT NULL, k int DEFAULT 10,
 	version int DEFAULT NULL)
 RETURNS TABLE (model text, metric text, value float8)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 25;

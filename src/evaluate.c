@@ -43,6 +43,7 @@
 #include "mixrec/predict.h"
 #include "mixrec/train.h"
 #include "source.h"
+#include "typed.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -89,7 +90,8 @@ static const SourceShape eval_shape = {
 	.types = eval_types,
 };
 
-static void EvalRead(EvalRows *rows, const char *query, bool with_users, int dim);
+static void EvalRead(EvalRows *rows, const char *query, bool with_users, int dim,
+					 const Transform *transform);
 static char *EvalQuery(const char *source, const char *features, const char *label,
 					   const char *domain, const char *user_id);
 static double LogLoss(const double *p, const EvalRows *rows, const unsigned char *include,
@@ -106,8 +108,9 @@ static void EmitMetric(ReturnSetInfo *rsinfo, const char *model, const char *met
  * Read the rows: features, label, domain flags, user ids
  */
 static void
-EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
+EvalRead(EvalRows *rows, const char *query, bool with_users, int dim, const Transform *transform)
 {
+	RecordEncoder encoder;
 	MemoryContext context = CurrentMemoryContext;
 	SPIPlanPtr	plan;
 	TupleDesc	columns;
@@ -124,7 +127,11 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
 	rows->dim = dim;
 	plan = SourcePrepare(query, 0, NULL, 0, &eval_shape);
 	columns = SourcePlanColumns(plan);
-	DatumCheckFeaturesType(TupleDescAttr(columns, 0)->atttypid, "features");
+	/* Typed columns come as the ROW() mixrec wrote, which the encoder checks */
+	if (transform)
+		RecordEncoderInit(&encoder, transform, context);
+	else
+		DatumCheckFeaturesType(TupleDescAttr(columns, 0)->atttypid, "features");
 	label_type = TupleDescAttr(columns, 1)->atttypid;
 	DatumCheckLabelType(label_type);
 	domain_type = TupleDescAttr(columns, 2)->atttypid;
@@ -163,7 +170,16 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("features are NULL")));
-		DatumFeatures(value, dim, rows->x + r * dim, false, NULL, NULL);
+		if (transform)
+		{
+			/* What reading the columns allocates goes with the fetch */
+			MemoryContext old = MemoryContextSwitchTo(cursor.batch_context);
+
+			RecordEncode(&encoder, value, rows->x + r * dim);
+			MemoryContextSwitchTo(old);
+		}
+		else
+			DatumFeatures(value, dim, rows->x + r * dim, false, NULL, NULL);
 
 		value = SPI_getbinval(tuple, cursor.desc, 2, &isnull);
 		if (isnull)
@@ -312,14 +328,16 @@ mixrec_evaluate(PG_FUNCTION_ARGS)
 	EvalRows	rows;
 	double	   *p[3];
 	char	   *query;
+	const Transform *transform;
 
-	for (int i = 1; i <= 3; i++)
+	/* features may be NULL: the columns of a model of typed columns */
+	for (int i = 1; i <= 3; i += 2)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be NULL", i == 1 ? "source" : i == 2 ? "features" : "label")));
+					 errmsg("%s must not be NULL", i == 1 ? "source" : "label")));
 	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	features = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	features = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	label = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	if (PG_ARGISNULL(6))
 		ereport(ERROR,
@@ -339,11 +357,14 @@ mixrec_evaluate(PG_FUNCTION_ARGS)
 				 errmsg("mixrec_evaluate needs a model with one output, this model has %d",
 						MlpOutputDim(&model->shape))));
 
+	transform = ModelTransformLoad(model, context);
+	features = TypedFeaturesArgument(transform, features, "features");
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	query = EvalQuery(source, features, label, domain, user_id);
 	MemoryContextSwitchTo(context);
-	EvalRead(&rows, query, user_id != NULL, MlpInputDim(&model->shape));
+	EvalRead(&rows, query, user_id != NULL, MlpInputDim(&model->shape), transform);
 	SPI_finish();
 	MemoryContextSwitchTo(context);
 	if (rows.n == 0)

@@ -36,6 +36,7 @@
 #include "mixrec.h"
 #include "mixrec/predict.h"
 #include "source.h"
+#include "typed.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -59,6 +60,8 @@ PG_FUNCTION_INFO_V1(mixrec_recommend);
 typedef struct BlockScorer
 {
 	MixrecModel *model;
+	const Transform *transform; /* typed columns, or NULL: arrays */
+	RecordEncoder encoder;		/* the ROW() of typed columns of the row source */
 	ScoreMode	mode;
 	double		alpha;
 	float	   *soup;
@@ -90,6 +93,17 @@ typedef struct PredictReceiver
  */
 static const Oid id_features_types[] = {TEXTOID, InvalidOid};
 
+/*
+ * The inputs a user's typed columns fill: a candidate's row is its item's
+ * inputs with these runs taken from its user's
+ */
+typedef struct UserColumns
+{
+	int			n;
+	uint32	   *position;
+	uint32	   *width;
+} UserColumns;
+
 /* A candidate in a user's top k */
 typedef struct TopItem
 {
@@ -120,21 +134,24 @@ static bool PredictReceive(TupleTableSlot *slot, DestReceiver *self);
 static void PredictStartup(DestReceiver *self, int operation, TupleDesc typeinfo);
 static void PredictShutdown(DestReceiver *self);
 static void PredictDestroy(DestReceiver *self);
-static void ReadFeatures(HeapTuple tuple, TupleDesc desc, int expected, float *out,
+static void ReadFeatures(BlockScorer *scorer, Datum value, bool isnull, int expected, float *out,
 						 const char *what);
 static bool TopWorse(const TopItem *a, const TopItem *b);
 static void TopPush(TopItem *heap, int *size, int k, TopItem item);
 static int	TopCompareDesc(const void *a, const void *b);
 static uint64 IdHash(const char *id, uint64 seed);
 static uint64 PairKey(uint64 user_hash, const char *item);
-static void ReadCandidates(Candidates *items, SPIPlanPtr plan, int d_in);
+static void ReadCandidates(Candidates *items, SPIPlanPtr plan, BlockScorer *scorer, int d_in);
 static HTAB *ReadExcluded(const char *exclude, const Candidates *items);
 static void RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *items,
 							 HTAB *excluded, const char *user, const float *user_x, int d_user,
-							 int k, float *x, TopItem *heap);
+							 const UserColumns *user_columns, int k, float *x, TopItem *heap);
 static SPIPlanPtr PrepareIdFeatures(const char *source_name, const char *source,
 									const char *id_name, const char *id,
-									const char *features_name, const char *features);
+									const char *features_name, const char *features,
+									bool typed);
+static UserColumns *SplitTypedColumns(const Transform *transform, const char *users,
+									  const char *items, char **user_row, char **item_row);
 
 /*
  * Read a required text argument
@@ -157,7 +174,7 @@ ServeText(FunctionCallInfo fcinfo, int arg, const char *name)
  */
 static SPIPlanPtr
 PrepareIdFeatures(const char *source_name, const char *source, const char *id_name,
-				  const char *id, const char *features_name, const char *features)
+				  const char *id, const char *features_name, const char *features, bool typed)
 {
 	SourceShape shape = {
 		.arguments = psprintf("%s, %s and %s", source_name, id_name, features_name),
@@ -169,7 +186,9 @@ PrepareIdFeatures(const char *source_name, const char *source, const char *id_na
 											  id, features, SourceFrom(source)),
 									 0, NULL, 0, &shape);
 
-	DatumCheckFeaturesType(TupleDescAttr(SourcePlanColumns(plan), 1)->atttypid, features_name);
+	/* Typed columns come as the ROW() mixrec wrote, which the encoder checks */
+	if (!typed)
+		DatumCheckFeaturesType(TupleDescAttr(SourcePlanColumns(plan), 1)->atttypid, features_name);
 	return plan;
 }
 
@@ -217,6 +236,9 @@ ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha
 				 errmsg("this function needs a model with one output, this model has %d",
 						MlpOutputDim(&model->shape))));
 	scorer->model = model;
+	scorer->transform = ModelTransformLoad(model, CurrentMemoryContext);
+	if (scorer->transform)
+		RecordEncoderInit(&scorer->encoder, scorer->transform, CurrentMemoryContext);
 	scorer->mode = mode;
 	scorer->alpha = alpha;
 	scorer->soup = NULL;
@@ -265,16 +287,17 @@ ScorerRun(BlockScorer *scorer, const float *x, int rows)
  * Read one row's features (the second column) into out
  */
 static void
-ReadFeatures(HeapTuple tuple, TupleDesc desc, int expected, float *out, const char *what)
+ReadFeatures(BlockScorer *scorer, Datum value, bool isnull, int expected, float *out,
+			 const char *what)
 {
-	bool		isnull;
-	Datum		value = SPI_getbinval(tuple, desc, 2, &isnull);
-
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s are NULL", what)));
-	DatumFeatures(value, expected, out, false, NULL, NULL);
+	if (scorer->transform)
+		RecordEncode(&scorer->encoder, value, out);
+	else
+		DatumFeatures(value, expected, out, false, NULL, NULL);
 }
 
 /*
@@ -321,12 +344,8 @@ PredictReceive(TupleTableSlot *slot, DestReceiver *self)
 	receiver->id_nulls[i] = slot->tts_isnull[0];
 	receiver->ids[i] = slot->tts_isnull[0] ? (Datum) 0 :
 		PointerGetDatum(DatumGetTextPCopy(slot->tts_values[0]));
-	if (slot->tts_isnull[1])
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("features are NULL")));
-	DatumFeatures(slot->tts_values[1], receiver->input_dim,
-				  receiver->x + (Size) i * receiver->input_dim, false, NULL, NULL);
+	ReadFeatures(receiver->scorer, slot->tts_values[1], slot->tts_isnull[1], receiver->input_dim,
+				 receiver->x + (Size) i * receiver->input_dim, "features");
 	MemoryContextSwitchTo(old);
 	receiver->context.row = 0;
 
@@ -364,7 +383,7 @@ mixrec_predict(PG_FUNCTION_ARGS)
 	BlockScorer scorer;
 	const char *source = ServeText(fcinfo, 1, "source");
 	const char *id = ServeText(fcinfo, 2, "id");
-	const char *features = ServeText(fcinfo, 3, "features");
+	const char *features = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	PredictReceiver receiver;
 	SPIPlanPtr	plan;
 	SPIExecuteOptions options;
@@ -372,6 +391,7 @@ mixrec_predict(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	model = RegistryModel(fcinfo, 0, 6);
 	ScorerInit(&scorer, model, ServeMode(fcinfo, 4), ServeAlpha(fcinfo, 5, model));
+	features = TypedFeaturesArgument(scorer.transform, features, "features");
 
 	memset(&receiver, 0, sizeof(receiver));
 	receiver.pub.receiveSlot = PredictReceive;
@@ -391,7 +411,8 @@ mixrec_predict(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* The receiver reads its slots' columns 0 and 1 as text and features */
-	plan = PrepareIdFeatures("source", source, "id", id, "features", features);
+	plan = PrepareIdFeatures("source", source, "id", id, "features", features,
+							 scorer.transform != NULL);
 	memset(&options, 0, sizeof(options));
 	options.read_only = true;
 	options.dest = &receiver.pub;
@@ -487,7 +508,7 @@ PairKey(uint64 user_hash, const char *item)
  * Read every candidate item into memory, within the budget
  */
 static void
-ReadCandidates(Candidates *items, SPIPlanPtr plan, int d_in)
+ReadCandidates(Candidates *items, SPIPlanPtr plan, BlockScorer *scorer, int d_in)
 {
 	SourceCursor cursor;
 	HeapTuple	tuple;
@@ -512,7 +533,14 @@ ReadCandidates(Candidates *items, SPIPlanPtr plan, int d_in)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("item features are NULL")));
-		if (items->dim < 0)
+		if (items->dim < 0 && scorer->transform)
+		{
+			/* Every input: the user's columns are NULL here, replaced per user */
+			items->dim = d_in;
+			items->x = MemoryContextAllocHuge(items->context,
+											  sizeof(float) * items->capacity * items->dim);
+		}
+		else if (items->dim < 0)
 		{
 			items->dim = DatumArrayLength(value, "item features");
 			if (items->dim < 1 || items->dim >= d_in)
@@ -547,7 +575,8 @@ ReadCandidates(Candidates *items, SPIPlanPtr plan, int d_in)
 			MemoryBudgetCheck(items->held, "holding the candidate items",
 							  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
 									   items->capacity, items->dim, items->id_bytes));
-		ReadFeatures(tuple, cursor.desc, items->dim, items->x + items->n * items->dim,
+		value = SPI_getbinval(tuple, cursor.desc, 2, &isnull);
+		ReadFeatures(scorer, value, isnull, items->dim, items->x + items->n * items->dim,
 					 "item features");
 		items->n++;
 		MemoryContextSwitchTo(old);
@@ -620,9 +649,9 @@ ReadExcluded(const char *exclude, const Candidates *items)
 static void
 RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *items,
 				 HTAB *excluded, const char *user, const float *user_x, int d_user,
-				 int k, float *x, TopItem *heap)
+				 const UserColumns *user_columns, int k, float *x, TopItem *heap)
 {
-	int			d_in = d_user + items->dim;
+	int			d_in = user_columns ? items->dim : d_user + items->dim;
 	uint64		user_hash = IdHash(user, 0x6d78);
 	int			size = 0;
 
@@ -633,9 +662,19 @@ RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *i
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < n; i++)
 		{
-			memcpy(x + (Size) i * d_in, user_x, sizeof(float) * d_user);
-			memcpy(x + (Size) i * d_in + d_user, items->x + (first + i) * items->dim,
-				   sizeof(float) * items->dim);
+			float	   *row = x + (Size) i * d_in;
+
+			if (user_columns)
+			{
+				/* Typed columns: the item's inputs, the user's columns' from the user */
+				memcpy(row, items->x + (first + i) * items->dim, sizeof(float) * d_in);
+				for (int c = 0; c < user_columns->n; c++)
+					memcpy(row + user_columns->position[c], user_x + user_columns->position[c],
+						   sizeof(float) * user_columns->width[c]);
+				continue;
+			}
+			memcpy(row, user_x, sizeof(float) * d_user);
+			memcpy(row + d_user, items->x + (first + i) * items->dim, sizeof(float) * items->dim);
 		}
 		ScorerRun(scorer, x, n);
 		for (int i = 0; i < n; i++)
@@ -668,6 +707,65 @@ RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *i
 }
 
 /*
+ * Which of a model's typed columns come from users and which from items:
+ * each must be a column of exactly one of them.  Sets the ROW() each side
+ * reads (the other side's columns as NULLs) and returns the inputs the
+ * user's columns fill.
+ */
+static UserColumns *
+SplitTypedColumns(const Transform *transform, const char *users, const char *items,
+				  char **user_row, char **item_row)
+{
+	static const SourceShape any = {
+		.arguments = "users and items",
+		.columns = "users and items",
+		.more_columns = true,
+	};
+	TupleDesc	user_desc;
+	TupleDesc	item_desc;
+	bool	   *from_user = palloc0_array(bool, transform->n_columns);
+	bool	   *from_item = palloc0_array(bool, transform->n_columns);
+	UserColumns *user_columns = palloc0(sizeof(UserColumns));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	user_desc = SourcePlanColumns(SourcePrepare(psprintf("SELECT * FROM %s", SourceFrom(users)),
+												0, NULL, 0, &any));
+	item_desc = SourcePlanColumns(SourcePrepare(psprintf("SELECT * FROM %s", SourceFrom(items)),
+												0, NULL, 0, &any));
+	user_columns->position = palloc_array(uint32, transform->n_columns);
+	user_columns->width = palloc_array(uint32, transform->n_columns);
+	for (uint32 c = 0; c < transform->n_columns; c++)
+	{
+		const TransformColumn *column = &transform->columns[c];
+
+		for (int i = 0; i < user_desc->natts; i++)
+			from_user[c] |= !TupleDescAttr(user_desc, i)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(user_desc, i)->attname), column->name) == 0;
+		for (int i = 0; i < item_desc->natts; i++)
+			from_item[c] |= !TupleDescAttr(item_desc, i)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(item_desc, i)->attname), column->name) == 0;
+		if (from_user[c] == from_item[c])
+			ereport(ERROR,
+					(errcode(from_user[c] ? ERRCODE_AMBIGUOUS_COLUMN : ERRCODE_UNDEFINED_COLUMN),
+					 errmsg(from_user[c] ? "column \"%s\" of the model is a column of both users and items" :
+							"column \"%s\" of the model is a column of neither users nor items",
+							column->name),
+					 errhint("A candidate's row is its user's columns and its item's columns, by name: each of the model's columns must come from one side.")));
+		if (from_user[c])
+		{
+			user_columns->position[user_columns->n] = column->position;
+			user_columns->width[user_columns->n] = column->width;
+			user_columns->n++;
+		}
+	}
+	SPI_finish();
+	*user_row = TransformRowSql(transform, from_user);
+	*item_row = TransformRowSql(transform, from_item);
+	return user_columns;
+}
+
+/*
  * The k best items for each user
  *
  * mixrec_recommend(model_name, users, items, user_id, item_id, user_features,
@@ -682,8 +780,9 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	const char *items_source = ServeText(fcinfo, 2, "items");
 	const char *user_id = ServeText(fcinfo, 3, "user_id");
 	const char *item_id = ServeText(fcinfo, 4, "item_id");
-	const char *user_features = ServeText(fcinfo, 5, "user_features");
-	const char *item_features = ServeText(fcinfo, 6, "item_features");
+	char	   *user_features = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
+	char	   *item_features = PG_ARGISNULL(6) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(6));
+	UserColumns *user_columns = NULL;
 	int			k;
 	MixrecModel *model;
 	BlockScorer scorer;
@@ -715,21 +814,38 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(context);
+	if (scorer.transform)
+	{
+		if (user_features != NULL || item_features != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the model was trained on typed columns, so user_features and item_features must be NULL"),
+					 errhint("Its columns are read by name from users and items.")));
+		user_columns = SplitTypedColumns(scorer.transform, users, items_source, &user_features,
+										 &item_features);
+		MemoryContextSwitchTo(context);
+	}
+	else if (user_features == NULL || item_features == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL: the model takes arrays of features",
+						user_features == NULL ? "user_features" : "item_features")));
 	items.context = context;
 	plan = PrepareIdFeatures("items", items_source, "item_id", item_id, "item_features",
-							 item_features);
+							 item_features, scorer.transform != NULL);
 	MemoryContextSwitchTo(context);
-	ReadCandidates(&items, plan, MlpInputDim(&model->shape));
+	ReadCandidates(&items, plan, &scorer, MlpInputDim(&model->shape));
 	if (!PG_ARGISNULL(8))
 		excluded = ReadExcluded(text_to_cstring(PG_GETARG_TEXT_PP(8)), &items);
 
 	/* Every user: score every candidate in blocks, keep the k best */
 	MemoryContextSwitchTo(context);
-	d_user = MlpInputDim(&model->shape) - items.dim;
+	d_user = user_columns ? MlpInputDim(&model->shape) : MlpInputDim(&model->shape) - items.dim;
 	x = MemoryContextAllocHuge(context, sizeof(float) * SERVE_BLOCK_ROWS * MlpInputDim(&model->shape));
 	heap = palloc_array(TopItem, k);
 	user_context = AllocSetContextCreate(context, "mixrec recommend user", ALLOCSET_DEFAULT_SIZES);
-	plan = PrepareIdFeatures("users", users, "user_id", user_id, "user_features", user_features);
+	plan = PrepareIdFeatures("users", users, "user_id", user_id, "user_features", user_features,
+							 scorer.transform != NULL);
 	SourceOpen(&cursor, plan, "users", 1000);
 	while ((tuple = SourceNext(&cursor)) != NULL)
 	{
@@ -737,14 +853,17 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 		bool		isnull;
 		Datum		value = SPI_getbinval(tuple, cursor.desc, 1, &isnull);
 		float	   *user_x = palloc_array(float, d_user);
+		bool		features_null;
+		Datum		features;
 
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("user id is NULL")));
-		ReadFeatures(tuple, cursor.desc, d_user, user_x, "user features");
+		features = SPI_getbinval(tuple, cursor.desc, 2, &features_null);
+		ReadFeatures(&scorer, features, features_null, d_user, user_x, "user features");
 		RecommendForUser(rsinfo, &scorer, &items, excluded, TextDatumGetCString(value), user_x,
-						 d_user, k, x, heap);
+						 d_user, user_columns, k, x, heap);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(user_context);
 	}

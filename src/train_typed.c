@@ -34,7 +34,6 @@ static bool IsNumberArray(Oid type);
 static const char *PlainName(const char *argument);
 static List *ExcludedColumns(const TrainOptions *opts, const TrainArguments *args,
 							 TupleDesc desc, bool all_columns);
-static char *RowOfColumns(const Transform *transform);
 static void CheckSameColumns(const Transform *transform, List *names);
 
 /*
@@ -123,23 +122,6 @@ ExcludedColumns(const TrainOptions *opts, const TrainArguments *args, TupleDesc 
 		excluded = lappend(excluded, (char *) name);
 	}
 	return excluded;
-}
-
-/*
- * ROW() of the transform's columns, quoted, in the model's order
- */
-static char *
-RowOfColumns(const Transform *transform)
-{
-	StringInfoData row;
-
-	initStringInfo(&row);
-	appendStringInfoString(&row, "ROW(");
-	for (uint32 c = 0; c < transform->n_columns; c++)
-		appendStringInfo(&row, "%s%s", c ? ", " : "",
-						 quote_identifier(transform->columns[c].name));
-	appendStringInfoChar(&row, ')');
-	return row.data;
 }
 
 /*
@@ -232,7 +214,7 @@ TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args)
 		typed->transform = TransformLoadSection(typed->section, typed->section_len, input_dim,
 												CurrentMemoryContext);
 	}
-	typed->row = RowOfColumns(typed->transform);
+	typed->row = TransformRowSql(typed->transform, NULL);
 	args->features = typed->row;
 	args->typed = typed;
 	return true;

@@ -25,6 +25,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "mixrec.h"
 #include "typed.h"
 #include "utils/builtins.h"
@@ -289,4 +290,89 @@ RecordEncode(RecordEncoder *encoder, Datum record, float *x)
 {
 	(void) RecordDeform(encoder, record);
 	TransformEncodeRow(encoder->binding, encoder->values, encoder->nulls, x);
+}
+
+/*
+ * The SQL of ROW() of a transform's columns, in the model's order, quoted:
+ * the features mixrec's own queries read typed columns through.  Columns
+ * not present (present[c] false, when present is given) are a NULL of a
+ * type of their kind, for a row whose other columns come from elsewhere.
+ */
+char *
+TransformRowSql(const Transform *transform, const bool *present)
+{
+	StringInfoData row;
+
+	initStringInfo(&row);
+	appendStringInfoString(&row, "ROW(");
+	for (uint32 c = 0; c < transform->n_columns; c++)
+	{
+		const TransformColumn *column = &transform->columns[c];
+		const char *placeholder = "NULL::pg_catalog.float8";
+
+		appendStringInfoString(&row, c ? ", " : "");
+		if (present == NULL || present[c])
+		{
+			appendStringInfoString(&row, quote_identifier(column->name));
+			continue;
+		}
+		switch (column->kind)
+		{
+			case TRANSFORM_NUMERIC:
+				break;
+			case TRANSFORM_BOOLEAN:
+				placeholder = "NULL::pg_catalog.bool";
+				break;
+			case TRANSFORM_CATEGORICAL:
+				placeholder = "NULL::pg_catalog.text";
+				break;
+			case TRANSFORM_MULTI_HOT:
+				placeholder = "NULL::pg_catalog.text[]";
+				break;
+			case TRANSFORM_DENSE:
+				placeholder = "NULL::pg_catalog.float8[]";
+				break;
+			case TRANSFORM_TIME:
+				placeholder = "NULL::pg_catalog.timestamptz";
+				break;
+		}
+		appendStringInfoString(&row, placeholder);
+	}
+	appendStringInfoChar(&row, ')');
+	return row.data;
+}
+
+/*
+ * The features a scoring function reads for a model: the argument itself
+ * for a model of array features (which must give it); for a model of typed
+ * columns, ROW() of its columns, which the argument may leave NULL or must
+ * list exactly
+ */
+const char *
+TypedFeaturesArgument(const Transform *transform, const char *features, const char *what)
+{
+	List	   *names;
+	ListCell   *lc;
+	bool		same;
+
+	if (transform == NULL)
+	{
+		if (features == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL: the model takes an array of features", what)));
+		return features;
+	}
+	if (features == NULL)
+		return TransformRowSql(transform, NULL);
+	same = TypedParseNames(features, &names) && list_length(names) == (int) transform->n_columns;
+	foreach(lc, names)
+		same = same && TransformFindColumn(transform, lfirst(lc)) >= 0;
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model was trained on typed columns, so %s must be NULL (or list exactly its columns), got \"%s\"",
+						what, features),
+				 errhint("mixrec_feature_info lists the model's columns; the source must have them by name.")));
+	return TransformRowSql(transform, NULL);
 }

@@ -215,6 +215,13 @@ extern void RecordEncoderInit(RecordEncoder *encoder, const Transform *transform
 							  MemoryContext context);
 extern void RecordEncode(RecordEncoder *encoder, Datum record, float *x);
 
+/* ROW() of a transform's columns for a query; typed NULLs where !present[c] */
+extern char *TransformRowSql(const Transform *transform, const bool *present);
+
+/* The features of a scoring function's query for a model (NULL transform: arrays) */
+extern const char *TypedFeaturesArgument(const Transform *transform, const char *features,
+										 const char *what);
+
 /* The values of a record, deformed by the encoder (for the holdout hash) */
 extern TupleDesc RecordDeform(RecordEncoder *encoder, Datum record);
 
