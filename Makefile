@@ -17,6 +17,7 @@ OBJS = \
 	src/registry.o \
 	src/score.o \
 	src/datum.o \
+	src/typed_values.o \
 	src/source.o \
 	src/serve.o \
 	src/train_memory.o \
