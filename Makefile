@@ -18,6 +18,7 @@ OBJS = \
 	src/score.o \
 	src/datum.o \
 	src/typed_values.o \
+	src/vocabulary.o \
 	src/source.o \
 	src/serve.o \
 	src/train_memory.o \
