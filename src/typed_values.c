@@ -258,7 +258,7 @@ ReadNumber(Datum value, Oid type, const char *column, int element)
 								(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 								 errmsg("column \"%s\": %s %s is out of range for double precision",
 										column, ValueName(element),
-										DatumGetCString(DirectFunctionCall1(numeric_out, value)))));
+										numeric_out_sci(numeric, 6))));
 				}
 				break;
 			}
@@ -413,8 +413,7 @@ ReadDate(Datum value, const char *column)
 	if (DATE_NOT_FINITE(date))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("column \"%s\": date %s is not finite", column,
-						DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity"),
+				 errmsg("column \"%s\": date is infinite", column),
 				 errhint("Filter such rows out in the source, or replace infinite dates with NULL.")));
 	return (double) date * SECS_PER_DAY + UNIX_TO_POSTGRES_SECONDS;
 }
@@ -432,8 +431,7 @@ ReadTimestamp(Datum value, const char *column)
 	if (TIMESTAMP_NOT_FINITE(timestamp))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("column \"%s\": timestamp %s is not finite", column,
-						TIMESTAMP_IS_NOBEGIN(timestamp) ? "-infinity" : "infinity"),
+				 errmsg("column \"%s\": timestamp is infinite", column),
 				 errhint("Filter such rows out in the source, or replace infinite timestamps with NULL.")));
 	return (double) timestamp / USECS_PER_SEC + UNIX_TO_POSTGRES_SECONDS;
 }
