@@ -97,7 +97,7 @@ static void ColumnDefault(TypedColumn *column, Form_pg_attribute attr);
 static TransformKind OverrideKind(const char *column, const JsonbValue *value);
 static int	OverrideInteger(const char *column, const char *option, const JsonbValue *value,
 							int min, int max);
-static void OverrideParse(const char *column, const JsonbValue *value, Override *override);
+static void OverrideParse(const TypedColumn *typed, const JsonbValue *value, Override *override);
 static void OverrideApply(TypedColumn *column, const Override *override);
 static void OverridesApply(TypedColumn *columns, int n, Jsonb *overrides);
 
@@ -198,11 +198,15 @@ TypedParseNames(const char *features, List **names)
 /*
  * The SQL spelling of a type (with its modifier, if any), cut to
  * TRANSFORM_MAX_NAME bytes at a character boundary
+ *
+ * format_type_with_typemod rather than format_type_be, also without a
+ * modifier: char without a length is then "bpchar", where format_type_be
+ * would write "character", which SQL reads as char(1).
  */
 char *
 TypedTypeName(Oid type, int32 typmod)
 {
-	char	   *name = typmod >= 0 ? format_type_with_typemod(type, typmod) : format_type_be(type);
+	char	   *name = format_type_with_typemod(type, typmod);
 	int			len = strlen(name);
 
 	if (len > TRANSFORM_MAX_NAME)
@@ -509,8 +513,9 @@ OverrideInteger(const char *column, const char *option, const JsonbValue *value,
  * Parse one column's override: a kind, or an object of options
  */
 static void
-OverrideParse(const char *column, const JsonbValue *value, Override *override)
+OverrideParse(const TypedColumn *typed, const JsonbValue *value, Override *override)
 {
+	const char *column = typed->name;
 	JsonbIterator *it;
 	JsonbValue	key;
 	JsonbValue	option;
@@ -528,8 +533,8 @@ OverrideParse(const char *column, const JsonbValue *value, Override *override)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("transform: column \"%s\" must be given a kind (a string) or an object of options, got %s",
 						column, JsonValueKind(value)),
-				 errhint("For example {\"%s\": \"categorical\"} or {\"%s\": {\"kind\": \"categorical\", \"top_k\": 100}}.",
-						 column, column)));
+				 errhint("Give a kind, as in {\"%s\": \"%s\"}, or an object of options among %s.",
+						 column, KindName(typed->kind), OptionNames)));
 
 	it = JsonbIteratorInit(value->val.binary.data);
 	while ((token = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
@@ -651,7 +656,7 @@ OverridesApply(TypedColumn *columns, int n, Jsonb *overrides)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("transform: \"%s\" is not a feature column", name)));
-		OverrideParse(column->name, &value, &override);
+		OverrideParse(column, &value, &override);
 		OverrideApply(column, &override);
 	}
 }
