@@ -87,6 +87,7 @@ static bool IsIdentifierStart(unsigned char c);
 static bool IsIdentifierPart(unsigned char c);
 static bool IsNameList(const char *features);
 static const char *KindName(TransformKind kind);
+static bool TypeTakesKind(Oid type, TransformKind kind);
 static char *KindNames(Oid type, const char *conjunction);
 static int	CountColumns(TupleDesc desc, const char *name, AttrNumber *attno);
 static bool NameListed(List *names, const char *name);
@@ -227,6 +228,17 @@ KindName(TransformKind kind)
 }
 
 /*
+ * Can values of a type be read as a kind?
+ */
+static bool
+TypeTakesKind(Oid type, TransformKind kind)
+{
+	TypedReader reader;
+
+	return TypedReaderInit(&reader, type, kind, 0, CurrentMemoryContext);
+}
+
+/*
  * "\"numeric\" or \"categorical\"": the kinds a type can be read as (with
  * InvalidOid: all kinds), joined with conjunction
  */
@@ -238,13 +250,8 @@ KindNames(Oid type, const char *conjunction)
 	StringInfoData buf;
 
 	for (int i = 0; i < lengthof(Kinds); i++)
-	{
-		TypedReader reader;
-
-		if (!OidIsValid(type) ||
-			TypedReaderInit(&reader, type, Kinds[i].kind, 0, CurrentMemoryContext))
+		if (!OidIsValid(type) || TypeTakesKind(type, Kinds[i].kind))
 			names[n++] = Kinds[i].name;
-	}
 	initStringInfo(&buf);
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&buf, "%s\"%s\"", i == 0 ? "" : i == n - 1 ? conjunction : ", ",
@@ -436,13 +443,11 @@ ColumnSetKind(TypedColumn *column, TransformKind kind)
 static void
 ColumnDefault(TypedColumn *column, Form_pg_attribute attr)
 {
-	TypedReader reader;
-
 	column->name = pstrdup(NameStr(attr->attname));
 	column->attno = attr->attnum;
 	column->type = attr->atttypid;
 	for (int i = 0; i < lengthof(Kinds); i++)
-		if (TypedReaderInit(&reader, column->type, Kinds[i].kind, 0, CurrentMemoryContext))
+		if (TypeTakesKind(column->type, Kinds[i].kind))
 		{
 			ColumnSetKind(column, Kinds[i].kind);
 			return;
