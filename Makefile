@@ -17,6 +17,9 @@ OBJS = \
 	src/registry.o \
 	src/score.o \
 	src/datum.o \
+	src/typed_columns.o \
+	src/typed_values.o \
+	src/vocabulary.o \
 	src/source.o \
 	src/serve.o \
 	src/train_memory.o \

@@ -569,6 +569,12 @@ CREATE FUNCTION mixrec_holdout(features anyarray, seed bigint) RETURNS float8
 COMMENT ON FUNCTION mixrec_holdout(anyarray, bigint) IS
 'training support: a row''s place in [0, 1) from a hash of its features; streamed training holds out the rows below validation_fraction';
 
+CREATE FUNCTION mixrec_holdout(features record, seed bigint) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mixrec_holdout_row' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION mixrec_holdout(record, bigint) IS
+'training support: a row''s place in [0, 1) from a hash of its typed feature columns, given as ROW(...) in the order trained; streamed training holds out the rows below validation_fraction';
+
 -- Scoring with a registered model
 
 CREATE FUNCTION mixrec_score(model_name text, features real[], mode text DEFAULT 'blend',

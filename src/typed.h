@@ -52,7 +52,7 @@ typedef struct TypedReader
 {
 	TypedReadKind read;
 	Oid			type;			/* the column's type (a domain's base type) */
-	Oid			elemtype;		/* arrays: the element type */
+	Oid			elemtype;		/* arrays: the element type (its base type) */
 	int16		elmlen;
 	bool		elmbyval;
 	char		elmalign;
@@ -119,8 +119,10 @@ extern void TypedValueRead(const TypedReader *reader, const char *column, Datum 
 /*
  * A row's place in [0, 1) for the validation split, from a hash of its
  * feature values (natts of them, described by the attributes of desc at
- * attnos, or 1..natts when attnos is NULL) and the seed: the same for the
- * row read by column and for ROW(those columns) (mixrec_holdout(record))
+ * attnos, or 1..natts when attnos is NULL; values and nulls are by
+ * attribute, values[attno - 1], as a deformed row has them) and the seed:
+ * the same for the row read by column and for ROW(those columns), in the
+ * same order (mixrec_holdout(record))
  */
 extern double TypedRowHoldout(TupleDesc desc, const AttrNumber *attnos, int natts,
 							  const Datum *values, const bool *nulls, uint64 seed);
