@@ -35,6 +35,7 @@ OBJS = \
 	src/core/model.o \
 	src/core/model_format.o \
 	src/core/predict.o \
+	src/core/sort.o \
 	src/core/metrics.o \
 	src/core/train.o \
 	src/core/fit.o
