@@ -68,6 +68,7 @@ typedef enum TransformKind
 #define TRANSFORM_MAX_NAME		63		/* bytes of a column name or a type name */
 #define TRANSFORM_MAX_VALUE		1024	/* bytes of a vocabulary entry */
 #define TRANSFORM_MAX_VOCABULARY 65534	/* entries of one column's vocabulary */
+#define TRANSFORM_MAX_LENGTH	65536	/* elements of a DENSE column's values */
 
 /* A text: a category, a list element or a vocabulary entry */
 typedef struct TransformText
