@@ -608,10 +608,10 @@ TestFormat(void)
 		free(storage2);
 
 		memcpy(bad, blob, len);
-		bad[4] = 2;
+		bad[4] = 3;
 		Reseal(bad, len);
 		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
-			  strstr(err.message, "version 2") != NULL, "a future format version is rejected: %s",
+			  strstr(err.message, "version 3") != NULL, "a future format version is rejected: %s",
 			  err.message);
 		free(storage2);
 
@@ -673,6 +673,296 @@ TestFormat(void)
 		free(blob);
 		free(storage);
 	}
+}
+
+/*
+ * A transform section of input_dim inputs (at least 3): a numeric column
+ * and a categorical one of input_dim - 3 entries; the caller frees it
+ */
+static uint8_t *
+ModelTransformSection(uint32_t input_dim, uint32_t *len)
+{
+	static char names[64][8];
+	static TransformText entries[64];
+	static uint64_t counts[64];
+	TransformColumnSpec specs[2] = {
+		{.name = "n", .type_name = "float8", .kind = TRANSFORM_NUMERIC, .length = 1, .rows = 7,
+		.mean = 0.5, .std = 2.0},
+		{.name = "c", .type_name = "text", .kind = TRANSFORM_CATEGORICAL, .length = 1, .rows = 7,
+		.vocab_size = input_dim - 3, .vocab = entries, .vocab_count = counts},
+	};
+	size_t		size;
+	uint8_t    *section;
+	uint32_t	dim;
+	MixrecError err;
+
+	for (uint32_t i = 0; i < input_dim - 3; i++)
+	{
+		snprintf(names[i], sizeof(names[i]), "e%u", (unsigned) (i % 100));
+		entries[i].data = names[i];
+		entries[i].len = strlen(names[i]);
+		entries[i].isnull = 0;
+		counts[i] = 10 - i;
+	}
+	size = TransformSectionSize(specs, 2);
+	section = malloc(size);
+	if (TransformBuild(specs, 2, section, size, &dim, &err) != MIXREC_OK || dim != input_dim)
+	{
+		printf("Bail out! the model's transform does not build: %s\n", err.message);
+		exit(1);
+	}
+	*len = (uint32_t) size;
+	return section;
+}
+
+/*
+ * Format version 2: version 1 unchanged for models without a transform,
+ * version 2 round trips, every damage of the new fields, the header alone,
+ * work in place
+ */
+static void
+TestFormatVersion2(void)
+{
+	/* Written once with the code before version 2 existed */
+	static const size_t v1_len[4] = {640, 680, 1880, 1920};
+	static const uint32_t v1_crc[4] = {
+		UINT32_C(0x6dfbd5a1), UINT32_C(0x95271d9f), UINT32_C(0xa6c1d0a4), UINT32_C(0x793e8a84)
+	};
+	uint32_t	t_len;
+	uint8_t    *section = ModelTransformSection(5, &t_len);
+	int			pinned = 1;
+
+	for (uint32_t f = 0; f < 4; f++)
+	{
+		float	   *storage;
+		MixrecModel model = MakeModel(f, &storage);
+		size_t		len = ModelEncodedSize(&model);
+		uint8_t    *blob = malloc(len);
+
+		ModelEncode(&model, blob);
+		pinned &= len == v1_len[f] && ModelStoredChecksum(blob, len) == v1_crc[f] &&
+			blob[4] == 1 && blob[5] == 0;
+		free(blob);
+		free(storage);
+	}
+	TapOk(pinned, "a model without a transform is written as format version 1, byte for byte as before version 2");
+
+	for (uint32_t f = 0; f < 4; f++)
+	{
+		uint32_t	flags = MIXREC_FLAG_TRANSFORM | f;
+		float	   *storage,
+				   *storage2;
+		MixrecModel model = MakeModel(flags, &storage);
+		MixrecModel copy;
+		size_t		len;
+		uint8_t    *blob;
+		uint8_t    *again;
+		MixrecError err;
+		MixrecStatus status;
+
+		model.transform = section;
+		model.transform_len = t_len;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		again = malloc(len);
+		ModelEncode(&model, blob);
+		status = Decode(blob, len, &copy, &storage2, &err);
+		TapOk(status == MIXREC_OK && ModelBlobVersion(blob) == 2 && len == v1_len[f] + 8 + t_len &&
+			  copy.flags == flags && copy.transform_len == t_len && copy.transform == blob + len - 4 - t_len &&
+			  memcmp(copy.transform, section, t_len) == 0,
+			  "flags %u: a model with a transform is format version 2, %zu bytes, and decodes with its transform pointing into the blob (%s)",
+			  (unsigned) flags, len, status == MIXREC_OK ? "ok" : err.message);
+		if (status == MIXREC_OK)
+		{
+			ModelEncode(&copy, again);
+			TapOk(memcmp(blob, again, len) == 0 && copy.step == model.step &&
+				  memcmp(copy.params[MIXREC_COMMERCIAL], model.params[MIXREC_COMMERCIAL],
+						 sizeof(float) * MlpParamCount(&model.shape)) == 0,
+				  "flags %u: version 2 decodes then encodes to the same bytes", (unsigned) flags);
+		}
+		free(storage2);
+		free(again);
+		free(blob);
+		free(storage);
+	}
+
+	/* Damage: every cut and bit, and each new field behind a valid checksum */
+	{
+		float	   *storage,
+				   *storage2;
+		MixrecModel model = MakeModel(MIXREC_FLAG_TRANSFORM | MIXREC_FLAG_STANDARDIZE |
+									  MIXREC_FLAG_OPTIMIZER, &storage);
+		MixrecModel copy;
+		size_t		len;
+		uint8_t    *blob;
+		uint8_t    *bad;
+		size_t		at_len = 20 + 4 * 4 + 8;	/* the transform's length, after alpha */
+		MixrecError err;
+		int			all_rejected = 1;
+
+		model.transform = section;
+		model.transform_len = t_len;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		bad = malloc(len + 1);
+		ModelEncode(&model, blob);
+
+		for (size_t cut = 0; cut < len; cut++)
+		{
+			if (Decode(blob, cut, &copy, &storage2, &err) == MIXREC_OK)
+				all_rejected = 0;
+			free(storage2);
+		}
+		TapOk(all_rejected, "every truncation of a %zu-byte version 2 model is rejected", len);
+		all_rejected = 1;
+		for (size_t bit = 0; bit < 8 * len; bit++)
+		{
+			memcpy(bad, blob, len);
+			bad[bit / 8] ^= (uint8_t) (1 << (bit % 8));
+			if (Decode(bad, len, &copy, &storage2, &err) == MIXREC_OK)
+				all_rejected = 0;
+			free(storage2);
+		}
+		TapOk(all_rejected, "every single bit flip of a version 2 model is rejected");
+
+#define DAMAGED(edit, part, what) \
+	do { \
+		memcpy(bad, blob, len); \
+		edit; \
+		Reseal(bad, len); \
+		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT && \
+			  strstr(err.message, part) != NULL, "%s: %s", what, err.message); \
+		free(storage2); \
+	} while (0)
+		DAMAGED(bad[8] &= ~MIXREC_FLAG_TRANSFORM, "version 2 needs an input transform",
+				"a version 2 model without the transform flag is rejected");
+		DAMAGED(bad[4] = 1, "version 1 cannot carry an input transform",
+				"the transform flag in a version 1 model is rejected");
+		DAMAGED(bad[4] = 3, "format version 3 is not supported", "a future format version is rejected");
+		DAMAGED(memset(bad + at_len, 0, 4), "input transform of 0 bytes",
+				"an empty transform is rejected");
+		DAMAGED(bad[at_len] ^= 1, "size does not match", "a transform length that does not match the blob is rejected");
+		DAMAGED(bad[at_len + 3] = 0x80, "impossible", "a transform longer than the blob is rejected");
+		DAMAGED(bad[at_len + 4] = 1, "reserved field after the model's transform length",
+				"a non-zero reserved field after the transform length is rejected");
+		DAMAGED(bad[len - 4 - t_len + 4] = 6, "model input transform is invalid: the transform fills 6 inputs, but the model has 5",
+				"a transform for another number of inputs is rejected");
+		DAMAGED(bad[len - 4 - t_len + 8] = 9, "model input transform is invalid: column \"n\" has unknown kind 9",
+				"a damaged transform behind a valid checksum is rejected");
+#undef DAMAGED
+
+		/* The header alone: from a copy of just the first bytes */
+		{
+			size_t		header = 20 + 4 * 4 + 8 + 8 + 56;
+			uint8_t    *head = malloc(MIXREC_HEADER_MAX_BYTES);
+			MixrecModel peeked;
+
+			memcpy(head, blob, header);
+			TapOk(ModelPeekHeader(head, header, len, &peeked, &err) == MIXREC_OK &&
+				  peeked.transform_len == t_len && peeked.transform == NULL &&
+				  peeked.flags == model.flags && peeked.step == model.step &&
+				  memcmp(&peeked.shape, &model.shape, sizeof(model.shape)) == 0,
+				  "the header of a version 2 model reads from its first %zu bytes, with the transform's length but not the transform", header);
+			TapOk(ModelPeekHeader(head, header - 1, len, &peeked, &err) == MIXREC_ERR_CORRUPT,
+				  "one byte less of a version 2 header is not enough: %s", err.message);
+			free(head);
+		}
+		free(bad);
+		free(blob);
+		free(storage);
+	}
+
+	/* The largest header is MIXREC_HEADER_MAX_BYTES */
+	{
+		MixrecModel model;
+		float	   *storage;
+		uint32_t	wide_len;
+		uint8_t    *wide = ModelTransformSection(3, &wide_len);
+		size_t		len;
+		uint8_t    *blob;
+		MixrecModel peeked;
+		MixrecError err;
+
+		memset(&model, 0, sizeof(model));
+		model.shape.n_hidden = MIXREC_MAX_HIDDEN_LAYERS;
+		for (int i = 0; i < MIXREC_MAX_HIDDEN_LAYERS + 2; i++)
+			model.shape.dims[i] = 1;
+		model.shape.dims[0] = 3;
+		model.flags = MIXREC_FLAG_ALL;
+		model.adam = AdamDefaults();
+		model.transform = wide;
+		model.transform_len = wide_len;
+		storage = calloc(ModelFloatCount(&model.shape, model.flags), sizeof(float));
+		ModelBindStorage(&model, storage);
+		for (int j = 0; j < 3; j++)
+			model.std[j] = 1.0f;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		TapOk(len - 4 - wide_len - sizeof(float) * ModelFloatCount(&model.shape, model.flags) == MIXREC_HEADER_MAX_BYTES &&
+			  ModelPeekHeader(blob, MIXREC_HEADER_MAX_BYTES, len, &peeked, &err) == MIXREC_OK &&
+			  ModelCheck(&model, &err) == MIXREC_OK,
+			  "MIXREC_HEADER_MAX_BYTES (%d) is the header of a model with every flag and 16 hidden layers",
+			  MIXREC_HEADER_MAX_BYTES);
+		free(blob);
+		free(storage);
+		free(wide);
+	}
+
+	/* In place: the transform points into the blob; sealing keeps the step's place */
+	{
+		float	   *storage;
+		MixrecModel model = MakeModel(MIXREC_FLAG_TRANSFORM | MIXREC_FLAG_OPTIMIZER, &storage);
+		MixrecModel bound;
+		MixrecModel copy;
+		size_t		len;
+		uint8_t    *blob;
+		MixrecError err;
+
+		model.transform = section;
+		model.transform_len = t_len;
+		len = ModelEncodedSize(&model);
+		blob = aligned_alloc(8, (len + 7) & ~(size_t) 7);
+		ModelEncode(&model, blob);
+		TapOk(ModelBindInPlace(blob, len, &bound, 1, &err) == MIXREC_OK &&
+			  bound.transform == blob + len - 4 - t_len && bound.transform_len == t_len &&
+			  bound.params[MIXREC_OPEN][3] == model.params[MIXREC_OPEN][3] &&
+			  ((uintptr_t) bound.params[MIXREC_OPEN]) % sizeof(float) == 0,
+			  "a version 2 model binds in place, verified, arrays aligned and its transform inside the blob");
+		bound.step = 99;
+		bound.params[MIXREC_OPEN][0] = 0.125f;
+		ModelSeal(blob, len, &bound);
+		TapOk(ModelDecodeHeader(blob, len, &copy, &err) == MIXREC_OK && copy.step == 99 &&
+			  copy.adam.lr == model.adam.lr && copy.transform_len == t_len,
+			  "sealing a version 2 model in place writes the step where it belongs");
+		TapOk(ModelBindInPlace(blob, len, &bound, 0, &err) == MIXREC_OK &&
+			  bound.transform == blob + len - 4 - t_len && bound.params[MIXREC_OPEN][0] == 0.125f,
+			  "a trusted version 2 blob binds in place too");
+		free(blob);
+		free(storage);
+	}
+
+	/* ModelCheck: the flag and the transform go together */
+	{
+		float	   *storage;
+		MixrecModel model = MakeModel(MIXREC_FLAG_TRANSFORM, &storage);
+		uint32_t	other_len;
+		uint8_t    *other = ModelTransformSection(6, &other_len);
+		MixrecError err;
+
+		TapOk(ModelCheck(&model, &err) == MIXREC_ERR_ARGUMENT && strstr(err.message, "carries no transform") != NULL,
+			  "a model with the transform flag but no transform is invalid: %s", err.message);
+		model.transform = other;
+		model.transform_len = other_len;
+		TapOk(ModelCheck(&model, &err) == MIXREC_ERR_CORRUPT && strstr(err.message, "but the model has 5") != NULL,
+			  "a transform for another number of inputs is invalid: %s", err.message);
+		model.flags = 0;
+		TapOk(ModelCheck(&model, &err) == MIXREC_ERR_ARGUMENT && strstr(err.message, "without the input transform flag") != NULL,
+			  "a transform without the flag is invalid: %s", err.message);
+		free(other);
+		free(storage);
+	}
+	free(section);
 }
 
 /*
@@ -1998,6 +2288,122 @@ TestFitStates(void)
 }
 
 /*
+ * A training state holding a model with a transform: trains exactly like
+ * one without, stays valid, keeps the transform, refuses to combine with a
+ * state of another transform
+ */
+static void
+TestFitStateTransform(void)
+{
+	int			mark = fit_allocation_count;
+	float	   *s1,
+			   *s2,
+			   *s3;
+	MixrecModel plain = FitModel(&s1, 3);
+	MixrecModel typed = FitModel(&s2, 3);
+	MixrecModel other = FitModel(&s3, 3);
+	uint32_t	t_len;
+	uint8_t    *section = ModelTransformSection(3, &t_len);
+	uint8_t    *other_section = FitAlloc(t_len);
+	FitState	a,
+				b,
+				c,
+				d,
+				check;
+	FitWork		wa,
+				wb,
+				wc,
+				wd;
+	size_t		la,
+				lb,
+				lc,
+				ld;
+	uint8_t    *bb;
+	float		x[3 * 30],
+				y[30],
+				w[30];
+	unsigned char o[30],
+				c_[30];
+	uint32_t	rows[30];
+	MixrecError err;
+
+	typed.flags |= MIXREC_FLAG_TRANSFORM;
+	typed.transform = section;
+	typed.transform_len = t_len;
+	/* The same transform but for one count: valid, and different */
+	memcpy(other_section, section, t_len);
+	other_section[8 + 24] ^= 1;
+	other.flags |= MIXREC_FLAG_TRANSFORM;
+	other.transform = other_section;
+	other.transform_len = t_len;
+
+	FitNew(&plain, 4, 2, 0, 9, &la, &a, &wa);
+	bb = FitNew(&typed, 4, 2, 0, 9, &lb, &b, &wb);
+	FitNew(&other, 4, 2, 0, 9, &lc, &c, &wc);
+	FitNew(&typed, 4, 2, 0, 5, &ld, &d, &wd);
+	TapOk(b.header.model_len == ModelEncodedSize(&typed) && ModelBlobVersion(b.model_blob) == 2 &&
+		  b.model.transform == b.model_blob + b.header.model_len - 4 - t_len &&
+		  memcmp(b.model.transform, section, t_len) == 0,
+		  "a training state holds a version 2 model with its transform");
+
+	FitRows(x, y, w, o, c_, rows);
+	for (int r = 0; r < 30; r++)
+	{
+		FitStateAdd(&a, x + 3 * r, &y[r], w[r], o[r], c_[r], &wa);
+		FitStateAdd(&b, x + 3 * r, &y[r], w[r], o[r], c_[r], &wb);
+	}
+	FitStateFlush(&a, &wa);
+	FitStateFlush(&b, &wb);
+	TapOk(FitStateOpen(bb, lb, &check, 1, &err) == MIXREC_OK &&
+		  (check.model.flags & MIXREC_FLAG_TRANSFORM) && check.model.transform_len == t_len &&
+		  memcmp(check.model.transform, section, t_len) == 0 &&
+		  memcmp(check.model.params[MIXREC_OPEN], a.model.params[MIXREC_OPEN],
+				 sizeof(float) * MlpParamCount(&plain.shape)) == 0 &&
+		  check.model.step == a.model.step && check.header.steps == a.header.steps,
+		  "it trains exactly like a state without a transform, and stays valid with its transform");
+	{
+		size_t		len = ModelEncodedSize(&check.model);
+		uint8_t    *blob = FitAlloc(len);
+		MixrecModel copy;
+		float	   *storage;
+
+		ModelEncode(&check.model, blob);
+		TapOk(len == check.header.model_len && memcmp(blob, check.model_blob, len) == 0 &&
+			  Decode(blob, len, &copy, &storage, &err) == MIXREC_OK &&
+			  memcmp(copy.transform, section, t_len) == 0,
+			  "the trained model encodes as the state holds it, and decodes with its transform");
+		free(storage);
+	}
+
+	TapOk(FitStateCompatible(&b, &d, &err) == MIXREC_OK,
+		  "states of one transform combine");
+	TapOk(FitStateCompatible(&b, &c, &err) == MIXREC_ERR_ARGUMENT &&
+		  strstr(err.message, "different input transforms") != NULL,
+		  "states of different transforms do not combine: %s", err.message);
+	TapOk(FitStateCompatible(&a, &b, &err) == MIXREC_ERR_ARGUMENT &&
+		  strstr(err.message, "different input transforms") != NULL,
+		  "a state with a transform does not combine with one without: %s", err.message);
+
+	/* A damaged transform behind the model's valid checksum */
+	{
+		uint8_t    *damaged = FitAlloc(lb);
+		FitState	opened;
+
+		memcpy(damaged, bb, lb);
+		FitStateOpen(damaged, lb, &opened, 0, &err);
+		damaged[(opened.model.transform - damaged) + 8] = 9;
+		Reseal(opened.model_blob, opened.header.model_len);
+		TapOk(FitStateOpen(damaged, lb, &opened, 1, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "input transform is invalid") != NULL,
+			  "a training state whose transform is damaged is rejected: %s", err.message);
+	}
+	free(section);
+	for (int i = mark; i < fit_allocation_count; i++)
+		free(fit_allocations[i]);
+	fit_allocation_count = mark;
+}
+
+/*
  * The one-row kernel against a plain double-precision product, on sizes
  * with remainders in both dimensions
  */
@@ -2377,6 +2783,7 @@ main(int argc, char **argv)
 	TestStandardize();
 	TestKnownAnswers();
 	TestFormat();
+	TestFormatVersion2();
 	TestInit();
 	TestShapeLimits();
 	TestLossEdges();
@@ -2387,6 +2794,7 @@ main(int argc, char **argv)
 	TestTransformCheck();
 	TestFitStates();
 	TestCancelHook();
+	TestFitStateTransform();
 
 	/* The same kernel checks with dispatch switched off */
 	setenv("MIXREC_NO_SIMD", "1", 1);
