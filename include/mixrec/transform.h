@@ -164,8 +164,10 @@ extern MixrecStatus TransformBuild(const TransformColumnSpec *columns, uint32_t 
  * Reading: TransformCheck validates every byte of a section for a model of
  * input_dim inputs (MIXREC_ERR_CORRUPT with a sentence otherwise) and gives
  * the bytes of memory TransformLoad needs; TransformLoad builds the loaded
- * form in that memory (aligned for any type), which holds copies of what it
- * needs: the section may be freed afterwards.
+ * form of a checked section in that memory (aligned for any type), which
+ * holds copies of what it needs: the section may be freed afterwards.  It
+ * gives NULL only for less memory than TransformCheck asked for, or a
+ * section that did not pass TransformCheck (not supported otherwise).
  */
 extern MixrecStatus TransformCheck(const uint8_t *section, size_t len, uint32_t input_dim,
 								   size_t *memory_size, MixrecError *err);

@@ -159,6 +159,8 @@ static MixrecStatus CheckStatistics(const ColumnView *view, const char *label,
 									MixrecError *err);
 static MixrecStatus CheckElementStats(const ColumnView *view, const char *label,
 									  MixrecError *err);
+static void ViewEntry(const ColumnView *view, uint32_t index, const char **data,
+					  size_t *len);
 static MixrecStatus CheckVocabulary(const ColumnView *view, const char *label,
 									MixrecError *err);
 static MixrecStatus ReadColumn(const uint8_t *p, size_t avail, uint32_t index,
@@ -502,6 +504,18 @@ CheckElementStats(const ColumnView *view, const char *label, MixrecError *err)
 }
 
 /*
+ * Point at the bytes of a parsed vocabulary's entry (its ends are valid)
+ */
+static void
+ViewEntry(const ColumnView *view, uint32_t index, const char **data, size_t *len)
+{
+	uint32_t	start = index == 0 ? 0 : GetU32(view->end + 4 * (size_t) (index - 1));
+
+	*data = view->text + start;
+	*len = GetU32(view->end + 4 * (size_t) index) - start;
+}
+
+/*
  * Validate a vocabulary: entry ends, entry sizes, and the byte order, whose
  * strict increase proves the entries distinct
  */
@@ -530,36 +544,34 @@ CheckVocabulary(const ColumnView *view, const char *label, MixrecError *err)
 	for (uint32_t k = 0; k < view->vocab_size; k++)
 	{
 		uint32_t	index = GetU32(view->sorted + 4 * (size_t) k);
-		int			c;
+		const char *a;
+		const char *b;
+		size_t		a_len;
+		size_t		b_len;
+		int			order;
 
 		if (index >= view->vocab_size)
 			return MixrecFail(err, MIXREC_ERR_CORRUPT,
 							  "the byte order of %s lists entry %u, but it has %u entries",
 							  label, (unsigned) index + 1, (unsigned) view->vocab_size);
-		if (k > 0 && index == previous)
-			return MixrecFail(err, MIXREC_ERR_CORRUPT,
-							  "the byte order of %s lists entry %u twice",
-							  label, (unsigned) index + 1);
 		if (k == 0)
 		{
 			previous = index;
 			continue;
 		}
-		{
-			uint32_t	a_start = previous == 0 ? 0 : GetU32(view->end + 4 * (size_t) (previous - 1));
-			uint32_t	a_end = GetU32(view->end + 4 * (size_t) previous);
-			uint32_t	b_start = index == 0 ? 0 : GetU32(view->end + 4 * (size_t) (index - 1));
-			uint32_t	b_end = GetU32(view->end + 4 * (size_t) index);
-
-			c = CompareText(view->text + a_start, a_end - a_start,
-							view->text + b_start, b_end - b_start);
-		}
-		if (c == 0)
+		if (index == previous)
+			return MixrecFail(err, MIXREC_ERR_CORRUPT,
+							  "the byte order of %s lists entry %u twice",
+							  label, (unsigned) index + 1);
+		ViewEntry(view, previous, &a, &a_len);
+		ViewEntry(view, index, &b, &b_len);
+		order = CompareText(a, a_len, b, b_len);
+		if (order == 0)
 			return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 							  "%s has equal vocabulary entries %u and %u",
 							  label, (unsigned) (previous < index ? previous : index) + 1,
 							  (unsigned) (previous < index ? index : previous) + 1);
-		if (c > 0)
+		if (order > 0)
 			return MixrecFail(err, MIXREC_ERR_CORRUPT,
 							  "the byte order of %s is not increasing at its entry %u",
 							  label, (unsigned) k + 1);
