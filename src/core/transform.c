@@ -1047,7 +1047,7 @@ TransformBuild(const TransformColumnSpec *columns, uint32_t n_columns, uint8_t *
 	size_t		size;
 	size_t		memory_size;
 	uint32_t	position = 0;
-	uint8_t    *p = out + SECTION_HEADER_BYTES;
+	uint8_t    *p;
 	MixrecStatus status;
 
 	if ((status = SectionSize(columns, n_columns, &size, err)) != MIXREC_OK)
@@ -1057,6 +1057,7 @@ TransformBuild(const TransformColumnSpec *columns, uint32_t n_columns, uint8_t *
 						  "a transform of these columns takes %zu bytes, the buffer has %zu",
 						  size, out == NULL ? (size_t) 0 : out_size);
 
+	p = out + SECTION_HEADER_BYTES;
 	for (uint32_t i = 0; i < n_columns; i++)
 	{
 		p = WriteColumn(&columns[i], position, p);

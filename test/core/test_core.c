@@ -2365,7 +2365,7 @@ TestFitStateTransform(void)
 		size_t		len = ModelEncodedSize(&check.model);
 		uint8_t    *blob = FitAlloc(len);
 		MixrecModel copy;
-		float	   *storage;
+		float	   *storage = NULL;
 
 		ModelEncode(&check.model, blob);
 		TapOk(len == check.header.model_len && memcmp(blob, check.model_blob, len) == 0 &&
