@@ -41,7 +41,9 @@ OBJS = \
 	src/core/standardize.o \
 	src/core/model.o \
 	src/core/model_format.o \
+	src/core/transform.o \
 	src/core/predict.o \
+	src/core/sort.o \
 	src/core/metrics.o \
 	src/core/train.o \
 	src/core/fit.o

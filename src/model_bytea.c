@@ -3,8 +3,9 @@
  *	  Models as bytea: reading, writing, creating and describing them.
  *
  * A model bytea is decoded by the core (magic, version, length, checksum,
- * shape, limits, finiteness) into a MixrecModel whose arrays live in one
- * palloc'd block of the current memory context.  Callers that keep a model
+ * shape, limits, input transform, finiteness) into a MixrecModel whose
+ * arrays live in one palloc'd block of the current memory context, and its
+ * input transform, if any, in another.  Callers that keep a model
  * across calls (the scorer's fn_extra cache) switch to a longer-lived
  * context first.
  */
@@ -115,6 +116,13 @@ ModelFromBytea(bytea *blob)
 	model->alpha = header.alpha;
 	model->adam = header.adam;
 	model->step = header.step;
+	/* The header points into the blob, which may be a detoasted copy */
+	if (header.flags & MIXREC_FLAG_TRANSFORM)
+	{
+		model->transform_len = header.transform_len;
+		model->transform = memcpy(palloc(header.transform_len), header.transform,
+								  header.transform_len);
+	}
 	if (ModelDecodeArrays(data, len, model, &err) != MIXREC_OK)
 		ReportCoreError(&err);
 	return model;

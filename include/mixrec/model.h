@@ -1,11 +1,14 @@
 /*
  * include/mixrec/model.h
- *	  A mixrec model (the open and commercial MLPs, alpha, standardisation
- *	  and optional Adam state) and its portable binary format.
+ *	  A mixrec model (the open and commercial MLPs, alpha, standardisation,
+ *	  optional Adam state and optional input transform) and its portable
+ *	  binary format.
  *
  * A MixrecModel does not own memory: its arrays point into one float buffer
- * of ModelFloatCount() floats that the caller provides (ModelBindStorage).
- * The binary layout is documented in src/core/model_format.c.
+ * of ModelFloatCount() floats that the caller provides (ModelBindStorage),
+ * and its input transform, if any, is a section (include/mixrec/transform.h)
+ * that lives wherever the caller keeps it.  The binary layout is documented
+ * in src/core/model_format.c.
  */
 #ifndef MIXREC_MODEL_H
 #define MIXREC_MODEL_H
@@ -17,12 +20,18 @@
 #include "mixrec/mlp.h"
 #include "mixrec/status.h"
 
-#define MIXREC_FORMAT_VERSION		1
+/*
+ * The newest format version.  A model is written as version 1 unless it
+ * carries an input transform, which needs version 2; every version up to
+ * this one is read.
+ */
+#define MIXREC_FORMAT_VERSION		2
 
 /* Model flags; any other bit in a blob is rejected */
 #define MIXREC_FLAG_STANDARDIZE		0x0001	/* carries mean and std */
 #define MIXREC_FLAG_OPTIMIZER		0x0002	/* carries Adam moments and step */
-#define MIXREC_FLAG_ALL				0x0003
+#define MIXREC_FLAG_TRANSFORM		0x0004	/* carries an input transform (version 2) */
+#define MIXREC_FLAG_ALL				0x0007
 
 typedef enum ModelInitKind
 {
@@ -53,6 +62,13 @@ typedef struct MixrecModel
 	int64_t		step;			/* Adam steps taken so far */
 	float	   *m[MIXREC_MODELS];
 	float	   *v[MIXREC_MODELS];
+
+	/*
+	 * with MIXREC_FLAG_TRANSFORM, else 0 / NULL: the input transform's
+	 * section, transform_len bytes, not owned by the model
+	 */
+	uint32_t	transform_len;
+	const uint8_t *transform;
 } MixrecModel;
 
 /* Floats of storage a model of this shape and flags needs */
@@ -64,7 +80,10 @@ extern void ModelBindStorage(MixrecModel *model, float *storage);
 extern void ModelInitParams(MixrecModel *model, uint64_t seed,
 							ModelInitKind kind);
 
-/* Validate alpha, optimiser settings and every array of a bound model */
+/*
+ * Validate alpha, optimiser settings, every array of a bound model, and
+ * its input transform (TransformCheck against the input dim)
+ */
 extern MixrecStatus ModelCheck(const MixrecModel *model, MixrecError *err);
 
 /* Encoding */
@@ -74,10 +93,13 @@ extern void ModelEncode(const MixrecModel *model, uint8_t *out);
 /*
  * Decoding in two steps: ModelDecodeHeader validates everything that can be
  * checked without storage (magic, version, length, checksum, shape, limits,
- * scalars) and fills the model's shape, flags, alpha and optimiser
- * settings; the caller then binds ModelFloatCount() floats of storage and
- * calls ModelDecodeArrays, which copies the arrays and checks that every
- * value is finite and every scale positive.
+ * scalars, and the whole input transform with TransformCheck) and fills the
+ * model's shape, flags, alpha, optimiser settings and transform_len, and
+ * points model->transform into the blob: a caller that keeps the model
+ * longer than the blob copies the section and points there.  The caller
+ * then binds ModelFloatCount() floats of storage and calls
+ * ModelDecodeArrays, which copies the arrays and checks that every value is
+ * finite and every scale positive (the transform must be set by then).
  */
 extern MixrecStatus ModelDecodeHeader(const uint8_t *blob, size_t len,
 									  MixrecModel *model, MixrecError *err);
@@ -88,21 +110,23 @@ extern MixrecStatus ModelDecodeArrays(const uint8_t *blob, size_t len,
  * Read the header of a len-byte blob from its first avail bytes (at least
  * MIXREC_HEADER_MAX_BYTES of a longer blob), validating what the header
  * alone can show but not the checksum: for listing stored models without
- * reading their weights.  What it returns is not proof that the blob is
- * intact.
+ * reading their weights.  It fills transform_len but not transform (the
+ * section is at the end of the blob).  What it returns is not proof that
+ * the blob is intact.
  */
-#define MIXREC_HEADER_MAX_BYTES		(20 + 4 * (MIXREC_MAX_HIDDEN_LAYERS + 2) + 8 + 56)
+#define MIXREC_HEADER_MAX_BYTES		(20 + 4 * (MIXREC_MAX_HIDDEN_LAYERS + 2) + 8 + 8 + 56)
 extern MixrecStatus ModelPeekHeader(const uint8_t *blob, size_t avail, size_t len,
 									MixrecModel *model, MixrecError *err);
 
 /*
  * Work on a blob in place (little-endian hosts, 4-byte aligned blob): bind
- * the model's arrays to the floats inside the blob.  With verify, the blob
- * is validated like ModelDecodeHeader + ModelDecodeArrays do (checksum,
- * shape, finiteness); without (a blob this code wrote itself), the header
- * goes through the same parser and checks, and only the checksum and the
- * scan of every array value are skipped.  After changing the arrays or
- * the step, ModelSeal writes the step and a fresh checksum.
+ * the model's arrays to the floats inside the blob, and its transform to
+ * the section inside it.  With verify, the blob is validated like
+ * ModelDecodeHeader + ModelDecodeArrays do (checksum, shape, transform,
+ * finiteness); without (a blob this code wrote itself), the header goes
+ * through the same parser and checks, and only the checksum and the scans
+ * of every array value and of the transform are skipped.  After changing
+ * the arrays or the step, ModelSeal writes the step and a fresh checksum.
  */
 extern MixrecStatus ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model,
 									 int verify, MixrecError *err);

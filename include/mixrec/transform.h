@@ -68,6 +68,7 @@ typedef enum TransformKind
 #define TRANSFORM_MAX_NAME		63		/* bytes of a column name or a type name */
 #define TRANSFORM_MAX_VALUE		1024	/* bytes of a vocabulary entry */
 #define TRANSFORM_MAX_VOCABULARY 65534	/* entries of one column's vocabulary */
+#define TRANSFORM_MAX_LENGTH	65536	/* elements of a DENSE column's values */
 
 /* A text: a category, a list element or a vocabulary entry */
 typedef struct TransformText
@@ -163,8 +164,10 @@ extern MixrecStatus TransformBuild(const TransformColumnSpec *columns, uint32_t 
  * Reading: TransformCheck validates every byte of a section for a model of
  * input_dim inputs (MIXREC_ERR_CORRUPT with a sentence otherwise) and gives
  * the bytes of memory TransformLoad needs; TransformLoad builds the loaded
- * form in that memory (aligned for any type), which holds copies of what it
- * needs: the section may be freed afterwards.
+ * form of a checked section in that memory (aligned for any type), which
+ * holds copies of what it needs: the section may be freed afterwards.  It
+ * gives NULL only for less memory than TransformCheck asked for, or a
+ * section that did not pass TransformCheck (not supported otherwise).
  */
 extern MixrecStatus TransformCheck(const uint8_t *section, size_t len, uint32_t input_dim,
 								   size_t *memory_size, MixrecError *err);

@@ -437,6 +437,13 @@ FitStateCompatible(const FitState *a, const FitState *b, MixrecError *err)
 		memcmp(ma->shape.dims, mb->shape.dims, sizeof(int) * (ma->shape.n_hidden + 2)) != 0)
 		return MixrecFail(err, MIXREC_ERR_DIMENSION,
 						  "cannot combine training states of different model shapes");
+	/* Rows encoded by two transforms are not the same inputs */
+	if (((ma->flags ^ mb->flags) & MIXREC_FLAG_TRANSFORM) ||
+		((ma->flags & MIXREC_FLAG_TRANSFORM) &&
+		 (ma->transform_len != mb->transform_len ||
+		  memcmp(ma->transform, mb->transform, ma->transform_len) != 0)))
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "cannot combine training states with different input transforms");
 	if (ma->flags != mb->flags || ma->alpha != mb->alpha ||
 		ma->adam.kind != mb->adam.kind || ma->adam.lr != mb->adam.lr ||
 		ma->adam.beta1 != mb->adam.beta1 || ma->adam.beta2 != mb->adam.beta2 ||

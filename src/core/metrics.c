@@ -5,10 +5,9 @@
  *
  * Each follows scikit-learn (see include/mixrec/metrics.h and the
  * fixture test/fixtures/eval_cases.jsonl, made by
- * test/torch/make_eval_fixture.py).  The metrics sort with one heap sort
- * written here, which needs no allocation (glibc's qsort may allocate) and
- * no state outside its arguments (qsort has no context argument, and a
- * file-level one would not be reentrant).
+ * test/torch/make_eval_fixture.py).  The metrics sort with the core's heap
+ * sort (include/mixrec/sort.h), which needs no allocation and no state
+ * outside its arguments.
  */
 #include <float.h>
 #include <math.h>
@@ -17,6 +16,7 @@
 #include <string.h>
 
 #include "mixrec/metrics.h"
+#include "mixrec/sort.h"
 
 /* What orders the rows of MetricRankingAtK */
 typedef struct RankOrder
@@ -26,10 +26,6 @@ typedef struct RankOrder
 	uint32_t   *rows;			/* what is sorted */
 } RankOrder;
 
-typedef int (*ComesBefore) (const void *items, size_t i, size_t j);
-typedef void (*SwapItems) (void *items, size_t i, size_t j);
-
-static void HeapSort(void *items, size_t n, ComesBefore before, SwapItems swap);
 static int	PairBefore(const void *items, size_t i, size_t j);
 static void PairSwap(void *items, size_t i, size_t j);
 static int	RowOrderBefore(const void *items, size_t i, size_t j);
@@ -79,42 +75,6 @@ MetricAccuracy(const double *p, const double *y, const unsigned char *include, s
 		m++;
 	}
 	return m > 0 ? (double) right / m : NAN;
-}
-
-/*
- * Heap-sort n items into the order before gives (before(i, j): item i
- * comes ahead of item j), with no allocation and no state outside the
- * arguments; swap exchanges two items
- */
-static void
-HeapSort(void *items, size_t n, ComesBefore before, SwapItems swap)
-{
-	/* A heap whose root comes last in the order; then move roots to the end */
-	for (size_t end = n, start = n / 2; end > 1;)
-	{
-		size_t		parent;
-
-		if (start > 0)
-			parent = --start;
-		else
-		{
-			swap(items, 0, --end);
-			parent = 0;
-		}
-		for (;;)
-		{
-			size_t		child = 2 * parent + 1;
-
-			if (child >= end)
-				break;
-			if (child + 1 < end && before(items, child, child + 1))
-				child++;
-			if (!before(items, parent, child))
-				break;
-			swap(items, parent, child);
-			parent = child;
-		}
-	}
 }
 
 /* (score, label) pairs, smallest score first: ties may be in any order */

@@ -7,10 +7,12 @@
 
 #include "mixrec/model.h"
 #include "mixrec/random.h"
+#include "mixrec/transform.h"
 
 static void InitMlp(const MlpShape *shape, MixrecRandom *rng, float *params);
 static MixrecStatus CheckFinite(const float *values, size_t n,
 								const char *what, MixrecError *err);
+static MixrecStatus CheckTransform(const MixrecModel *model, MixrecError *err);
 
 
 /* What ModelCheck calls each model's arrays in its messages */
@@ -126,7 +128,30 @@ CheckFinite(const float *values, size_t n, const char *what, MixrecError *err)
 }
 
 /*
- * Validate a bound model: settings, limits and every array
+ * Check that a model carries a transform exactly when its flag says so,
+ * and that the transform fits the model's inputs
+ */
+static MixrecStatus
+CheckTransform(const MixrecModel *model, MixrecError *err)
+{
+	size_t		memory_size;
+
+	if (!(model->flags & MIXREC_FLAG_TRANSFORM))
+	{
+		if (model->transform_len != 0 || model->transform != NULL)
+			return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+							  "a model without the input transform flag carries a transform");
+		return MIXREC_OK;
+	}
+	if (model->transform == NULL || model->transform_len < 1)
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "a model with the input transform flag carries no transform");
+	return TransformCheck(model->transform, model->transform_len,
+						  (uint32_t) MlpInputDim(&model->shape), &memory_size, err);
+}
+
+/*
+ * Validate a bound model: settings, limits, every array and the transform
  */
 MixrecStatus
 ModelCheck(const MixrecModel *model, MixrecError *err)
@@ -181,5 +206,5 @@ ModelCheck(const MixrecModel *model, MixrecError *err)
 					return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 									  "optimizer second moment %zu is negative", i);
 	}
-	return MIXREC_OK;
+	return CheckTransform(model, err);
 }

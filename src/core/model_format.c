@@ -1,6 +1,6 @@
 /*
  * src/core/model_format.c
- *	  The portable binary format of a model (format version 1).
+ *	  The portable binary format of a model (format versions 1 and 2).
  *
  * Every integer and float is little-endian, whatever the host.  There is
  * no padding: fields are read and written byte by byte, so a blob may sit
@@ -8,13 +8,17 @@
  *
  *	offset	bytes	field
  *	0		4		magic "MXRC"
- *	4		2		format version (1)
+ *	4		2		format version: 2 with an input transform, else 1
  *	6		2		reserved, zero
- *	8		4		flags: 0x1 standardisation, 0x2 optimiser state
+ *	8		4		flags: 0x1 standardisation, 0x2 optimiser state,
+ *					0x4 input transform (set in version 2, never in 1)
  *	12		4		total length in bytes, checksum included
  *	16		4		k, the number of hidden layers (0..16)
  *	20		4(k+2)	dims: input, hidden[0..k-1], output (1..65536 each)
  *	..		8		alpha (float64, 0..1)
+ *	if flags & 0x4 (version 2 only):
+ *	..		4		T, bytes of the input transform (at least 1)
+ *	..		4		reserved, zero
  *	if flags & 0x2, the optimiser settings (56 bytes):
  *	..		4		kind: 0 Adam (L2 weight decay), 1 AdamW (decoupled)
  *	..		4		reserved, zero
@@ -24,14 +28,23 @@
  *	..		8D		if flags & 0x1: mean[D], std[D]
  *	..		8P		open[P], commercial[P], each in state_dict order
  *	..		16P		if flags & 0x2: m_open, v_open, m_commercial, v_commercial
+ *	..		T		if flags & 0x4: the input transform, laid out as
+ *					src/core/transform.c describes
  *	last	4		CRC-32C of every byte before it
+ *
+ * Everything before the arrays is a multiple of 4 bytes, so the arrays are
+ * 4-byte aligned when the blob is (ModelBindInPlace relies on it); the
+ * transform, of any length, comes after them for that reason.  A model
+ * without a transform is written as version 1, byte for byte as before
+ * version 2 existed, so older readers still read it.
  *
  * Reading validates, in this order, before anything is used: the length
  * can hold a header, the magic, the version, the declared length against
- * the actual one, the checksum, the shape and its limits, the exact length
- * the shape implies, the scalars, and finally (ModelDecodeArrays) that
- * every array value is finite.  A newer format version must keep reading
- * every older one.
+ * the actual one, the checksum, the flags the version allows, the shape
+ * and its limits, the transform's length, the exact length they imply,
+ * the scalars, the transform (TransformCheck, with every byte present),
+ * and finally (ModelDecodeArrays) that every array value is finite.  A
+ * newer format version must keep reading every older one.
  */
 #include <math.h>
 #include <string.h>
@@ -39,13 +52,25 @@
 #include "mixrec/bytes.h"
 #include "mixrec/crc32c.h"
 #include "mixrec/model.h"
+#include "mixrec/transform.h"
 
 #define FORMAT_MAGIC		"MXRC"
 #define FIXED_HEADER_BYTES	20		/* up to the dims */
+#define TRANSFORM_BYTES		8		/* the transform's length and 4 reserved */
 #define OPTIMIZER_BYTES		56
 #define CHECKSUM_BYTES		4
 
+/* How much of a blob a reader checks, and what it may point into */
+typedef enum DecodeMode
+{
+	DECODE_PEEK,				/* the header only, perhaps of a partial blob */
+	DECODE_TRUSTED,				/* a whole blob this code wrote */
+	DECODE_VERIFY				/* a whole blob from elsewhere */
+} DecodeMode;
+
+static size_t ScalarsSize(const MlpShape *shape, uint32_t flags);
 static size_t HeaderSize(const MlpShape *shape, uint32_t flags);
+static size_t TransformPart(const MixrecModel *model);
 static MixrecStatus Reclassify(MixrecError *err, const char *context);
 static void PutFloats(uint8_t *p, const float *values, size_t n);
 static void GetFloats(const uint8_t *p, float *values, size_t n);
@@ -55,7 +80,7 @@ static MixrecStatus CheckPrologue(const uint8_t *blob, size_t avail, size_t len,
 static MixrecStatus DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len,
 									   MixrecModel *model, MixrecError *err);
 static MixrecStatus DecodeHeader(const uint8_t *blob, size_t avail, size_t len,
-								 MixrecModel *model, int check_sum, MixrecError *err);
+								 MixrecModel *model, DecodeMode mode, MixrecError *err);
 
 /*
  * Turn an error found inside a blob into a corruption error with context
@@ -125,16 +150,39 @@ GetOptimizer(const uint8_t *p, MixrecModel *model)
 }
 
 /*
+ * Compute the size of everything before the optimiser settings: the fixed
+ * fields, dims, alpha and the transform's length
+ */
+static size_t
+ScalarsSize(const MlpShape *shape, uint32_t flags)
+{
+	size_t		size = FIXED_HEADER_BYTES + 4 * (size_t) (shape->n_hidden + 2) + 8;
+
+	if (flags & MIXREC_FLAG_TRANSFORM)
+		size += TRANSFORM_BYTES;
+	return size;
+}
+
+/*
  * Compute the size of everything before the float arrays
  */
 static size_t
 HeaderSize(const MlpShape *shape, uint32_t flags)
 {
-	size_t		size = FIXED_HEADER_BYTES + 4 * (size_t) (shape->n_hidden + 2) + 8;
+	size_t		size = ScalarsSize(shape, flags);
 
 	if (flags & MIXREC_FLAG_OPTIMIZER)
 		size += OPTIMIZER_BYTES;
 	return size;
+}
+
+/*
+ * Count the transform's bytes in a model's encoding
+ */
+static size_t
+TransformPart(const MixrecModel *model)
+{
+	return (model->flags & MIXREC_FLAG_TRANSFORM) ? model->transform_len : 0;
 }
 
 /*
@@ -145,7 +193,7 @@ ModelEncodedSize(const MixrecModel *model)
 {
 	return HeaderSize(&model->shape, model->flags) +
 		sizeof(float) * ModelFloatCount(&model->shape, model->flags) +
-		CHECKSUM_BYTES;
+		TransformPart(model) + CHECKSUM_BYTES;
 }
 
 /*
@@ -160,7 +208,8 @@ ModelEncode(const MixrecModel *model, uint8_t *out)
 	size_t		params = MlpParamCount(shape);
 
 	memcpy(p, FORMAT_MAGIC, 4);
-	PutU16(p + 4, MIXREC_FORMAT_VERSION);
+	/* Version 1 unless the model needs 2: older readers keep reading it */
+	PutU16(p + 4, (model->flags & MIXREC_FLAG_TRANSFORM) ? 2 : 1);
 	PutU16(p + 6, 0);
 	PutU32(p + 8, model->flags);
 	PutU32(p + 12, (uint32_t) total);
@@ -171,6 +220,12 @@ ModelEncode(const MixrecModel *model, uint8_t *out)
 	PutF64(p, model->alpha);
 	p += 8;
 
+	if (model->flags & MIXREC_FLAG_TRANSFORM)
+	{
+		PutU32(p, model->transform_len);
+		PutU32(p + 4, 0);
+		p += TRANSFORM_BYTES;
+	}
 	if (model->flags & MIXREC_FLAG_OPTIMIZER)
 	{
 		PutU32(p, (uint32_t) model->adam.kind);
@@ -204,6 +259,11 @@ ModelEncode(const MixrecModel *model, uint8_t *out)
 			PutFloats(p, model->v[k], params);
 			p += 4 * params;
 		}
+	if (model->flags & MIXREC_FLAG_TRANSFORM)
+	{
+		memcpy(p, model->transform, model->transform_len);
+		p += model->transform_len;
+	}
 
 	PutU32(p, Crc32c(out, total - CHECKSUM_BYTES));
 }
@@ -225,8 +285,13 @@ ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model, int verify,
 	if (((uintptr_t) blob) % sizeof(float) != 0)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "model blob is not aligned");
 
-	/* The same header checks as every reader; a trusted blob skips the checksum */
-	if ((status = DecodeHeader(blob, len, len, model, verify, err)) != MIXREC_OK)
+	/*
+	 * The same header checks as every reader; a trusted blob skips the
+	 * checksum and the transform's scan.  The transform now points into the
+	 * blob.
+	 */
+	if ((status = DecodeHeader(blob, len, len, model, verify ? DECODE_VERIFY : DECODE_TRUSTED,
+							   err)) != MIXREC_OK)
 		return status;
 	offset = HeaderSize(&model->shape, model->flags);
 	ModelBindStorage(model, (float *) (blob + offset));
@@ -241,9 +306,9 @@ ModelBindInPlace(uint8_t *blob, size_t len, MixrecModel *model, int verify,
 void
 ModelSeal(uint8_t *blob, size_t len, const MixrecModel *model)
 {
+	/* The step follows the optimiser's kind and 4 reserved bytes */
 	if (model->flags & MIXREC_FLAG_OPTIMIZER)
-		PutU64(blob + FIXED_HEADER_BYTES + 4 * (size_t) (model->shape.n_hidden + 2) + 8 + 8,
-			   (uint64_t) model->step);
+		PutU64(blob + ScalarsSize(&model->shape, model->flags) + 8, (uint64_t) model->step);
 	PutU32(blob + len - CHECKSUM_BYTES, Crc32c(blob, len - CHECKSUM_BYTES));
 }
 
@@ -300,16 +365,18 @@ CheckPrologue(const uint8_t *blob, size_t avail, size_t len, MixrecError *err)
 
 /*
  * Validate the header fields after the prologue and fill the model's
- * scalars: flags, shape and its limits, the exact length the shape
- * implies, alpha, the optimiser settings.  Only the first avail bytes of
- * the len-byte blob are read.
+ * scalars: flags (as the version allows them), shape and its limits, the
+ * transform's length, the exact length they imply, alpha, the optimiser
+ * settings.  Only the first avail bytes of the len-byte blob are read.
  */
 static MixrecStatus
 DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
 				   MixrecError *err)
 {
 	uint32_t	n_hidden;
+	uint16_t	version = GetU16(blob + 4);
 	const uint8_t *p;
+	size_t		scalars;
 	size_t		expected;
 	MixrecStatus status;
 
@@ -317,6 +384,14 @@ DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *m
 	if (model->flags & ~(uint32_t) MIXREC_FLAG_ALL)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "unknown model flags 0x%x", (unsigned) model->flags);
+	if (version == 1 && (model->flags & MIXREC_FLAG_TRANSFORM))
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model format version 1 cannot carry an input transform (flag 0x%x)",
+						  (unsigned) MIXREC_FLAG_TRANSFORM);
+	if (version >= 2 && !(model->flags & MIXREC_FLAG_TRANSFORM))
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model format version %u needs an input transform, and the model has none",
+						  (unsigned) version);
 	if (GetU16(blob + 6) != 0)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT, "reserved header field is not zero");
 
@@ -326,10 +401,11 @@ DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *m
 						  "a model has at most %d hidden layers, got %u",
 						  MIXREC_MAX_HIDDEN_LAYERS, (unsigned) n_hidden);
 	model->shape.n_hidden = (int) n_hidden;
-	if (len < FIXED_HEADER_BYTES + 4 * (size_t) (n_hidden + 2) + 8 + CHECKSUM_BYTES)
+	scalars = ScalarsSize(&model->shape, model->flags);
+	if (len < scalars + CHECKSUM_BYTES)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "model is truncated: %zu bytes cannot hold its layer sizes", len);
-	if (avail < FIXED_HEADER_BYTES + 4 * (size_t) (n_hidden + 2) + 8)
+	if (avail < scalars)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "only %zu bytes of the model's header were read", avail);
 
@@ -347,6 +423,20 @@ DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *m
 	if ((status = MlpShapeCheck(&model->shape, err)) != MIXREC_OK)
 		return status;
 
+	/* p is at alpha; the transform's length follows it */
+	if (model->flags & MIXREC_FLAG_TRANSFORM)
+	{
+		model->transform_len = GetU32(p + 8);
+		if (GetU32(p + 12) != 0)
+			return MixrecFail(err, MIXREC_ERR_CORRUPT,
+							  "reserved field after the model's transform length is not zero");
+		/* At most len keeps the sum below from wrapping on any host */
+		if (model->transform_len < 1 || model->transform_len > len)
+			return MixrecFail(err, MIXREC_ERR_CORRUPT,
+							  "model input transform of %u bytes is impossible in a model of %zu bytes",
+							  (unsigned) model->transform_len, len);
+	}
+
 	expected = ModelEncodedSize(model);
 	if (expected != len)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
@@ -357,7 +447,7 @@ DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *m
 						  "only %zu bytes of the model's header were read", avail);
 
 	model->alpha = GetF64(p);
-	p += 8;
+	p = blob + scalars;
 	if (!(model->alpha >= 0.0 && model->alpha <= 1.0))
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "model alpha must be between 0 and 1, got %g", model->alpha);
@@ -381,15 +471,17 @@ DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *m
 
 /*
  * Read and validate a header: the one parser behind every reader.  Only
- * the first avail bytes of the len-byte blob are read; with check_sum
- * (which needs every byte, so avail == len) the checksum is verified
- * before the fields are trusted.
+ * the first avail bytes of the len-byte blob are read.  A whole blob
+ * (avail == len, unless peeking) gets its transform pointed into it;
+ * verifying also checks the checksum before the fields are trusted, and
+ * the transform after them.
  */
 static MixrecStatus
 DecodeHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
-			 int check_sum, MixrecError *err)
+			 DecodeMode mode, MixrecError *err)
 {
 	MixrecStatus status;
+	size_t		memory_size;
 
 	memset(model, 0, sizeof(*model));
 	if (avail > len)
@@ -399,32 +491,46 @@ DecodeHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
 						  "not a mixrec model (bad magic number)");
 	if ((status = CheckPrologue(blob, avail, len, err)) != MIXREC_OK)
 		return status;
-	if (check_sum && (avail != len ||
-					  Crc32c(blob, len - CHECKSUM_BYTES) != ModelStoredChecksum(blob, len)))
+	if (mode != DECODE_PEEK && avail != len)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "only %zu bytes of the model were read", avail);
+	if (mode == DECODE_VERIFY &&
+		Crc32c(blob, len - CHECKSUM_BYTES) != ModelStoredChecksum(blob, len))
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "model checksum mismatch: the model is corrupt");
-	return DecodeHeaderFields(blob, avail, len, model, err);
+	if ((status = DecodeHeaderFields(blob, avail, len, model, err)) != MIXREC_OK)
+		return status;
+
+	if (mode == DECODE_PEEK || !(model->flags & MIXREC_FLAG_TRANSFORM))
+		return MIXREC_OK;
+	model->transform = blob + len - CHECKSUM_BYTES - model->transform_len;
+	if (mode == DECODE_VERIFY &&
+		TransformCheck(model->transform, model->transform_len,
+					   (uint32_t) MlpInputDim(&model->shape), &memory_size, err) != MIXREC_OK)
+		return Reclassify(err, "model input transform is invalid");
+	return MIXREC_OK;
 }
 
 /*
- * Validate a blob's header, length and checksum; fill the model's scalars
+ * Validate a blob's header, length, checksum and transform; fill the
+ * model's scalars and point its transform into the blob
  */
 MixrecStatus
 ModelDecodeHeader(const uint8_t *blob, size_t len, MixrecModel *model,
 				  MixrecError *err)
 {
-	return DecodeHeader(blob, len, len, model, 1, err);
+	return DecodeHeader(blob, len, len, model, DECODE_VERIFY, err);
 }
 
 /*
  * Read the header of a len-byte blob from its first avail bytes, without
- * the checksum, which needs every byte
+ * the checksum and the transform, which need every byte
  */
 MixrecStatus
 ModelPeekHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
 				MixrecError *err)
 {
-	return DecodeHeader(blob, avail, len, model, 0, err);
+	return DecodeHeader(blob, avail, len, model, DECODE_PEEK, err);
 }
 
 /*
@@ -439,7 +545,7 @@ ModelDecodeArrays(const uint8_t *blob, size_t len, MixrecModel *model,
 	MixrecStatus status;
 
 	/* ModelDecodeHeader proved this, but a wrong call order must not overrun */
-	if (offset + 4 * floats + CHECKSUM_BYTES != len)
+	if (offset + 4 * floats + TransformPart(model) + CHECKSUM_BYTES != len)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "model size does not match its shape");
 

@@ -38,6 +38,7 @@
 #include "mixrec/random.h"
 #include "mixrec/standardize.h"
 #include "mixrec/train.h"
+#include "mixrec/transform.h"
 #include "tap.h"
 
 #define RTOL 1e-5
@@ -607,10 +608,10 @@ TestFormat(void)
 		free(storage2);
 
 		memcpy(bad, blob, len);
-		bad[4] = 2;
+		bad[4] = 3;
 		Reseal(bad, len);
 		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
-			  strstr(err.message, "version 2") != NULL, "a future format version is rejected: %s",
+			  strstr(err.message, "version 3") != NULL, "a future format version is rejected: %s",
 			  err.message);
 		free(storage2);
 
@@ -672,6 +673,296 @@ TestFormat(void)
 		free(blob);
 		free(storage);
 	}
+}
+
+/*
+ * A transform section of input_dim inputs (at least 3): a numeric column
+ * and a categorical one of input_dim - 3 entries; the caller frees it
+ */
+static uint8_t *
+ModelTransformSection(uint32_t input_dim, uint32_t *len)
+{
+	static char names[64][8];
+	static TransformText entries[64];
+	static uint64_t counts[64];
+	TransformColumnSpec specs[2] = {
+		{.name = "n", .type_name = "float8", .kind = TRANSFORM_NUMERIC, .length = 1, .rows = 7,
+		.mean = 0.5, .std = 2.0},
+		{.name = "c", .type_name = "text", .kind = TRANSFORM_CATEGORICAL, .length = 1, .rows = 7,
+		.vocab_size = input_dim - 3, .vocab = entries, .vocab_count = counts},
+	};
+	size_t		size;
+	uint8_t    *section;
+	uint32_t	dim;
+	MixrecError err;
+
+	for (uint32_t i = 0; i < input_dim - 3; i++)
+	{
+		snprintf(names[i], sizeof(names[i]), "e%u", (unsigned) (i % 100));
+		entries[i].data = names[i];
+		entries[i].len = strlen(names[i]);
+		entries[i].isnull = 0;
+		counts[i] = 10 - i;
+	}
+	size = TransformSectionSize(specs, 2);
+	section = malloc(size);
+	if (TransformBuild(specs, 2, section, size, &dim, &err) != MIXREC_OK || dim != input_dim)
+	{
+		printf("Bail out! the model's transform does not build: %s\n", err.message);
+		exit(1);
+	}
+	*len = (uint32_t) size;
+	return section;
+}
+
+/*
+ * Format version 2: version 1 unchanged for models without a transform,
+ * version 2 round trips, every damage of the new fields, the header alone,
+ * work in place
+ */
+static void
+TestFormatVersion2(void)
+{
+	/* Written once with the code before version 2 existed */
+	static const size_t v1_len[4] = {640, 680, 1880, 1920};
+	static const uint32_t v1_crc[4] = {
+		UINT32_C(0x6dfbd5a1), UINT32_C(0x95271d9f), UINT32_C(0xa6c1d0a4), UINT32_C(0x793e8a84)
+	};
+	uint32_t	t_len;
+	uint8_t    *section = ModelTransformSection(5, &t_len);
+	int			pinned = 1;
+
+	for (uint32_t f = 0; f < 4; f++)
+	{
+		float	   *storage;
+		MixrecModel model = MakeModel(f, &storage);
+		size_t		len = ModelEncodedSize(&model);
+		uint8_t    *blob = malloc(len);
+
+		ModelEncode(&model, blob);
+		pinned &= len == v1_len[f] && ModelStoredChecksum(blob, len) == v1_crc[f] &&
+			blob[4] == 1 && blob[5] == 0;
+		free(blob);
+		free(storage);
+	}
+	TapOk(pinned, "a model without a transform is written as format version 1, byte for byte as before version 2");
+
+	for (uint32_t f = 0; f < 4; f++)
+	{
+		uint32_t	flags = MIXREC_FLAG_TRANSFORM | f;
+		float	   *storage,
+				   *storage2;
+		MixrecModel model = MakeModel(flags, &storage);
+		MixrecModel copy;
+		size_t		len;
+		uint8_t    *blob;
+		uint8_t    *again;
+		MixrecError err;
+		MixrecStatus status;
+
+		model.transform = section;
+		model.transform_len = t_len;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		again = malloc(len);
+		ModelEncode(&model, blob);
+		status = Decode(blob, len, &copy, &storage2, &err);
+		TapOk(status == MIXREC_OK && ModelBlobVersion(blob) == 2 && len == v1_len[f] + 8 + t_len &&
+			  copy.flags == flags && copy.transform_len == t_len && copy.transform == blob + len - 4 - t_len &&
+			  memcmp(copy.transform, section, t_len) == 0,
+			  "flags %u: a model with a transform is format version 2, %zu bytes, and decodes with its transform pointing into the blob (%s)",
+			  (unsigned) flags, len, status == MIXREC_OK ? "ok" : err.message);
+		if (status == MIXREC_OK)
+		{
+			ModelEncode(&copy, again);
+			TapOk(memcmp(blob, again, len) == 0 && copy.step == model.step &&
+				  memcmp(copy.params[MIXREC_COMMERCIAL], model.params[MIXREC_COMMERCIAL],
+						 sizeof(float) * MlpParamCount(&model.shape)) == 0,
+				  "flags %u: version 2 decodes then encodes to the same bytes", (unsigned) flags);
+		}
+		free(storage2);
+		free(again);
+		free(blob);
+		free(storage);
+	}
+
+	/* Damage: every cut and bit, and each new field behind a valid checksum */
+	{
+		float	   *storage,
+				   *storage2;
+		MixrecModel model = MakeModel(MIXREC_FLAG_TRANSFORM | MIXREC_FLAG_STANDARDIZE |
+									  MIXREC_FLAG_OPTIMIZER, &storage);
+		MixrecModel copy;
+		size_t		len;
+		uint8_t    *blob;
+		uint8_t    *bad;
+		size_t		at_len = 20 + 4 * 4 + 8;	/* the transform's length, after alpha */
+		MixrecError err;
+		int			all_rejected = 1;
+
+		model.transform = section;
+		model.transform_len = t_len;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		bad = malloc(len + 1);
+		ModelEncode(&model, blob);
+
+		for (size_t cut = 0; cut < len; cut++)
+		{
+			if (Decode(blob, cut, &copy, &storage2, &err) == MIXREC_OK)
+				all_rejected = 0;
+			free(storage2);
+		}
+		TapOk(all_rejected, "every truncation of a %zu-byte version 2 model is rejected", len);
+		all_rejected = 1;
+		for (size_t bit = 0; bit < 8 * len; bit++)
+		{
+			memcpy(bad, blob, len);
+			bad[bit / 8] ^= (uint8_t) (1 << (bit % 8));
+			if (Decode(bad, len, &copy, &storage2, &err) == MIXREC_OK)
+				all_rejected = 0;
+			free(storage2);
+		}
+		TapOk(all_rejected, "every single bit flip of a version 2 model is rejected");
+
+#define DAMAGED(edit, part, what) \
+	do { \
+		memcpy(bad, blob, len); \
+		edit; \
+		Reseal(bad, len); \
+		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT && \
+			  strstr(err.message, part) != NULL, "%s: %s", what, err.message); \
+		free(storage2); \
+	} while (0)
+		DAMAGED(bad[8] &= ~MIXREC_FLAG_TRANSFORM, "version 2 needs an input transform",
+				"a version 2 model without the transform flag is rejected");
+		DAMAGED(bad[4] = 1, "version 1 cannot carry an input transform",
+				"the transform flag in a version 1 model is rejected");
+		DAMAGED(bad[4] = 3, "format version 3 is not supported", "a future format version is rejected");
+		DAMAGED(memset(bad + at_len, 0, 4), "input transform of 0 bytes",
+				"an empty transform is rejected");
+		DAMAGED(bad[at_len] ^= 1, "size does not match", "a transform length that does not match the blob is rejected");
+		DAMAGED(bad[at_len + 3] = 0x80, "impossible", "a transform longer than the blob is rejected");
+		DAMAGED(bad[at_len + 4] = 1, "reserved field after the model's transform length",
+				"a non-zero reserved field after the transform length is rejected");
+		DAMAGED(bad[len - 4 - t_len + 4] = 6, "model input transform is invalid: the transform fills 6 inputs, but the model has 5",
+				"a transform for another number of inputs is rejected");
+		DAMAGED(bad[len - 4 - t_len + 8] = 9, "model input transform is invalid: column \"n\" has unknown kind 9",
+				"a damaged transform behind a valid checksum is rejected");
+#undef DAMAGED
+
+		/* The header alone: from a copy of just the first bytes */
+		{
+			size_t		header = 20 + 4 * 4 + 8 + 8 + 56;
+			uint8_t    *head = malloc(MIXREC_HEADER_MAX_BYTES);
+			MixrecModel peeked;
+
+			memcpy(head, blob, header);
+			TapOk(ModelPeekHeader(head, header, len, &peeked, &err) == MIXREC_OK &&
+				  peeked.transform_len == t_len && peeked.transform == NULL &&
+				  peeked.flags == model.flags && peeked.step == model.step &&
+				  memcmp(&peeked.shape, &model.shape, sizeof(model.shape)) == 0,
+				  "the header of a version 2 model reads from its first %zu bytes, with the transform's length but not the transform", header);
+			TapOk(ModelPeekHeader(head, header - 1, len, &peeked, &err) == MIXREC_ERR_CORRUPT,
+				  "one byte less of a version 2 header is not enough: %s", err.message);
+			free(head);
+		}
+		free(bad);
+		free(blob);
+		free(storage);
+	}
+
+	/* The largest header is MIXREC_HEADER_MAX_BYTES */
+	{
+		MixrecModel model;
+		float	   *storage;
+		uint32_t	wide_len;
+		uint8_t    *wide = ModelTransformSection(3, &wide_len);
+		size_t		len;
+		uint8_t    *blob;
+		MixrecModel peeked;
+		MixrecError err;
+
+		memset(&model, 0, sizeof(model));
+		model.shape.n_hidden = MIXREC_MAX_HIDDEN_LAYERS;
+		for (int i = 0; i < MIXREC_MAX_HIDDEN_LAYERS + 2; i++)
+			model.shape.dims[i] = 1;
+		model.shape.dims[0] = 3;
+		model.flags = MIXREC_FLAG_ALL;
+		model.adam = AdamDefaults();
+		model.transform = wide;
+		model.transform_len = wide_len;
+		storage = calloc(ModelFloatCount(&model.shape, model.flags), sizeof(float));
+		ModelBindStorage(&model, storage);
+		for (int j = 0; j < 3; j++)
+			model.std[j] = 1.0f;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		TapOk(len - 4 - wide_len - sizeof(float) * ModelFloatCount(&model.shape, model.flags) == MIXREC_HEADER_MAX_BYTES &&
+			  ModelPeekHeader(blob, MIXREC_HEADER_MAX_BYTES, len, &peeked, &err) == MIXREC_OK &&
+			  ModelCheck(&model, &err) == MIXREC_OK,
+			  "MIXREC_HEADER_MAX_BYTES (%d) is the header of a model with every flag and 16 hidden layers",
+			  MIXREC_HEADER_MAX_BYTES);
+		free(blob);
+		free(storage);
+		free(wide);
+	}
+
+	/* In place: the transform points into the blob; sealing keeps the step's place */
+	{
+		float	   *storage;
+		MixrecModel model = MakeModel(MIXREC_FLAG_TRANSFORM | MIXREC_FLAG_OPTIMIZER, &storage);
+		MixrecModel bound;
+		MixrecModel copy;
+		size_t		len;
+		uint8_t    *blob;
+		MixrecError err;
+
+		model.transform = section;
+		model.transform_len = t_len;
+		len = ModelEncodedSize(&model);
+		blob = aligned_alloc(8, (len + 7) & ~(size_t) 7);
+		ModelEncode(&model, blob);
+		TapOk(ModelBindInPlace(blob, len, &bound, 1, &err) == MIXREC_OK &&
+			  bound.transform == blob + len - 4 - t_len && bound.transform_len == t_len &&
+			  bound.params[MIXREC_OPEN][3] == model.params[MIXREC_OPEN][3] &&
+			  ((uintptr_t) bound.params[MIXREC_OPEN]) % sizeof(float) == 0,
+			  "a version 2 model binds in place, verified, arrays aligned and its transform inside the blob");
+		bound.step = 99;
+		bound.params[MIXREC_OPEN][0] = 0.125f;
+		ModelSeal(blob, len, &bound);
+		TapOk(ModelDecodeHeader(blob, len, &copy, &err) == MIXREC_OK && copy.step == 99 &&
+			  copy.adam.lr == model.adam.lr && copy.transform_len == t_len,
+			  "sealing a version 2 model in place writes the step where it belongs");
+		TapOk(ModelBindInPlace(blob, len, &bound, 0, &err) == MIXREC_OK &&
+			  bound.transform == blob + len - 4 - t_len && bound.params[MIXREC_OPEN][0] == 0.125f,
+			  "a trusted version 2 blob binds in place too");
+		free(blob);
+		free(storage);
+	}
+
+	/* ModelCheck: the flag and the transform go together */
+	{
+		float	   *storage;
+		MixrecModel model = MakeModel(MIXREC_FLAG_TRANSFORM, &storage);
+		uint32_t	other_len;
+		uint8_t    *other = ModelTransformSection(6, &other_len);
+		MixrecError err;
+
+		TapOk(ModelCheck(&model, &err) == MIXREC_ERR_ARGUMENT && strstr(err.message, "carries no transform") != NULL,
+			  "a model with the transform flag but no transform is invalid: %s", err.message);
+		model.transform = other;
+		model.transform_len = other_len;
+		TapOk(ModelCheck(&model, &err) == MIXREC_ERR_CORRUPT && strstr(err.message, "but the model has 5") != NULL,
+			  "a transform for another number of inputs is invalid: %s", err.message);
+		model.flags = 0;
+		TapOk(ModelCheck(&model, &err) == MIXREC_ERR_ARGUMENT && strstr(err.message, "without the input transform flag") != NULL,
+			  "a transform without the flag is invalid: %s", err.message);
+		free(other);
+		free(storage);
+	}
+	free(section);
 }
 
 /*
@@ -790,6 +1081,890 @@ TestLossEdges(void)
 	value = LossBlended(0.5, &batch, big, wrong, d_open, d_commercial);
 	TapOk(fabs(value.commercial - 1000.0) < 1e-9,
 		  "BCE of confident wrong logits is the logit (%g), not inf", value.commercial);
+}
+
+/*
+ * The input transform: a transform of every kind, round trips, encoding
+ * with known answers, standardisation, and every rejection
+ */
+
+/* The columns of the test transform (see TransformTestSpecs) */
+enum
+{
+	TT_PRICE, TT_QTY, TT_ACTIVE, TT_COLOR, TT_STORE, TT_TAGS, TT_EMB, TT_TS, TT_DAY, TT_FLAG,
+	TT_COLUMNS
+};
+
+static const TransformText tt_colors[] = {{"red", 3, 0}, {"green", 5, 0}, {"blue", 4, 0}};
+static const uint64_t tt_color_counts[] = {5, 3, 1};
+static const TransformText tt_stores[] = {{"17", 2, 0}, {"4", 1, 0}, {"256", 3, 0}};
+static const uint64_t tt_store_counts[] = {9, 9, 2};
+static char tt_tag_text[20][16];
+static TransformText tt_tags[20];
+static uint64_t tt_tag_counts[20];
+static const double tt_emb_mean[] = {0.1, 0.2, 0.3};
+static const double tt_emb_std[] = {1.0, 2.0, 0.0};
+
+/* Where each column of the test transform starts, and its width */
+static const uint32_t tt_position[TT_COLUMNS] = {0, 2, 3, 5, 10, 15, 37, 41, 47, 50};
+static const uint32_t tt_width[TT_COLUMNS] = {2, 1, 2, 5, 5, 22, 4, 6, 3, 1};
+#define TT_INPUTS 51
+
+/*
+ * Describe a column of every kind: numeric with and without missing and
+ * log, boolean with and without missing, categorical from text and from
+ * integers, multi-hot (20 entries, one of them empty: the hash index),
+ * dense with missing, time with and without the time of day
+ */
+static void
+TransformTestSpecs(TransformColumnSpec *specs)
+{
+	for (int i = 0; i < 20; i++)
+	{
+		if (i == 0)
+			tt_tag_text[0][0] = '\0';
+		else
+			snprintf(tt_tag_text[i], sizeof(tt_tag_text[i]), "tag%d", i);
+		tt_tags[i].data = tt_tag_text[i];
+		tt_tags[i].len = strlen(tt_tag_text[i]);
+		tt_tags[i].isnull = 0;
+		tt_tag_counts[i] = 100 - i;
+	}
+	memset(specs, 0, sizeof(TransformColumnSpec) * TT_COLUMNS);
+	specs[TT_PRICE] = (TransformColumnSpec) {.name = "price", .type_name = "numeric",
+		.kind = TRANSFORM_NUMERIC, .flags = TRANSFORM_MISSING | TRANSFORM_LOG, .length = 1,
+	.rows = 10, .nulls = 2, .mean = 1.5, .std = 0.5};
+	specs[TT_QTY] = (TransformColumnSpec) {.name = "qty", .type_name = "integer",
+		.kind = TRANSFORM_NUMERIC, .length = 1, .rows = 10, .mean = 3.0, .std = 0.0};
+	specs[TT_ACTIVE] = (TransformColumnSpec) {.name = "active", .type_name = "boolean",
+		.kind = TRANSFORM_BOOLEAN, .flags = TRANSFORM_MISSING, .length = 1, .rows = 10,
+	.nulls = 1, .mean = 0.5, .std = 0.5};
+	specs[TT_COLOR] = (TransformColumnSpec) {.name = "color", .type_name = "text",
+		.kind = TRANSFORM_CATEGORICAL, .length = 1, .rows = 9, .vocab_size = 3,
+	.vocab = tt_colors, .vocab_count = tt_color_counts};
+	specs[TT_STORE] = (TransformColumnSpec) {.name = "store", .type_name = "integer",
+		.kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_FROM_INTEGER, .length = 1, .rows = 20,
+	.vocab_size = 3, .vocab = tt_stores, .vocab_count = tt_store_counts};
+	specs[TT_TAGS] = (TransformColumnSpec) {.name = "tags", .type_name = "text[]",
+		.kind = TRANSFORM_MULTI_HOT, .length = 1, .rows = 30, .nulls = 3, .vocab_size = 20,
+	.vocab = tt_tags, .vocab_count = tt_tag_counts};
+	specs[TT_EMB] = (TransformColumnSpec) {.name = "emb", .type_name = "real[]",
+		.kind = TRANSFORM_DENSE, .flags = TRANSFORM_MISSING, .length = 3, .rows = 8, .nulls = 1,
+	.element_mean = tt_emb_mean, .element_std = tt_emb_std};
+	specs[TT_TS] = (TransformColumnSpec) {.name = "ts", .type_name = "timestamp with time zone",
+		.kind = TRANSFORM_TIME, .flags = TRANSFORM_DAY_TIME | TRANSFORM_MISSING, .length = 1,
+	.rows = 12, .nulls = 4, .mean = 1.7e9, .std = 1e7};
+	specs[TT_DAY] = (TransformColumnSpec) {.name = "day", .type_name = "date",
+		.kind = TRANSFORM_TIME, .length = 1, .rows = 12, .mean = 1.6e9, .std = 2e7};
+	specs[TT_FLAG] = (TransformColumnSpec) {.name = "flag", .type_name = "boolean",
+	.kind = TRANSFORM_BOOLEAN, .length = 1, .rows = 3, .mean = 1.0};
+}
+
+/*
+ * Build, check and load a transform; bails out if any step fails
+ */
+static const Transform *
+TransformMake(const TransformColumnSpec *specs, uint32_t n, uint8_t **section, size_t *len,
+			  void **memory)
+{
+	MixrecError err;
+	uint32_t	dim;
+	size_t		memory_size;
+	const Transform *transform;
+
+	*len = TransformSectionSize(specs, n);
+	*section = malloc(*len + 1);
+	if (*len == 0 || TransformBuild(specs, n, *section, *len, &dim, &err) != MIXREC_OK ||
+		TransformCheck(*section, *len, dim, &memory_size, &err) != MIXREC_OK)
+	{
+		printf("Bail out! a test transform does not build: %s\n", *len ? err.message : "no size");
+		exit(1);
+	}
+	*memory = malloc(memory_size);
+	transform = TransformLoad(*section, *len, *memory, memory_size);
+	if (transform == NULL)
+	{
+		printf("Bail out! a test transform does not load\n");
+		exit(1);
+	}
+	return transform;
+}
+
+static TransformValue
+NumberValue(double number)
+{
+	TransformValue value;
+
+	memset(&value, 0, sizeof(value));
+	value.number = number;
+	return value;
+}
+
+static TransformValue
+NullValue(void)
+{
+	TransformValue value;
+
+	memset(&value, 0, sizeof(value));
+	value.isnull = 1;
+	return value;
+}
+
+static TransformValue
+TextValue(const char *text)
+{
+	TransformValue value;
+
+	memset(&value, 0, sizeof(value));
+	value.text.data = text;
+	value.text.len = strlen(text);
+	return value;
+}
+
+/*
+ * Encode one column into a vector of sentinels: the column's inputs must
+ * be want (within float rounding), and every other input untouched
+ */
+static void
+EncodeMatches(const Transform *transform, uint32_t column, const TransformValue *value,
+			  const float *want, const char *what)
+{
+	const TransformColumn *c = &transform->columns[column];
+	float	   *x = malloc(sizeof(float) * transform->input_dim);
+	MixrecError err;
+	MixrecStatus status;
+	int			ok;
+	uint32_t	bad = 0;
+
+	for (uint32_t j = 0; j < transform->input_dim; j++)
+		x[j] = 99.0f;
+	status = TransformEncodeColumn(transform, column, value, x, &err);
+	ok = status == MIXREC_OK;
+	for (uint32_t j = 0; j < transform->input_dim && ok; j++)
+	{
+		int			inside = j >= c->position && j < c->position + c->width;
+		double		expect = inside ? want[j - c->position] : 99.0;
+
+		if (!(fabs(x[j] - expect) <= 1e-6 + 1e-6 * fabs(expect)))
+		{
+			ok = 0;
+			bad = j;
+		}
+	}
+	if (!TapOk(ok, "%s", what))
+		TapDiag(status != MIXREC_OK ? "error: %s" : "input %u is %.9g", status != MIXREC_OK ? err.message : "",
+				(unsigned) bad, (double) x[bad]);
+	free(x);
+}
+
+/*
+ * Expect one column's encoding to fail with a status and a message part
+ */
+static void
+EncodeFails(const Transform *transform, uint32_t column, const TransformValue *value,
+			MixrecStatus want, const char *part, const char *what)
+{
+	float	   *x = malloc(sizeof(float) * (transform->input_dim + 1));
+	MixrecError err;
+	MixrecStatus status;
+
+	memset(&err, 0, sizeof(err));
+	status = TransformEncodeColumn(transform, column, value, x, &err);
+	TapOk(status == want && strstr(err.message, part) != NULL, "%s: %s", what, err.message);
+	free(x);
+}
+
+/*
+ * Round trip: every field of every column and every vocabulary entry
+ */
+static void
+TestTransformRoundTrip(void)
+{
+	TransformColumnSpec specs[TT_COLUMNS];
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	const Transform *t;
+	int			fields = 1;
+	int			vocab = 1;
+	int			lookups = 1;
+
+	TransformTestSpecs(specs);
+	t = TransformMake(specs, TT_COLUMNS, &section, &len, &memory);
+	TapOk(t->n_columns == TT_COLUMNS && t->input_dim == TT_INPUTS,
+		  "a transform of every kind loads with %u columns and %u inputs",
+		  (unsigned) t->n_columns, (unsigned) t->input_dim);
+
+	for (uint32_t i = 0; i < TT_COLUMNS; i++)
+	{
+		const TransformColumnSpec *s = &specs[i];
+		const TransformColumn *c = &t->columns[i];
+		int			same = strcmp(c->name, s->name) == 0 && strcmp(c->type_name, s->type_name) == 0 &&
+			c->kind == s->kind && c->flags == s->flags && c->position == tt_position[i] &&
+			c->width == tt_width[i] && c->length == s->length && c->rows == s->rows &&
+			c->nulls == s->nulls && c->mean == s->mean && c->std == s->std &&
+			c->vocab_size == s->vocab_size &&
+			TransformWidth(s->kind, s->flags, s->length, s->vocab_size) == tt_width[i] &&
+			TransformFindColumn(t, s->name) == (int) i;
+
+		if (!same)
+			TapDiag("column %u (%s) does not round-trip", (unsigned) i, s->name);
+		fields &= same;
+		for (uint32_t e = 0; s->kind == TRANSFORM_DENSE && e < s->length; e++)
+		{
+			double		mean,
+						std;
+
+			TransformElementStats(t, i, e, &mean, &std);
+			fields &= mean == s->element_mean[e] && std == s->element_std[e];
+		}
+		for (uint32_t v = 0; v < s->vocab_size; v++)
+		{
+			TransformText entry;
+			uint64_t	count;
+
+			TransformVocabEntry(t, i, v, &entry, &count);
+			vocab &= !entry.isnull && entry.len == s->vocab[v].len &&
+				(entry.len == 0 || memcmp(entry.data, s->vocab[v].data, entry.len) == 0) &&
+				count == s->vocab_count[v];
+			lookups &= TransformVocabLookup(t, i, s->vocab[v].data, s->vocab[v].len) == (int32_t) v;
+		}
+	}
+	TapOk(fields, "every column's name, type, kind, flags, position, width, length, statistics and element statistics round-trip");
+	TapOk(vocab, "every vocabulary entry and count round-trips, in vocabulary order");
+	TapOk(lookups, "every vocabulary entry is found at its index, by bisection (3 entries) and by hash (20)");
+	TapOk(TransformVocabLookup(t, TT_COLOR, "purple", 6) == -1 &&
+		  TransformVocabLookup(t, TT_COLOR, "re", 2) == -1 &&
+		  TransformVocabLookup(t, TT_COLOR, "", 0) == -1 &&
+		  TransformVocabLookup(t, TT_TAGS, "tag", 3) == -1 &&
+		  TransformVocabLookup(t, TT_TAGS, "tag199", 6) == -1 &&
+		  TransformVocabLookup(t, TT_TAGS, "", 0) == 0 &&
+		  TransformVocabLookup(t, TT_PRICE, "red", 3) == -1 &&
+		  TransformVocabLookup(t, TT_COLUMNS, "red", 3) == -1,
+		  "texts outside a vocabulary, and columns without one, are not found");
+	TapOk(TransformFindColumn(t, "nope") == -1 && TransformFindColumn(t, "pric") == -1 &&
+		  TransformFindColumn(t, "price ") == -1, "a name that no column has is not found");
+
+	/* The section and the memory are exactly what was asked for */
+	{
+		uint32_t	dim;
+		size_t		memory_size;
+		MixrecError err;
+		uint8_t    *again = malloc(len);
+		void	   *small;
+
+		TapOk(TransformBuild(specs, TT_COLUMNS, again, len - 1, &dim, &err) == MIXREC_ERR_ARGUMENT,
+			  "a buffer one byte short is refused: %s", err.message);
+		TapOk(TransformBuild(specs, TT_COLUMNS, again, len, &dim, &err) == MIXREC_OK &&
+			  memcmp(again, section, len) == 0, "building twice gives the same bytes");
+		TransformCheck(section, len, TT_INPUTS, &memory_size, &err);
+		small = malloc(memory_size);
+		TapOk(TransformLoad(section, len, small, memory_size - 1) == NULL,
+			  "loading into memory one byte short of what TransformCheck says fails cleanly");
+		TapOk(TransformLoad(section, len, small, memory_size) != NULL,
+			  "loading into exactly what TransformCheck says works");
+		free(small);
+		free(again);
+	}
+	free(memory);
+	free(section);
+}
+
+/*
+ * Encoding: hand-computed inputs of every kind, NULLs, unseen values,
+ * lists, times with known weekdays; the standardisation vector
+ */
+static void
+TestTransformEncode(void)
+{
+	TransformColumnSpec specs[TT_COLUMNS];
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	const Transform *t;
+	TransformValue value;
+
+	TransformTestSpecs(specs);
+	t = TransformMake(specs, TT_COLUMNS, &section, &len, &memory);
+
+	value = NumberValue(2.0);
+	EncodeMatches(t, TT_PRICE, &value, (const float[]) {1.0986122886681098f, 0}, "numeric with log: 2 -> log1p(2), missing 0");
+	value = NumberValue(-3.0);
+	EncodeMatches(t, TT_PRICE, &value, (const float[]) {-1.3862943611198906f, 0}, "numeric with log: -3 -> -log1p(3)");
+	value = NumberValue(0.0);
+	EncodeMatches(t, TT_PRICE, &value, (const float[]) {0, 0}, "numeric with log: 0 -> 0");
+	value = NumberValue(1e300);
+	EncodeMatches(t, TT_PRICE, &value, (const float[]) {690.77552789821368f, 0}, "numeric with log: 1e300 fits after the log");
+	value = NullValue();
+	EncodeMatches(t, TT_PRICE, &value, (const float[]) {1.5f, 1}, "numeric NULL -> the mean, missing 1");
+	value = NumberValue(7.0);
+	EncodeMatches(t, TT_QTY, &value, (const float[]) {7}, "numeric without log or missing: 7 -> 7");
+	value = NullValue();
+	EncodeMatches(t, TT_QTY, &value, (const float[]) {3}, "numeric NULL without missing -> the mean only");
+
+	value = NumberValue(1.0);
+	EncodeMatches(t, TT_ACTIVE, &value, (const float[]) {1, 0}, "boolean true -> 1, missing 0");
+	value = NumberValue(0.0);
+	EncodeMatches(t, TT_ACTIVE, &value, (const float[]) {0, 0}, "boolean false -> 0, missing 0");
+	value = NullValue();
+	EncodeMatches(t, TT_ACTIVE, &value, (const float[]) {0, 1}, "boolean NULL -> 0, missing 1");
+	value = NullValue();
+	EncodeMatches(t, TT_FLAG, &value, (const float[]) {0}, "boolean NULL without missing -> 0");
+
+	value = TextValue("green");
+	EncodeMatches(t, TT_COLOR, &value, (const float[]) {0, 1, 0, 0, 0}, "categorical: the entry's input");
+	value = TextValue("purple");
+	EncodeMatches(t, TT_COLOR, &value, (const float[]) {0, 0, 0, 1, 0}, "categorical: an unseen value -> the out-of-vocabulary bucket");
+	value = NullValue();
+	EncodeMatches(t, TT_COLOR, &value, (const float[]) {0, 0, 0, 0, 1}, "categorical NULL -> the NULL bucket");
+	value = TextValue("red");
+	value.text.isnull = 1;
+	EncodeMatches(t, TT_COLOR, &value, (const float[]) {0, 0, 0, 0, 1}, "categorical with a NULL text -> the NULL bucket");
+	value = TextValue("256");
+	EncodeMatches(t, TT_STORE, &value, (const float[]) {0, 0, 1, 0, 0}, "categorical from integers: \"256\" -> its entry");
+
+	{
+		TransformText items[] = {{"tag3", 4, 0}, {NULL, 0, 1}, {"nope", 4, 0}, {"tag3", 4, 0}, {"tag19", 5, 0}};
+		float		want[22] = {0};
+
+		want[3] = 1;
+		want[19] = 1;
+		want[20] = 1;
+		want[21] = 1;
+		value = NumberValue(0);
+		value.items = items;
+		value.n_items = 5;
+		EncodeMatches(t, TT_TAGS, &value, want, "multi-hot: entries set 1 (a repeated one too), an unseen one the out-of-vocabulary bucket, a NULL element the NULL bucket");
+
+		memset(want, 0, sizeof(want));
+		value.n_items = 0;
+		EncodeMatches(t, TT_TAGS, &value, want, "multi-hot: an empty list sets nothing");
+		want[21] = 1;
+		value = NullValue();
+		EncodeMatches(t, TT_TAGS, &value, want, "multi-hot NULL -> the NULL bucket");
+		memset(want, 0, sizeof(want));
+		want[0] = 1;
+		items[0].data = "";
+		items[0].len = 0;
+		value = NumberValue(0);
+		value.items = items;
+		value.n_items = 1;
+		EncodeMatches(t, TT_TAGS, &value, want, "multi-hot: an empty text is the empty entry");
+	}
+
+	{
+		double		elements[] = {1.0, 999.0, 3.0};
+		unsigned char nulls[] = {0, 1, 0};
+
+		value = NumberValue(0);
+		value.elements = elements;
+		value.element_null = nulls;
+		value.n_elements = 3;
+		EncodeMatches(t, TT_EMB, &value, (const float[]) {1, 0.2f, 3, 0}, "dense: elements as they are, a NULL element its mean, missing 0");
+		value.element_null = NULL;
+		EncodeMatches(t, TT_EMB, &value, (const float[]) {1, 999, 3, 0}, "dense without NULL flags");
+		value = NullValue();
+		EncodeMatches(t, TT_EMB, &value, (const float[]) {0.1f, 0.2f, 0.3f, 1}, "dense NULL -> each element's mean, missing 1");
+		value = NumberValue(0);
+		value.elements = elements;
+		value.n_elements = 2;
+		EncodeFails(t, TT_EMB, &value, MIXREC_ERR_DIMENSION, "\"emb\" has 2 elements, expected 3",
+					"a dense value of the wrong length is refused");
+		value.n_elements = 3;
+		elements[1] = NAN;
+		EncodeFails(t, TT_EMB, &value, MIXREC_ERR_NONFINITE, "element 2 of column \"emb\" is NaN",
+					"a NaN dense element is refused");
+		elements[1] = 1e39;
+		EncodeFails(t, TT_EMB, &value, MIXREC_ERR_NONFINITE, "out of range for real",
+					"a dense element beyond float is refused");
+	}
+
+	/* Times with known answers */
+	value = NumberValue(259200.0);
+	EncodeMatches(t, TT_TS, &value, (const float[]) {259200.0f, 0, 1, 0, 1, 0},
+				  "time: 1970-01-04 00:00 UTC is a Sunday at midnight");
+	value = NumberValue(1709208000.0);
+	EncodeMatches(t, TT_TS, &value, (const float[]) {1709208000.0f, 0, -1, -0.433883739117558f, -0.9009688679024191f, 0},
+				  "time: 2024-02-29 12:00 UTC is a Thursday at noon, time-of-day pair (0, -1)");
+	value = NumberValue(-1.0);
+	EncodeMatches(t, TT_TS, &value, (const float[]) {-1.0f, -7.2722052166430399e-05f, 0.99999999735576f, 0.4338837391175581f, -0.9009688679024191f, 0},
+				  "time: 1969-12-31 23:59:59 UTC is a Wednesday, one second before midnight");
+	value = NullValue();
+	EncodeMatches(t, TT_TS, &value, (const float[]) {1.7e9f, 0, 0, 0, 0, 1},
+				  "time NULL -> the mean, zero pairs, missing 1");
+	value = NumberValue(1709208000.0);
+	EncodeMatches(t, TT_DAY, &value, (const float[]) {1709208000.0f, -0.433883739117558f, -0.9009688679024191f},
+				  "time without the time of day: seconds and the weekday pair only");
+	value = NullValue();
+	EncodeMatches(t, TT_DAY, &value, (const float[]) {1.6e9f, 0, 0}, "time NULL without missing");
+
+	/* Refusals */
+	value = NumberValue(NAN);
+	EncodeFails(t, TT_PRICE, &value, MIXREC_ERR_NONFINITE, "column \"price\" is NaN", "a NaN number is refused");
+	value = NumberValue(-INFINITY);
+	EncodeFails(t, TT_QTY, &value, MIXREC_ERR_NONFINITE, "column \"qty\" is infinite", "an infinite number is refused");
+	value = NumberValue(1e300);
+	EncodeFails(t, TT_QTY, &value, MIXREC_ERR_NONFINITE, "out of range for real", "a number beyond float is refused");
+	value = NumberValue(INFINITY);
+	EncodeFails(t, TT_TS, &value, MIXREC_ERR_NONFINITE, "column \"ts\" is infinite", "an infinite time is refused");
+	value = NumberValue(NAN);
+	EncodeFails(t, TT_ACTIVE, &value, MIXREC_ERR_NONFINITE, "\"active\"", "a NaN boolean is refused");
+	value = NumberValue(1.0);
+	EncodeFails(t, TT_COLUMNS, &value, MIXREC_ERR_ARGUMENT, "no column 11", "a column that does not exist is refused");
+
+	/* Standardisation: statistics for values, (0, 1) for indicators */
+	{
+		float		mean[TT_INPUTS],
+					std[TT_INPUTS],
+					want_mean[TT_INPUTS],
+					want_std[TT_INPUTS];
+		int			same = 1;
+
+		for (int j = 0; j < TT_INPUTS; j++)
+		{
+			want_mean[j] = 0.0f;
+			want_std[j] = 1.0f;
+		}
+		want_mean[0] = 1.5f;
+		want_std[0] = 0.5f;
+		want_mean[2] = 3.0f;	/* qty: std 0 leaves it unscaled */
+		want_mean[37] = 0.1f;
+		want_mean[38] = 0.2f;
+		want_std[38] = 2.0f;
+		want_mean[39] = 0.3f;	/* its std 0 gives 1 */
+		want_mean[41] = 1.7e9f;
+		want_std[41] = 1e7f;
+		want_mean[47] = 1.6e9f;
+		want_std[47] = 2e7f;
+		TransformStandardization(t, mean, std);
+		for (int j = 0; j < TT_INPUTS; j++)
+			if (mean[j] != want_mean[j] || std[j] != want_std[j])
+			{
+				TapDiag("input %d: mean %g std %g, expected %g and %g", j, (double) mean[j],
+						(double) std[j], (double) want_mean[j], (double) want_std[j]);
+				same = 0;
+			}
+		TapOk(same, "the standardisation: fitted statistics for numbers, dense elements and times, (0, 1) for the rest, 1 for a zero std");
+	}
+	free(memory);
+	free(section);
+}
+
+/*
+ * A vocabulary at its limit: 65534 entries, 65536 inputs, every one found
+ */
+static void
+TestTransformLargeVocabulary(void)
+{
+	uint32_t	n = TRANSFORM_MAX_VOCABULARY;
+	char	   *text = malloc(16 * (size_t) (n + 1));
+	TransformText *vocab = malloc(sizeof(TransformText) * (n + 1));
+	uint64_t   *counts = malloc(sizeof(uint64_t) * (n + 1));
+	TransformColumnSpec spec = {.name = "words", .type_name = "text[]",
+		.kind = TRANSFORM_MULTI_HOT, .length = 1, .rows = 1, .vocab_size = n,
+	.vocab = vocab, .vocab_count = counts};
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	const Transform *t;
+	int			found = 1;
+	int			absent = 1;
+	MixrecError err;
+	uint32_t	dim;
+
+	for (uint32_t i = 0; i <= n; i++)
+	{
+		snprintf(text + 16 * (size_t) i, 16, "w%u", (unsigned) (i * 7919u % 100003u));
+		vocab[i].data = text + 16 * (size_t) i;
+		vocab[i].len = strlen(vocab[i].data);
+		vocab[i].isnull = 0;
+		counts[i] = n - i;
+	}
+	t = TransformMake(&spec, 1, &section, &len, &memory);
+	for (uint32_t i = 0; i < n; i++)
+		found &= TransformVocabLookup(t, 0, vocab[i].data, vocab[i].len) == (int32_t) i;
+	for (uint32_t i = 0; i < 2000; i++)
+	{
+		char		other[16];
+
+		snprintf(other, sizeof(other), "x%u", (unsigned) i);
+		absent &= TransformVocabLookup(t, 0, other, strlen(other)) == -1;
+	}
+	TapOk(t->input_dim == 65536 && found && absent,
+		  "a vocabulary of %u entries fills 65536 inputs, and every entry (and no other text) is found", (unsigned) n);
+	free(memory);
+	free(section);
+
+	spec.vocab_size = n + 1;
+	TapOk(TransformSectionSize(&spec, 1) == 0 &&
+		  TransformBuild(&spec, 1, NULL, 0, &dim, &err) == MIXREC_ERR_LIMIT &&
+		  strstr(err.message, "65535 vocabulary entries") != NULL,
+		  "a vocabulary of one entry more is refused: %s", err.message);
+
+	/* Around the size where the hash index starts: every entry, no other */
+	for (uint32_t size = 1; size <= 40; size++)
+	{
+		spec.vocab_size = size;
+		t = TransformMake(&spec, 1, &section, &len, &memory);
+		for (uint32_t i = 0; i < size; i++)
+			found &= TransformVocabLookup(t, 0, vocab[i].data, vocab[i].len) == (int32_t) i;
+		for (uint32_t i = size; i < size + 40; i++)
+			absent &= TransformVocabLookup(t, 0, vocab[i].data, vocab[i].len) == -1;
+		free(memory);
+		free(section);
+	}
+	TapOk(found && absent, "vocabularies of 1 to 40 entries (bisection, then hashing) find every entry and no other text");
+	free(counts);
+	free(vocab);
+	free(text);
+}
+
+/*
+ * Expect TransformBuild to refuse specs
+ */
+static void
+BuildFails(const TransformColumnSpec *specs, uint32_t n, MixrecStatus want, const char *part,
+		   const char *what)
+{
+	uint8_t    *out = malloc(1 << 20);
+	uint32_t	dim;
+	MixrecError err;
+	MixrecStatus status;
+
+	memset(&err, 0, sizeof(err));
+	status = TransformBuild(specs, n, out, 1 << 20, &dim, &err);
+	TapOk(status == want && strstr(err.message, part) != NULL, "%s: %s", what, err.message);
+	free(out);
+}
+
+/*
+ * TransformBuild refuses bad specs, naming the column
+ */
+static void
+TestTransformBuildErrors(void)
+{
+	TransformColumnSpec specs[TT_COLUMNS];
+	TransformColumnSpec s[TT_COLUMNS];
+	TransformText dup[] = {{"red", 3, 0}, {"green", 5, 0}, {"red", 3, 0}};
+	TransformText with_null[] = {{"red", 3, 0}, {NULL, 0, 1}, {"blue", 4, 0}};
+	char		long_entry[TRANSFORM_MAX_VALUE + 1];
+	TransformText too_long[] = {{"red", 3, 0}, {long_entry, TRANSFORM_MAX_VALUE + 1, 0}, {"blue", 4, 0}};
+	double		bad_std[] = {1.0, -1.0, 1.0};
+	static const char name64[] = "a123456789012345678901234567890123456789012345678901234567890123";
+
+	memset(long_entry, 'x', sizeof(long_entry));
+	TransformTestSpecs(specs);
+
+#define RESET() memcpy(s, specs, sizeof(s))
+	RESET();
+	s[TT_QTY].name = "price";
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "columns 1 and 2 have the same name: column \"price\"",
+			   "two columns of one name are refused");
+	RESET();
+	s[TT_COLOR].vocab = dup;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "column \"color\" has equal vocabulary entries 1 and 3",
+			   "equal vocabulary entries are refused");
+	RESET();
+	s[TT_COLOR].vocab = with_null;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "vocabulary entry 2 of column \"color\" is NULL",
+			   "a NULL vocabulary entry is refused");
+	RESET();
+	s[TT_COLOR].vocab = too_long;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_LIMIT, "1025 bytes", "a vocabulary entry over the limit is refused");
+	RESET();
+	s[TT_ACTIVE].flags = TRANSFORM_LOG;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "column \"active\" has flags 0x2, but a boolean column takes only 0x1",
+			   "a flag the kind does not take is refused");
+	RESET();
+	s[TT_TAGS].flags = TRANSFORM_FROM_INTEGER;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "multi-hot", "from-integer is for categorical columns only");
+	RESET();
+	s[TT_PRICE].flags = 0x100 | TRANSFORM_MISSING;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "flags 0x101", "an unknown flag bit is refused");
+	RESET();
+	s[TT_PRICE].kind = (TransformKind) 9;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "unknown kind 9", "an unknown kind is refused");
+	RESET();
+	s[TT_EMB].length = 0;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "0 elements", "a dense column of no elements is refused");
+	RESET();
+	s[TT_EMB].length = TRANSFORM_MAX_LENGTH + 1;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_LIMIT, "65537 elements", "a dense column over the length limit is refused");
+	RESET();
+	s[TT_QTY].length = 2;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "column \"qty\" has length 2", "a numeric column of length 2 is refused");
+	RESET();
+	s[TT_QTY].vocab_size = 3;
+	s[TT_QTY].vocab = tt_colors;
+	s[TT_QTY].vocab_count = tt_color_counts;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "but a numeric column has none", "a vocabulary on a numeric column is refused");
+	RESET();
+	s[TT_QTY].name = "";
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "column 2 has an empty name", "an empty name is refused");
+	RESET();
+	s[TT_QTY].name = name64;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_LIMIT, "a name of 64 bytes", "a name over 63 bytes is refused");
+	RESET();
+	s[TT_QTY].type_name = name64;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_LIMIT, "a type name of 64 bytes", "a type name over 63 bytes is refused");
+	RESET();
+	s[TT_QTY].type_name = NULL;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "has no type name", "a missing type name is refused");
+	RESET();
+	s[TT_PRICE].nulls = 11;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "counts 11 NULLs among 10 rows", "more NULLs than rows are refused");
+	RESET();
+	s[TT_PRICE].mean = NAN;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "mean nan", "a NaN mean is refused");
+	RESET();
+	s[TT_PRICE].mean = 1e39;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "mean 1e+39", "a mean beyond float is refused");
+	RESET();
+	s[TT_PRICE].std = -0.5;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "standard deviation -0.5", "a negative std is refused");
+	RESET();
+	s[TT_TS].std = INFINITY;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "column \"ts\" has standard deviation inf", "an infinite std is refused");
+	RESET();
+	s[TT_EMB].element_std = bad_std;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "standard deviation -1 for element 2", "a negative element std is refused");
+	RESET();
+	s[TT_EMB].element_mean = NULL;
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "no element statistics", "a dense column without element statistics is refused");
+	BuildFails(specs, 0, MIXREC_ERR_ARGUMENT, "at least one column", "a transform of no columns is refused");
+	{
+		TransformColumnSpec *many = calloc(TRANSFORM_MAX_COLUMNS + 1, sizeof(TransformColumnSpec));
+		char	   *names = calloc(TRANSFORM_MAX_COLUMNS + 1, 16);
+		uint8_t    *out;
+		size_t		size;
+		uint32_t	dim = 0;
+		MixrecError err;
+
+		for (int i = 0; i <= TRANSFORM_MAX_COLUMNS; i++)
+		{
+			snprintf(names + 16 * i, 16, "c%d", i);
+			many[i] = specs[TT_QTY];
+			many[i].name = names + 16 * i;
+		}
+		size = TransformSectionSize(many, TRANSFORM_MAX_COLUMNS);
+		out = malloc(size);
+		TapOk(size > 0 && TransformBuild(many, TRANSFORM_MAX_COLUMNS, out, size, &dim, &err) == MIXREC_OK &&
+			  dim == TRANSFORM_MAX_COLUMNS, "a transform of %d columns builds", TRANSFORM_MAX_COLUMNS);
+		free(out);
+		TapOk(TransformSectionSize(many, TRANSFORM_MAX_COLUMNS + 1) == 0, "one column more has no size");
+		BuildFails(many, TRANSFORM_MAX_COLUMNS + 1, MIXREC_ERR_LIMIT, "at most 1600 columns, got 1601",
+				   "one column more is refused");
+		many[5].name = "c3";
+		BuildFails(many, TRANSFORM_MAX_COLUMNS, MIXREC_ERR_ARGUMENT, "columns 4 and 6 have the same name",
+				   "a repeated name among 1600 columns is found");
+		free(names);
+		free(many);
+	}
+	{
+		double		zeros[TRANSFORM_MAX_LENGTH] = {0};
+		TransformColumnSpec wide[2] = {specs[TT_QTY], specs[TT_EMB]};
+
+		wide[1].flags = 0;
+		wide[1].length = TRANSFORM_MAX_LENGTH;
+		wide[1].element_mean = zeros;
+		wide[1].element_std = zeros;
+		TapOk(TransformSectionSize(wide, 2) == 0, "columns of 65537 inputs have no size");
+		BuildFails(wide, 2, MIXREC_ERR_LIMIT, "65537 inputs, more than the 65536 a model takes",
+				   "columns of more inputs than a model takes are refused");
+	}
+	RESET();
+	{
+		TransformColumnSpec empty = specs[TT_COLOR];
+		uint8_t    *section;
+		size_t		len;
+		void	   *memory;
+		const Transform *t;
+		TransformValue value = TextValue("red");
+
+		empty.vocab_size = 0;
+		empty.vocab = NULL;
+		empty.vocab_count = NULL;
+		t = TransformMake(&empty, 1, &section, &len, &memory);
+		EncodeMatches(t, 0, &value, (const float[]) {1, 0}, "a categorical column with an empty vocabulary has its two buckets");
+		free(memory);
+		free(section);
+	}
+#undef RESET
+
+	TapOk(TransformWidth(TRANSFORM_NUMERIC, 0, 1, 0) == 1 && TransformWidth(TRANSFORM_NUMERIC, TRANSFORM_MISSING, 1, 0) == 2 &&
+		  TransformWidth(TRANSFORM_TIME, 0, 1, 0) == 3 &&
+		  TransformWidth(TRANSFORM_TIME, TRANSFORM_DAY_TIME | TRANSFORM_MISSING, 1, 0) == 6 &&
+		  TransformWidth(TRANSFORM_CATEGORICAL, 0, 1, 0) == 2 && TransformWidth(TRANSFORM_DENSE, TRANSFORM_MISSING, 5, 0) == 6 &&
+		  TransformWidth(TRANSFORM_MULTI_HOT, 0, 1, TRANSFORM_MAX_VOCABULARY) == 65536,
+		  "TransformWidth counts each kind's inputs");
+	TapOk(TransformWidth(TRANSFORM_NUMERIC, 0, 2, 0) == 0 && TransformWidth(TRANSFORM_BOOLEAN, TRANSFORM_LOG, 1, 0) == 0 &&
+		  TransformWidth((TransformKind) 0, 0, 1, 0) == 0 && TransformWidth(TRANSFORM_DENSE, 0, 0, 0) == 0 &&
+		  TransformWidth(TRANSFORM_DENSE, 0, UINT32_MAX, 0) == 0 &&
+		  TransformWidth(TRANSFORM_CATEGORICAL, 0, 1, UINT32_MAX) == 0,
+		  "TransformWidth is 0 for shapes that are refused (and never wraps)");
+}
+
+/* Offsets in the section of TestTransformCheck's columns a1, a2, a3 */
+#define SX_A1		8
+#define SX_A2		72
+#define SX_A3		188
+#define SX_END		(SX_A2 + 56 + 2 + 4)	/* a2's entry ends */
+#define SX_SORTED	(SX_END + 12)
+#define SX_TEXT		(SX_SORTED + 12 + 24)
+#define SX_MEANS	(SX_A3 + 56 + 2 + 6)
+#define SX_LEN		284
+
+static void
+PutLe(uint8_t *p, uint64_t value, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t) (value >> (8 * i));
+}
+
+static void
+PutDouble(uint8_t *p, double value)
+{
+	uint64_t	bits;
+
+	memcpy(&bits, &value, 8);
+	PutLe(p, bits, 8);
+}
+
+/*
+ * Expect TransformCheck to refuse a damaged copy of a section
+ */
+static void
+CheckRefuses(const uint8_t *section, size_t len, uint32_t input_dim, const char *part,
+			 const char *what)
+{
+	size_t		memory_size;
+	MixrecError err;
+	MixrecStatus status;
+
+	memset(&err, 0, sizeof(err));
+	status = TransformCheck(section, len, input_dim, &memory_size, &err);
+	TapOk(status == MIXREC_ERR_CORRUPT && err.status == MIXREC_ERR_CORRUPT &&
+		  (part == NULL || strstr(err.message, part) != NULL), "%s: %s", what, err.message);
+}
+
+/*
+ * TransformCheck: every field of the layout, damaged in turn, every
+ * truncation, trailing bytes
+ */
+static void
+TestTransformCheck(void)
+{
+	TransformText entries[] = {{"ab", 2, 0}, {"cd", 2, 0}, {"ef", 2, 0}};
+	uint64_t	counts[] = {3, 2, 1};
+	double		zero_one[] = {0.0, 1.0};
+	double		ones[] = {1.0, 1.0};
+	TransformColumnSpec specs[3] = {
+		{.name = "a1", .type_name = "float8", .kind = TRANSFORM_NUMERIC, .flags = TRANSFORM_MISSING,
+		.length = 1, .rows = 4, .nulls = 1, .mean = 2.0, .std = 1.0},
+		{.name = "a2", .type_name = "text", .kind = TRANSFORM_CATEGORICAL, .length = 1, .rows = 6,
+		.vocab_size = 3, .vocab = entries, .vocab_count = counts},
+		{.name = "a3", .type_name = "real[]", .kind = TRANSFORM_DENSE, .length = 2, .rows = 5,
+		.element_mean = zero_one, .element_std = ones},
+	};
+	uint8_t		good[SX_LEN];
+	uint8_t		bad[SX_LEN + 1];
+	uint32_t	dim = 0;
+	size_t		memory_size;
+	MixrecError err;
+	int			all = 1;
+
+	TapOk(TransformSectionSize(specs, 3) == SX_LEN &&
+		  TransformBuild(specs, 3, good, SX_LEN, &dim, &err) == MIXREC_OK && dim == 9 &&
+		  TransformCheck(good, SX_LEN, 9, &memory_size, &err) == MIXREC_OK &&
+		  memcmp(good + SX_TEXT, "abcdef", 6) == 0 && good[SX_A2] == TRANSFORM_CATEGORICAL &&
+		  good[SX_A3] == TRANSFORM_DENSE && good[SX_SORTED] == 0,
+		  "a section of three columns has the documented layout (%u bytes, 9 inputs)", SX_LEN);
+
+#define DAMAGE(edit, part, what) \
+	do { memcpy(bad, good, SX_LEN); edit; CheckRefuses(bad, SX_LEN, 9, part, what); } while (0)
+	DAMAGE(PutLe(bad, 0, 4), "at least one column", "no columns");
+	DAMAGE(PutLe(bad, 1601, 4), "at most 1600 columns", "too many columns");
+	DAMAGE(PutLe(bad, 4, 4), "truncated: column 4", "more columns than the section holds");
+	DAMAGE(PutLe(bad, 2, 4), "96 bytes after its last column", "fewer columns than the section holds");
+	DAMAGE(PutLe(bad + 4, 10, 4), "fills 10 inputs, but the model has 9", "a declared input count other than the model's");
+	DAMAGE(bad[SX_A1] = 0, "column \"a1\" has unknown kind 0", "kind 0");
+	DAMAGE(bad[SX_A1] = 7, "unknown kind 7", "kind 7");
+	DAMAGE(bad[SX_A1 + 1] |= TRANSFORM_DAY_TIME, "flags 0x5, but a numeric column takes only 0x3", "a flag the kind does not take");
+	DAMAGE(bad[SX_A2 + 1] = TRANSFORM_MISSING, "column \"a2\" has flags 0x1", "missing on a categorical column");
+	DAMAGE(PutLe(bad + SX_A1 + 2, 0, 2), "column 1", "an empty name");
+	DAMAGE(bad[SX_A1 + 57] = 0, "column 1 has a NUL byte in its name", "a NUL in a name");
+	DAMAGE(bad[SX_A1 + 58] = 0, "NUL byte in its type name", "a NUL in a type name");
+	DAMAGE(PutLe(bad + SX_A1 + 4, 0, 2), NULL, "an empty type name");
+	DAMAGE(PutLe(bad + SX_A1 + 2, 64, 2), NULL, "a name of 64 bytes");
+	DAMAGE(PutLe(bad + SX_A1 + 6, 1, 2), "reserved field", "a reserved field that is not zero");
+	DAMAGE(PutLe(bad + SX_A1 + 8, 1, 4), "starts at input 1, but the columns before it fill 0", "a first column not at input 0");
+	DAMAGE(PutLe(bad + SX_A2 + 8, 3, 4), "column \"a2\" starts at input 3, but the columns before it fill 2", "a gap between columns");
+	DAMAGE(PutLe(bad + SX_A1 + 12, 3, 4), "says it fills 3 inputs, but a numeric column of its shape fills 2", "a wrong width");
+	DAMAGE(PutLe(bad + SX_A1 + 16, 2, 4), "has length 2", "a numeric column of length 2");
+	DAMAGE(PutLe(bad + SX_A3 + 16, 0, 4), "0 elements", "a dense column of no elements");
+	DAMAGE(PutLe(bad + SX_A3 + 16, 65537, 4), "65537 elements", "a dense column over the limit");
+	DAMAGE(PutLe(bad + SX_A3 + 16, 3, 4), "truncated", "a dense column longer than its statistics");
+	DAMAGE(PutLe(bad + SX_A1 + 20, 1, 4), "has 1 vocabulary entries, but a numeric column has none", "a vocabulary on a numeric column");
+	DAMAGE(PutLe(bad + SX_A2 + 20, 65535, 4), "65535 vocabulary entries", "a vocabulary over the limit");
+	DAMAGE(PutLe(bad + SX_A2 + 20, 4, 4), NULL, "a vocabulary larger than the section holds");
+	DAMAGE(PutLe(bad + SX_A1 + 32, 5, 8), "counts 5 NULLs among 4 rows", "more NULLs than rows");
+	DAMAGE(PutDouble(bad + SX_A1 + 40, NAN), "mean nan", "a NaN mean");
+	DAMAGE(PutDouble(bad + SX_A1 + 40, INFINITY), "mean inf", "an infinite mean");
+	DAMAGE(PutDouble(bad + SX_A1 + 40, 1e39), "mean 1e+39", "a mean beyond float");
+	DAMAGE(PutDouble(bad + SX_A1 + 48, -1.0), "standard deviation -1", "a negative std");
+	DAMAGE(PutDouble(bad + SX_A1 + 48, NAN), "standard deviation nan", "a NaN std");
+	DAMAGE(PutDouble(bad + SX_MEANS + 8, INFINITY), "mean inf for element 2", "an infinite element mean");
+	DAMAGE(PutDouble(bad + SX_MEANS + 24, -1.0), "standard deviation -1 for element 2", "a negative element std");
+	DAMAGE(PutLe(bad + SX_END + 4, 1, 4), "vocabulary entry 2 of column \"a2\" ends at byte 1, before", "entry ends that decrease");
+	DAMAGE(PutLe(bad + SX_END + 8, 7, 4), "truncated", "entry ends past the text");
+	DAMAGE(PutLe(bad + SX_END + 8, 5, 4), NULL, "entry ends short of the text");
+	DAMAGE(PutLe(bad + SX_SORTED, 3, 4), "lists entry 4, but it has 3 entries", "a byte order naming an entry that does not exist");
+	DAMAGE(PutLe(bad + SX_SORTED + 4, 0, 4), "lists entry 1 twice", "a byte order naming an entry twice");
+	DAMAGE((PutLe(bad + SX_SORTED + 4, 2, 4), PutLe(bad + SX_SORTED + 8, 1, 4)), "not increasing at its entry 3", "a byte order out of order");
+	DAMAGE(memcpy(bad + SX_TEXT + 2, "ab", 2), "column \"a2\" has equal vocabulary entries 1 and 2", "two equal entries");
+	DAMAGE(memcpy(bad + SX_TEXT + 4, "aa", 2), "not increasing", "entries out of their byte order");
+	DAMAGE(memcpy(bad + SX_A2 + 56, "a1", 2), "columns 1 and 2 have the same name: column \"a1\"", "two columns of one name");
+	memcpy(bad, good, SX_LEN);
+	bad[SX_A2 + 57] = '\n';
+	TapOk(TransformCheck(bad, SX_LEN, 9, &memory_size, &err) == MIXREC_OK,
+		  "a name with a control character is valid");
+	bad[SX_A3 + 57] = '\n';
+	CheckRefuses(bad, SX_LEN, 9, "columns 2 and 3 have the same name: column \"a?\"",
+				 "a message shows a control character of a name as '?'");
+#undef DAMAGE
+
+	/* The widths add up to something else than the header says */
+	memcpy(bad, good, SX_LEN);
+	PutLe(bad + 4, 10, 4);
+	CheckRefuses(bad, SX_LEN, 10, "columns fill 9 inputs, but it says 10", "widths that do not add up to the declared inputs");
+	CheckRefuses(good, SX_LEN, 8, "but the model has 8", "a model of fewer inputs");
+	CheckRefuses(good, SX_LEN, 10, "but the model has 10", "a model of more inputs");
+
+	for (size_t cut = 0; cut < SX_LEN; cut++)
+	{
+		MixrecStatus status = TransformCheck(good, cut, 9, &memory_size, &err);
+
+		if (status != MIXREC_ERR_CORRUPT)
+		{
+			TapDiag("a section cut to %zu bytes passes", cut);
+			all = 0;
+		}
+	}
+	TapOk(all, "every truncation of the section is refused");
+	memcpy(bad, good, SX_LEN);
+	bad[SX_LEN] = 0;
+	CheckRefuses(bad, SX_LEN + 1, 9, "1 bytes after its last column", "a trailing byte");
+
+	/* Loading parses again, and stops at the end of a section however short */
+	{
+		void	   *memory = malloc(memory_size + SX_LEN);
+
+		all = 1;
+		for (size_t cut = 0; cut < SX_LEN; cut++)
+			all &= TransformLoad(good, cut, memory, memory_size + SX_LEN) == NULL;
+		TapOk(all, "no truncation of the section loads");
+		free(memory);
+	}
 }
 
 
@@ -1110,6 +2285,122 @@ TestFitStates(void)
 	}
 	for (int i = 0; i < fit_allocation_count; i++)
 		free(fit_allocations[i]);
+}
+
+/*
+ * A training state holding a model with a transform: trains exactly like
+ * one without, stays valid, keeps the transform, refuses to combine with a
+ * state of another transform
+ */
+static void
+TestFitStateTransform(void)
+{
+	int			mark = fit_allocation_count;
+	float	   *s1,
+			   *s2,
+			   *s3;
+	MixrecModel plain = FitModel(&s1, 3);
+	MixrecModel typed = FitModel(&s2, 3);
+	MixrecModel other = FitModel(&s3, 3);
+	uint32_t	t_len;
+	uint8_t    *section = ModelTransformSection(3, &t_len);
+	uint8_t    *other_section = FitAlloc(t_len);
+	FitState	a,
+				b,
+				c,
+				d,
+				check;
+	FitWork		wa,
+				wb,
+				wc,
+				wd;
+	size_t		la,
+				lb,
+				lc,
+				ld;
+	uint8_t    *bb;
+	float		x[3 * 30],
+				y[30],
+				w[30];
+	unsigned char o[30],
+				c_[30];
+	uint32_t	rows[30];
+	MixrecError err;
+
+	typed.flags |= MIXREC_FLAG_TRANSFORM;
+	typed.transform = section;
+	typed.transform_len = t_len;
+	/* The same transform but for one count: valid, and different */
+	memcpy(other_section, section, t_len);
+	other_section[8 + 24] ^= 1;
+	other.flags |= MIXREC_FLAG_TRANSFORM;
+	other.transform = other_section;
+	other.transform_len = t_len;
+
+	FitNew(&plain, 4, 2, 0, 9, &la, &a, &wa);
+	bb = FitNew(&typed, 4, 2, 0, 9, &lb, &b, &wb);
+	FitNew(&other, 4, 2, 0, 9, &lc, &c, &wc);
+	FitNew(&typed, 4, 2, 0, 5, &ld, &d, &wd);
+	TapOk(b.header.model_len == ModelEncodedSize(&typed) && ModelBlobVersion(b.model_blob) == 2 &&
+		  b.model.transform == b.model_blob + b.header.model_len - 4 - t_len &&
+		  memcmp(b.model.transform, section, t_len) == 0,
+		  "a training state holds a version 2 model with its transform");
+
+	FitRows(x, y, w, o, c_, rows);
+	for (int r = 0; r < 30; r++)
+	{
+		FitStateAdd(&a, x + 3 * r, &y[r], w[r], o[r], c_[r], &wa);
+		FitStateAdd(&b, x + 3 * r, &y[r], w[r], o[r], c_[r], &wb);
+	}
+	FitStateFlush(&a, &wa);
+	FitStateFlush(&b, &wb);
+	TapOk(FitStateOpen(bb, lb, &check, 1, &err) == MIXREC_OK &&
+		  (check.model.flags & MIXREC_FLAG_TRANSFORM) && check.model.transform_len == t_len &&
+		  memcmp(check.model.transform, section, t_len) == 0 &&
+		  memcmp(check.model.params[MIXREC_OPEN], a.model.params[MIXREC_OPEN],
+				 sizeof(float) * MlpParamCount(&plain.shape)) == 0 &&
+		  check.model.step == a.model.step && check.header.steps == a.header.steps,
+		  "it trains exactly like a state without a transform, and stays valid with its transform");
+	{
+		size_t		len = ModelEncodedSize(&check.model);
+		uint8_t    *blob = FitAlloc(len);
+		MixrecModel copy;
+		float	   *storage = NULL;
+
+		ModelEncode(&check.model, blob);
+		TapOk(len == check.header.model_len && memcmp(blob, check.model_blob, len) == 0 &&
+			  Decode(blob, len, &copy, &storage, &err) == MIXREC_OK &&
+			  memcmp(copy.transform, section, t_len) == 0,
+			  "the trained model encodes as the state holds it, and decodes with its transform");
+		free(storage);
+	}
+
+	TapOk(FitStateCompatible(&b, &d, &err) == MIXREC_OK,
+		  "states of one transform combine");
+	TapOk(FitStateCompatible(&b, &c, &err) == MIXREC_ERR_ARGUMENT &&
+		  strstr(err.message, "different input transforms") != NULL,
+		  "states of different transforms do not combine: %s", err.message);
+	TapOk(FitStateCompatible(&a, &b, &err) == MIXREC_ERR_ARGUMENT &&
+		  strstr(err.message, "different input transforms") != NULL,
+		  "a state with a transform does not combine with one without: %s", err.message);
+
+	/* A damaged transform behind the model's valid checksum */
+	{
+		uint8_t    *damaged = FitAlloc(lb);
+		FitState	opened;
+
+		memcpy(damaged, bb, lb);
+		FitStateOpen(damaged, lb, &opened, 0, &err);
+		damaged[(opened.model.transform - damaged) + 8] = 9;
+		Reseal(opened.model_blob, opened.header.model_len);
+		TapOk(FitStateOpen(damaged, lb, &opened, 1, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "input transform is invalid") != NULL,
+			  "a training state whose transform is damaged is rejected: %s", err.message);
+	}
+	free(section);
+	for (int i = mark; i < fit_allocation_count; i++)
+		free(fit_allocations[i]);
+	fit_allocation_count = mark;
 }
 
 /*
@@ -1492,11 +2783,18 @@ main(int argc, char **argv)
 	TestStandardize();
 	TestKnownAnswers();
 	TestFormat();
+	TestFormatVersion2();
 	TestInit();
 	TestShapeLimits();
 	TestLossEdges();
+	TestTransformRoundTrip();
+	TestTransformEncode();
+	TestTransformLargeVocabulary();
+	TestTransformBuildErrors();
+	TestTransformCheck();
 	TestFitStates();
 	TestCancelHook();
+	TestFitStateTransform();
 
 	/* The same kernel checks with dispatch switched off */
 	setenv("MIXREC_NO_SIMD", "1", 1);
