@@ -353,7 +353,8 @@ static bytea *
 NewState(MemoryContext context, const MixrecModel *given, const TrainOptions *opts)
 {
 	MixrecModel *model;
-	uint32		flags = MIXREC_FLAG_OPTIMIZER | (given->flags & MIXREC_FLAG_STANDARDIZE);
+	uint32		flags = MIXREC_FLAG_OPTIMIZER |
+		(given->flags & (MIXREC_FLAG_STANDARDIZE | MIXREC_FLAG_TRANSFORM));
 	Size		len;
 	bytea	   *state;
 	MixrecError err;
@@ -374,6 +375,9 @@ NewState(MemoryContext context, const MixrecModel *given, const TrainOptions *op
 	model->alpha = opts->alpha;
 	model->adam = opts->adam;
 	model->step = given->step;
+	/* The state's model reads its rows with the given model's transform */
+	model->transform = given->transform;
+	model->transform_len = given->transform_len;
 
 	len = FitStateBytes(model, opts->batch_size, opts->pool_batches);
 	if (len > MaxAllocSize - VARHDRSZ)

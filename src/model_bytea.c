@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mixrec.h"
+#include "typed.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -304,9 +305,15 @@ mixrec_info(PG_FUNCTION_ARGS)
 	AppendShapeJson(&buf, ModelBlobVersion((const uint8 *) VARDATA_ANY(blob)),
 					VARSIZE_ANY_EXHDR(blob), model);
 	appendStringInfo(&buf, ", \"parameters\": {\"open\": %zu, \"commercial\": %zu, \"total\": %zu}, "
-					 "\"standardize\": %s, \"optimizer\": ",
+					 "\"standardize\": %s, \"typed_columns\": ",
 					 params, params, 2 * params,
 					 (model->flags & MIXREC_FLAG_STANDARDIZE) ? "true" : "false");
+	/* A model of typed columns: how many (mixrec_feature_info has them all) */
+	if (model->flags & MIXREC_FLAG_TRANSFORM)
+		appendStringInfo(&buf, "%u", ModelTransformLoad(model, CurrentMemoryContext)->n_columns);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"optimizer\": ");
 	if (model->flags & MIXREC_FLAG_OPTIMIZER)
 	{
 		const double settings[] = {model->adam.lr, model->adam.beta1, model->adam.beta2,

@@ -52,7 +52,7 @@ SourceColumns(const char *from)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	desc = SourceProbe(psprintf("SELECT * FROM %s", from), &any);
+	desc = SourceProbe(psprintf("SELECT * FROM %s", from), &any, false);
 	SPI_finish();
 	return desc;
 }
