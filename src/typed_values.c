@@ -91,12 +91,14 @@ IsIntegerType(Oid type)
 }
 
 /*
- * Is this a type whose bytes are its text?
+ * Is this a type whose bytes are its text?  unknown is a string literal
+ * not yet given a type, as 'fr' is in ROW(20, 'fr')
  */
 static bool
 IsTextType(Oid type)
 {
-	return type == TEXTOID || type == VARCHAROID || type == BPCHAROID || type == NAMEOID;
+	return type == TEXTOID || type == VARCHAROID || type == BPCHAROID || type == NAMEOID ||
+		type == UNKNOWNOID;
 }
 
 /*
@@ -272,7 +274,7 @@ ReadNumber(Datum value, Oid type, const char *column, int element)
 /*
  * The text of a value of a text type: the bytes of text and varchar, of
  * char(n) without its trailing blanks (which char(n) does not count when
- * comparing), of name up to its terminator
+ * comparing), of name and of an untyped literal up to its terminator
  */
 static void
 ReadText(Datum value, Oid type, TransformText *out)
@@ -281,6 +283,11 @@ ReadText(Datum value, Oid type, TransformText *out)
 	{
 		out->data = NameStr(*DatumGetName(value));
 		out->len = strnlen(out->data, NAMEDATALEN);
+	}
+	else if (type == UNKNOWNOID)
+	{
+		out->data = DatumGetCString(value);
+		out->len = strlen(out->data);
 	}
 	else
 	{
