@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(72);
+SELECT plan(87);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -114,6 +114,27 @@ SELECT is((SELECT reloptions FROM pg_class WHERE oid = 'mixrec_model_versions'::
 SELECT has_function('mixrec_set_owner', ARRAY['text', 'regrole']);
 SELECT has_function('mixrec_set_reader', ARRAY['text', 'regrole']);
 SELECT function_returns('mixrec_shape', ARRAY['bytea'], 'jsonb');
+
+-- Typed columns: rows in, the transform out
+SELECT has_function('mixrec_score', ARRAY['bytea', 'record', 'text', 'double precision']);
+SELECT has_function('mixrec_score', ARRAY['text', 'record', 'text', 'double precision', 'integer']);
+SELECT has_function('mixrec_score_all', ARRAY['bytea', 'record', 'text', 'double precision']);
+SELECT has_function('mixrec_transform', ARRAY['bytea', 'record']);
+SELECT function_returns('mixrec_transform', ARRAY['bytea', 'record'], 'real[]');
+SELECT volatility_is('mixrec_transform', ARRAY['bytea', 'record'], 'immutable');
+SELECT volatility_is('mixrec_transform', ARRAY['text', 'record'], 'stable');
+SELECT has_function('mixrec_feature_info', ARRAY['bytea']);
+SELECT has_function('mixrec_feature_info', ARRAY['text', 'integer']);
+SELECT has_function('mixrec_prepare', ARRAY['text', 'text', 'text', 'text[]', 'jsonb', 'integer[]',
+                                             'double precision', 'boolean', 'text', 'bigint']);
+SELECT function_returns('mixrec_prepare', ARRAY['text', 'text', 'text', 'text[]', 'jsonb', 'integer[]',
+                                                'double precision', 'boolean', 'text', 'bigint'], 'bytea');
+SELECT has_function('mixrec_fit_accum', ARRAY['bytea', 'bytea', 'record', 'double precision']);
+SELECT has_function('mixrec_holdout', ARRAY['record', 'bigint']);
+SELECT throws_ok($$SELECT mixrec_score(mixrec_init(2), ROW(1, 2))$$, '42804', NULL,
+                 'a row for a model of array features is a datatype mismatch');
+SELECT throws_ok($$SELECT * FROM mixrec_feature_info(mixrec_init(2))$$, '0A000', NULL,
+                 'a model of array features has no typed columns');
 
 SELECT * FROM finish();
 ROLLBACK;
