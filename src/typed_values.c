@@ -31,6 +31,7 @@
 
 #include "access/htup_details.h"
 #include "access/tupmacs.h"
+#include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "datatype/timestamp.h"
@@ -42,6 +43,7 @@
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
@@ -499,6 +501,25 @@ TypedValueRead(const TypedReader *reader, const char *column, Datum value, bool 
 static uint64
 HashValue(Form_pg_attribute attr, Datum value, uint64 seed)
 {
+	/*
+	 * An enum's value is the OID of its label's catalog row, which a dump
+	 * and restore (or re-creating the type) changes: hash the label, so that
+	 * the same rows are held out wherever the data go
+	 */
+	if (attr->attlen == sizeof(Oid) && attr->atttypid != OIDOID &&
+		get_typtype(attr->atttypid) == TYPTYPE_ENUM)
+	{
+		HeapTuple	tuple = SearchSysCache1(ENUMOID, value);
+		uint64		hash;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for enum value %u", DatumGetObjectId(value));
+		hash = hash_bytes_extended((const unsigned char *) NameStr(((Form_pg_enum) GETSTRUCT(tuple))->enumlabel),
+								   strlen(NameStr(((Form_pg_enum) GETSTRUCT(tuple))->enumlabel)),
+								   seed);
+		ReleaseSysCache(tuple);
+		return hash;
+	}
 	if (attr->attbyval)
 	{
 		Datum		bytes;		/* aligned for store_att_byval */

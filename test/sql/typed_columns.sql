@@ -160,24 +160,31 @@ SELECT * FROM mixrec_train('bad', 'visits', label => 'bought::int', exclude => A
 SELECT * FROM mixrec_train('bad', 'visits', 'features_array', 'bought', exclude => ARRAY['id']);
 SELECT count(*) AS bad_versions FROM mixrec_models WHERE name = 'bad';
 
--- A column NULL in every training row: a NOTICE, and it carries nothing
+-- A column NULL in every training row: a NOTICE when the transform is
+-- fitted (mixrec_prepare fits it alone, without the epochs' progress), and
+-- the column carries nothing
 SET client_min_messages = notice;
+SELECT column_name, missing_input, round(null_fraction::numeric, 2) AS nulls
+FROM mixrec_feature_info(mixrec_prepare('SELECT age, NULL::float8 AS nothing, bought FROM visits',
+                                        label => 'bought'));
+SET client_min_messages = warning;
 SELECT model FROM mixrec_train('shop_null', 'SELECT age, NULL::float8 AS nothing, bought FROM visits',
                                label => 'bought', epochs => 1);
-SET client_min_messages = warning;
-SELECT column_name, missing_input, round(null_fraction::numeric, 2) AS nulls
-FROM mixrec_feature_info('shop_null');
+SELECT mixrec_score('shop_null', ROW(30, NULL::float8)) BETWEEN 0 AND 1 AS scored;
 
--- A category of many distinct values: bounded counting, the most frequent kept
+-- A category of many distinct values: bounded counting, the most frequent
+-- kept (the training holds out about a tenth of the 12,500 rows of each)
 CREATE TABLE wide AS
 SELECT i, CASE WHEN i % 4 = 0 THEN 'common' WHEN i % 4 = 1 THEN 'usual' ELSE md5(i::text) END AS token,
        i % 4 = 0 AS label
 FROM generate_series(1, 50000) AS i;
 SET client_min_messages = notice;
+SELECT vocabulary_size, top_values[1:2] AS top, top_counts[1:2] AS counts
+FROM mixrec_feature_info(mixrec_prepare('wide', 'token', 'label',
+                                        transform => '{"token": {"top_k": 5, "min_frequency": 1}}'));
+SET client_min_messages = warning;
 SELECT model FROM mixrec_train('wide', 'wide', 'token', 'label', epochs => 1,
                                transform => '{"token": {"top_k": 5, "min_frequency": 1}}');
-SET client_min_messages = warning;
--- (the split holds out about a tenth of the 12,500 rows of each)
 SELECT vocabulary_size, top_values[1:2] AS top,
        top_counts[1] BETWEEN 10000 AND 12500 AND top_counts[2] BETWEEN 10000 AND 12500 AS counted
 FROM mixrec_feature_info('wide');
