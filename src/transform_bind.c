@@ -27,6 +27,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "mixrec.h"
 #include "typed.h"
 #include "utils/builtins.h"
@@ -100,6 +101,7 @@ CheckEncoding(const Transform *transform)
 	{
 		const TransformColumn *column = &transform->columns[c];
 
+		CHECK_FOR_INTERRUPTS();
 		if (!pg_verifymbstr(column->name, strlen(column->name), true) ||
 			!pg_verifymbstr(column->type_name, strlen(column->type_name), true))
 			ereport(ERROR,
