@@ -94,7 +94,8 @@ static void CheckKeys(JsonbContainer *object, const char *where,
 static JsonbContainer *ExpectContainer(const JsonbValue *value, bool array,
 									   const char *what);
 static double ExpectNumber(const JsonbValue *value, const char *what, int index);
-static uint64 ExpectInteger(const JsonbValue *value, const char *what, uint64 max);
+static uint64 ExpectInteger(const JsonbValue *value, const char *what, int index,
+							 uint64 max);
 static bool ExpectBool(const JsonbValue *value, const char *what);
 static char *ExpectString(const JsonbValue *value, const char *what);
 static int	ExpectDim(JsonbContainer *top, const char *key, int min, int max);
@@ -106,6 +107,9 @@ static TransformKind ReadKind(JsonbContainer *object, const char *where);
 static int	TransformColumnKeys(TransformKind kind, const char **keys);
 static uint32 ReadFlag(JsonbContainer *object, const char *key, const char *where,
 					   uint32 flag);
+static uint64 ReadInteger(JsonbContainer *object, const char *key, const char *where,
+						  uint64 max);
+static double ReadNumber(JsonbContainer *object, const char *key, const char *where);
 static void ReadDoubleArray(JsonbContainer *object, const char *key, const char *where,
 							uint32 n, double **out);
 static void ReadVocabulary(JsonbContainer *object, const char *where,
@@ -450,14 +454,21 @@ ExpectNumber(const JsonbValue *value, const char *what, int index)
 
 /*
  * Require a whole number within [0, max], read exactly (a count may be
- * beyond the 2^53 a double holds exactly)
+ * beyond the 2^53 a double holds exactly); index as for ExpectNumber
  */
 static uint64
-ExpectInteger(const JsonbValue *value, const char *what, uint64 max)
+ExpectInteger(const JsonbValue *value, const char *what, int index, uint64 max)
 {
+	char		name[256];
 	char	   *digits;
 	const char *p;
 	uint64		number = 0;
+
+	if (index >= 0)
+		snprintf(name, sizeof(name), "%s element %d", what, index);
+	else
+		snprintf(name, sizeof(name), "%s", what);
+	what = name;
 
 	if (value->type != jbvNumeric)
 		ImportError("%s must be a number, got %s", what, JsonValueKind(value));
@@ -620,7 +631,7 @@ ReadKind(JsonbContainer *object, const char *where)
 }
 
 /*
- * The keys a transform column of a kind has; returns their number
+ * List the keys a transform column of a kind has; return their number
  */
 static int
 TransformColumnKeys(TransformKind kind, const char **keys)
@@ -672,6 +683,30 @@ ReadFlag(JsonbContainer *object, const char *key, const char *where, uint32 flag
 }
 
 /*
+ * Read a whole-number key of a transform column within [0, max]
+ */
+static uint64
+ReadInteger(JsonbContainer *object, const char *key, const char *where, uint64 max)
+{
+	JsonbValue	v;
+
+	RequireKey(object, key, where, &v);
+	return ExpectInteger(&v, psprintf("%s \"%s\"", where, key), -1, max);
+}
+
+/*
+ * Read a finite number key of a transform column
+ */
+static double
+ReadNumber(JsonbContainer *object, const char *key, const char *where)
+{
+	JsonbValue	v;
+
+	RequireKey(object, key, where, &v);
+	return ExpectNumber(&v, psprintf("%s \"%s\"", where, key), -1);
+}
+
+/*
  * Read an array of exactly n finite float64 values within the range of
  * real (what the core accepts as statistics)
  */
@@ -683,6 +718,7 @@ ReadDoubleArray(JsonbContainer *object, const char *key, const char *where, uint
 	JsonbContainer *array;
 	char	   *what = psprintf("%s \"%s\"", where, key);
 	uint32		size;
+	MemoryContext scratch;
 
 	RequireKey(object, key, where, &v);
 	array = ExpectContainer(&v, true, what);
@@ -691,14 +727,19 @@ ReadDoubleArray(JsonbContainer *object, const char *key, const char *where, uint
 		ImportError("%s has %u elements, expected %u (its \"length\")", what,
 					(unsigned) size, (unsigned) n);
 	*out = palloc_array(double, Max(n, 1));
+	/* What reading a number allocates goes, element by element */
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "mixrec import element",
+									ALLOCSET_SMALL_SIZES);
 	for (uint32 i = 0; i < n; i++)
 	{
-		JsonbValue *element = getIthJsonbValueFromContainer(array, i);
+		MemoryContext old = MemoryContextSwitchTo(scratch);
 
 		CHECK_FOR_INTERRUPTS();
-		(*out)[i] = ExpectNumber(element, what, (int) i);
-		pfree(element);
+		(*out)[i] = ExpectNumber(getIthJsonbValueFromContainer(array, i), what, (int) i);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(scratch);
 	}
+	MemoryContextDelete(scratch);
 }
 
 /*
@@ -716,6 +757,7 @@ ReadVocabulary(JsonbContainer *object, const char *where, TransformColumnSpec *s
 	uint32		n;
 	TransformText *entries;
 	uint64	   *entry_counts;
+	MemoryContext scratch;
 
 	RequireKey(object, "vocabulary", where, &v);
 	vocabulary = ExpectContainer(&v, true, vocabulary_what);
@@ -731,10 +773,13 @@ ReadVocabulary(JsonbContainer *object, const char *where, TransformColumnSpec *s
 
 	entries = palloc0_array(TransformText, Max(n, 1));
 	entry_counts = palloc_array(uint64, Max(n, 1));
+	/* As in ReadDoubleArray; the texts stay in the JSON */
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "mixrec import element",
+									ALLOCSET_SMALL_SIZES);
 	for (uint32 i = 0; i < n; i++)
 	{
+		MemoryContext old = MemoryContextSwitchTo(scratch);
 		JsonbValue *entry = getIthJsonbValueFromContainer(vocabulary, i);
-		JsonbValue *count = getIthJsonbValueFromContainer(counts, i);
 
 		CHECK_FOR_INTERRUPTS();
 		if (entry->type != jbvString)
@@ -742,12 +787,12 @@ ReadVocabulary(JsonbContainer *object, const char *where, TransformColumnSpec *s
 						(unsigned) i, JsonValueKind(entry));
 		entries[i].data = entry->val.string.val;
 		entries[i].len = entry->val.string.len;
-		entry_counts[i] = ExpectInteger(count, psprintf("%s element %u", counts_what,
-														(unsigned) i),
-										PG_UINT64_MAX);
-		pfree(entry);
-		pfree(count);
+		entry_counts[i] = ExpectInteger(getIthJsonbValueFromContainer(counts, i), counts_what,
+										(int) i, PG_UINT64_MAX);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(scratch);
 	}
+	MemoryContextDelete(scratch);
 	spec->vocab_size = n;
 	spec->vocab = entries;
 	spec->vocab_count = entry_counts;
@@ -775,18 +820,12 @@ ReadTransformColumn(const JsonbValue *value, int index, TransformColumnSpec *spe
 
 	RequireKey(object, "type", where, &v);
 	spec->type_name = ExpectString(&v, psprintf("%s \"type\"", where));
-	RequireKey(object, "position", where, &v);
-	*position = (uint32) ExpectInteger(&v, psprintf("%s \"position\"", where), PG_UINT32_MAX);
-	RequireKey(object, "width", where, &v);
-	*width = (uint32) ExpectInteger(&v, psprintf("%s \"width\"", where), PG_UINT32_MAX);
-	RequireKey(object, "rows", where, &v);
-	spec->rows = ExpectInteger(&v, psprintf("%s \"rows\"", where), PG_UINT64_MAX);
-	RequireKey(object, "nulls", where, &v);
-	spec->nulls = ExpectInteger(&v, psprintf("%s \"nulls\"", where), PG_UINT64_MAX);
-	RequireKey(object, "mean", where, &v);
-	spec->mean = ExpectNumber(&v, psprintf("%s \"mean\"", where), -1);
-	RequireKey(object, "std", where, &v);
-	spec->std = ExpectNumber(&v, psprintf("%s \"std\"", where), -1);
+	*position = (uint32) ReadInteger(object, "position", where, PG_UINT32_MAX);
+	*width = (uint32) ReadInteger(object, "width", where, PG_UINT32_MAX);
+	spec->rows = ReadInteger(object, "rows", where, PG_UINT64_MAX);
+	spec->nulls = ReadInteger(object, "nulls", where, PG_UINT64_MAX);
+	spec->mean = ReadNumber(object, "mean", where);
+	spec->std = ReadNumber(object, "std", where);
 
 	spec->flags = ReadFlag(object, "missing", where, TRANSFORM_MISSING);
 	if ((spec->kind == TRANSFORM_CATEGORICAL || spec->kind == TRANSFORM_MULTI_HOT) &&
@@ -823,9 +862,7 @@ ReadTransformColumn(const JsonbValue *value, int index, TransformColumnSpec *spe
 				double	   *element_mean;
 				double	   *element_std;
 
-				RequireKey(object, "length", where, &v);
-				spec->length = (uint32) ExpectInteger(&v, psprintf("%s \"length\"", where),
-													  PG_UINT32_MAX);
+				spec->length = (uint32) ReadInteger(object, "length", where, PG_UINT32_MAX);
 				ReadDoubleArray(object, "element_mean", where, spec->length, &element_mean);
 				ReadDoubleArray(object, "element_std", where, spec->length, &element_std);
 				spec->element_mean = element_mean;
