@@ -329,11 +329,20 @@ SourceRowContextPop(SourceRowContext *context)
 void
 SourceOpen(SourceCursor *cursor, SPIPlanPtr plan, const char *what, int fetch_rows)
 {
+	MemoryContext caller = CurrentMemoryContext;
+
 	memset(cursor, 0, sizeof(*cursor));
 	cursor->fetch_rows = fetch_rows;
-	cursor->batch_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec source batch",
+	cursor->batch_context = AllocSetContextCreate(caller, "mixrec source batch",
 												  ALLOCSET_DEFAULT_SIZES);
 	cursor->portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+
+	/*
+	 * SPI leaves its procedure context current, which SPI_finish frees:
+	 * whatever the caller allocates between rows (and SourceNext restores
+	 * after each fetch) must go where the caller was
+	 */
+	MemoryContextSwitchTo(caller);
 	SourceRowContextPush(&cursor->context, what);
 }
 

@@ -44,6 +44,18 @@ FROM mixrec_evaluate('eval_e1', 'SELECT * FROM eval_rows WHERE label = 1', 'feat
 WHERE metric = 'auc' ORDER BY model;
 SET client_min_messages = warning;
 
+-- Many rows of few users: the user ids are read into memory that outlives
+-- the source's cursor (they once went with it, and the metrics read freed
+-- memory: wrong user counts, or a crash)
+CREATE TABLE eval_many AS
+SELECT i % 50 AS uid, ARRAY[(i % 7)::real, (i % 3)::real] AS f, (i % 7) > 3 AS y
+FROM generate_series(1, 20000) AS i;
+SELECT model FROM mixrec_train('eval_many', 'eval_many', 'f', 'y', hidden => '{4}', epochs => 1);
+SELECT metric, value
+FROM mixrec_evaluate('eval_many', 'SELECT * FROM eval_many LIMIT 10000', 'f', 'y', user_id => 'uid')
+WHERE metric = 'users';
+SELECT (SELECT count(DISTINCT uid) FROM (SELECT * FROM eval_many LIMIT 10000) AS s) AS users_in_sql;
+
 -- Bad input
 SELECT * FROM mixrec_evaluate('nope', 'eval_rows', 'features', 'label');
 -- The row an error is about is in its context
