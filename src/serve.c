@@ -727,14 +727,15 @@ SplitTypedColumns(const Transform *transform, const char *users, const char *ite
 	bool	   *from_item = palloc0_array(bool, transform->n_columns);
 	UserColumns *user_columns = palloc0(sizeof(UserColumns));
 
+	/* Allocated before SPI_connect: SPI_finish frees what is allocated after */
+	user_columns->position = palloc_array(uint32, transform->n_columns);
+	user_columns->width = palloc_array(uint32, transform->n_columns);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	user_desc = SourcePlanColumns(SourcePrepare(psprintf("SELECT * FROM %s", SourceFrom(users)),
 												0, NULL, 0, &any));
 	item_desc = SourcePlanColumns(SourcePrepare(psprintf("SELECT * FROM %s", SourceFrom(items)),
 												0, NULL, 0, &any));
-	user_columns->position = palloc_array(uint32, transform->n_columns);
-	user_columns->width = palloc_array(uint32, transform->n_columns);
 	for (uint32 c = 0; c < transform->n_columns; c++)
 	{
 		const TransformColumn *column = &transform->columns[c];

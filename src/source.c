@@ -38,6 +38,12 @@
 #include "utils/regproc.h"
 #include "utils/varlena.h"
 
+/* The alias of a query source in the statements mixrec assembles */
+#define SOURCE_QUERY_ALIAS "mixrec_source"
+
+static bool SourceIsQuery(const char *source);
+static Oid	SourceRelid(const char *source);
+static const char *Together(const char *arguments);
 static void CheckOneSelect(const char *query, const char *arguments);
 static char *TypeList(int n, const Oid *types, TupleDesc desc);
 static void SourceRowCallback(void *arg);
@@ -47,6 +53,18 @@ static void SourceRowCallback(void *arg);
  */
 const char *
 SourceRelation(const char *source)
+{
+	Oid			relid = SourceRelid(source);
+
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/*
+ * The relation a source names, locked for reading, after checking its kind
+ */
+static Oid
+SourceRelid(const char *source)
 {
 	char	   *copy = pstrdup(source);
 	List	   *parts;
@@ -70,8 +88,19 @@ SourceRelation(const char *source)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table, view or materialized view", source)));
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
+	return relid;
+}
+
+/*
+ * How a statement whose FROM is SourceFrom(source) names the source's row:
+ * the alias SourceFrom gives a query, or the relation's own name
+ */
+char *
+SourceRowReference(const char *source)
+{
+	if (SourceIsQuery(source))
+		return pstrdup(SOURCE_QUERY_ALIAS);
+	return pstrdup(quote_identifier(get_rel_name(SourceRelid(source))));
 }
 
 /*
@@ -80,6 +109,17 @@ SourceRelation(const char *source)
  */
 char *
 SourceFrom(const char *source)
+{
+	if (SourceIsQuery(source))
+		return psprintf("(%s) AS " SOURCE_QUERY_ALIAS, source);
+	return pstrdup(SourceRelation(source));
+}
+
+/*
+ * Is a source a query (rather than a relation's name)?
+ */
+static bool
+SourceIsQuery(const char *source)
 {
 	static const char *const query_words[] = {"select", "with", "values", "table"};
 	const char *p = source;
@@ -93,9 +133,19 @@ SourceFrom(const char *source)
 		if (pg_strncasecmp(p, query_words[i], len) == 0 &&
 			(p[len] == '\0' || p[len] == ' ' || p[len] == '\t' || p[len] == '\n' ||
 			 p[len] == '\r' || p[len] == '(' || p[len] == '*'))
-			return psprintf("(%s) AS mixrec_source", source);
+			return true;
 	}
-	return pstrdup(SourceRelation(source));
+	return false;
+}
+
+/*
+ * "together " when a message names several arguments ("source and
+ * features"), nothing for one
+ */
+static const char *
+Together(const char *arguments)
+{
+	return strstr(arguments, " and ") ? "together " : "";
 }
 
 /*
@@ -123,7 +173,7 @@ CheckOneSelect(const char *query, const char *arguments)
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("%s must together form one SELECT", arguments),
+				 errmsg("%s must %sform one SELECT", arguments, Together(arguments)),
 				 errdetail("%s in the query: %s", edata->message, query)));
 	}
 	PG_END_TRY();
@@ -131,7 +181,7 @@ CheckOneSelect(const char *query, const char *arguments)
 		!IsA(linitial_node(RawStmt, parsed)->stmt, SelectStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("%s must together form one SELECT", arguments),
+				 errmsg("%s must %sform one SELECT", arguments, Together(arguments)),
 				 errdetail("The query: %s", query)));
 }
 
@@ -202,7 +252,8 @@ SourcePrepare(const char *query, int nargs, Oid *argtypes, int cursor_options,
 	if (desc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("%s must together form one SELECT that returns rows", shape->arguments),
+				 errmsg("%s must %sform one SELECT that returns rows", shape->arguments,
+						Together(shape->arguments)),
 				 errdetail("The query: %s", query)));
 
 	/*

@@ -59,6 +59,7 @@ typedef struct SourceCursor
 
 extern char *SourceFrom(const char *source);
 extern const char *SourceRelation(const char *source);
+extern char *SourceRowReference(const char *source);
 extern SPIPlanPtr SourcePrepare(const char *query, int nargs, Oid *argtypes,
 								int cursor_options, const SourceShape *shape);
 extern TupleDesc SourcePlanColumns(SPIPlanPtr plan);

@@ -47,6 +47,7 @@
 #include "utils/plancache.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(mixrec_train_model);
@@ -304,7 +305,6 @@ ReadIntoMemory(const char *query, const TrainOptions *opts, const TrainArguments
 		data->typed = palloc(sizeof(RecordEncoder));
 		RecordEncoderInit(data->typed, args->typed->transform, context);
 		data->holdout_fraction = opts->validation_fraction;
-		data->holdout_seed = opts->seed;
 	}
 	if (opts->initial)
 	{
@@ -601,13 +601,15 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	args.weight = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	args.typed = NULL;
 	CheckWorkBeforeReading(&opts);
-	TypedTrainingPrepare(&opts, &args);
+	TypedTrainingPrepare(&opts, &args,
+						 get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
 
 	/*
 	 * 1. method => 'auto': in memory if the planner's estimate of the rows
 	 * fits the budget, else streamed, decided before a row is read
 	 */
-	query = SourceQuery(args.source, args.features, args.label, args.domain, args.weight, NULL);
+	query = SourceQuery(args.source, args.features, args.label, args.domain, args.weight, NULL,
+						args.typed);
 	if (opts.method == TRAIN_AUTO)
 	{
 		estimated = true;

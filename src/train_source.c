@@ -51,7 +51,9 @@ enum
 	COL_LABEL,
 	COL_DOMAIN,
 	COL_WEIGHT,
-	SOURCE_COLUMNS = COL_WEIGHT
+	SOURCE_COLUMNS = COL_WEIGHT,
+	COL_HOLDOUT,				/* typed columns: the row's holdout value */
+	TYPED_SOURCE_COLUMNS = COL_HOLDOUT
 };
 
 /* The columns of SourceQuery's query; their types CheckSourceTypes checks */
@@ -59,6 +61,11 @@ static const SourceShape source_shape = {
 	.arguments = "source, features, label, domain and weight",
 	.columns = "features, label, domain and weight",
 	.ncolumns = SOURCE_COLUMNS,
+};
+static const SourceShape typed_source_shape = {
+	.arguments = "source, features, label, domain and weight",
+	.columns = "features, label, domain and weight",
+	.ncolumns = TYPED_SOURCE_COLUMNS,
 };
 
 static void CheckSourceTypes(TupleDesc desc, bool typed);
@@ -85,11 +92,13 @@ TrainRowsView(const TrainRows *rows, TrainData *view)
 }
 
 /*
- * Build the one SELECT that reads the training rows, optionally filtered
+ * Build the one SELECT that reads the training rows, optionally filtered;
+ * with typed columns, each row's holdout value comes last
  */
 char *
 SourceQuery(const char *source, const char *features, const char *label,
-			const char *domain, const char *weight, const char *where)
+			const char *domain, const char *weight, const char *where,
+			const TypedTraining *typed)
 {
 	StringInfoData query;
 
@@ -97,6 +106,8 @@ SourceQuery(const char *source, const char *features, const char *label,
 	appendStringInfo(&query, "SELECT (%s), (%s), ", features, label);
 	appendStringInfo(&query, domain ? "(%s), " : "NULL::pg_catalog.text, ", domain);
 	appendStringInfo(&query, weight ? "(%s) " : "NULL::pg_catalog.float8 ", weight);
+	if (typed)
+		appendStringInfo(&query, ", %s ", typed->holdout);
 	appendStringInfo(&query, "FROM %s", SourceFrom(source));
 	if (where)
 		appendStringInfo(&query, " WHERE %s", where);
@@ -166,7 +177,8 @@ CheckSourceTypes(TupleDesc desc, bool typed)
 	Oid			features = TupleDescAttr(desc, COL_FEATURES - 1)->atttypid;
 
 	/* Typed columns arrive as the ROW() mixrec wrote; an array otherwise */
-	if (typed && features != RECORDOID)
+	if (typed && (features != RECORDOID ||
+				  TupleDescAttr(desc, COL_HOLDOUT - 1)->atttypid != FLOAT8OID))
 		elog(ERROR, "typed feature columns arrived as type %u, not a record", features);
 	if (!typed)
 		DatumCheckFeaturesType(features, "features");
@@ -211,13 +223,13 @@ AddRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, const TrainOptions *opt
 	value = SPI_getbinval(tuple, desc, COL_FEATURES, &isnull);
 	if (data->typed && !isnull)
 	{
-		/* ROW() of the typed columns: the holdout hash, then the inputs */
-		TupleDesc	row_desc = RecordDeform(data->typed, value);
+		/* ROW() of the typed columns; the split as the transform's fit made it */
+		bool		holdout_null;
+		double		holdout = DatumGetFloat8(SPI_getbinval(tuple, desc, COL_HOLDOUT,
+														   &holdout_null));
 
-		data->holdout[data->rows] = data->holdout_fraction > 0 &&
-			TypedRowHoldout(row_desc, NULL, row_desc->natts, data->typed->values,
-							data->typed->nulls, data->holdout_seed) < data->holdout_fraction;
-		TransformEncodeRow(data->typed->binding, data->typed->values, data->typed->nulls, x);
+		data->holdout[data->rows] = !holdout_null && holdout < data->holdout_fraction;
+		RecordEncode(data->typed, value, x);
 	}
 	else
 	{
@@ -313,7 +325,7 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SourcePrepare(query, 0, NULL, 0, &source_shape);
+	plan = SourcePrepare(query, 0, NULL, 0, data->typed ? &typed_source_shape : &source_shape);
 	CheckSourceTypes(SourcePlanColumns(plan), data->typed != NULL);
 	MemoryContextSwitchTo(context);
 	SourceOpen(&cursor, plan, "source", FETCH_ROWS);
@@ -352,7 +364,8 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 TupleDesc
 SourceProbe(const char *query, const SourceShape *shape, bool typed)
 {
-	SPIPlanPtr	plan = SourcePrepare(query, 0, NULL, 0, shape ? shape : &source_shape);
+	SPIPlanPtr	plan = SourcePrepare(query, 0, NULL, 0,
+									 shape ? shape : typed ? &typed_source_shape : &source_shape);
 	TupleDesc	desc = CreateTupleDescCopy(SourcePlanColumns(plan));
 
 	if (shape == NULL)

@@ -242,7 +242,7 @@ StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
 		val->output_dim = MlpOutputDim(&opts->initial->shape);
 	}
 	ReadSource(SourceQuery(args->source, args->features, args->label, args->domain,
-						   args->weight, val_where),
+						   args->weight, val_where, args->typed),
 			   opts, val);
 }
 
@@ -267,8 +267,8 @@ StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from
 	 * datum layer as in memory; their types are checked first
 	 */
 	TupleDesc	desc = SourceProbe(SourceQuery(args->source, args->features, args->label,
-											   args->domain, args->weight, "false"), NULL,
-								   args->typed != NULL);
+											   args->domain, args->weight, "false", args->typed),
+								   NULL, args->typed != NULL);
 	char	   *query;
 
 	if (OidIsValid(get_element_type(TupleDescAttr(desc, 1)->atttypid)))
@@ -383,8 +383,9 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	if (opts->validation_fraction > 0)
 	{
 		/* Quoted constants: a negative number would need the unary minus */
-		char	   *holdout = psprintf("%s.mixrec_holdout((%s), '%lld'::pg_catalog.int8)", schema,
-									   args->features, (long long) opts->seed);
+		char	   *holdout = args->typed ? args->typed->holdout :
+			psprintf("%s.mixrec_holdout((%s), '%lld'::pg_catalog.int8)", schema, args->features,
+					 (long long) opts->seed);
 
 		train_where = psprintf("%s OPERATOR(pg_catalog.>=) '%.17g'::pg_catalog.float8", holdout,
 							   opts->validation_fraction);

@@ -48,11 +48,15 @@ SourceColumns(const char *from)
 		.ncolumns = 0,
 		.more_columns = true,
 	};
+	MemoryContext caller = CurrentMemoryContext;
 	TupleDesc	desc;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	desc = SourceProbe(psprintf("SELECT * FROM %s", from), &any, false);
+	/* SPI_finish frees what was allocated since SPI_connect */
+	MemoryContextSwitchTo(caller);
+	desc = CreateTupleDescCopy(desc);
 	SPI_finish();
 	return desc;
 }
@@ -157,7 +161,7 @@ CheckSameColumns(const Transform *transform, List *names)
  * leaving args alone.
  */
 bool
-TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args)
+TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args, const char *schema)
 {
 	const Transform *given = opts->initial ? ModelTransformLoad(opts->initial, CurrentMemoryContext) : NULL;
 	List	   *names = NIL;
@@ -184,6 +188,15 @@ TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args)
 	}
 
 	typed = palloc0(sizeof(TypedTraining));
+
+	/*
+	 * The validation split hashes every column of the source's row, not
+	 * just the features: rows of equal features (a frequent category) must
+	 * not all fall on one side
+	 */
+	typed->holdout = psprintf("%s.mixrec_holdout(ROW(%s.*), '%lld'::pg_catalog.int8)",
+							  quote_identifier(schema), SourceRowReference(args->source),
+							  (long long) opts->seed);
 	if (given)
 	{
 		if (opts->transform != NULL)
@@ -210,7 +223,7 @@ TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args)
 					 errmsg("the model to continue takes an array of features, not typed columns"),
 					 errhint("Give features => the array column it was trained on.")));
 		typed->section = TransformFit(from, columns, n_columns, opts->validation_fraction,
-									  opts->seed, &typed->section_len, &input_dim);
+									  typed->holdout, &typed->section_len, &input_dim);
 		typed->transform = TransformLoadSection(typed->section, typed->section_len, input_dim,
 												CurrentMemoryContext);
 	}

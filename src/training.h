@@ -30,6 +30,8 @@ typedef enum TrainMethod
 typedef struct TypedTraining
 {
 	char	   *row;			/* ROW("a", "b", ...) of the feature columns */
+	char	   *holdout;		/* SQL: the source row's place in [0, 1) for the
+								 * validation split, a hash of every column */
 	uint8	   *section;		/* the transform the model carries */
 	uint32		section_len;
 	const struct Transform *transform;
@@ -93,7 +95,6 @@ typedef struct TrainRows
 	struct RecordEncoder *typed;	/* NULL: the features are an array */
 	unsigned char *holdout;		/* [rows] 1: a validation row */
 	double		holdout_fraction;
-	uint64		holdout_seed;
 } TrainRows;
 
 /* The per-epoch record of a training run (src/train_log.c) */
@@ -128,7 +129,7 @@ extern void *EvaluationWork(const MlpShape *shape, int batch_size, Size n_rows, 
 extern double ElapsedMs(instr_time start);
 
 /* src/train_typed.c */
-extern bool TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args);
+extern bool TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args, const char *schema);
 
 /* src/train_stream.c */
 extern Datum TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts,
@@ -137,7 +138,8 @@ extern Datum TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts,
 
 /* src/train_source.c */
 extern char *SourceQuery(const char *source, const char *features, const char *label,
-						 const char *domain, const char *weight, const char *where);
+						 const char *domain, const char *weight, const char *where,
+						 const TypedTraining *typed);
 extern void ReadSource(const char *query, const TrainOptions *opts, TrainRows *data);
 extern void TrainRowsView(const TrainRows *rows, TrainData *view);
 extern TupleDesc SourceProbe(const char *query, const SourceShape *shape, bool typed);

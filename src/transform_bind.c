@@ -26,6 +26,8 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "mixrec.h"
 #include "typed.h"
 #include "utils/builtins.h"
@@ -33,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
+static void CheckEncoding(const Transform *transform);
 static bool IsAnonymousRow(TupleDesc desc, AttrNumber first_attno, int n_columns);
 static AttrNumber FindAttribute(TupleDesc desc, AttrNumber first_attno, const char *name);
 static uint64 RowTypeIdentifier(Oid typid, int32 typmod);
@@ -73,10 +76,51 @@ TransformLoadSection(const uint8 *section, uint32 len, uint32 input_dim, MemoryC
 	size_t		memory_size;
 	void	   *memory;
 
+	const Transform *transform;
+
 	if (TransformCheck(section, len, input_dim, &memory_size, &err) != MIXREC_OK)
 		ReportCoreError(&err);
+	MemoryBudgetCheck((double) memory_size, "a model's input transform",
+					  psprintf("Its %u bytes of typed columns take this much once loaded.", len));
 	memory = MemoryContextAllocHuge(context, memory_size);
-	return TransformLoad(section, len, memory, memory_size);
+	transform = TransformLoad(section, len, memory, memory_size);
+	CheckEncoding(transform);
+	return transform;
+}
+
+/*
+ * The core checks a transform's structure; its texts (column and type
+ * names, which reach messages, and vocabulary entries, which
+ * mixrec_feature_info returns as text) must also be valid in the
+ * database's encoding, which only the host knows
+ */
+static void
+CheckEncoding(const Transform *transform)
+{
+	for (uint32 c = 0; c < transform->n_columns; c++)
+	{
+		const TransformColumn *column = &transform->columns[c];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!pg_verifymbstr(column->name, strlen(column->name), true) ||
+			!pg_verifymbstr(column->type_name, strlen(column->type_name), true))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("model is invalid: the name or type of its typed column %u is not valid in the database's encoding",
+							c + 1)));
+		for (uint32 i = 0; i < column->vocab_size; i++)
+		{
+			TransformText entry;
+			uint64_t	count;
+
+			TransformVocabEntry(transform, c, i, &entry, &count);
+			if (!pg_verifymbstr(entry.data, (int) entry.len, true))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						 errmsg("model is invalid: entry %u of the vocabulary of column \"%s\" is not valid in the database's encoding",
+								i + 1, column->name)));
+		}
+	}
 }
 
 /*

@@ -8,8 +8,8 @@
  * dense array), and the counts of its categories or tags, kept by the
  * space-saving counter of src/vocabulary.c so that a column of millions of
  * distinct values takes bounded memory.  Rows the validation split holds
- * out (by the hash of their feature values, TypedRowHoldout, the same rule
- * training applies afterwards) are not counted, so nothing of the
+ * out (by a hash of the whole source row, the same rule training applies
+ * afterwards) are not counted, so nothing of the
  * validation rows leaks into the model.  The result is the transform
  * section the core builds (TransformBuild), which the model carries.
  *
@@ -255,13 +255,14 @@ FinishColumn(const ColumnStats *stats, const TypedColumn *column, TransformColum
 
 /*
  * Fit the transform of the feature columns on the training rows of a
- * source (a FROM item, SourceFrom's): the rows whose holdout value is at
- * least validation_fraction.  Returns the section, allocated in the
+ * source (a FROM item, SourceFrom's): the rows whose holdout value (the SQL
+ * expression holdout, a float8) is at least validation_fraction.  Returns the section, allocated in the
  * caller's context, its length and the number of inputs it makes.
  */
 uint8 *
 TransformFit(const char *from, const TypedColumn *columns, int n_columns,
-			 double validation_fraction, uint64 seed, uint32 *section_len, uint32 *inputs)
+			 double validation_fraction, const char *holdout, uint32 *section_len,
+			 uint32 *inputs)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext fit_context = AllocSetContextCreate(caller, "mixrec transform fit",
@@ -298,8 +299,10 @@ TransformFit(const char *from, const TypedColumn *columns, int n_columns,
 	appendStringInfoString(&query, "SELECT ");
 	for (int i = 0; i < n_columns; i++)
 		appendStringInfo(&query, "%s%s", i ? ", " : "", quote_identifier(columns[i].name));
+	if (validation_fraction > 0)
+		appendStringInfo(&query, ", %s", holdout);
 	appendStringInfo(&query, " FROM %s", from);
-	shape.ncolumns = n_columns;
+	shape.ncolumns = n_columns + (validation_fraction > 0 ? 1 : 0);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -312,11 +315,17 @@ TransformFit(const char *from, const TypedColumn *columns, int n_columns,
 
 		for (int i = 0; i < n_columns; i++)
 			values[i] = heap_getattr(tuple, i + 1, cursor.desc, &nulls[i]);
-		if (validation_fraction > 0 &&
-			TypedRowHoldout(cursor.desc, NULL, n_columns, values, nulls, seed) < validation_fraction)
+		if (validation_fraction > 0)
 		{
-			MemoryContextSwitchTo(row_context);
-			continue;
+			bool		isnull;
+			double		place = DatumGetFloat8(heap_getattr(tuple, n_columns + 1, cursor.desc,
+															&isnull));
+
+			if (!isnull && place < validation_fraction)
+			{
+				MemoryContextSwitchTo(row_context);
+				continue;
+			}
 		}
 		for (int i = 0; i < n_columns; i++)
 		{

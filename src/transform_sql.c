@@ -23,6 +23,7 @@
 #include "typed.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(mixrec_prepare);
@@ -81,7 +82,8 @@ mixrec_prepare(PG_FUNCTION_ARGS)
 	args.source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	args.features = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	args.label = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	if (!TypedTrainingPrepare(&opts, &args))
+	if (!TypedTrainingPrepare(&opts, &args,
+							  get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("features \"%s\" is an array, which needs no transform", args.features),

@@ -157,13 +157,13 @@ extern void VocabularyFree(Vocabulary *vocabulary);
 
 /*
  * Fit the transform of these columns on the training rows of a source (a
- * FROM item): one pass, skipping the rows TypedRowHoldout puts below
- * validation_fraction.  Returns the transform section, in the caller's
+ * FROM item): one pass, skipping the rows whose holdout value (a float8 SQL
+ * expression over the source's row) is below validation_fraction.  Returns the transform section, in the caller's
  * context.
  */
 extern uint8 *TransformFit(const char *from, const TypedColumn *columns, int n_columns,
-						   double validation_fraction, uint64 seed, uint32 *section_len,
-						   uint32 *input_dim);
+						   double validation_fraction, const char *holdout,
+						   uint32 *section_len, uint32 *input_dim);
 
 /* src/transform_bind.c: a model's transform bound to a row type */
 

@@ -31,6 +31,7 @@
 
 #include "access/htup_details.h"
 #include "access/tupmacs.h"
+#include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "datatype/timestamp.h"
@@ -42,6 +43,7 @@
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
@@ -91,12 +93,14 @@ IsIntegerType(Oid type)
 }
 
 /*
- * Is this a type whose bytes are its text?
+ * Is this a type whose bytes are its text?  unknown is a string literal
+ * not yet given a type, as 'fr' is in ROW(20, 'fr')
  */
 static bool
 IsTextType(Oid type)
 {
-	return type == TEXTOID || type == VARCHAROID || type == BPCHAROID || type == NAMEOID;
+	return type == TEXTOID || type == VARCHAROID || type == BPCHAROID || type == NAMEOID ||
+		type == UNKNOWNOID;
 }
 
 /*
@@ -272,7 +276,7 @@ ReadNumber(Datum value, Oid type, const char *column, int element)
 /*
  * The text of a value of a text type: the bytes of text and varchar, of
  * char(n) without its trailing blanks (which char(n) does not count when
- * comparing), of name up to its terminator
+ * comparing), of name and of an untyped literal up to its terminator
  */
 static void
 ReadText(Datum value, Oid type, TransformText *out)
@@ -281,6 +285,11 @@ ReadText(Datum value, Oid type, TransformText *out)
 	{
 		out->data = NameStr(*DatumGetName(value));
 		out->len = strnlen(out->data, NAMEDATALEN);
+	}
+	else if (type == UNKNOWNOID)
+	{
+		out->data = DatumGetCString(value);
+		out->len = strlen(out->data);
 	}
 	else
 	{
@@ -492,6 +501,25 @@ TypedValueRead(const TypedReader *reader, const char *column, Datum value, bool 
 static uint64
 HashValue(Form_pg_attribute attr, Datum value, uint64 seed)
 {
+	/*
+	 * An enum's value is the OID of its label's catalog row, which a dump
+	 * and restore (or re-creating the type) changes: hash the label, so that
+	 * the same rows are held out wherever the data go
+	 */
+	if (attr->attlen == sizeof(Oid) && attr->atttypid != OIDOID &&
+		get_typtype(attr->atttypid) == TYPTYPE_ENUM)
+	{
+		HeapTuple	tuple = SearchSysCache1(ENUMOID, value);
+		uint64		hash;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for enum value %u", DatumGetObjectId(value));
+		hash = hash_bytes_extended((const unsigned char *) NameStr(((Form_pg_enum) GETSTRUCT(tuple))->enumlabel),
+								   strlen(NameStr(((Form_pg_enum) GETSTRUCT(tuple))->enumlabel)),
+								   seed);
+		ReleaseSysCache(tuple);
+		return hash;
+	}
 	if (attr->attbyval)
 	{
 		Datum		bytes;		/* aligned for store_att_byval */

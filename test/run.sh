@@ -4,9 +4,10 @@
 # unit tests (plain and under AddressSanitizer/UBSan) and the core's fuzz
 # target for a fixed number of runs, starts a throwaway
 # cluster, runs the pg_regress suite, the pgTAP suite, the PyTorch
-# interchange check and the integration tests (cancel, concurrency,
-# pg_cron, dump and restore, PL/Proxy, the score cache, the SQL-level
-# fuzzer), stops the cluster, and ends with "N passed, N failed".
+# interchange check, the PyTorch reference of the input transform and the
+# integration tests (cancel, concurrency, pg_cron, dump and restore,
+# PL/Proxy, the score cache, the SQL-level fuzzer), stops the cluster, and
+# ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -105,6 +106,12 @@ psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE 
 psql -q -X -d mixrec_torch -c "CREATE EXTENSION mixrec" >/dev/null
 PGDATABASE=mixrec_torch /usr/bin/python3 test/torch/check_interchange.py >"$log_dir/interchange.tap" 2>&1
 count_tap "interchange with PyTorch" "$log_dir/interchange.tap"
+
+echo "== PyTorch reference of the input transform"
+psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS mixrec_torch_transform" -c "CREATE DATABASE mixrec_torch_transform" >/dev/null
+psql -q -X -d mixrec_torch_transform -c "CREATE EXTENSION mixrec" >/dev/null
+PGDATABASE=mixrec_torch_transform /usr/bin/python3 test/torch/check_transform.py >"$log_dir/transform.tap" 2>&1
+count_tap "input transform against a reference" "$log_dir/transform.tap"
 
 echo "== integration (cancel, concurrent trainings, pg_cron, dump and restore, PL/Proxy, score cache, scoring during retraining, SQL fuzzer)"
 for t in test/integration/*.sh; do

@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(72);
+SELECT plan(88);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -25,7 +25,7 @@ SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
            WHERE proname LIKE 'mixrec\_%' AND proname NOT IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
                                  'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate', 'mixrec_train_begin',
                                  'mixrec_train_store', 'mixrec_set_owner', 'mixrec_set_reader',
-                                 'mixrec_stamp_trained_by', 'mixrec_check_owner')), true,
+                                 'mixrec_stamp_trained_by', 'mixrec_check_owner', 'mixrec_prepare')), true,
           'every scoring and model function is PARALLEL SAFE');
 SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
                                                            'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate')), true,
@@ -51,7 +51,7 @@ SELECT has_function('mixrec_state_info', ARRAY['bytea']);
 SELECT is((SELECT count(*) FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
            WHERE p.proname IN ('mixrec_fit', 'mixrec_fit_state', 'mixrec_merge')
              AND a.aggtranstype = 'bytea'::regtype AND a.aggcombinefn <> 0 AND p.proparallel = 's'),
-          7::bigint, 'the seven training aggregates have bytea states, a combine function, and are PARALLEL SAFE');
+          13::bigint, 'the thirteen training aggregates (arrays and rows) have bytea states, a combine function, and are PARALLEL SAFE');
 SELECT throws_ok($$SELECT mixrec_score('no_such_model', '{1}'::real[])$$, '42704', NULL, 'unknown model name');
 
 SELECT has_function('mixrec_predict', ARRAY['text', 'text', 'text', 'text', 'text', 'double precision', 'integer']);
@@ -59,7 +59,7 @@ SELECT has_function('mixrec_recommend');
 SELECT has_function('mixrec_evaluate');
 SELECT throws_ok($$SELECT * FROM mixrec_recommend('m', 'u', 'i', 'u', 'i', 'f', 'f', k => 0)$$, '22023', 'k must be between 1 and 10000, got 0');
 SELECT throws_ok($$SELECT mixrec_drop('no_such_model')$$, '42704', 'model "no_such_model" does not exist');
-SELECT throws_ok($$SELECT mixrec_fit_accum(NULL, NULL, NULL, NULL)$$, '0A000', NULL, 'aggregate support outside an aggregate');
+SELECT throws_ok($$SELECT mixrec_fit_accum(NULL, NULL, NULL::real[], NULL)$$, '0A000', NULL, 'aggregate support outside an aggregate');
 
 -- Defaults
 SELECT is(mixrec_info(mixrec_init(8))->'hidden', '[64]'::jsonb, 'hidden defaults to {64}');
@@ -114,6 +114,29 @@ SELECT is((SELECT reloptions FROM pg_class WHERE oid = 'mixrec_model_versions'::
 SELECT has_function('mixrec_set_owner', ARRAY['text', 'regrole']);
 SELECT has_function('mixrec_set_reader', ARRAY['text', 'regrole']);
 SELECT function_returns('mixrec_shape', ARRAY['bytea'], 'jsonb');
+
+-- Typed columns: rows in, the transform out
+SELECT has_function('mixrec_score', ARRAY['bytea', 'record', 'text', 'double precision']);
+SELECT has_function('mixrec_score', ARRAY['text', 'record', 'text', 'double precision', 'integer']);
+SELECT has_function('mixrec_score_all', ARRAY['bytea', 'record', 'text', 'double precision']);
+SELECT has_function('mixrec_transform', ARRAY['bytea', 'record']);
+SELECT function_returns('mixrec_transform', ARRAY['bytea', 'record'], 'real[]');
+SELECT volatility_is('mixrec_transform', ARRAY['bytea', 'record'], 'immutable');
+SELECT volatility_is('mixrec_transform', ARRAY['text', 'record'], 'stable');
+SELECT has_function('mixrec_feature_info', ARRAY['bytea']);
+SELECT has_function('mixrec_feature_info', ARRAY['text', 'integer']);
+SELECT has_function('mixrec_prepare', ARRAY['text', 'text', 'text', 'text[]', 'jsonb', 'integer[]',
+                                             'double precision', 'boolean', 'text', 'bigint']);
+SELECT function_returns('mixrec_prepare', ARRAY['text', 'text', 'text', 'text[]', 'jsonb', 'integer[]',
+                                                'double precision', 'boolean', 'text', 'bigint'], 'bytea');
+SELECT has_function('mixrec_fit_accum', ARRAY['bytea', 'bytea', 'record', 'double precision']);
+SELECT has_function('mixrec_holdout', ARRAY['record', 'bigint']);
+SELECT throws_ok($$SELECT mixrec_score(mixrec_init(2), ROW(1, 2))$$, '42804', NULL,
+                 'a row for a model of array features is a datatype mismatch');
+SELECT throws_ok($$SELECT * FROM mixrec_feature_info(mixrec_init(2))$$, '0A000', NULL,
+                 'a model of array features has no typed columns');
+SELECT throws_ok($$SELECT mixrec_fit_accum(NULL, NULL, ROW(1), NULL::float8)$$, '0A000', NULL,
+                 'aggregate support of rows outside an aggregate');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -108,7 +108,7 @@ SELECT mixrec_fit(mixrec_init(8), f, y, w, d, '{"learning_rate": -1}') FROM fit_
 SELECT mixrec_fit(mixrec_init(8), f, y, w, d, '{"shuffle": "yes"}') FROM fit_rows;
 SELECT mixrec_fit(mixrec_init(8), f, y, w, d, '[1]') FROM fit_rows;
 SELECT mixrec_fit('\xdeadbeef', f, y) FROM fit_rows;
-SELECT mixrec_fit_accum(NULL, mixrec_init(8), '{1,2,3,4,5,6,7,8}', 1);
+SELECT mixrec_fit_accum(NULL, mixrec_init(8), '{1,2,3,4,5,6,7,8}'::real[], 1);
 SELECT mixrec_fit_combine(s, s) FROM fit_states;
 -- States of different shapes, forged, truncated or foreign states
 SELECT mixrec_merge(s) FROM (SELECT s FROM fit_states UNION ALL

@@ -58,7 +58,7 @@ SELECT mixrec_info(substring(mixrec_init(4, '{3}') FROM 1 FOR 30));
 SELECT mixrec_info(substring(mixrec_init(4, '{3}') FROM 1 FOR length(mixrec_init(4, '{3}')) - 1));
 SELECT mixrec_info(mixrec_init(4, '{3}') || '\x00'::bytea);
 SELECT mixrec_info(set_byte(mixrec_init(4, '{3}'), 60, get_byte(mixrec_init(4, '{3}'), 60) # 16));
-SELECT mixrec_info(set_byte(mixrec_init(4, '{3}'), 4, 2));
+SELECT mixrec_info(set_byte(mixrec_init(4, '{3}'), 4, 3));
 
 -- Every truncation and every single-bit flip of a model is rejected cleanly;
 -- each damaged copy is scored in one query right after the valid model, so
