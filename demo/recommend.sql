@@ -69,29 +69,21 @@ FROM mixrec_feature_info('movielens');
 
 \timing off
 
--- The same, for many users at once: one row per (user, candidate), the
--- best 3 of each user kept by a window
+-- The same, for many users at once: mixrec_recommend reads the model's
+-- columns by name, the user's from users and the movie's from the
+-- candidates, scores every pair in blocks with matrix products, and leaves
+-- out what each user rated
 \echo
-\echo '== Top 3 for the first five users of each tier, scored in one query'
+\echo '== Top 3 for the first five users of each tier, with mixrec_recommend'
 \timing on
-WITH chosen AS (
-	(SELECT user_id FROM users WHERE tier = 'open' ORDER BY user_id LIMIT 5)
-	UNION ALL
-	(SELECT user_id FROM users WHERE tier = 'commercial' ORDER BY user_id LIMIT 5)
-),
-scored AS (
-	SELECT c.user_id, c.tier, c.movie_id, c.title, mixrec_score('movielens', c) AS score
-	FROM (SELECT *
-		  FROM users AS u
-		  CROSS JOIN movies AS m
-		  WHERE u.user_id IN (SELECT user_id FROM chosen)
-			AND m.movie_ratings >= :min_ratings
-			AND NOT EXISTS (SELECT FROM ratings AS r
-							WHERE r.user_id = u.user_id AND r.movie_id = m.movie_id)) AS c
-)
-SELECT user_id, tier, rank, title, round(score::numeric, 3) AS score
-FROM (SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY score DESC, movie_id) AS rank
-	  FROM scored) AS ranked
-WHERE rank <= 3
-ORDER BY user_id, rank;
+SELECT r.user_id, u.tier, r.rank, m.title, round(r.score::numeric, 3) AS score
+FROM mixrec_recommend('movielens', 'users',
+					  'SELECT * FROM movies WHERE movie_ratings >= ' || :min_ratings,
+					  'user_id', 'movie_id', k => 3,
+					  exclude => 'SELECT user_id, movie_id FROM ratings') AS r
+JOIN users AS u ON u.user_id = r.user_id::int
+JOIN movies AS m ON m.movie_id = r.item_id::int
+WHERE r.user_id::int IN (SELECT user_id FROM users WHERE tier = 'open' ORDER BY user_id LIMIT 5)
+   OR r.user_id::int IN (SELECT user_id FROM users WHERE tier = 'commercial' ORDER BY user_id LIMIT 5)
+ORDER BY r.user_id::int, r.rank;
 \timing off
