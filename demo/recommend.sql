@@ -1,5 +1,6 @@
--- demo/recommend.sql: train the movielens model on training_pairs, show how
--- training went, and recommend movies to three users.
+-- demo/recommend.sql: train the movielens model on the typed columns of
+-- training_pairs, show how training went and what mixrec made of each
+-- column, and recommend movies to three users.
 --
 --   psql -v ON_ERROR_STOP=1 -d demo -f demo/recommend.sql
 --
@@ -10,30 +11,50 @@
 SET client_min_messages = warning;
 -- print losses, AUCs and speeds with 6 significant digits
 SET extra_float_digits = -9;
+-- the demo's queries are quick, but large estimates would have them
+-- JIT-compiled, which costs more than it saves
+SET jit = off;
 
--- Candidates are movies with at least this many ratings: a movie few people
--- rated has a mean rating that says little
+-- Candidates are movies with at least this many training ratings: a movie
+-- few people rated has a mean rating that says little
 \set min_ratings 20
 
+-- features => NULL: every column of training_pairs is a feature but the
+-- label, the domain and the columns in exclude.  Each becomes the inputs
+-- its type implies: a number one standardised input (and one that flags
+-- NULL, where the training rows have NULLs), the real[] one per element,
+-- the text[] one per genre.  transform puts the rating counts on a log
+-- scale (log1p) before they are standardised.  demo/baseline.sql trains
+-- the model of hand-built vectors with the same options.
 \echo
-\echo '== Training the movielens model on training_pairs'
+\echo '== Training the movielens model on the typed columns of training_pairs'
 \echo '   (open model on the open tier, commercial model on the commercial tier)'
 \timing on
-SELECT * FROM mixrec_train('movielens', 'training_pairs', 'features', 'label',
-                           domain => 'domain', alpha => 0.5, hidden => '{64,32}',
-                           epochs => 8, batch_size => 256, learning_rate => 1e-3,
-                           validation_fraction => 0.1, patience => 2, seed => 42);
+SELECT * FROM mixrec_train('movielens', 'training_pairs', features => NULL, label => 'liked',
+						   domain => 'tier', exclude => '{user_id,movie_id,held_out}',
+						   transform => '{"user_ratings":  {"scale": "log"},
+										  "movie_ratings": {"scale": "log"}}',
+						   alpha => 0.5, hidden => '{64,32}',
+						   epochs => 8, batch_size => 256, learning_rate => 1e-3,
+						   validation_fraction => 0.1, patience => 2, seed => 42);
 \timing off
 
 \echo
 \echo '== Training, epoch by epoch'
 SELECT * FROM mixrec_training_info('movielens');
 
+\echo
+\echo '== The columns the model reads, as mixrec_feature_info describes them'
+SELECT column_name, type, kind, first_input, inputs, round(null_fraction::numeric, 4) AS nulls,
+	   round(mean::numeric, 3) AS mean, round(stddev::numeric, 3) AS stddev, scale,
+	   vocabulary_size AS vocabulary, top_values[1:3] AS top_values
+FROM mixrec_feature_info('movielens');
+
 -- Three users with between 100 and 200 ratings and different tastes: two of
 -- the open tier and one of the commercial tier (user ids divisible by 3)
 \echo
 \echo '== Top 10 movies for three users, among the movies they have not rated'
-\echo '   with at least' :min_ratings 'ratings; score: the blend of both models,'
+\echo '   with at least' :min_ratings 'training ratings; score: the blend of both models,'
 \echo '   open and commercial: each model alone'
 \timing on
 
@@ -48,27 +69,21 @@ SELECT * FROM mixrec_training_info('movielens');
 
 \timing off
 
--- The same, for many users at once: mixrec_recommend scores every
--- candidate in blocks with matrix products, leaving out what each user rated
+-- The same, for many users at once: mixrec_recommend reads the model's
+-- columns by name, the user's from users and the movie's from the
+-- candidates, scores every pair in blocks with matrix products, and leaves
+-- out what each user rated
 \echo
 \echo '== Top 3 for the first five users of each tier, with mixrec_recommend'
-SELECT r.user_id, u.domain AS tier, r.rank, m.title, round(r.score::numeric, 3) AS score
-FROM mixrec_recommend('movielens', 'user_features', 'SELECT mf.* FROM movie_features mf JOIN movie_stats ms USING (movie_id) WHERE ms.n_ratings >= 20',
-                      'user_id', 'movie_id', 'features', 'features', k => 3,
-                      exclude => 'SELECT user_id, movie_id FROM ratings') AS r
-JOIN user_stats u ON u.user_id = r.user_id::int
-JOIN movies m ON m.movie_id = r.item_id::int
-WHERE r.user_id::int IN (SELECT user_id FROM user_stats WHERE domain = 'open' ORDER BY user_id LIMIT 5)
-   OR r.user_id::int IN (SELECT user_id FROM user_stats WHERE domain = 'commercial' ORDER BY user_id LIMIT 5)
+\timing on
+SELECT r.user_id, u.tier, r.rank, m.title, round(r.score::numeric, 3) AS score
+FROM mixrec_recommend('movielens', 'users',
+					  'SELECT * FROM movies WHERE movie_ratings >= ' || :min_ratings,
+					  'user_id', 'movie_id', k => 3,
+					  exclude => 'SELECT user_id, movie_id FROM ratings') AS r
+JOIN users AS u ON u.user_id = r.user_id::int
+JOIN movies AS m ON m.movie_id = r.item_id::int
+WHERE r.user_id::int IN (SELECT user_id FROM users WHERE tier = 'open' ORDER BY user_id LIMIT 5)
+   OR r.user_id::int IN (SELECT user_id FROM users WHERE tier = 'commercial' ORDER BY user_id LIMIT 5)
 ORDER BY r.user_id::int, r.rank;
-
--- How well the active model ranks each user's rated movies (on the pairs
--- it was trained on, so an optimistic view; mixrec_training_info above
--- has the held-out validation AUC)
-\echo
-\echo '== mixrec_evaluate on the training pairs, ranking metrics over users at k = 10'
-SELECT model, metric, round(value::numeric, 4) AS value
-FROM mixrec_evaluate('movielens', 'training_pairs', 'features', 'label', domain => 'domain',
-                     user_id => 'user_id', k => 10)
-ORDER BY model, metric;
 \timing off

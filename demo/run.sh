@@ -3,8 +3,11 @@
 # as a user who has every package installed), it installs what is missing,
 # builds and installs mixrec, starts a throwaway PostgreSQL 15 cluster,
 # loads the MovieLens ratings that Debian's r-cran-dslabs package ships into
-# a database `demo`, builds the features (demo/schema.sql), trains a model
-# and recommends movies (demo/recommend.sql), then stops the cluster.
+# a database `demo` and builds typed feature columns (demo/schema.sql),
+# trains a model on them and recommends movies (demo/recommend.sql), trains
+# a second model on feature vectors built by hand (demo/baseline.sql),
+# compares both on the held-out ratings (demo/compare.sql), then stops the
+# cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -71,12 +74,20 @@ step_start "downloading and extracting the MovieLens data"
 /usr/bin/python3 demo/load_movielens.py "$data_dir"
 step_end
 
-step_start "loading the data and building the features"
+step_start "loading the data, building the typed columns"
 psql_demo -v data_dir="$data_dir" -f demo/schema.sql
 step_end
 
-step_start "training and recommending"
+step_start "training on typed columns, recommending"
 psql_demo -f demo/recommend.sql
+step_end
+
+step_start "building vectors by hand, training on them"
+psql_demo -f demo/baseline.sql
+step_end
+
+step_start "comparing both models on held-out ratings"
+psql_demo -f demo/compare.sql
 step_end
 
 echo

@@ -1,4 +1,5 @@
--- demo/schema.sql: the MovieLens tables and the features mixrec trains on.
+-- demo/schema.sql: the MovieLens tables, split into training and held-out
+-- ratings, and the typed columns mixrec trains on.
 --
 --   psql -v ON_ERROR_STOP=1 -v data_dir=DIR -d demo -f demo/schema.sql
 --
@@ -7,42 +8,46 @@
 -- it drops and rebuilds its own tables, so it can be run again.
 --
 -- Tables:
---   movies, ratings        the data as loaded
---   genres                 the fixed genre list: feature positions
---   feature_constants      global mean rating, mean and std of the year
---   user_stats, movie_stats  per-user / per-movie aggregates
---   user_features          one vector per user   (21 values for 19 genres)
---   movie_features         one vector per movie  (22 values for 19 genres)
---   feature_names          the name of every position of
---                          user_features.features || movie_features.features
---   training_pairs         one row per rating: features, label, domain
+--   movies    the movies as loaded (genres a text[], year NULL when unknown)
+--             and their statistics over the training ratings
+--   ratings   the ratings as loaded, and held_out: the test split
+--   users     each user's tier and statistics over the training ratings
+--   pairs     one row per rating: the label, the tier and the feature
+--             columns, as plain typed columns
+-- and the views training_pairs and test_pairs, the pairs of either split.
 
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
+-- the demo's queries are quick, but large estimates would have them
+-- JIT-compiled, which costs more than it saves
+SET jit = off;
 
-DROP TABLE IF EXISTS training_pairs, feature_names, user_features, movie_features,
-    user_stats, movie_stats, feature_constants, genres, ratings, movies CASCADE;
+DROP TABLE IF EXISTS pairs, users, ratings, movies CASCADE;
 
 -- ---------------------------------------------------------------------------
 -- The data
 
 CREATE TABLE movies (
-    movie_id int PRIMARY KEY,
-    -- The source splits "Title (1995)" into title and year; for the 5 movies
-    -- whose original title has no "(year)" both came out NA, so both are NULL.
-    -- Titles are not unique (remakes share them).
-    title text,
-    year int CHECK (year BETWEEN 1800 AND 2100),
-    -- as in the source, '{"(no genres listed)"}' for movies without genres
-    genres text[] NOT NULL
+	movie_id int PRIMARY KEY,
+	-- The source splits "Title (1995)" into title and year; for the 5 movies
+	-- whose original title has no "(year)" both came out NA, so both are NULL.
+	-- Titles are not unique (remakes share them).
+	title text,
+	year int CHECK (year BETWEEN 1800 AND 2100),
+	-- as in the source, '{"(no genres listed)"}' for movies without genres
+	genres text[] NOT NULL
 );
 
 CREATE TABLE ratings (
-    user_id int NOT NULL,
-    movie_id int NOT NULL REFERENCES movies,
-    rating numeric(2, 1) NOT NULL CHECK (rating BETWEEN 0.5 AND 5),
-    rated_at timestamptz NOT NULL,
-    PRIMARY KEY (user_id, movie_id)
+	user_id int NOT NULL,
+	movie_id int NOT NULL REFERENCES movies,
+	rating numeric(2, 1) NOT NULL CHECK (rating BETWEEN 0.5 AND 5),
+	rated_at timestamptz NOT NULL,
+	-- The test split: a fifth of the ratings, chosen by a hash of the
+	-- (user, movie) pair so that every run holds out the same ones.  No
+	-- statistic below counts them, and no model is trained on them.
+	held_out boolean NOT NULL,
+	PRIMARY KEY (user_id, movie_id)
 );
 
 CREATE TEMP TABLE ratings_csv (user_id int, movie_id int, rating numeric(2, 1), rated_at bigint);
@@ -52,214 +57,97 @@ CREATE TEMP TABLE ratings_csv (user_id int, movie_id int, rating numeric(2, 1), 
 \copy ratings_csv FROM 'ratings.csv' WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')
 
 INSERT INTO ratings
-SELECT user_id, movie_id, rating, to_timestamp(rated_at) FROM ratings_csv;
+SELECT user_id, movie_id, rating, to_timestamp(rated_at),
+	   hashint8(user_id * 1000000::bigint + movie_id) % 5 = 0
+FROM ratings_csv;
 DROP TABLE ratings_csv;
 
-CREATE INDEX ratings_movie_id_idx ON ratings (movie_id);
-ANALYZE movies, ratings;
-
 -- ---------------------------------------------------------------------------
--- The genre list: every genre of the data except "(no genres listed)", in
--- byte order of the name.  idx is the genre's position in the genre parts of
--- the feature vectors (19 genres in this data set).
-
-CREATE TABLE genres (
-    idx int PRIMARY KEY,
-    genre text NOT NULL UNIQUE
-);
-
-INSERT INTO genres
-SELECT row_number() OVER (ORDER BY genre COLLATE "C"), genre
-FROM (SELECT DISTINCT unnest(genres) AS genre FROM movies) AS g
-WHERE genre <> '(no genres listed)';
-
--- ---------------------------------------------------------------------------
--- Constants the features are centred and scaled with
-
-CREATE TABLE feature_constants AS
-SELECT (SELECT avg(rating)::float8 FROM ratings) AS global_mean_rating,
-       (SELECT avg(year)::float8 FROM movies) AS year_mean,
-       (SELECT stddev_pop(year)::float8 FROM movies) AS year_std;
-
--- ---------------------------------------------------------------------------
--- Per-user aggregates.
+-- Statistics over the training ratings.
 --
--- domain, the open/commercial split: the data set has no notion of a paying
+-- tier, the open/commercial split: the data set has no notion of a paying
 -- customer, so the demo makes one up that anyone can reproduce: users whose
--- id is divisible by 3 are the "commercial" tier (223 users, 34,837
--- ratings), all others the "open" tier (448 users, 65,167 ratings).  mixrec
--- trains the commercial model on the commercial tier's rows and the open
--- model on the open tier's.
---
--- profile: the user's genre profile, then log1p of the user's rating count.
--- The genre profile holds, for each genre of `genres` in idx order, the share
--- of the user's ratings that went to movies of that genre (movies have
--- several genres, so the shares add up to more than 1).
+-- id is divisible by 3 are the "commercial" tier (223 users), all others
+-- the "open" tier (448 users).  mixrec trains the commercial model on the
+-- commercial tier's rows and the open model on the open tier's.
 
-CREATE TABLE user_stats AS
-WITH counts AS (
-    SELECT user_id, count(*) AS n_ratings, sum(rating)::float8 AS rating_sum
-    FROM ratings
-    GROUP BY user_id
-),
-genre_counts AS (
-    SELECT r.user_id, g.idx, count(*) AS n
-    FROM ratings AS r
-    JOIN movies AS m USING (movie_id)
-    JOIN genres AS g ON g.genre = ANY (m.genres)
-    GROUP BY r.user_id, g.idx
-)
-SELECT c.user_id,
-       CASE WHEN c.user_id % 3 = 0 THEN 'commercial' ELSE 'open' END AS domain,
-       c.n_ratings,
-       c.rating_sum,
-       c.rating_sum / c.n_ratings AS mean_rating,
-       array_agg(coalesce(gc.n, 0)::float8 / c.n_ratings ORDER BY g.idx)
-           || ln(1 + c.n_ratings::float8) AS profile
-FROM counts AS c
-CROSS JOIN genres AS g
-LEFT JOIN genre_counts AS gc ON gc.user_id = c.user_id AND gc.idx = g.idx
-GROUP BY c.user_id, c.n_ratings, c.rating_sum;
+CREATE TABLE users AS
+SELECT user_id,
+	   CASE WHEN user_id % 3 = 0 THEN 'commercial' ELSE 'open' END AS tier,
+	   count(*) AS user_ratings,
+	   avg(rating)::float8 AS user_mean_rating
+FROM ratings
+WHERE NOT held_out
+GROUP BY user_id;
 
-ALTER TABLE user_stats ADD PRIMARY KEY (user_id);
+ALTER TABLE users ADD PRIMARY KEY (user_id);
 
--- ---------------------------------------------------------------------------
--- Per-movie aggregates.
---
--- profile: the genre one-hot (1 where the movie has the genre of `genres`,
--- in idx order), log1p of the movie's rating count, and the movie's year
--- centred and scaled, (year - mean) / std over the movies; a movie without
--- a year gets the mean, that is 0.
+-- The user's genre profile: for each genre, in byte order of the name (so each
+-- position is the same genre in every row), the share of the user's ratings
+-- that went to movies of that genre; a movie has several genres, so the
+-- shares add up to more than 1
+ALTER TABLE users ADD COLUMN user_genre_shares real[];
+UPDATE users AS u
+SET user_genre_shares = s.shares
+FROM (SELECT user_id, array_agg(share ORDER BY genre COLLATE "C") AS shares
+	  FROM (SELECT r.user_id, g.genre, avg((g.genre = ANY (m.genres))::int)::real AS share
+			FROM ratings AS r
+			JOIN movies AS m USING (movie_id)
+			CROSS JOIN (SELECT DISTINCT unnest(genres) AS genre FROM movies) AS g
+			WHERE NOT r.held_out
+			GROUP BY r.user_id, g.genre) AS per_genre
+	  GROUP BY user_id) AS s
+WHERE s.user_id = u.user_id;
 
-CREATE TABLE movie_stats AS
-WITH counts AS (
-    SELECT movie_id, count(*) AS n_ratings, sum(rating)::float8 AS rating_sum
-    FROM ratings
-    GROUP BY movie_id
-)
-SELECT m.movie_id,
-       c.n_ratings,
-       c.rating_sum,
-       c.rating_sum / c.n_ratings AS mean_rating,
-       array_agg((g.genre = ANY (m.genres))::int::float8 ORDER BY g.idx)
-           || ln(1 + c.n_ratings::float8)
-           || coalesce((m.year - k.year_mean) / k.year_std, 0) AS profile
-FROM movies AS m
-JOIN counts AS c USING (movie_id)
-CROSS JOIN genres AS g
-CROSS JOIN feature_constants AS k
-GROUP BY m.movie_id, m.year, c.n_ratings, c.rating_sum, k.year_mean, k.year_std;
-
-ALTER TABLE movie_stats ADD PRIMARY KEY (movie_id);
-CREATE INDEX movie_stats_n_ratings_idx ON movie_stats (n_ratings);
+-- A movie without a training rating has 0 ratings and a NULL mean
+ALTER TABLE movies ADD COLUMN movie_ratings bigint NOT NULL DEFAULT 0,
+	ADD COLUMN movie_mean_rating float8;
+UPDATE movies AS m
+SET movie_ratings = s.n, movie_mean_rating = s.mean
+FROM (SELECT movie_id, count(*) AS n, avg(rating)::float8 AS mean
+	  FROM ratings WHERE NOT held_out GROUP BY movie_id) AS s
+WHERE s.movie_id = m.movie_id;
 
 -- ---------------------------------------------------------------------------
--- The feature vectors for scoring new (user, movie) pairs: the profile and
--- then the mean rating minus the global mean rating, over all the user's
--- (movie's) ratings.  A pair is scored with
--- user_features.features || movie_features.features.
+-- The pairs: one row per rating, the label (liked: the rating is 4 or
+-- more), the user's tier, and the feature columns, each a plain column that
+-- mixrec encodes by its type.
 --
---   user:  19 genre shares, log1p(ratings), mean rating - global mean  = 21
---   movie: 19 genre one-hot, log1p(ratings), year z-score,
---          mean rating - global mean                                   = 22
+-- The statistics leave the pair's own rating out, so no row carries its
+-- label: a training rating is part of its user's and its movie's
+-- statistics, and is taken back out here (own = 1); a held-out one never
+-- was (own = 0).  A mean of no rating is NULL.
 
-CREATE TABLE user_features AS
-SELECT u.user_id, (u.profile || (u.mean_rating - k.global_mean_rating))::real[] AS features
-FROM user_stats AS u
-CROSS JOIN feature_constants AS k;
-
-ALTER TABLE user_features ADD PRIMARY KEY (user_id);
-
-CREATE TABLE movie_features AS
-SELECT m.movie_id, (m.profile || (m.mean_rating - k.global_mean_rating))::real[] AS features
-FROM movie_stats AS m
-CROSS JOIN feature_constants AS k;
-
-ALTER TABLE movie_features ADD PRIMARY KEY (movie_id);
-
-CREATE TABLE feature_names AS
-SELECT row_number() OVER (ORDER BY part, position)::int AS idx, name
-FROM (
-    SELECT 1 AS part, idx AS position, 'user share of ratings: ' || genre AS name FROM genres
-    UNION ALL SELECT 2, 1, 'user log1p(rating count)'
-    UNION ALL SELECT 2, 2, 'user mean rating - global mean'
-    UNION ALL SELECT 3, idx, 'movie genre: ' || genre FROM genres
-    UNION ALL SELECT 4, 1, 'movie log1p(rating count)'
-    UNION ALL SELECT 4, 2, 'movie year, centred and scaled'
-    UNION ALL SELECT 4, 3, 'movie mean rating - global mean'
-) AS f;
-
-ALTER TABLE feature_names ADD PRIMARY KEY (idx);
-
--- ---------------------------------------------------------------------------
--- The training set: one row per rating.
---
--- features: the same layout as user_features.features ||
--- movie_features.features, except that the two mean ratings leave this
--- rating out, so the features do not contain the label: the user's mean
--- over the user's other ratings and the movie's mean over the movie's other
--- ratings, minus the global mean; 0 when there is no other rating (3,063
--- movies have a single rating; every user has at least 20).
--- label: the user liked the movie, rating >= 4 (about 52% of the ratings).
--- domain: the user's tier, 'open' or 'commercial' (see user_stats).
-
-CREATE TABLE training_pairs AS
+CREATE TABLE pairs AS
 SELECT r.user_id,
-       r.movie_id,
-       (u.profile
-        || CASE WHEN u.n_ratings > 1
-                THEN (u.rating_sum - r.rating::float8) / (u.n_ratings - 1) - k.global_mean_rating
-                ELSE 0 END
-        || m.profile
-        || CASE WHEN m.n_ratings > 1
-                THEN (m.rating_sum - r.rating::float8) / (m.n_ratings - 1) - k.global_mean_rating
-                ELSE 0 END)::real[] AS features,
-       r.rating >= 4 AS label,
-       u.domain
+	   r.movie_id,
+	   r.held_out,
+	   r.rating >= 4 AS liked,
+	   u.tier,
+	   u.user_ratings - own AS user_ratings,
+	   (u.user_mean_rating * u.user_ratings - own * r.rating)
+		   / nullif(u.user_ratings - own, 0) AS user_mean_rating,
+	   u.user_genre_shares,
+	   m.genres,
+	   m.year,
+	   m.movie_ratings - own AS movie_ratings,
+	   (m.movie_mean_rating * m.movie_ratings - own * r.rating)
+		   / nullif(m.movie_ratings - own, 0) AS movie_mean_rating
 FROM ratings AS r
-JOIN user_stats AS u USING (user_id)
-JOIN movie_stats AS m USING (movie_id)
-CROSS JOIN feature_constants AS k
+JOIN users AS u USING (user_id)
+JOIN movies AS m USING (movie_id)
+CROSS JOIN LATERAL (SELECT CASE WHEN r.held_out THEN 0 ELSE 1 END AS own) AS o
 ORDER BY r.user_id, r.movie_id;
 
-ALTER TABLE training_pairs ADD PRIMARY KEY (user_id, movie_id);
-ALTER TABLE training_pairs ALTER COLUMN features SET NOT NULL,
-    ALTER COLUMN label SET NOT NULL, ALTER COLUMN domain SET NOT NULL;
+ALTER TABLE pairs ADD PRIMARY KEY (user_id, movie_id);
+CREATE VIEW training_pairs AS SELECT * FROM pairs WHERE NOT held_out;
+CREATE VIEW test_pairs AS SELECT * FROM pairs WHERE held_out;
 
 ANALYZE;
 
--- ---------------------------------------------------------------------------
--- Checks: every vector has the same length as feature_names, and every
--- value is there and finite.
-
-DO $$
-DECLARE
-    dim int := (SELECT count(*) FROM feature_names);
-    bad bigint;
-BEGIN
-    SELECT count(*) INTO bad FROM (
-        SELECT features FROM training_pairs
-        UNION ALL
-        SELECT u.features || m.features
-        FROM (SELECT features FROM user_features LIMIT 1) AS u,
-             movie_features AS m
-        UNION ALL
-        SELECT u.features || m.features
-        FROM user_features AS u,
-             (SELECT features FROM movie_features LIMIT 1) AS m
-    ) AS v
-    WHERE cardinality(features) <> dim
-       OR EXISTS (SELECT FROM unnest(features) AS x
-                  WHERE x IS NULL OR x IN ('NaN', 'Infinity', '-Infinity'));
-    IF bad > 0 THEN
-        RAISE EXCEPTION '% feature vectors are not % finite values', bad, dim;
-    END IF;
-END
-$$;
-
 SELECT (SELECT count(*) FROM movies) AS movies,
-       (SELECT count(*) FROM ratings) AS ratings,
-       (SELECT count(*) FROM user_stats) AS users,
-       (SELECT count(*) FROM genres) AS genres,
-       (SELECT count(*) FROM feature_names) AS feature_dim,
-       (SELECT round(avg(label::int), 3) FROM training_pairs) AS share_liked;
+	   (SELECT count(*) FROM users) AS users,
+	   (SELECT count(*) FROM ratings) AS ratings,
+	   (SELECT count(*) FROM training_pairs) AS training,
+	   (SELECT count(*) FROM test_pairs) AS held_out,
+	   (SELECT round(avg(liked::int), 3) FROM pairs) AS share_liked;
