@@ -98,6 +98,19 @@ typedef struct ScoreCache
 	MixrecModel *model;			/* NULL while nothing valid is cached */
 	const Transform *transform; /* of a model of typed columns, else NULL */
 	RecordEncoder encoder;		/* its rows, bound once per row type */
+
+	/*
+	 * Typed columns make rows of mostly zero inputs (one-hot, multi-hot):
+	 * such a row is standardised where it needs to be and its first layers
+	 * read only its nonzero inputs (SparseScore)
+	 */
+	MixrecModel plain;			/* the model without its standardisation */
+	int		   *scaled;			/* the inputs standardisation changes */
+	int			n_scaled;
+	int		   *nz;				/* [input_dim] the nonzero inputs of a row */
+	float	   *first_t[3];		/* the first layers transposed: open,
+								 * commercial, soup (valid with soup_valid) */
+	float	   *acts;			/* MlpActivationFloats(shape, 1) */
 	float	   *features;		/* [input_dim] */
 	float	   *work;			/* ScoreWorkFloats(model, 1) */
 	double	   *scores;			/* [output_dim] */
@@ -114,6 +127,8 @@ static int32 ScoreSnapshotSubxids(Snapshot snapshot);
 static bool ScoreSnapshotMatches(const ScoreSnapshotKey *key, Snapshot snapshot);
 static void ScoreSnapshotRemember(ScoreCache *cache, Snapshot snapshot);
 static ScoreMode ScoreModeFromText(text *mode);
+static void SparseScoreInit(ScoreCache *cache, const MixrecModel *model);
+static void SparseScore(ScoreCache *cache, ScoreMode mode, double alpha);
 static void ScoreReadFeatures(FunctionCallInfo fcinfo, ScoreCache *cache);
 static const double *ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores);
 
@@ -184,7 +199,10 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 	cache->soup = palloc_array(float, MlpParamCount(&model->shape));
 	cache->transform = ModelTransformLoad(model, cache->mcxt);
 	if (cache->transform)
+	{
 		RecordEncoderInit(&cache->encoder, cache->transform, cache->mcxt);
+		SparseScoreInit(cache, model);
+	}
 	MemoryContextSwitchTo(old);
 	cache->model = model;
 }
@@ -386,6 +404,71 @@ ScoreModeFromText(text *mode)
 }
 
 /*
+ * Prepare a model of typed columns for SparseScore, in the cache's context
+ */
+static void
+SparseScoreInit(ScoreCache *cache, const MixrecModel *model)
+{
+	int			dim = MlpInputDim(&model->shape);
+	size_t		first = (size_t) dim * model->shape.dims[1];
+
+	MemoryBudgetCheck(3.0 * sizeof(float) * first, "scoring rows of typed columns",
+					  psprintf("The first layers of the three scoring modes, transposed, take %zu floats each.",
+							   first));
+	cache->plain = *model;
+	cache->plain.flags &= ~MIXREC_FLAG_STANDARDIZE;
+	cache->plain.mean = cache->plain.std = NULL;
+	cache->scaled = palloc_array(int, dim);
+	cache->n_scaled = 0;
+	if (model->flags & MIXREC_FLAG_STANDARDIZE)
+		for (int i = 0; i < dim; i++)
+			if (model->mean[i] != 0.0f || model->std[i] != 1.0f)
+				cache->scaled[cache->n_scaled++] = i;
+	cache->nz = palloc_array(int, dim);
+	for (int k = 0; k < MIXREC_MODELS; k++)
+	{
+		cache->first_t[k] = MemoryContextAllocHuge(cache->mcxt, sizeof(float) * first);
+		MlpTransposeFirst(&model->shape, model->params[k], cache->first_t[k]);
+	}
+	cache->first_t[2] = MemoryContextAllocHuge(cache->mcxt, sizeof(float) * first);
+	cache->acts = palloc_array(float, MlpActivationFloats(&model->shape, 1));
+}
+
+/*
+ * Score the encoded row in cache->features of a model of typed columns:
+ * standardise the inputs that need it (the others have mean 0 and scale
+ * 1), then, if at most half the inputs are nonzero, let the first layers
+ * read only those (ScoreRowSparse); else score it densely
+ */
+static void
+SparseScore(ScoreCache *cache, ScoreMode mode, double alpha)
+{
+	const MixrecModel *model = cache->model;
+	float	   *x = cache->features;
+	int			dim = MlpInputDim(&model->shape);
+	int			n_nz = 0;
+
+	for (int k = 0; k < cache->n_scaled; k++)
+	{
+		int			i = cache->scaled[k];
+
+		/* StandardizeApply's arithmetic, so that both paths agree */
+		x[i] = (x[i] - model->mean[i]) / model->std[i];
+	}
+	for (int i = 0; i < dim; i++)
+		if (x[i] != 0.0f)
+			cache->nz[n_nz++] = i;
+	if (2 * n_nz > dim)
+	{
+		ScoreRows(&cache->plain, mode, alpha, mode == SCORE_SOUP ? cache->soup : NULL, x, 1,
+				  cache->work, cache->scores);
+		return;
+	}
+	ScoreRowSparse(model, mode, alpha, cache->soup, (const float *const *) cache->first_t, x,
+				   cache->nz, n_nz, cache->acts, cache->scores);
+}
+
+/*
  * Convert the features argument into cache->features: a row of typed
  * columns for a model that carries a transform, an array otherwise
  */
@@ -466,11 +549,16 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 	if (mode == SCORE_SOUP && !(cache->soup_valid && cache->soup_alpha == alpha))
 	{
 		ScoreSoupParams(model, alpha, cache->soup);
+		if (cache->transform)
+			MlpTransposeFirst(&model->shape, cache->soup, cache->first_t[2]);
 		cache->soup_alpha = alpha;
 		cache->soup_valid = true;
 	}
-	ScoreRows(model, mode, alpha, mode == SCORE_SOUP ? cache->soup : NULL,
-			  cache->features, 1, cache->work, cache->scores);
+	if (cache->transform)
+		SparseScore(cache, mode, alpha);
+	else
+		ScoreRows(model, mode, alpha, mode == SCORE_SOUP ? cache->soup : NULL,
+				  cache->features, 1, cache->work, cache->scores);
 	*n_scores = MlpOutputDim(&model->shape);
 	return cache->scores;
 }

@@ -38,7 +38,7 @@
 static void CheckEncoding(const Transform *transform);
 static bool IsAnonymousRow(TupleDesc desc, AttrNumber first_attno, int n_columns);
 static AttrNumber FindAttribute(TupleDesc desc, AttrNumber first_attno, const char *name);
-static uint64 RowTypeIdentifier(Oid typid, int32 typmod);
+static uint64 RowTypeIdentifier(RecordEncoder *encoder, Oid typid, int32 typmod);
 
 /*
  * The name of a kind, as messages, mixrec_feature_info and the transform
@@ -267,16 +267,19 @@ RecordEncoderInit(RecordEncoder *encoder, const Transform *transform, MemoryCont
 /*
  * What identifies a row type's current descriptor: a registered record
  * type never changes; a named composite type's descriptor has the
- * typcache's identifier, which changes with it
+ * typcache's identifier, which changes with it.  The typcache entry lives
+ * as long as the backend, so the encoder keeps it (one hash lookup less
+ * per row), and looks again once the typcache has dropped the descriptor.
  */
 static uint64
-RowTypeIdentifier(Oid typid, int32 typmod)
+RowTypeIdentifier(RecordEncoder *encoder, Oid typid, int32 typmod)
 {
-	TypeCacheEntry *entry;
+	TypeCacheEntry *entry = encoder->typentry;
 
 	if (typid == RECORDOID)
 		return (uint64) (uint32) typmod;
-	entry = lookup_type_cache(typid, TYPECACHE_TUPDESC);
+	if (entry == NULL || entry->type_id != typid || entry->tupDesc == NULL)
+		encoder->typentry = entry = lookup_type_cache(typid, TYPECACHE_TUPDESC);
 	if (entry->tupDesc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -294,7 +297,7 @@ RecordDeform(RecordEncoder *encoder, Datum record)
 	HeapTupleHeader header = DatumGetHeapTupleHeader(record);
 	Oid			typid = HeapTupleHeaderGetTypeId(header);
 	int32		typmod = HeapTupleHeaderGetTypMod(header);
-	uint64		identifier = RowTypeIdentifier(typid, typmod);
+	uint64		identifier = RowTypeIdentifier(encoder, typid, typmod);
 	HeapTupleData tuple;
 
 	if (encoder->binding == NULL || typid != encoder->typid || typmod != encoder->typmod ||

@@ -292,8 +292,9 @@ TransformFit(const char *from, const TypedColumn *columns, int n_columns,
 	for (int i = 0; i < n_columns; i++)
 		if (columns[i].kind == TRANSFORM_CATEGORICAL || columns[i].kind == TRANSFORM_MULTI_HOT)
 			stats[i].vocabulary = VocabularyCreate(VocabularyCapacity(&columns[i]), fit_context);
-	values = palloc_array(Datum, n_columns);
-	nulls = palloc_array(bool, n_columns);
+	/* The feature columns, and the holdout value after them */
+	values = palloc_array(Datum, n_columns + 1);
+	nulls = palloc_array(bool, n_columns + 1);
 
 	initStringInfo(&query);
 	appendStringInfoString(&query, "SELECT ");
@@ -313,19 +314,13 @@ TransformFit(const char *from, const TypedColumn *columns, int n_columns,
 	{
 		MemoryContext row_context = MemoryContextSwitchTo(cursor.batch_context);
 
-		for (int i = 0; i < n_columns; i++)
-			values[i] = heap_getattr(tuple, i + 1, cursor.desc, &nulls[i]);
-		if (validation_fraction > 0)
+		/* One pass over the row: column by column costs quadratic time */
+		heap_deform_tuple(tuple, cursor.desc, values, nulls);
+		if (validation_fraction > 0 && !nulls[n_columns] &&
+			DatumGetFloat8(values[n_columns]) < validation_fraction)
 		{
-			bool		isnull;
-			double		place = DatumGetFloat8(heap_getattr(tuple, n_columns + 1, cursor.desc,
-															&isnull));
-
-			if (!isnull && place < validation_fraction)
-			{
-				MemoryContextSwitchTo(row_context);
-				continue;
-			}
+			MemoryContextSwitchTo(row_context);
+			continue;
 		}
 		for (int i = 0; i < n_columns; i++)
 		{

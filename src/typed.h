@@ -208,6 +208,7 @@ typedef struct RecordEncoder
 	Oid			typid;			/* the row type last bound, InvalidOid if none */
 	int32		typmod;
 	uint64		identifier;		/* of its descriptor (typcache) */
+	struct TypeCacheEntry *typentry;	/* of a named row type, kept */
 	TransformBinding *binding;
 	Datum	   *values;			/* [natts] of that row type */
 	bool	   *nulls;

@@ -59,4 +59,12 @@ extern void (*KernelMatVec) (const float *restrict w, const float *restrict x,
 							 const float *restrict b, int out, int in, int relu,
 							 float *restrict y);
 
+/*
+ * y = b + sum over k of x[nz[k]] * wt[nz[k]][...], wt [in][out], then ReLU
+ * when relu is set: the first layer for one row of mostly zero inputs
+ */
+extern void (*KernelSparseFirst) (const float *restrict wt, const float *restrict x,
+								  const int *restrict nz, int n_nz, const float *restrict b,
+								  int out, int relu, float *restrict y);
+
 #endif							/* MIXREC_KERNELS_H */

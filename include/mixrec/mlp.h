@@ -50,6 +50,18 @@ extern size_t MlpBackwardWorkFloats(const MlpShape *shape, int batch);
 extern void MlpForward(const MlpShape *shape, const float *params,
 					   const float *x, int batch, float *acts);
 extern const float *MlpLogits(const MlpShape *shape, const float *acts, int batch);
+
+/*
+ * One row whose inputs are mostly zero (the one-hot inputs of typed
+ * columns): the first layer adds only the columns of its weights that
+ * nonzero inputs select, read from first_t, the first layer's weights
+ * transposed to [in][out] by MlpTransposeFirst; nz lists the inputs that
+ * are not zero (any others are ignored).  The same function as
+ * MlpForward(..., 1, ...) up to the order of the sums.
+ */
+extern void MlpTransposeFirst(const MlpShape *shape, const float *params, float *first_t);
+extern void MlpForwardSparse(const MlpShape *shape, const float *params, const float *first_t,
+							 const float *x, const int *nz, int n_nz, float *acts);
 extern void MlpBackward(const MlpShape *shape, const float *params,
 						const float *x, int batch, const float *acts,
 						const float *dlogits, float *grad, float *work);

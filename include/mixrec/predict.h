@@ -40,4 +40,18 @@ extern void ScoreRows(const MixrecModel *model, ScoreMode mode, double alpha,
 					  const float *soup, const float *x, int rows,
 					  float *work, double *out);
 
+/*
+ * Score one row of mostly zero inputs (typed columns' one-hot inputs),
+ * already standardised, whose nonzero inputs nz lists: the first layers
+ * read only those inputs, from first_t[MIXREC_OPEN], first_t[MIXREC_COMMERCIAL]
+ * and, for SCORE_SOUP, first_t[2], the first-layer weights of the open,
+ * commercial and soup parameters transposed by MlpTransposeFirst.  work
+ * holds MlpActivationFloats(shape, 1) floats.  ScoreRows' result up to the
+ * order of the first layer's sums.
+ */
+extern void ScoreRowSparse(const MixrecModel *model, ScoreMode mode, double alpha,
+						   const float *soup, const float *const first_t[3],
+						   const float *x, const int *nz, int n_nz, float *work,
+						   double *out);
+
 #endif							/* MIXREC_PREDICT_H */

@@ -183,6 +183,33 @@ DotRow(const float *restrict row, const float *restrict x, int in)
 }
 
 /*
+ * The first layer for one row of mostly zero inputs: the bias, plus each
+ * nonzero input times its column of the weights (a row of wt, the weights
+ * transposed), then ReLU if asked
+ */
+KERNEL_BODY
+SparseFirstBody(const float *restrict wt, const float *restrict x, const int *restrict nz,
+				int n_nz, const float *restrict b, int out, int relu, float *restrict y)
+{
+	memcpy(y, b, sizeof(float) * out);
+	for (int k = 0; k < n_nz; k++)
+	{
+		const float *column = wt + (size_t) nz[k] * out;
+		float		v = x[nz[k]];
+
+		for (int o = 0; o < out; o++)
+			y[o] += v * column[o];
+	}
+	if (relu)
+		for (int o = 0; o < out; o++)
+			y[o] = y[o] > 0.0f ? y[o] : 0.0f;
+}
+DEFINE_VARIANTS(SparseFirst,
+				(const float *restrict wt, const float *restrict x, const int *restrict nz,
+				 int n_nz, const float *restrict b, int out, int relu, float *restrict y),
+				(wt, x, nz, n_nz, b, out, relu, y))
+
+/*
  * y = W x + b, then ReLU if asked, portably
  */
 static void
@@ -277,6 +304,9 @@ void		(*KernelAdam) (const KernelAdamCoefficients *k, float *restrict param,
 void		(*KernelMatVec) (const float *restrict w, const float *restrict x,
 							 const float *restrict b, int out, int in, int relu,
 							 float *restrict y) = MatVecPortable;
+void		(*KernelSparseFirst) (const float *restrict wt, const float *restrict x,
+								  const int *restrict nz, int n_nz, const float *restrict b,
+								  int out, int relu, float *restrict y) = SparseFirstPortable;
 
 static char kernels_chosen[96] = "portable (KernelsInit not called)";
 
@@ -307,6 +337,7 @@ KernelsInit(void)
 	KernelReluMask = ReluMaskPortable;
 	KernelAdam = AdamPortable;
 	KernelMatVec = MatVecPortable;
+	KernelSparseFirst = SparseFirstPortable;
 #ifdef SIMD_VARIANT
 #ifdef KERNELS_TARGET_CLONES
 	/* The loader has picked each clone; only the switch decides here */
@@ -320,6 +351,7 @@ KernelsInit(void)
 		KernelColumnSums = ColumnSumsSimd;
 		KernelReluMask = ReluMaskSimd;
 		KernelAdam = AdamSimd;
+		KernelSparseFirst = SparseFirstSimd;
 	}
 #endif
 #ifdef KERNELS_DISPATCH

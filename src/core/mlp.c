@@ -178,6 +178,45 @@ MlpForward(const MlpShape *shape, const float *params, const float *x,
 }
 
 /*
+ * Copy the first layer's weights, [out][in], transposed to [in][out]
+ */
+void
+MlpTransposeFirst(const MlpShape *shape, const float *params, float *first_t)
+{
+	int			n_in = shape->dims[0];
+	int			n_out = shape->dims[1];
+	const float *weight = params + MlpWeightOffset(shape, 0);
+
+	for (int o = 0; o < n_out; o++)
+		for (int i = 0; i < n_in; i++)
+			first_t[(size_t) i * n_out + o] = weight[(size_t) o * n_in + i];
+}
+
+/*
+ * Run the forward pass of one MLP over one row of mostly zero inputs
+ */
+void
+MlpForwardSparse(const MlpShape *shape, const float *params, const float *first_t,
+				 const float *x, const int *nz, int n_nz, float *acts)
+{
+	int			layers = MlpLayerCount(shape);
+	int			n_out = shape->dims[1];
+	const float *in = acts;
+
+	/* The first layer: its bias plus the weight columns of the nonzero inputs */
+	KernelSparseFirst(first_t, x, nz, n_nz, params + MlpBiasOffset(shape, 0), n_out,
+					  layers > 1, acts);
+	for (int l = 1; l < layers; l++)
+	{
+		float	   *out = acts + MlpActivationOffset(shape, 1, l);
+
+		KernelMatVec(params + MlpWeightOffset(shape, l), in, params + MlpBiasOffset(shape, l),
+					 shape->dims[l + 1], shape->dims[l], l < layers - 1, out);
+		in = out;
+	}
+}
+
+/*
  * Run the backward pass: fill grad (flat, like params) from dL/dlogits
  */
 void

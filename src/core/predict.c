@@ -12,6 +12,10 @@ static void AddProbabilities(const MixrecModel *model, const float *params,
 							 const float *x, int rows, float *acts,
 							 double weight, double *out);
 
+static void AddSparseProbabilities(const MixrecModel *model, const float *params,
+								   const float *first_t, const float *x, const int *nz,
+								   int n_nz, float *acts, double weight, double *out);
+
 static const char *const score_mode_names[] = {"blend", "open", "commercial", "soup"};
 
 /*
@@ -100,6 +104,54 @@ ScoreRows(const MixrecModel *model, ScoreMode mode, double alpha,
 		case SCORE_BLEND:
 			AddProbabilities(model, model->params[MIXREC_OPEN], input, rows, acts, alpha, out);
 			AddProbabilities(model, model->params[MIXREC_COMMERCIAL], input, rows, acts, 1.0 - alpha, out);
+			break;
+	}
+}
+
+/*
+ * Run one MLP over one sparse row and add weight * its probabilities to out
+ */
+static void
+AddSparseProbabilities(const MixrecModel *model, const float *params, const float *first_t,
+					   const float *x, const int *nz, int n_nz, float *acts, double weight,
+					   double *out)
+{
+	const MlpShape *shape = &model->shape;
+	const float *logits;
+
+	MlpForwardSparse(shape, params, first_t, x, nz, n_nz, acts);
+	logits = MlpLogits(shape, acts, 1);
+	for (int i = 0; i < MlpOutputDim(shape); i++)
+		out[i] += weight * Sigmoid(logits[i]);
+}
+
+/*
+ * Score one standardised row of mostly zero inputs
+ */
+void
+ScoreRowSparse(const MixrecModel *model, ScoreMode mode, double alpha, const float *soup,
+			   const float *const first_t[3], const float *x, const int *nz, int n_nz,
+			   float *work, double *out)
+{
+	memset(out, 0, sizeof(double) * MlpOutputDim(&model->shape));
+	switch (mode)
+	{
+		case SCORE_OPEN:
+			AddSparseProbabilities(model, model->params[MIXREC_OPEN], first_t[MIXREC_OPEN], x, nz,
+								   n_nz, work, 1.0, out);
+			break;
+		case SCORE_COMMERCIAL:
+			AddSparseProbabilities(model, model->params[MIXREC_COMMERCIAL],
+								   first_t[MIXREC_COMMERCIAL], x, nz, n_nz, work, 1.0, out);
+			break;
+		case SCORE_SOUP:
+			AddSparseProbabilities(model, soup, first_t[2], x, nz, n_nz, work, 1.0, out);
+			break;
+		case SCORE_BLEND:
+			AddSparseProbabilities(model, model->params[MIXREC_OPEN], first_t[MIXREC_OPEN], x, nz,
+								   n_nz, work, alpha, out);
+			AddSparseProbabilities(model, model->params[MIXREC_COMMERCIAL],
+								   first_t[MIXREC_COMMERCIAL], x, nz, n_nz, work, 1.0 - alpha, out);
 			break;
 	}
 }
