@@ -367,13 +367,14 @@ def bench_scoring(cur, backend_pid, rows, dim, typed_blob, array_blob):
     tr, tw = by_key["transform"], by_key["typed_row"]
     ratios = {}
     out()
-    out("typed / array, per row (aim: at most 1.5); medians, and the median of the %d rounds' "
-        "ratios" % SCORE_ROUNDS)
+    out("typed / array, per row (aim: at most 1.5): the ratio of the medians; then the median of")
+    out("the %d rounds' ratios, and the ratio of the best times (both less sensitive to load)"
+        % SCORE_ROUNDS)
     for how, t, a in (("by name", tn, an), ("by bytea", tb, ab)):
         per_round = median([x / y for x, y in zip(t.times, a.times)])
         ratios[how] = t.ns(rows) / a.ns(rows)
-        out("  %-9s %7.1f / %7.1f ns/row = %.2f   (per round: %.2f)"
-            % (how, t.ns(rows), a.ns(rows), ratios[how], per_round))
+        out("  %-9s %7.1f / %7.1f ns/row = %.2f   (per round: %.2f, best: %.2f)"
+            % (how, t.ns(rows), a.ns(rows), ratios[how], per_round, min(t.times) / min(a.times)))
     out()
     out("where a typed row's time goes (medians of this run, ns/row; differences of measured")
     out("times, not a profile):")
