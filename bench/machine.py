@@ -1,8 +1,11 @@
-"""What both benchmarks report about the machine they run on.
+"""What the benchmarks report about the machine they run on.
 
-Imported by bench/train_bench.py and bench/score_bench.py (same folder).
+Imported by bench/train_bench.py, bench/score_bench.py and
+bench/typed_bench.py (same folder).
 """
 
+import ctypes
+import hashlib
 import os
 import platform
 import resource
@@ -50,6 +53,30 @@ def print_machine():
         f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl")
         if f in flags))
     out("kernel               : %s" % platform.release())
+
+
+def file_info(path):
+    """Size, time and checksum of a file, to tie a result to a build."""
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    except OSError as e:
+        return "%s (%s)" % (path, e.strerror)
+    return "%s, %d bytes, modified %s, sha256 %s..." % (
+        path, st.st_size, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.st_mtime)),
+        digest)
+
+
+def openblas_info():
+    """OpenBLAS's configuration and the core it picked, read in this process."""
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_config().decode(), lib.openblas_get_corename().decode()
+    except (OSError, AttributeError) as e:
+        return "(cannot load libopenblas.so.0: %s)" % e, "?"
 
 
 def process_env(pid):

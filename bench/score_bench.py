@@ -29,8 +29,6 @@ import os
 # This process only reads OpenBLAS's configuration; keep it from starting threads
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import ctypes  # noqa: E402
-import hashlib  # noqa: E402
 import shlex  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -38,8 +36,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import psycopg2  # noqa: E402
-from machine import (ENV_VARS, Load, loadavg, out, print_backend_blas,  # noqa: E402
-                     print_machine, section, thread_count)
+from machine import (ENV_VARS, Load, file_info, loadavg, openblas_info,  # noqa: E402
+                     out, print_backend_blas, print_machine, section, thread_count)
 
 ROWS = 1_000_000
 SUBSET_ROWS = 20_000          # per-row scoring of the large model
@@ -55,28 +53,6 @@ MLP_LOOP_SRC = os.path.join(HERE, "floor", "mlp_loop.c")
 
 # ---------------------------------------------------------------------------
 # Environment and kernels
-
-def openblas_info():
-    try:
-        lib = ctypes.CDLL("libopenblas.so.0")
-        lib.openblas_get_config.restype = ctypes.c_char_p
-        lib.openblas_get_corename.restype = ctypes.c_char_p
-        return lib.openblas_get_config().decode(), lib.openblas_get_corename().decode()
-    except (OSError, AttributeError) as e:
-        return "(cannot load libopenblas.so.0: %s)" % e, "?"
-
-
-def file_info(path):
-    try:
-        st = os.stat(path)
-        with open(path, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    except OSError as e:
-        return "%s (%s)" % (path, e.strerror)
-    return "%s, %d bytes, modified %s, sha256 %s..." % (
-        path, st.st_size, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.st_mtime)),
-        digest)
-
 
 def pg_config(*args):
     return subprocess.run(["pg_config"] + list(args), check=True, capture_output=True,
