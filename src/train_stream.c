@@ -298,6 +298,7 @@ StreamEpoch(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts, int ep
 {
 	Datum		values[2];
 	bool		isnull;
+	Datum		state_datum;
 	bytea	   *state_blob;
 	FitState	state;
 	FitWork		work;
@@ -311,13 +312,14 @@ StreamEpoch(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts, int ep
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "the epoch query of a streamed training failed");
 	MemoryContextSwitchTo(context);
-	state_blob = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-												  1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
+	/* No row reached the aggregate: NULL, which must not be detoasted */
+	state_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("the source has no rows to train on")));
+	state_blob = DatumGetByteaPCopy(state_datum);
+	SPI_freetuptable(SPI_tuptable);
 
 	/* Train the rows left in the pool; the model is the next epoch's */
 	if (FitStateOpen((uint8 *) VARDATA(state_blob), VARSIZE(state_blob) - VARHDRSZ, &state,
