@@ -23,7 +23,9 @@ to a database where the mixrec extension is installed (PGDATABASE, or
      forged states as the INITCOND of the role's own aggregates, and SQL
      text that tries to shift the columns of the statements mixrec
      assembles.  Errors are expected; what must never happen is a server
-     restart.
+     restart, or text that is not valid in the database's encoding (UTF-8)
+     reaching the client, in a result or in an error message: each phase
+     with such calls adds a failing test.
 
 After every call it checks that the call's connection is alive and that
 the monitor session still reads the same pg_postmaster_start_time().  On a
@@ -940,9 +942,12 @@ class Server:
         self.conn = self.connect_role()
 
     def run_call(self, stmts):
-        """Run one call in its own transaction; return (crashed, lost, error)"""
+        """Run one call in its own transaction; return (crashed, lost, error,
+        bad_text): bad_text says where text invalid in the database's
+        encoding (UTF-8) reached the client, if it did"""
         error = None
         lost = False
+        bad_text = None
         try:
             with self.conn.cursor() as cur:
                 cur.execute('BEGIN')
@@ -952,9 +957,16 @@ class Server:
                     for s in stmts:
                         cur.execute(s)
                         if cur.description:
-                            cur.fetchall()
+                            try:
+                                cur.fetchall()
+                            except UnicodeError as e:
+                                # psycopg2 decodes text results strictly
+                                bad_text = 'a result: %s' % e
                 except psycopg2.Error as e:
                     error = e
+                    # and error messages leniently, invalid bytes as U+FFFD
+                    if '\ufffd' in (e.pgerror or ''):
+                        bad_text = 'the error: %s' % ' '.join(e.pgerror.split())[:200]
                 cur.execute('ROLLBACK')
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
             lost = True
@@ -966,7 +978,7 @@ class Server:
         # a parallel worker's crash reaches the leader as an error first
         suspicious = error is not None and ('terminated' in str(error) or 'crash' in str(error))
         crashed = self.restarted(lost or suspicious)
-        return crashed, lost, error
+        return crashed, lost, error, bad_text
 
 
 def superuser_setup(dbname, tap):
@@ -1123,6 +1135,7 @@ def main():
         count = max(1, args.calls * weight // total_weight)
         g = Gen(random.Random('%d/%d' % (args.seed, index)), models, states, exports)
         crashes = []
+        bad_texts = []
         errors = 0
         messages = {}
         t0 = time.time()
@@ -1134,8 +1147,13 @@ def main():
                 break
             n = index * 100000 + i
             stmts = fn(g)
-            crashed, lost, error = server.run_call(stmts)
+            crashed, lost, error, bad_text = server.run_call(stmts)
             done += 1
+            if bad_text is not None:
+                if len(bad_texts) < 3:
+                    tap.diag('call %d of phase "%s" returned invalid text in %s' % (n, phase, bad_text))
+                    tap.diag('  ' + ' '.join(stmts[-1].split())[:300])
+                bad_texts.append(n)
             if error is not None:
                 errors += 1
                 if args.verbose:
@@ -1167,6 +1185,8 @@ def main():
         for key, c in sorted(messages.items(), key=lambda kv: -kv[1])[:12]:
             tap.diag('  %5d  %s' % (c, key))
         tap.ok(not crashes, '%d calls of %s: no restart' % (done, phase))
+        if bad_texts:
+            tap.ok(False, '%d of %d calls of %s returned text invalid in UTF-8' % (len(bad_texts), done, phase))
     tap.diag('fuzzing took %.1f s, %.1f s in all' % (time.time() - started, time.time() - run_started))
     print('1..%d' % tap.n)
     return 0 if tap.failed == 0 else 1
