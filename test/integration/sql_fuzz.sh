@@ -13,7 +13,7 @@ psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP ROLE IF E
     -c "CREATE ROLE mixrec_fuzzer LOGIN"
 
 /usr/bin/python3 ../fuzz/sql_fuzz.py --dbname $db --seed "${MIXREC_SQL_FUZZ_SEED:-1}" \
-    --calls "${MIXREC_SQL_FUZZ_CALLS:-5000}"
+    --calls "${MIXREC_SQL_FUZZ_CALLS:-7000}"
 status=$?
 
 psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" \
