@@ -178,6 +178,15 @@ SELECT i AS id,
        (ARRAY[NULL, true, false])[1 + i % 3] AS label,
        (ARRAY[NULL, -1, 'NaN', 0]::float8[])[1 + i % 4] AS weight
 FROM generate_series(1, 40) AS i;
+-- The same columns with values stored compressed, and out of line
+CREATE TABLE {DATA_SCHEMA}.typed_toast AS SELECT * FROM {DATA_SCHEMA}.typed WHERE id <= 40;
+ALTER TABLE {DATA_SCHEMA}.typed_toast ALTER COLUMN country SET STORAGE EXTERNAL,
+    ALTER COLUMN tags SET STORAGE EXTERNAL;
+UPDATE {DATA_SCHEMA}.typed_toast
+SET country = CASE WHEN id % 2 = 0 THEN repeat('fr', 3000) ELSE country END,
+    tags = CASE WHEN id % 3 = 0 THEN array_fill('sale'::text, ARRAY[2000]) ELSE tags END,
+    device = CASE WHEN id % 4 = 0 THEN 'phone' ELSE device END,
+    "odd ""name"", here" = repeat('on', 5000);
 CREATE TABLE {DATA_SCHEMA}.typed_users AS
 SELECT u AS user_id, (18 + u * 3)::int AS age, (ARRAY['fr', 'de', 'it'])[1 + u % 3] AS country
 FROM generate_series(1, 12) AS u;
@@ -649,9 +658,12 @@ class Gen:
         roll = self.r.random()
         if roll < 0.12:
             return lit_bytea(blob), name
-        if roll < 0.94:
+        if roll < 0.91:
             return lit_bytea(self.forge_typed(blob)), name
-        return lit_bytea(self.damage(blob, model=True)), name
+        if roll < 0.97:
+            return lit_bytea(self.damage(blob, model=True)), name
+        # no typed model: NULL, empty, a model of feature arrays
+        return self.pick(['NULL::bytea', "''::bytea", "mixrec_init(3, '{4}')", "mixrec_init(73, '{2}')"]), name
 
     def forge_typed(self, blob, same_length=False):
         """A typed model whose transform was rewritten, patched, cut or
@@ -1270,7 +1282,7 @@ def typed_call_settings(g):
 def call_typed_forged(g):
     m, label = g.typed_model()
     columns = g.typed['columns'][label]
-    table = 'mixrec_fuzz_data.typed' if g.chance(0.85) else 'mixrec_fuzz_data.typed_odd'
+    table = 'mixrec_fuzz_data.' + g.pick(['typed'] * 6 + ['typed_odd', 'typed_toast'])
     from_ = '%s t WHERE t.id <= %d' % (table, g.pick([1, 1, 2, 3, 8]))
     # the table's row, by name; or ROW() of the model's columns, by position
     row = 't' if g.chance(0.6) else 'ROW(%s)' % ', '.join('t.' + quote_ident(c[0]) for c in columns)
@@ -1485,8 +1497,9 @@ def call_typed_rows(g):
         return stmts + typed_altered(g, m, columns)
     pre, lateral, row = typed_row(g, columns)
     n = g.pick([1, 2, 3, 8, 40])
-    return stmts + pre + ["SELECT %s FROM mixrec_fuzz_data.typed t JOIN mixrec_fuzz_data.typed_odd o USING (id)%s "
-                          "WHERE t.id <= %d" % (typed_function(g, m, row), lateral, n)]
+    return stmts + pre + ["SELECT %s FROM mixrec_fuzz_data.typed t JOIN mixrec_fuzz_data.%s o USING (id)%s "
+                          "WHERE t.id <= %d" % (typed_function(g, m, row), g.pick(['typed_odd', 'typed_toast']),
+                                                lateral, n)]
 
 
 def typed_altered_type(g, m, columns):
@@ -1586,7 +1599,7 @@ def typed_altered(g, m, columns):
 
 # Sources of typed columns: tables, queries with odd columns and types
 TYPED_SOURCES = [
-    'mixrec_fuzz_data.typed', 'mixrec_fuzz_data.typed', 'mixrec_fuzz_data.typed_odd',
+    'mixrec_fuzz_data.typed', 'mixrec_fuzz_data.typed', 'mixrec_fuzz_data.typed_odd', 'mixrec_fuzz_data.typed_toast',
     'SELECT age, country, tags, label FROM mixrec_fuzz_data.typed',
     'SELECT * FROM mixrec_fuzz_data.typed WHERE false', 'SELECT * FROM mixrec_fuzz_data.typed WHERE id = 1',
     'SELECT * FROM mixrec_fuzz_data.typed_odd WHERE label IS NOT NULL',
@@ -2094,7 +2107,7 @@ def main():
     ap.add_argument('--replay-only', action='store_true', help='only replay the regression files')
     ap.add_argument('--no-write', action='store_true', help='write no crash files')
     ap.add_argument('--phase', help='run only the phases whose name contains this')
-    ap.add_argument('--verbose', action='store_true', help='count the errors of each phase by message')
+    ap.add_argument('--verbose', action='store_true', help='count the errors of each phase by SQLSTATE and message')
     args = ap.parse_args()
 
     run_started = time.time()
@@ -2149,7 +2162,8 @@ def main():
             if error is not None:
                 errors += 1
                 if args.verbose:
-                    key = re.sub(r'[0-9]+', 'N', str(error).split('\n')[0])[:100]
+                    key = '%s %s' % (getattr(error, 'pgcode', None) or '-----',
+                                     re.sub(r'[0-9]+', 'N', str(error).split('\n')[0])[:100])
                     messages[key] = messages.get(key, 0) + 1
             if crashed:
                 text = crash_file_text(args.seed, n, phase, stmts, needs_models, error)
