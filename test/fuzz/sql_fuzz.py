@@ -1625,6 +1625,9 @@ TYPED_SOURCES = [
     'SELECT 1 AS "", label FROM mixrec_fuzz_data.typed',
     'SELECT "Größe", "odd ""name"", here", label FROM mixrec_fuzz_data.typed',
     'SELECT grade, shelf, moods, mood, label FROM mixrec_fuzz_data.typed',
+    # the names PostgreSQL gives the fields of ROW(), in another order
+    'SELECT country AS f2, age AS f1, label FROM mixrec_fuzz_data.typed',
+    'SELECT age AS f2, income AS f1, id, label FROM mixrec_fuzz_data.typed',
     'mixrec_fuzz_data.typed_users', 'mixrec_fuzz_data.clicks', 'mixrec_fuzz_data.nonexistent', '', ';', ')',
 ]
 TYPED_FEATURES = [

@@ -2,7 +2,8 @@
 # The SQL-level fuzzer (test/fuzz/sql_fuzz.py), with a fixed seed and a
 # bounded number of calls, as an unprivileged role: first the past crash
 # inputs of test/fuzz/sql_regressions/, then every function and aggregate
-# on random and edge arguments.  No input may restart the server.
+# on random and edge arguments, models of typed columns among them.  No
+# input may restart the server or bring back text invalid in UTF-8.
 set -uo pipefail
 cd "$(dirname "$0")"
 
