@@ -1697,6 +1697,8 @@ def call_typed_train(g):
     # category counters are budgeted at their most (4 x top_k values of
     # 1 kB each), so the 1 MB of the other phases fits a category or two
     stmts = ["SET LOCAL mixrec.train_memory = '%s'" % g.pick(['64MB'] * 5 + ['4MB', '1MB'])]
+    # a streamed epoch may run as a parallel aggregate
+    stmts += typed_call_settings(g)
     roll = g.r.random()
     if roll < 0.35:
         stmts.append("SELECT * FROM mixrec_train(%s, %s, %s, %s, exclude => %s, transform => %s, hidden => %s, "
@@ -1745,6 +1747,10 @@ def sane_with_random(g, args, gens):
 
 
 def call_typed_serve(g):
+    return typed_call_settings(g) + typed_serve(g)
+
+
+def typed_serve(g):
     model = lambda: g.text(TYPED_MODEL_NAMES * 4 + ['fz_m'], 0.95)
     src = lambda: lit_text(g.pick(TYPED_SOURCES))
     roll = g.r.random()
