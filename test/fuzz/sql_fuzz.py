@@ -840,6 +840,92 @@ class Gen:
             return self.pick(others)
         return self.pick(pool)
 
+    def typed_import_json(self):
+        """The interchange JSON of a typed model, its transform damaged"""
+        d = json.loads(self.typed['exports'][self.pick(sorted(self.typed['exports']))])
+        t = d.get('transform')
+        bad = [None, 0, -1, 1, 2, 65534, 65535, 65536, 2**31, 2**32, 2**63, 2**64, 1e308, 0.5, -0.0, 'x', '', [],
+               {}, True, False, [1], [None], ['a', 'a'], 'numeric', 'categorical', 'multi_hot', 'NaN', 'Infinity',
+               'x' * 63, 'x' * 64, 'é' * 40, 'f1', '\u202e', 1e39, -1e39, 5e-324]
+        for _ in range(self.r.randint(1, 3)):
+            if not isinstance(t, dict) or not isinstance(t.get('columns'), list) or not t['columns'] or \
+                    self.chance(0.05):
+                d['transform'] = t = self.pick([None, [], 'x', {}, {'columns': None}, {'columns': []},
+                                               {'columns': [], 'extra': 1}, t])
+                continue
+            columns = t['columns']
+            roll = self.r.random()
+            c = self.pick(columns)
+            if not isinstance(c, dict):
+                columns.remove(c)
+                continue
+            if roll < 0.25:
+                key = self.pick(sorted(c) + ['extra', 'Name', 'scale', 'day_time', 'from_integer', 'length',
+                                             'vocabulary', 'counts', 'element_mean', 'element_std'])
+                if self.chance(0.3):
+                    c.pop(key, None)
+                else:
+                    c[key] = self.pick(bad)
+            elif roll < 0.45:
+                # a vocabulary: duplicates, long and empty entries, non-texts,
+                # counts that disagree
+                if isinstance(c.get('vocabulary'), list) and c['vocabulary']:
+                    v, n = c['vocabulary'], c.get('counts')
+                    what = self.r.randrange(6)
+                    if what == 0:
+                        v.append(v[0])
+                    elif what == 1:
+                        v[self.r.randrange(len(v))] = self.pick(['', 'x' * 1024, 'x' * 1025, 'é' * 513, 1, None,
+                                                                 ['a'], '\\x00', 'ſ', 'S'])
+                    elif what == 2:
+                        v.pop()
+                    elif what == 3 and isinstance(n, list) and n:
+                        n[self.r.randrange(len(n))] = self.pick([-1, 0, 2**63, 2**64, 1.5, None, 'x'])
+                    elif what == 4:
+                        v.reverse()
+                    else:
+                        c['vocabulary'] = ['v%d' % i for i in range(self.pick([0, 65534, 65535]))]
+                        c['counts'] = [1] * len(c['vocabulary'])
+                else:
+                    c['vocabulary'], c['counts'] = ['a', 'b'], [2, 1]
+            elif roll < 0.6:
+                # element statistics of a dense column
+                for key in ('element_mean', 'element_std'):
+                    if isinstance(c.get(key), list) and self.chance(0.6):
+                        e = c[key]
+                        what = self.r.randrange(3)
+                        if what == 0 and e:
+                            e[self.r.randrange(len(e))] = self.pick(bad)
+                        elif what == 1:
+                            e.append(0.0)
+                        elif e:
+                            e.pop()
+                if self.chance(0.3):
+                    c['length'] = self.pick(bad)
+            elif roll < 0.75:
+                # order and count of the columns
+                what = self.r.randrange(4)
+                if what == 0:
+                    self.r.shuffle(columns)
+                elif what == 1 and len(columns) > 1:
+                    columns.remove(c)
+                elif what == 2:
+                    columns.append(json.loads(json.dumps(c)))
+                else:
+                    # many columns: numeric ones, so the JSON stays small
+                    t['columns'] = [{'name': 'c%d' % i, 'type': 'integer', 'kind': 'numeric', 'position': i,
+                                     'width': 1, 'missing': False, 'rows': 1, 'nulls': 0, 'mean': 0, 'std': 1,
+                                     'scale': 'standard'} for i in range(self.pick([1601, 200]))]
+            else:
+                # position, width, rows and NULLs, statistics
+                key = self.pick(['position', 'width', 'rows', 'nulls', 'mean', 'std', 'missing'])
+                c[key] = self.pick(bad + [c.get(key, 0) + 1 if isinstance(c.get(key), int) else 1])
+        text = json.dumps(d)
+        if len(text) > 1 << 21:
+            # a long vocabulary copied into many columns: too big to send
+            return self.typed_import_json()
+        return lit_text(text) + '::jsonb'
+
     def typed_state(self):
         """A training state of a typed model: valid, with its embedded
         model's transform forged (same length, every checksum recomputed),
@@ -1320,6 +1406,15 @@ def call_typed_forged(g):
             "SELECT count(*), sum(bytes) FROM mixrec_model_versions",
             "SELECT * FROM mixrec_train('fz_typed', 'mixrec_fuzz_data.typed', label => 'label', "
             "exclude => ARRAY['id', 'weight'], epochs => 1, warm_start => true)",
+        ]))
+    elif roll < 0.88:
+        # the interchange form, its transform damaged, imported and used
+        j = "mixrec_import(%s)" % g.typed_import_json()
+        stmts.append(g.pick([
+            "SELECT length(%s)" % j,
+            "SELECT * FROM mixrec_feature_info(%s)" % j,
+            "SELECT mixrec_score(%s, t) FROM mixrec_fuzz_data.typed t WHERE t.id <= 2" % j,
+            "SELECT mixrec_export(%s)" % j,
         ]))
     else:
         # typed training states, forged, through the state functions and as INITCOND
@@ -2022,7 +2117,7 @@ def role_setup(server):
 def typed_setup(server):
     """Build the role's typed models and training states; return them with
     each model's columns (name, kind, type), in input order"""
-    typed = {'models': {}, 'states': {}, 'columns': {}}
+    typed = {'models': {}, 'states': {}, 'columns': {}, 'exports': {}}
     with server.conn.cursor() as cur:
         cur.execute("SET client_min_messages = error")
         cur.execute("SET max_parallel_workers_per_gather = 0")
@@ -2056,6 +2151,11 @@ def typed_setup(server):
         ]:
             cur.execute(sql)
             typed['states'][label] = bytes(cur.fetchone()[0])
+        # their interchange forms, where mixrec_export carries the transform
+        typed['exports'] = {}
+        for label, blob in typed['models'].items():
+            cur.execute("SELECT mixrec_export(%s)::text" % lit_bytea(blob))
+            typed['exports'][label] = cur.fetchone()[0]
         cur.execute("RESET max_parallel_workers_per_gather")
     for label, blob in typed['models'].items():
         typed['columns'][label] = [(c['original'], c['kind'], c['type'].decode())
