@@ -26,11 +26,12 @@ to a database where the mixrec extension is installed (PGDATABASE, or
      transform sections taken apart and put back with names, vocabularies,
      statistics, kinds and order changed (invalid UTF-8 too), or with one
      field (counts, lengths, positions, widths, entry ends and order) set
-     to an edge value, lengths and checksums recomputed; rows of missing
-     columns, wrong types, odd values and odd row types, and tables whose
-     row type changes under a prepared statement or a PL/pgSQL loop; and
-     training, serving and evaluation on typed sources with random
-     features, exclude and transform arguments.  Errors are expected; what
+     to an edge value, lengths and checksums recomputed, or their
+     interchange JSON damaged and imported; rows of missing columns, wrong
+     types, odd values and odd row types, and tables whose row type
+     changes under a prepared statement or a PL/pgSQL loop; and training,
+     serving and evaluation on typed sources with random features, exclude
+     and transform arguments.  Errors are expected; what
      must never happen is a server restart, or text that is not valid in
      the database's encoding (UTF-8) reaching the client, in a result or in
      an error message: each phase with such calls adds a failing test.
