@@ -1914,8 +1914,8 @@ PHASES = [
     ('forged typed models and training states: scoring, mixrec_transform, mixrec_feature_info, mixrec_fit, '
      'mixrec_info', call_typed_forged, 150, 4, True),
     ('typed rows: odd values, odd row types, row types altered under a call site', call_typed_rows, 90, 4, True),
-    ('typed training: mixrec_train, mixrec_train_model, mixrec_prepare', call_typed_train, 48, 3, True),
-    ('mixrec_predict, mixrec_evaluate, mixrec_recommend with typed models', call_typed_serve, 32, 3, True),
+    ('typed training: mixrec_train, mixrec_train_model, mixrec_prepare', call_typed_train, 48, 2, True),
+    ('mixrec_predict, mixrec_evaluate, mixrec_recommend with typed models', call_typed_serve, 32, 4, True),
 ]
 
 
