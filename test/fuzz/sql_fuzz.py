@@ -22,8 +22,19 @@ to a database where the mixrec extension is installed (PGDATABASE, or
      states (checksums recomputed, so the checks behind them are reached),
      forged states as the INITCOND of the role's own aggregates, and SQL
      text that tries to shift the columns of the statements mixrec
-     assembles.  Errors are expected; what must never happen is a server
-     restart.
+     assembles.  Models of typed columns get phases of their own: their
+     transform sections taken apart and put back with names, vocabularies,
+     statistics, kinds and order changed (invalid UTF-8 too), or with one
+     field (counts, lengths, positions, widths, entry ends and order) set
+     to an edge value, lengths and checksums recomputed, or their
+     interchange JSON damaged and imported; rows of missing columns, wrong
+     types, odd values and odd row types, and tables whose row type
+     changes under a prepared statement or a PL/pgSQL loop; and training,
+     serving and evaluation on typed sources with random features, exclude
+     and transform arguments.  Errors are expected; what
+     must never happen is a server restart, or text that is not valid in
+     the database's encoding (UTF-8) reaching the client, in a result or in
+     an error message: each phase with such calls adds a failing test.
 
 After every call it checks that the call's connection is alive and that
 the monitor session still reads the same pg_postmaster_start_time().  On a
@@ -35,11 +46,11 @@ ignores crash-* files: one worth keeping is cut down to a self-contained
 script and committed under a name that says what it does.
 
 The random choices depend only on --seed (default 1), so a run is
-repeatable; --calls (default 5000) is the total number of fuzzing calls,
+repeatable; --calls (default 7000) is the total number of fuzzing calls,
 shared among the phases by fixed weights.  On an idle 2-core machine a run
-takes about 35 s, plus about half a second for each crash.  So that a
+takes about 40 s, plus about half a second for each crash.  So that a
 loaded machine cannot stretch it without bound, each phase also stops
-when it has used its share of --max-seconds (default 55): the calls it
+when it has used its share of --max-seconds (default 66): the calls it
 made are then the first ones of the same sequence, and it says so.
 Prints TAP; exit status 0 when every test passed.
 
@@ -112,7 +123,82 @@ CREATE TABLE {DATA_SCHEMA}.big AS
 SELECT i AS id, ARRAY[sin(i), cos(i), sin(i * 3), cos(i * 5)]::real[] AS features, (i % 2)::float8 AS label
 FROM generate_series(1, 20000) AS i;
 ANALYZE {DATA_SCHEMA}.big;
+CREATE TYPE {DATA_SCHEMA}.mood AS ENUM ('calm', 'busy', 'angry');
+CREATE DOMAIN {DATA_SCHEMA}.grade AS int CHECK (VALUE >= 0);
+CREATE DOMAIN {DATA_SCHEMA}.shelf AS text;
+CREATE TABLE {DATA_SCHEMA}.typed AS
+SELECT i AS id,
+       (18 + i % 50)::int AS age,
+       CASE WHEN i % 17 = 0 THEN NULL ELSE (1000 + (i * 37) % 5000)::numeric(10, 2) END AS income,
+       CASE WHEN i % 11 = 0 THEN NULL ELSE i % 3 = 0 END AS premium,
+       (ARRAY['fr', 'de', 'it', 'es', 'nl', 'be', 'pt', 'at', 'ch', 'se', 'dk'])[1 + i % 11] AS country,
+       CASE WHEN i % 7 = 0 THEN NULL ELSE (ARRAY['phone', 'desktop'])[1 + i % 2]::varchar(10) END AS device,
+       (ARRAY['calm', 'busy', 'angry'])[1 + i % 3]::{DATA_SCHEMA}.mood AS mood,
+       CASE WHEN i % 13 = 0 THEN NULL
+            ELSE (ARRAY['sale', 'new', 'gift', 'eco'])[1 + i % 4 : 1 + i % 4 + i % 2] END AS tags,
+       ARRAY[sin(i), cos(i), (i % 9)::float8]::real[] AS embedding,
+       timestamptz '2026-01-01 00:00:00+00' + i * interval '97 minutes' AS visited_at,
+       date '2025-01-01' + i % 400 AS signup,
+       timestamp '2024-06-01' + i * interval '1 hour' AS seen,
+       (i % 9)::{DATA_SCHEMA}.grade AS grade,
+       (ARRAY['a', 'b', 'c'])[1 + i % 3]::char(2) AS code,
+       (ARRAY['x', 'y'])[1 + i % 2]::name AS handle,
+       i % 4 AS bucket,
+       (ARRAY['open', 'commercial', NULL])[1 + i % 3]::{DATA_SCHEMA}.shelf AS shelf,
+       ARRAY[(ARRAY['calm', 'busy'])[1 + i % 2]]::{DATA_SCHEMA}.mood[] AS moods,
+       i % 5 AS "Größe",
+       (ARRAY['on', 'off'])[1 + i % 2] AS "odd ""name"", here",
+       (i % 5 IN (0, 1)) <> (i % 4 = 0) AS label,
+       (i % 3) * 0.5 AS weight
+FROM generate_series(1, 400) AS i;
+-- The same columns with values a model cannot encode, or barely
+CREATE TABLE {DATA_SCHEMA}.typed_odd AS
+SELECT i AS id,
+       (ARRAY[NULL, -2147483648, 2147483647, 0])[1 + i % 4]::int AS age,
+       (ARRAY[NULL, 'NaN', 'Infinity', '-Infinity', '1e300', '-5', '0'])[1 + i % 7]::numeric AS income,
+       NULL::bool AS premium,
+       (ARRAY[NULL, '', 'fr', repeat('x', 1025), E'\t', 'atlantis'])[1 + i % 6] AS country,
+       NULL::varchar(10) AS device,
+       (ARRAY[NULL, 'angry'])[1 + i % 2]::{DATA_SCHEMA}.mood AS mood,
+       (ARRAY[NULL, '{{}}', '{{NULL}}', '{{{{sale,new}},{{eco,gift}}}}', '[3:4]={{sale,eco}}',
+              '{{sale,sale}}'])[1 + i % 6]::text[] AS tags,
+       (ARRAY[NULL, '{{}}', '{{1,2}}', '{{NaN,1,2}}', '{{1,NULL,3}}', '{{{{1,2,3}}}}', '{{Infinity,0,0}}',
+              '{{1,2,3,4}}'])[1 + i % 8]::real[] AS embedding,
+       (ARRAY[NULL, 'infinity', '-infinity', '4713-01-01 BC',
+              '294276-12-31 23:59:59+00'])[1 + i % 5]::timestamptz AS visited_at,
+       (ARRAY[NULL, 'infinity', '-infinity', '5874897-12-31'])[1 + i % 4]::date AS signup,
+       (ARRAY[NULL, 'infinity', '-infinity'])[1 + i % 3]::timestamp AS seen,
+       NULL::{DATA_SCHEMA}.grade AS grade,
+       (ARRAY[NULL, '', ' '])[1 + i % 3]::char(2) AS code,
+       (ARRAY[NULL, repeat('n', 63)])[1 + i % 2]::name AS handle,
+       (ARRAY[NULL, -1, 2147483647])[1 + i % 3] AS bucket,
+       NULL::{DATA_SCHEMA}.shelf AS shelf,
+       (ARRAY[NULL, '{{}}', '{{NULL}}', '{{angry,angry}}'])[1 + i % 4]::{DATA_SCHEMA}.mood[] AS moods,
+       NULL::int AS "Größe",
+       NULL::text AS "odd ""name"", here",
+       (ARRAY[NULL, true, false])[1 + i % 3] AS label,
+       (ARRAY[NULL, -1, 'NaN', 0]::float8[])[1 + i % 4] AS weight
+FROM generate_series(1, 40) AS i;
+-- The same columns with values stored compressed, and out of line
+CREATE TABLE {DATA_SCHEMA}.typed_toast AS SELECT * FROM {DATA_SCHEMA}.typed WHERE id <= 40;
+ALTER TABLE {DATA_SCHEMA}.typed_toast ALTER COLUMN country SET STORAGE EXTERNAL,
+    ALTER COLUMN tags SET STORAGE EXTERNAL;
+UPDATE {DATA_SCHEMA}.typed_toast
+SET country = CASE WHEN id % 2 = 0 THEN repeat('fr', 3000) ELSE country END,
+    tags = CASE WHEN id % 3 = 0 THEN array_fill('sale'::text, ARRAY[2000]) ELSE tags END,
+    device = CASE WHEN id % 4 = 0 THEN 'phone' ELSE device END,
+    "odd ""name"", here" = repeat('on', 5000);
+CREATE TABLE {DATA_SCHEMA}.typed_users AS
+SELECT u AS user_id, (18 + u * 3)::int AS age, (ARRAY['fr', 'de', 'it'])[1 + u % 3] AS country
+FROM generate_series(1, 12) AS u;
+CREATE TABLE {DATA_SCHEMA}.typed_items AS
+SELECT i AS item_id, (ARRAY['sale', 'new', 'gift', 'eco'])[1 + i % 4 : 2 + i % 3] AS tags,
+       ARRAY[sin(i), cos(i), (i % 9)::float8]::real[] AS embedding
+FROM generate_series(1, 40) AS i;
 """
+
+# The overrides of the typed models: an integer as a category, a log scale
+TYPED_OVERRIDES = '{"bucket": "categorical", "income": {"scale": "log"}}'
 
 # Registered models, trained by the role.  Used at set-up (committed) and at
 # the head of every crash file that names one (rolled back there).
@@ -125,8 +211,15 @@ FIXTURE_MODELS = [
     "FROM mixrec_fuzz_data.users u, mixrec_fuzz_data.items i', 'f', 'y', hidden => '{4}', epochs => 1)",
     "SELECT 1 FROM mixrec_train('fz_multi', 'mixrec_fuzz_data.multi', 'features', 'labels', "
     "hidden => '{}', epochs => 1, standardize => false)",
+    # typed columns: every kind, and a model whose columns come from users and items
+    "SELECT 1 FROM mixrec_train('fz_typed', 'mixrec_fuzz_data.typed', label => 'label', "
+    "exclude => ARRAY['id', 'weight'], transform => '" + TYPED_OVERRIDES + "', hidden => '{4}', epochs => 1)",
+    "SELECT 1 FROM mixrec_train('fz_typed_ui', 'SELECT u.age, u.country, i.tags, i.embedding, "
+    "(u.user_id + i.item_id) % 2 = 0 AS y FROM mixrec_fuzz_data.typed_users u, mixrec_fuzz_data.typed_items i', "
+    "label => 'y', hidden => '{4}', epochs => 1)",
 ]
 MODEL_NAMES = ['fz_m', 'fz_ui', 'fz_multi']
+TYPED_MODEL_NAMES = ['fz_typed', 'fz_typed_ui']
 
 
 # --- CRC-32C, to reseal damaged blobs -----------------------------------
@@ -182,6 +275,121 @@ def reseal_state(state):
     return bytes(s)
 
 
+# --- typed models: the input transform section, taken apart and put back --
+#
+# A model of typed columns (format version 2, flag 0x4) carries, after alpha,
+# the u32 length T of its transform and 4 reserved bytes; the transform is
+# the last T bytes before the checksum.  Its layout is in the header comment
+# of src/core/transform.c: a section header (columns, inputs), then per
+# column 56 bytes of fixed fields, the name, the type name, and the element
+# statistics (dense) or the vocabulary (categorical, multi-hot): entry ends,
+# the entries' byte order, counts, text.
+
+COLUMN_FIELDS = '<BBHHHIIIIQQdd'    # 56 bytes, the fixed fields of a column
+KIND_NUMERIC, KIND_BOOLEAN, KIND_CATEGORICAL, KIND_MULTI_HOT, KIND_DENSE, KIND_TIME = range(1, 7)
+FLAG_MISSING, FLAG_LOG, FLAG_DAY_TIME, FLAG_FROM_INTEGER = 0x1, 0x2, 0x4, 0x8
+
+
+def transform_at(blob):
+    """Offset of a typed model's u32 transform length, and where its section starts"""
+    k, = struct.unpack_from('<I', blob, 16)
+    at = 20 + 4 * (k + 2) + 8
+    t_len, = struct.unpack_from('<I', blob, at)
+    return at, len(blob) - 4 - t_len
+
+
+def parse_transform(blob):
+    """The columns of a valid typed model's transform, as dicts"""
+    _, start = transform_at(blob)
+    section = blob[start:-4]
+    n, = struct.unpack_from('<I', section, 0)
+    off = 8
+    columns = []
+    for _ in range(n):
+        (kind, flags, name_len, type_len, reserved, position, width, length, vocab_size,
+         rows, nulls, mean, std) = struct.unpack_from(COLUMN_FIELDS, section, off)
+        p = off + 56
+        c = dict(kind=kind, flags=flags, reserved=reserved, length=length, rows=rows, nulls=nulls,
+                 mean=mean, std=std, name=section[p:p + name_len],
+                 type=section[p + name_len:p + name_len + type_len], element_mean=[], element_std=[],
+                 entries=[], counts=[])
+        c['original'] = c['name'].decode()
+        p += name_len + type_len
+        if kind == KIND_DENSE:
+            c['element_mean'] = list(struct.unpack_from('<%dd' % length, section, p))
+            c['element_std'] = list(struct.unpack_from('<%dd' % length, section, p + 8 * length))
+            p += 16 * length
+        elif vocab_size > 0:
+            ends = struct.unpack_from('<%dI' % vocab_size, section, p)
+            c['counts'] = list(struct.unpack_from('<%dQ' % vocab_size, section, p + 8 * vocab_size))
+            text = section[p + 16 * vocab_size:p + 16 * vocab_size + ends[-1]]
+            c['entries'] = [text[(ends[i - 1] if i else 0):ends[i]] for i in range(vocab_size)]
+            p += 16 * vocab_size + ends[-1]
+        columns.append(c)
+        off = p
+    return columns
+
+
+def column_width(c):
+    """The inputs a column of this shape fills"""
+    missing = 1 if c['flags'] & FLAG_MISSING else 0
+    if c['kind'] in (KIND_NUMERIC, KIND_BOOLEAN):
+        return 1 + missing
+    if c['kind'] in (KIND_CATEGORICAL, KIND_MULTI_HOT):
+        return len(c['entries']) + 2
+    if c['kind'] == KIND_DENSE:
+        return c['length'] + missing
+    if c['kind'] == KIND_TIME:
+        return 3 + (2 if c['flags'] & FLAG_DAY_TIME else 0) + missing
+    return 1
+
+
+def encode_transform(columns, input_dim=None):
+    """A section of these columns, with every position, width, entry end and
+    the byte order recomputed; and its fields as (offset, struct format) for
+    patching one"""
+    widths = [column_width(c) for c in columns]
+    out = bytearray(struct.pack('<II', len(columns), sum(widths) if input_dim is None else input_dim))
+    fields = [(0, '<I'), (4, '<I')]
+    position = 0
+    for c, width in zip(columns, widths):
+        at = len(out)
+        dense = c['kind'] == KIND_DENSE
+        v = 0 if dense else len(c['entries'])
+        out += struct.pack(COLUMN_FIELDS, c['kind'] & 0xFF, c['flags'] & 0xFF, len(c['name']) & 0xFFFF,
+                           len(c['type']) & 0xFFFF, c['reserved'] & 0xFFFF, position % 2**32, width % 2**32,
+                           c['length'] % 2**32, v, c['rows'] % 2**64, c['nulls'] % 2**64, c['mean'], c['std'])
+        fields += [(at, '<B'), (at + 1, '<B'), (at + 2, '<H'), (at + 4, '<H'), (at + 6, '<H'),
+                   (at + 8, '<I'), (at + 12, '<I'), (at + 16, '<I'), (at + 20, '<I'), (at + 24, '<Q'),
+                   (at + 32, '<Q'), (at + 40, '<d'), (at + 48, '<d')]
+        out += c['name'] + c['type']
+        if dense:
+            fields += [(len(out) + 8 * e, '<d') for e in range(2 * len(c['element_mean']))]
+            out += struct.pack('<%dd' % len(c['element_mean']), *c['element_mean'])
+            out += struct.pack('<%dd' % len(c['element_std']), *c['element_std'])
+        elif v > 0:
+            ends, end = [], 0
+            for e in c['entries']:
+                end += len(e)
+                ends.append(end)
+            order = sorted(range(v), key=lambda i: c['entries'][i])
+            fields += [(len(out) + 4 * i, '<I') for i in range(2 * v)]
+            fields += [(len(out) + 8 * v + 8 * i, '<Q') for i in range(v)]
+            out += struct.pack('<%dI' % v, *ends) + struct.pack('<%dI' % v, *order)
+            out += struct.pack('<%dQ' % v, *c['counts']) + b''.join(c['entries'])
+        position += width
+    return bytes(out), fields
+
+
+def with_transform(blob, section):
+    """A typed model with another transform section, its lengths and checksum made to fit"""
+    at, start = transform_at(blob)
+    b = bytearray(blob[:start]) + section + b'\0\0\0\0'
+    struct.pack_into('<I', b, at, len(section))
+    struct.pack_into('<I', b, 12, len(b))
+    return reseal_model(bytes(b))
+
+
 # --- SQL literals ----------------------------------------------------------
 
 def lit_bytea(b):
@@ -210,14 +418,28 @@ MODES = ['blend', 'open', 'commercial', 'soup', '', 'BLEND', 'Soup', 'blend ', '
          'soup\n', "o'pen"]
 
 
+# Names, type names and vocabulary entries for forged transforms: invalid
+# UTF-8 (a lone byte, a cut sequence, a surrogate, beyond U+10FFFF,
+# overlong), NUL, control characters, quotes, format directives, limits
+NAME_BYTES = [b'\xff', b'c\xffountry', b'\xc3', b'\xc3(', b'\xed\xa0\x80', b'\xf4\x90\x80\x80', b'\xc0\xaf',
+              b'\xe2\x82', b'a\x00b', b'', b'x' * 63, b'x' * 64, b'\x01\x1f\x7f', b'"', b"'", b'%s%n%x',
+              b'f1', b'f2', b'age', b'country', b'tags', b'embedding', b'AGE', b' age', b'\xc3\xa9t\xc3\xa9',
+              b'Gr\xc3\xb6\xc3\x9fe', b'\xe2\x80\xae', b'label', b'id', b'weight']
+TYPE_BYTES = [b'integer', b'text', b'text[]', b'real[]', b'date', b'mixrec_fuzz_data.mood', b'x' * 63]
+ENTRY_BYTES = [b'\xff', b'fr\xff', b'\xc3', b'\xed\xa0\x80', b'', b'x' * 1024, b'x' * 1025, b'\x00', b'fr\x00',
+               b'fr', b'de', b'sale', b'calm', b'0', b'NaN', b'%s%s%s', b'\xc3\xa9', b'\xf0\x9f\x98\x80', b' ',
+               b'\x01']
+
+
 class Gen:
     """Random and edge SQL arguments, from one seeded generator"""
 
-    def __init__(self, rng, models, states, export_json):
+    def __init__(self, rng, models, states, export_json, typed=None):
         self.r = rng
         self.models = models          # {label: bytes} of valid models
         self.states = states          # {label: bytes} of valid training states
         self.export_json = export_json
+        self.typed = typed            # valid typed models, their states and columns
 
     def pick(self, seq):
         return self.r.choice(seq)
@@ -426,6 +648,301 @@ class Gen:
             if 16 <= ml <= len(s) - 128:
                 struct.pack_into('<I', s, 128 + 12, ml)
         return reseal_state(bytes(s))
+
+    # --- typed models ----------------------------------------------------
+
+    def typed_model(self):
+        """A typed model bytea and the label of the valid model it came from:
+        valid, forged with its checksum recomputed, or damaged"""
+        name = self.pick(sorted(self.typed['models']))
+        blob = self.typed['models'][name]
+        roll = self.r.random()
+        if roll < 0.12:
+            return lit_bytea(blob), name
+        if roll < 0.91:
+            return lit_bytea(self.forge_typed(blob)), name
+        if roll < 0.97:
+            return lit_bytea(self.damage(blob, model=True)), name
+        # no typed model: NULL, empty, a model of feature arrays
+        return self.pick(['NULL::bytea', "''::bytea", "mixrec_init(3, '{4}')", "mixrec_init(73, '{2}')"]), name
+
+    def forge_typed(self, blob, same_length=False):
+        """A typed model whose transform was rewritten, patched, cut or
+        extended; usually with every length and checksum made to fit, so
+        the checks behind them are reached"""
+        columns = parse_transform(blob)
+        if not same_length and self.chance(0.1):
+            return self.patch_typed_header(blob)
+        if not same_length and self.chance(0.08):
+            # a section cut short, or longer than its columns
+            section, _ = encode_transform(columns)
+            if self.chance(0.5):
+                section = section[:self.r.randrange(len(section))]
+            else:
+                section += bytes(self.r.getrandbits(8) if self.chance(0.3) else 0
+                                 for _ in range(self.pick([1, 4, 8, 56, 100])))
+            return with_transform(blob, section)
+        for _ in range(self.r.randint(1, 2)):
+            self.rewrite_columns(columns, same_length)
+        dim = None
+        if self.chance(0.85):
+            # the section's count of inputs kept the model's while the columns
+            # change, so that the checks of each column are reached
+            dim, = struct.unpack_from('<I', blob, 20)
+        section, fields = encode_transform(columns, dim)
+        if same_length and len(section) != len(blob) - 4 - transform_at(blob)[1]:
+            section, fields = encode_transform(parse_transform(blob))
+        if self.chance(0.45):
+            section = self.patch_field(section, fields)
+        if self.chance(0.1):
+            b = bytearray(section)
+            for _ in range(self.r.randint(1, 3)):
+                i = self.r.randrange(len(b))
+                b[i] ^= 1 << self.r.randrange(8)
+            section = bytes(b)
+        out = with_transform(blob, section)
+        if self.chance(0.05):
+            # a stale checksum: the first check must catch it
+            out = out[:-1] + bytes([out[-1] ^ 1])
+        return out
+
+    def patch_field(self, section, fields):
+        """One field of a section set to an edge value of its size"""
+        off, fmt = self.pick(fields)
+        old, = struct.unpack_from(fmt, section, off)
+        if fmt == '<d':
+            val = self.pick([math.nan, math.inf, -math.inf, -1.0, 0.0, -0.0, 3.5e38, -3.5e38, 1e308, 5e-324,
+                             3.4028234e38, old * 2, -old])
+        else:
+            bits = struct.calcsize(fmt) * 8
+            val = self.pick([0, 1, 2, 3, 4, 5, 6, 7, 8, 63, 64, 255, 256, 1023, 1024, 1025, 1600, 1601,
+                             65534, 65535, 65536, 65537, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 2**63, 2**64 - 1,
+                             old + 1, old - 1, old * 2, old ^ (1 << self.r.randrange(bits)), len(section),
+                             self.r.getrandbits(bits)]) % (1 << bits)
+        b = bytearray(section)
+        struct.pack_into(fmt, b, off, val)
+        return bytes(b)
+
+    def patch_typed_header(self, blob):
+        """The header fields of a typed model: the transform's length and the
+        reserved word after it, the version, the flags, the input dim"""
+        b = bytearray(blob)
+        at, start = transform_at(blob)
+        t_len = len(blob) - 4 - start
+        what = self.r.randrange(5)
+        if what == 0:
+            struct.pack_into('<I', b, at, self.pick([0, 1, 7, 8, 63, t_len - 1, t_len + 1, t_len - 8, t_len + 8,
+                                                     len(b) - 4, len(b), len(b) + 1, 0x7FFFFFFF, 0xFFFFFFFF,
+                                                     start, t_len + start]) % 2**32)
+        elif what == 1:
+            struct.pack_into('<I', b, at + 4, self.pick([1, 0x80000000, 0xFFFFFFFF]))
+        elif what == 2:
+            struct.pack_into('<H', b, 4, self.pick([0, 1, 3, 0xFFFF]))
+        elif what == 3:
+            flags, = struct.unpack_from('<I', b, 8)
+            struct.pack_into('<I', b, 8, flags ^ self.pick([0x1, 0x2, 0x4, 0x8, 0x6, 0x80000000]))
+        else:
+            dim, = struct.unpack_from('<I', b, 20)
+            struct.pack_into('<I', b, 20, self.pick([1, dim - 1, dim + 1, 65536, 65537]))
+        return reseal_model(bytes(b))
+
+    def rewrite_columns(self, columns, same_length):
+        """Change the columns of a transform: names, types, entries,
+        statistics, kinds, flags, order, count"""
+        c = self.pick(columns)
+        what = self.r.randrange(14 if not same_length else 5)
+        if what == 0:
+            c['name'] = self.byte_text(c['name'], NAME_BYTES, same_length,
+                                       [o['name'] for o in columns])
+        elif what == 1:
+            c['type'] = self.byte_text(c['type'], NAME_BYTES + TYPE_BYTES, same_length, [])
+        elif what == 2:
+            vocab = [o for o in columns if o['entries']]
+            if vocab:
+                c = self.pick(vocab)
+                i = self.r.randrange(len(c['entries']))
+                c['entries'][i] = self.byte_text(c['entries'][i], ENTRY_BYTES, same_length, c['entries'])
+        elif what == 3:
+            key = self.pick(['mean', 'std', 'element_mean', 'element_std'])
+            val = self.pick([math.nan, math.inf, -math.inf, -1.0, 0.0, -0.0, 3.5e38, 1e308, 5e-324, 1e-300,
+                             3.4028234e38, 1e30])
+            if key in ('mean', 'std'):
+                c[key] = val
+            elif c[key]:
+                c[key][self.r.randrange(len(c[key]))] = val
+        elif what == 4:
+            key = self.pick(['rows', 'nulls'])
+            c[key] = self.pick([0, 1, c['rows'] + 1, 2**63, 2**64 - 1])
+        elif what == 5:
+            # vocabulary order changed: still valid, entries and counts together
+            vocab = [o for o in columns if len(o['entries']) > 1]
+            if vocab:
+                c = self.pick(vocab)
+                pairs = list(zip(c['entries'], c['counts']))
+                self.r.shuffle(pairs)
+                c['entries'], c['counts'] = [p[0] for p in pairs], [p[1] for p in pairs]
+        elif what == 6:
+            # another kind: numeric and boolean, categorical and multi-hot
+            # share their widths; any kind, and an unknown one
+            swap = {KIND_NUMERIC: KIND_BOOLEAN, KIND_BOOLEAN: KIND_NUMERIC, KIND_CATEGORICAL: KIND_MULTI_HOT,
+                    KIND_MULTI_HOT: KIND_CATEGORICAL}
+            c['kind'] = swap.get(c['kind'], c['kind']) if self.chance(0.6) else self.pick([0, 1, 2, 3, 4, 5, 6, 7, 255])
+        elif what == 7:
+            c['flags'] = self.pick([0, FLAG_MISSING, FLAG_LOG, FLAG_DAY_TIME, FLAG_FROM_INTEGER, 0x10, 0x80,
+                                    0xFF]) ^ (c['flags'] if self.chance(0.5) else 0)
+        elif what == 8:
+            i, j = self.r.randrange(len(columns)), self.r.randrange(len(columns))
+            columns[i], columns[j] = columns[j], columns[i]
+        elif what == 9:
+            if len(columns) > 1 and self.chance(0.5):
+                columns.remove(c)
+            else:
+                columns.insert(self.r.randrange(len(columns) + 1), dict(c))
+        elif what == 10:
+            if c['kind'] == KIND_DENSE:
+                n = self.pick([0, 1, c['length'] - 1, c['length'] + 1, 65536, 65537])
+                c['length'] = n
+                if n < 1000:
+                    c['element_mean'] = (c['element_mean'] * n)[:n] if c['element_mean'] else [0.0] * n
+                    c['element_std'] = (c['element_std'] * n)[:n] if c['element_std'] else [1.0] * n
+            else:
+                c['length'] = self.pick([0, 2, 65536])
+        elif what == 11:
+            vocab = [o for o in columns if o['entries']]
+            if vocab:
+                c = self.pick(vocab)
+                if self.chance(0.5):
+                    c['entries'].append(self.pick(ENTRY_BYTES))
+                    c['counts'].append(1)
+                else:
+                    c['entries'].pop()
+                    c['counts'].pop()
+            else:
+                c['entries'], c['counts'] = [b'a'], [1]
+        elif what == 12:
+            c['reserved'] = self.pick([1, 0x8000, 0xFFFF])
+        else:
+            # every column the same name, or one column only
+            if self.chance(0.5):
+                columns[:] = [c]
+            else:
+                for o in columns:
+                    o['name'] = c['name']
+
+    def byte_text(self, old, pool, same_length, others):
+        """Bytes for a name or an entry: from a pool, another one's, or the
+        old ones with an invalid byte in them"""
+        roll = self.r.random()
+        if same_length or roll < 0.3:
+            b = bytearray(old or b'x')
+            b[self.r.randrange(len(b))] = self.pick([0xFF, 0xC3, 0x80, 0xED, 0xF4, 0x00, 0x01, 0x22, 0x27])
+            return bytes(b)
+        if roll < 0.45 and others:
+            return self.pick(others)
+        return self.pick(pool)
+
+    def typed_import_json(self):
+        """The interchange JSON of a typed model, its transform damaged"""
+        d = json.loads(self.typed['exports'][self.pick(sorted(self.typed['exports']))])
+        t = d.get('transform')
+        bad = [None, 0, -1, 1, 2, 65534, 65535, 65536, 2**31, 2**32, 2**63, 2**64, 1e308, 0.5, -0.0, 'x', '', [],
+               {}, True, False, [1], [None], ['a', 'a'], 'numeric', 'categorical', 'multi_hot', 'NaN', 'Infinity',
+               'x' * 63, 'x' * 64, 'é' * 40, 'f1', '\u202e', 1e39, -1e39, 5e-324]
+        for _ in range(self.r.randint(1, 3)):
+            if not isinstance(t, dict) or not isinstance(t.get('columns'), list) or not t['columns'] or \
+                    self.chance(0.05):
+                d['transform'] = t = self.pick([None, [], 'x', {}, {'columns': None}, {'columns': []},
+                                               {'columns': [], 'extra': 1}, t])
+                continue
+            columns = t['columns']
+            roll = self.r.random()
+            c = self.pick(columns)
+            if not isinstance(c, dict):
+                columns.remove(c)
+                continue
+            if roll < 0.25:
+                key = self.pick(sorted(c) + ['extra', 'Name', 'scale', 'day_time', 'from_integer', 'length',
+                                             'vocabulary', 'counts', 'element_mean', 'element_std'])
+                if self.chance(0.3):
+                    c.pop(key, None)
+                else:
+                    c[key] = self.pick(bad)
+            elif roll < 0.45:
+                # a vocabulary: duplicates, long and empty entries, non-texts,
+                # counts that disagree
+                if isinstance(c.get('vocabulary'), list) and c['vocabulary']:
+                    v, n = c['vocabulary'], c.get('counts')
+                    what = self.r.randrange(6)
+                    if what == 0:
+                        v.append(v[0])
+                    elif what == 1:
+                        v[self.r.randrange(len(v))] = self.pick(['', 'x' * 1024, 'x' * 1025, 'é' * 513, 1, None,
+                                                                 ['a'], '\\x00', 'ſ', 'S'])
+                    elif what == 2:
+                        v.pop()
+                    elif what == 3 and isinstance(n, list) and n:
+                        n[self.r.randrange(len(n))] = self.pick([-1, 0, 2**63, 2**64, 1.5, None, 'x'])
+                    elif what == 4:
+                        v.reverse()
+                    else:
+                        c['vocabulary'] = ['v%d' % i for i in range(self.pick([0, 65534, 65535]))]
+                        c['counts'] = [1] * len(c['vocabulary'])
+                else:
+                    c['vocabulary'], c['counts'] = ['a', 'b'], [2, 1]
+            elif roll < 0.6:
+                # element statistics of a dense column
+                for key in ('element_mean', 'element_std'):
+                    if isinstance(c.get(key), list) and self.chance(0.6):
+                        e = c[key]
+                        what = self.r.randrange(3)
+                        if what == 0 and e:
+                            e[self.r.randrange(len(e))] = self.pick(bad)
+                        elif what == 1:
+                            e.append(0.0)
+                        elif e:
+                            e.pop()
+                if self.chance(0.3):
+                    c['length'] = self.pick(bad)
+            elif roll < 0.75:
+                # order and count of the columns
+                what = self.r.randrange(4)
+                if what == 0:
+                    self.r.shuffle(columns)
+                elif what == 1 and len(columns) > 1:
+                    columns.remove(c)
+                elif what == 2:
+                    columns.append(json.loads(json.dumps(c)))
+                else:
+                    # many columns: numeric ones, so the JSON stays small
+                    t['columns'] = [{'name': 'c%d' % i, 'type': 'integer', 'kind': 'numeric', 'position': i,
+                                     'width': 1, 'missing': False, 'rows': 1, 'nulls': 0, 'mean': 0, 'std': 1,
+                                     'scale': 'standard'} for i in range(self.pick([1601, 200]))]
+            else:
+                # position, width, rows and NULLs, statistics
+                key = self.pick(['position', 'width', 'rows', 'nulls', 'mean', 'std', 'missing'])
+                c[key] = self.pick(bad + [c.get(key, 0) + 1 if isinstance(c.get(key), int) else 1])
+        text = json.dumps(d)
+        if len(text) > 1 << 21:
+            # a long vocabulary copied into many columns: too big to send
+            return self.typed_import_json()
+        return lit_text(text) + '::jsonb'
+
+    def typed_state(self):
+        """A training state of a typed model: valid, with its embedded
+        model's transform forged (same length, every checksum recomputed),
+        or damaged"""
+        st = self.typed['states'][self.pick(sorted(self.typed['states']))]
+        roll = self.r.random()
+        if roll < 0.2:
+            return st
+        if roll < 0.75:
+            s = bytearray(st)
+            model_len, = struct.unpack_from('<I', s, 16)
+            forged = self.forge_typed(bytes(s[128:128 + model_len]), same_length=True)
+            if len(forged) == model_len:
+                s[128:128 + model_len] = forged
+            return reseal_state(bytes(s))
+        return self.damage(st, model=False)
 
     def options(self):
         """A jsonb options argument for mixrec_fit"""
@@ -832,6 +1349,553 @@ def call_registry(g):
     ])] if g.chance(0.6) else [])
 
 
+# --- typed columns -----------------------------------------------------------
+
+def quote_ident(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def typed_mode(g):
+    return lit_text(g.pick(['blend', 'open', 'commercial', 'soup'])) if g.chance(0.85) else g.text(MODES)
+
+
+def typed_call_settings(g):
+    if g.chance(0.15):
+        return ["SET LOCAL max_parallel_workers_per_gather = 2", "SET LOCAL parallel_setup_cost = 0",
+                "SET LOCAL parallel_tuple_cost = 0", "SET LOCAL min_parallel_table_scan_size = 0"]
+    return []
+
+
+def call_typed_forged(g):
+    m, label = g.typed_model()
+    columns = g.typed['columns'][label]
+    table = 'mixrec_fuzz_data.' + g.pick(['typed'] * 6 + ['typed_odd', 'typed_toast'])
+    from_ = '%s t WHERE t.id <= %d' % (table, g.pick([1, 1, 2, 3, 8]))
+    # the table's row, by name; or ROW() of the model's columns, by position
+    row = 't' if g.chance(0.6) else 'ROW(%s)' % ', '.join('t.' + quote_ident(c[0]) for c in columns)
+    stmts = typed_call_settings(g)
+    roll = g.r.random()
+    if roll < 0.2:
+        fn = g.pick(['mixrec_score', 'mixrec_score', 'mixrec_score_all'])
+        extra = ''
+        if g.chance(0.4):
+            extra = ', %s' % typed_mode(g) + (', ' + g.float_() if g.chance(0.5) else '')
+        stmts.append("SELECT %s(%s, %s%s) FROM %s" % (fn, m, row, extra, from_))
+    elif roll < 0.32:
+        stmts.append("SELECT mixrec_transform(%s, %s) FROM %s" % (m, row, from_))
+    elif roll < 0.47:
+        stmts.append("SELECT * FROM mixrec_feature_info(%s)" % m)
+    elif roll < 0.6:
+        stmts.append("SELECT %s(%s)" % (g.pick(['mixrec_info', 'mixrec_shape', 'mixrec_export']), m))
+    elif roll < 0.72:
+        agg = g.pick(['mixrec_fit', 'mixrec_fit_state'])
+        extra = ', t.weight, %s, %s' % (g.pick(['NULL', 't.shelf', "'open'"]), g.pick([
+            "'{\"batch_size\": 2, \"pool_batches\": 1}'", "'{\"batch_size\": 2, \"pool_batches\": 2}'",
+            g.options()]))
+        stmts.append("SELECT length(%s(%s, %s, t.label::int::float8%s)) FROM %s" % (agg, m, row, extra, from_))
+    elif roll < 0.8:
+        # the forged model in the registry, read back by name (and
+        # continued: its categories' counters need more than 1 MB)
+        stmts.append("SET LOCAL mixrec.train_memory = '64MB'")
+        stmts.append("UPDATE mixrec_models SET weights = %s WHERE name = 'fz_typed'" % m)
+        stmts.append(g.pick([
+            "SELECT mixrec_score('fz_typed', t) FROM mixrec_fuzz_data.typed t WHERE t.id <= 3",
+            "SELECT mixrec_transform('fz_typed', t) FROM mixrec_fuzz_data.typed t WHERE t.id <= 3",
+            "SELECT * FROM mixrec_feature_info('fz_typed')",
+            "SELECT count(*) FROM mixrec_predict('fz_typed', 'mixrec_fuzz_data.typed', 'id')",
+            "SELECT count(*) FROM mixrec_evaluate('fz_typed', 'mixrec_fuzz_data.typed', label => 'label')",
+            "SELECT count(*), sum(bytes) FROM mixrec_model_versions",
+            "SELECT * FROM mixrec_train('fz_typed', 'mixrec_fuzz_data.typed', label => 'label', "
+            "exclude => ARRAY['id', 'weight'], epochs => 1, warm_start => true)",
+        ]))
+    elif roll < 0.88:
+        # the interchange form, its transform damaged, imported and used
+        j = "mixrec_import(%s)" % g.typed_import_json()
+        stmts.append(g.pick([
+            "SELECT length(%s)" % j,
+            "SELECT * FROM mixrec_feature_info(%s)" % j,
+            "SELECT mixrec_score(%s, t) FROM mixrec_fuzz_data.typed t WHERE t.id <= 2" % j,
+            "SELECT mixrec_export(%s)" % j,
+        ]))
+    else:
+        # typed training states, forged, through the state functions and as INITCOND
+        st = g.typed_state()
+        kind = g.r.randrange(5)
+        if kind == 0:
+            stmts.append("SELECT mixrec_state_info(%s)" % lit_bytea(st))
+        elif kind == 1:
+            stmts.append("SELECT length(mixrec_merge(s)) FROM (VALUES (%s), (%s)) v(s)" % (
+                lit_bytea(st), lit_bytea(g.typed_state())))
+        elif kind == 2:
+            # the combine function as a transition function, from a forged state
+            stmts.append(forged_aggregate(g, 'f', 'mixrec_fit_combine', 'bytea', st,
+                                          g.pick([None, 'mixrec_fit_final'])))
+            stmts.append("SELECT length(pg_temp.f(s)) FROM (VALUES (%s)) v(s)" % lit_bytea(g.typed_state()))
+        else:
+            five = kind == 4
+            stmts.append(forged_aggregate(g, 'f', 'mixrec_fit_accum',
+                                          'bytea, record, float8' + (', float8, text' if five else ''), st,
+                                          g.pick([None, 'mixrec_fit_final']), g.chance(0.3)))
+            stmts.append("SELECT length(pg_temp.f(%s, %s, t.label::int::float8%s)) FROM %s" % (
+                g.pick(['NULL::bytea', m]), row, ', t.weight, t.shelf' if five else '', from_))
+    return stmts
+
+
+# Values of each kind of column, usual and not
+TYPED_VALUES = {
+    KIND_NUMERIC: ['1', '0', '-1', '42', 'NULL', "'NaN'::float8", "'Infinity'::float8", "'-Infinity'::float4",
+                   "'NaN'::numeric", "'Infinity'::numeric", '1e308::float8', '3.4e38::float4',
+                   '99999999999999999999999999999999::numeric', '1e-320::float8', '32767::int2',
+                   '9223372036854775807::int8', '5::mixrec_fuzz_data.grade', "'7'", '-0.0::float8', '0.5::real',
+                   "'1e-1000'::numeric"],
+    KIND_BOOLEAN: ['true', 'false', 'NULL', 'NULL::bool', "'t'"],
+    KIND_CATEGORICAL: ["'fr'", "'fr'::text", "'de'::varchar", "'it'::char(5)", "'es'::name", "'atlantis'", "''",
+                       'NULL::text', 'NULL', "repeat('x', 1025)", "repeat('é', 600)", "repeat('z', 100000)",
+                       "E'\\t\\n'", "'calm'::mixrec_fuzz_data.mood", "'busy'", "'u'::mixrec_fuzz_data.shelf",
+                       "'a'::char(2)", "'a '::char(2)", "U&'\\00e9'", "'NaN'", "'phone'::varchar(3)"],
+    KIND_MULTI_HOT: ["ARRAY['sale']", "ARRAY['sale', 'new', 'sale']", "'{}'::text[]", 'ARRAY[NULL]::text[]',
+                     "ARRAY['gift', NULL]", "'{{sale,new},{eco,gift}}'::text[]", "array_fill('x'::text, ARRAY[100000])",
+                     "'[5:6]={eco,gift}'::text[]", "ARRAY['calm']::mixrec_fuzz_data.mood[]", "ARRAY[repeat('y', 5000)]",
+                     "ARRAY['a']::varchar[]", "ARRAY['a']::char(3)[]", "ARRAY['a']::name[]", 'NULL::text[]',
+                     "'{}'::mixrec_fuzz_data.mood[]", "ARRAY['u']::mixrec_fuzz_data.shelf[]",
+                     "'[-2147483648:-2147483647]={sale,new}'::text[]", "array_fill('sale'::text, ARRAY[1, 1, 1])"],
+    KIND_DENSE: ["'{1,2,3}'::real[]", "'{1,2,3}'::float8[]", "'{1,2}'::real[]", "'{1,2,3,4}'::real[]", "'{}'::real[]",
+                 "'{NaN,1,2}'::real[]", "'{Infinity,0,0}'::float8[]", "'{{1,2,3}}'::real[]", 'ARRAY[1,NULL,3]::real[]',
+                 "'{1,2,3}'::int[]", "'{1,2,3}'::numeric[]", "'{1,2,3}'::int2[]", "'{1e300,1,1}'::float8[]",
+                 "'{NaN,0,0}'::numeric[]", "'[0:2]={1,2,3}'::real[]", 'array_fill(1::real, ARRAY[65537])',
+                 'NULL::real[]', "'{1,2,3}'::int8[]", "'{99999999999999999999999999999999,0,0}'::numeric[]",
+                 "array_fill(1::real, ARRAY[3, 1])"],
+    KIND_TIME: ['now()', "'2026-01-01'::date", "'2026-01-01 12:00'::timestamp", "'infinity'::timestamptz",
+                "'-infinity'::date", "'infinity'::timestamp", "'4713-01-01 BC'::date",
+                "'294276-12-31 23:59:59'::timestamp", "'5874897-12-31'::date", "'epoch'::timestamptz",
+                'NULL::date', 'NULL', "'2026-01-01'", "'4714-11-24 00:00:00+00 BC'::timestamptz"],
+}
+# Values no typed column takes
+ALIEN_VALUES = ["'1 day'::interval", "'12:00'::time", "point(1, 2)", "'{}'::jsonb", "'\\x00'::bytea",
+                "'a'::\"char\"", "'{1,2}'::int[]", "ROW(1, 'x')", 't', "'(1,2)'::int4range",
+                "'00000000-0000-0000-0000-000000000000'::uuid", "1::oid", "'pg_class'::regclass"]
+# Changes to a column of the table whose row is scored, between two calls
+TYPED_ALTERS = {
+    KIND_NUMERIC: ['TYPE bigint', 'TYPE numeric', 'TYPE text', 'TYPE float4', 'TYPE boolean USING {c} > 30',
+                   'TYPE int[] USING ARRAY[{c}::int]'],
+    KIND_BOOLEAN: ['TYPE text', 'TYPE int USING {c}::int'],
+    KIND_CATEGORICAL: ['TYPE text[] USING ARRAY[{c}::text]', 'TYPE varchar(1)', 'TYPE name',
+                       'TYPE bytea USING {c}::text::bytea',
+                       'TYPE int USING length({c}::text)'],
+    KIND_MULTI_HOT: ['TYPE text USING {c}::text', 'TYPE varchar[]', 'TYPE text[][]'],
+    KIND_DENSE: ['TYPE float8[]', 'TYPE numeric[]', 'TYPE int[]', 'TYPE text USING {c}::text',
+                 'TYPE real[] USING {c} || 1::real'],
+    KIND_TIME: ['TYPE date', 'TYPE timestamptz', 'TYPE timestamp', 'TYPE text', 'TYPE bigint USING 1'],
+}
+
+
+def typed_value(g, name, kind, alias='t'):
+    roll = g.r.random()
+    if roll < 0.6:
+        return alias + '.' + quote_ident(name)
+    if roll < 0.7:
+        return 'o.' + quote_ident(name)
+    if roll < 0.92:
+        return g.pick(TYPED_VALUES.get(kind, ['NULL']))
+    if roll < 0.96:
+        return g.pick(TYPED_VALUES[g.pick(sorted(TYPED_VALUES))])
+    return g.pick(ALIEN_VALUES)
+
+
+def typed_row(g, columns):
+    """A row for a model of these columns, over t (typed) and o (typed_odd):
+    statements to run first, the FROM items, and the row expression"""
+    roll = g.r.random()
+    pre = []
+    if roll < 0.15:
+        return pre, '', g.pick(['t', 'o', 't', 'NULL::record', 'NULL::mixrec_fuzz_data.typed', 'ROW()', 'ROW(NULL)',
+                                'ROW(t, o)', 'ROW(t.age)', "ROW(%s)" % ', '.join(['NULL'] * len(columns))])
+    items = [(name, typed_value(g, name, kind)) for name, kind, _ in columns]
+    if g.chance(0.08) and len(items) > 1:
+        del items[g.r.randrange(len(items))]            # a column missing
+    if g.chance(0.08):
+        i = g.r.randrange(len(items))                   # another name, or a duplicate
+        items[i] = (g.pick([items[i][0].upper(), items[i][0] + ' ', 'f1', columns[0][0]]), items[i][1])
+    if g.chance(0.1):
+        items.insert(g.r.randrange(len(items) + 1), (g.pick(['extra', 'id', 'label', 'f9']), typed_value(g, 'id', 0)))
+    if g.chance(0.1):
+        g.r.shuffle(items)
+    if roll < 0.55:
+        # a subquery's row, by name
+        lateral = ', LATERAL (SELECT %s) r' % ', '.join('%s AS %s' % (v, quote_ident(n)) for n, v in items)
+        return pre, lateral, 'r'
+    if roll < 0.8:
+        # ROW(), read by position when its width is the model's
+        return pre, '', 'ROW(%s)' % ', '.join(v for _, v in items)
+    if roll < 0.92:
+        # a composite type of the role's, or a domain over one
+        types = [(n, t) for n, _, t in columns]
+        if g.chance(0.2):
+            i = g.r.randrange(len(types))
+            types[i] = (types[i][0], g.pick(['text', 'int', 'real[]', 'bytea', 'float8[]', 'varchar(1)']))
+        pre.append("CREATE TYPE %s.rt AS (%s)" % (OWN_SCHEMA, ', '.join(
+            '%s %s' % (quote_ident(n), t) for n, t in types)))
+        target = '%s.rt' % OWN_SCHEMA
+        if g.chance(0.3):
+            pre.append("CREATE DOMAIN %s.rd AS %s.rt CHECK (VALUE IS NOT NULL)" % (OWN_SCHEMA, OWN_SCHEMA))
+            target = '%s.rd' % OWN_SCHEMA
+        return pre, '', 'ROW(%s)::%s' % (', '.join(typed_value(g, n, k) if g.chance(0.3) else 't.' + quote_ident(n)
+                                                     for n, k, _ in columns), target)
+    # a function whose rows change their type from one call to the next:
+    # the row of a subquery, the table's, and the same in another order;
+    # sometimes one that cannot be scored
+    inner = ['%s AS %s' % (v.replace('t.', 'r.').replace('o.', 'r.'), quote_ident(n)) for n, v in items]
+    shapes = ['(SELECT x FROM (SELECT %s) x)' % ', '.join(inner), '(SELECT r)']
+    g.r.shuffle(inner)
+    shapes.append('(SELECT x FROM (SELECT %s, 1 AS extra) x)' % ', '.join(inner))
+    if g.chance(0.3):
+        shapes.append(g.pick(['ROW(i)', 'ROW()', '(SELECT x FROM (SELECT r.age, r.country) x)']))
+    pre.append("CREATE FUNCTION %s.varrow(i int) RETURNS record LANGUAGE plpgsql AS $f$ DECLARE r record; BEGIN "
+               "SELECT * INTO r FROM mixrec_fuzz_data.typed WHERE id = i; "
+               "RETURN CASE i %% %d %s END; END $f$" % (
+                   OWN_SCHEMA, len(shapes), ' '.join('WHEN %d THEN %s' % (k, s) for k, s in enumerate(shapes))))
+    return pre, '', '%s.varrow(t.id)' % OWN_SCHEMA
+
+
+def typed_valid_model(g):
+    """A valid typed model, as a bytea or by name, and its columns"""
+    if g.chance(0.2):
+        name = g.pick(TYPED_MODEL_NAMES)
+        return lit_text(name), g.typed['columns']['trained' if name == 'fz_typed' else 'ui']
+    label = g.pick(sorted(g.typed['models']))
+    return lit_bytea(g.typed['models'][label]), g.typed['columns'][label]
+
+
+def typed_function(g, m, row):
+    """A call of a function that reads a typed row"""
+    roll = g.r.random()
+    if roll < 0.4:
+        extra = ''
+        if g.chance(0.3):
+            extra = ', %s' % typed_mode(g) + (', ' + g.float_() if g.chance(0.5) else '')
+        return "%s(%s, %s%s)" % (g.pick(['mixrec_score', 'mixrec_score', 'mixrec_score_all']), m, row, extra)
+    if roll < 0.6:
+        return "mixrec_transform(%s, %s)" % (m, row)
+    if roll < 0.7:
+        return "mixrec_holdout(%s, %s)" % (row, g.bigint())
+    if m.startswith("'fz_"):
+        m = lit_bytea(g.typed['models']['trained'])
+    return "length(%s(%s, %s, %s, %s, %s, %s))" % (
+        g.pick(['mixrec_fit', 'mixrec_fit_state']), m, row,
+        g.pick(['t.label::int', 't.label::int', '1', '0.5', 'NULL', "'NaN'::float8"]),
+        g.pick(['1', 't.weight', 'o.weight']), g.pick(['NULL', "'open'", 't.shelf']),
+        g.pick(["'{\"batch_size\": 2, \"pool_batches\": 1}'", "'{\"batch_size\": 1, \"on_invalid\": \"skip\"}'",
+                "'{\"batch_size\": 4, \"pool_batches\": 2, \"optimizer\": \"adamw\"}'"]))
+
+
+def call_typed_rows(g):
+    m, columns = typed_valid_model(g)
+    stmts = typed_call_settings(g)
+    if g.chance(0.25):
+        return stmts + typed_altered(g, m, columns)
+    pre, lateral, row = typed_row(g, columns)
+    n = g.pick([1, 2, 3, 8, 40])
+    return stmts + pre + ["SELECT %s FROM mixrec_fuzz_data.typed t JOIN mixrec_fuzz_data.%s o USING (id)%s "
+                          "WHERE t.id <= %d" % (typed_function(g, m, row), g.pick(['typed_odd', 'typed_toast']),
+                                                lateral, n)]
+
+
+def typed_altered_type(g, m, columns):
+    """Values of a composite type stored in a table, scored by a prepared
+    statement while the type gains, loses and renames attributes: stored
+    values then have fewer or more attributes than the type"""
+    rt = '%s.rt' % OWN_SCHEMA
+    stmts = ["DEALLOCATE ALL",
+             "CREATE TYPE %s AS (%s)" % (rt, ', '.join('%s %s' % (quote_ident(n), t) for n, _, t in columns)),
+             "CREATE TABLE %s.tc AS SELECT ROW(%s)::%s AS v FROM mixrec_fuzz_data.typed t WHERE t.id <= 3" % (
+                 OWN_SCHEMA, ', '.join('t.' + quote_ident(n) for n, _, _ in columns), rt),
+             "PREPARE p AS SELECT %s FROM %s.tc" % (g.pick([
+                 'mixrec_score(%s, v)' % m, '(mixrec_transform(%s, v))[1]' % m, 'mixrec_holdout(v, 3)']),
+                 OWN_SCHEMA),
+             "EXECUTE p"]
+    for k in range(g.r.randint(1, 3)):
+        name = quote_ident(g.pick(columns)[0])
+        roll = g.r.random()
+        if roll < 0.3:
+            stmts.append("ALTER TYPE %s ADD ATTRIBUTE extra%d int CASCADE" % (rt, k))
+        elif roll < 0.6:
+            stmts.append("ALTER TYPE %s DROP ATTRIBUTE IF EXISTS %s CASCADE" % (rt, name))
+            if g.chance(0.5):
+                stmts.append("ALTER TYPE %s ADD ATTRIBUTE %s %s CASCADE" % (rt, name, g.pick(
+                    ['int', 'text', 'text[]', 'real[]', 'date'])))
+        elif roll < 0.8:
+            stmts.append("ALTER TYPE %s RENAME ATTRIBUTE %s TO renamed%d CASCADE" % (rt, name, k))
+        else:
+            stmts.append("UPDATE %s.tc SET v.%s = NULL" % (OWN_SCHEMA, name))
+        stmts.append("EXECUTE p")
+    return stmts
+
+
+def typed_altered(g, m, columns):
+    """A call site that outlives changes to the row type it reads: a
+    prepared statement, or a PL/pgSQL loop"""
+    if g.chance(0.2):
+        return typed_altered_type(g, m, columns)
+    table = '%s.tr' % OWN_SCHEMA
+    stmts = ["DEALLOCATE ALL",
+             "CREATE TABLE %s AS SELECT * FROM mixrec_fuzz_data.typed WHERE id <= %d" % (table, g.pick([1, 3, 10]))]
+    alters = []
+    for _ in range(g.r.randint(1, 4)):
+        name, kind, _ = g.pick(columns) if g.chance(0.85) else ('id', KIND_NUMERIC, 'integer')
+        c = quote_ident(name)
+        roll = g.r.random()
+        if roll < 0.4:
+            alters.append("ALTER TABLE %s ALTER COLUMN %s %s" % (
+                table, c, g.pick(TYPED_ALTERS.get(kind, ['TYPE text'])).format(c=c)))
+        elif roll < 0.6:
+            alters.append("ALTER TABLE %s DROP COLUMN IF EXISTS %s" % (table, c))
+            if g.chance(0.6):
+                alters.append("ALTER TABLE %s ADD COLUMN %s %s" % (table, c, g.pick(
+                    ['int', 'text', 'text[]', 'real[]', 'date', 'bool', 'mixrec_fuzz_data.mood', 'numeric'])))
+        elif roll < 0.7:
+            alters.append("ALTER TABLE %s RENAME COLUMN %s TO %s" % (table, c, quote_ident(name + '_old')))
+        elif roll < 0.8:
+            alters.append("ALTER TABLE %s ADD COLUMN extra%d int DEFAULT 7" % (table, len(alters)))
+        elif roll < 0.9:
+            alters.append("UPDATE %s SET %s = NULL" % (table, c))
+        else:
+            alters.append("ALTER TABLE %s DROP COLUMN IF EXISTS id" % table)
+    if m.startswith("'fz_"):
+        m_fit = lit_bytea(g.typed['models']['trained'])
+    else:
+        m_fit = m
+    query = g.pick(["SELECT mixrec_score(%s, r) FROM %s r" % (m, table),
+                    "SELECT mixrec_transform(%s, r) FROM %s r" % (m, table),
+                    "SELECT mixrec_holdout(r, 7) FROM %s r" % table,
+                    "SELECT length(mixrec_fit(%s, r, 1, 1, NULL, '{\"batch_size\": 2}')) FROM %s r" % (m_fit, table),
+                    "SELECT mixrec_score_all(%s, ROW(%s)) FROM %s r" % (
+                        m, ', '.join('r.' + quote_ident(n) for n, _, _ in columns), table)])
+    if g.chance(0.5):
+        stmts.append("PREPARE p AS " + query)
+        stmts.append("EXECUTE p")
+        for a in alters:
+            stmts.append(a)
+            stmts.append("EXECUTE p")
+        stmts.append("DEALLOCATE p")
+        return stmts
+    # the same in PL/pgSQL: a cached plan, a record variable filled before
+    # the change and read after it, a variable of the table's type
+    body = ("DECLARE rec record; trow %s.tr; x float8; alters text[] := ARRAY[%s]; BEGIN "
+            "FOR i IN 1 .. cardinality(alters) + 1 LOOP "
+            "SELECT * INTO rec FROM %s LIMIT 1; SELECT * INTO trow FROM %s LIMIT 1; "
+            "PERFORM count(*) FROM (%s) q; "
+            "IF i <= cardinality(alters) THEN EXECUTE alters[i]; END IF; "
+            "x := %s; x := %s; "
+            "END LOOP; END" % (OWN_SCHEMA, ', '.join(lit_text(a) for a in alters), table, table, query,
+                               g.pick(['mixrec_score(%s, rec)' % m, 'mixrec_holdout(rec, 1)',
+                                       '(mixrec_transform(%s, rec))[1]' % m]),
+                               g.pick(['mixrec_score(%s, trow)' % m, 'mixrec_holdout(trow, 1)',
+                                       '(mixrec_transform(%s, trow))[1]' % m])))
+    stmts.append("DO $do$ %s $do$" % body)
+    return stmts
+
+
+# Sources of typed columns: tables, queries with odd columns and types
+TYPED_SOURCES = [
+    'mixrec_fuzz_data.typed', 'mixrec_fuzz_data.typed', 'mixrec_fuzz_data.typed_odd', 'mixrec_fuzz_data.typed_toast',
+    'SELECT age, country, tags, label FROM mixrec_fuzz_data.typed',
+    'SELECT * FROM mixrec_fuzz_data.typed WHERE false', 'SELECT * FROM mixrec_fuzz_data.typed WHERE id = 1',
+    'SELECT * FROM mixrec_fuzz_data.typed_odd WHERE label IS NOT NULL',
+    'SELECT t.*, o.age AS age2 FROM mixrec_fuzz_data.typed t JOIN mixrec_fuzz_data.typed_odd o USING (id)',
+    'SELECT t.age, o.age, t.label FROM mixrec_fuzz_data.typed t JOIN mixrec_fuzz_data.typed_odd o USING (id)',
+    'SELECT NULL::int AS a, NULL::text AS b, label FROM mixrec_fuzz_data.typed',
+    "SELECT point(id, id) AS p, '{}'::jsonb AS j, id::text::bytea AS b, interval '1 day' * id AS i, label "
+    "FROM mixrec_fuzz_data.typed",
+    "SELECT ARRAY[[id, id]] AS m, ARRAY[[country]] AS mt, ROW(id, country) AS r, label FROM mixrec_fuzz_data.typed",
+    'SELECT md5(id::text) AS token, id % 7 AS small, label FROM mixrec_fuzz_data.typed',
+    'SELECT md5(id::text) AS token, label::int AS label FROM mixrec_fuzz_data.big',
+    'SELECT id % 7 AS a, sin(id) AS b, label FROM mixrec_fuzz_data.big',
+    "SELECT (ARRAY['x', 'y'])[1 + id % 2]::char(1) AS c, id::int2 AS s, id::int8 AS l, id::float4 AS f, label "
+    "FROM mixrec_fuzz_data.typed",
+    'SELECT tags AS tags, tags AS "Tags", embedding || embedding AS e6, label FROM mixrec_fuzz_data.typed',
+    "SELECT CASE WHEN id % 2 = 0 THEN embedding ELSE embedding[1:2] END AS e, label FROM mixrec_fuzz_data.typed",
+    "SELECT CASE WHEN id = 3 THEN 'NaN' ELSE id END::float8 AS x, label FROM mixrec_fuzz_data.typed",
+    "SELECT CASE WHEN id = 3 THEN 'infinity' ELSE signup END AS d, label FROM mixrec_fuzz_data.typed",
+    "SELECT repeat('v', 1025 + id % 2) AS long_text, label FROM mixrec_fuzz_data.typed",
+    'SELECT ' + ', '.join('id %% %d AS c%d' % (k + 2, k) for k in range(300)) + ', label FROM mixrec_fuzz_data.typed',
+    'SELECT label, label AS label FROM mixrec_fuzz_data.typed',
+    'SELECT age, age, label FROM mixrec_fuzz_data.typed',
+    'SELECT 1 AS "", label FROM mixrec_fuzz_data.typed',
+    'SELECT "Größe", "odd ""name"", here", label FROM mixrec_fuzz_data.typed',
+    'SELECT grade, shelf, moods, mood, label FROM mixrec_fuzz_data.typed',
+    # the names PostgreSQL gives the fields of ROW(), in another order
+    'SELECT country AS f2, age AS f1, label FROM mixrec_fuzz_data.typed',
+    'SELECT age AS f2, income AS f1, id, label FROM mixrec_fuzz_data.typed',
+    'mixrec_fuzz_data.typed_users', 'mixrec_fuzz_data.clicks', 'mixrec_fuzz_data.nonexistent', '', ';', ')',
+]
+TYPED_FEATURES = [
+    None, None, None, 'age, country', '"age"', 'AGE', '"Age"', 'age,,country', 'age country', ' age ', 'age, "country',
+    '"a""b"', 'age; DROP TABLE x', '"' + 'x' * 100 + '"', 'x' * 100, 'age, age', 'label', 'age, label', '*', '',
+    'Größe', '"Größe"', 'U&"age"', 'age + 1', 'features', 'tags, embedding, signup, seen, visited_at',
+    'mood, moods, grade, shelf',
+    'code, handle, bucket', '"odd ""name"", here"', 'id', 'token', 'a, b', 'p, j, b, i', 'm, mt, r', 'c0, c1, c299',
+    'age,\tcountry', 'age,\ncountry', 'age\\, country', '"age ", country', '$$', "'age'", 'age, /* */ country',
+]
+TYPED_LABELS = ['label', 'label', 'label::int', 'NOT label', 'age > 30', 'country', 'NULL', 'premium', 'tags',
+                '(age % 2)::float8', 'label AND premium', "'NaN'::float8", 'embedding', 'y', 'id', 'weight',
+                'label) FROM mixrec_fuzz_data.typed --', '']
+TYPED_EXCLUDES = ['NULL', "ARRAY[]::text[]", 'ARRAY[NULL]::text[]', "ARRAY['id', NULL]", "ARRAY['nosuch']",
+                  "ARRAY['id', 'weight']", "ARRAY['id', 'weight']", "ARRAY['ID']", "'{{id,weight}}'::text[]",
+                  "ARRAY['label']", "ARRAY['id', 'id']", "ARRAY[repeat('x', 100)]", "ARRAY['']",
+                  "(SELECT array_agg(attname::text) FROM pg_attribute "
+                  "WHERE attrelid = 'mixrec_fuzz_data.typed'::regclass)",
+                  "ARRAY['id', 'weight', 'tags', 'embedding', 'mood']", "'[2:3]={id,weight}'::text[]"]
+TYPED_KINDS = ['numeric', 'boolean', 'categorical', 'multi_hot', 'dense', 'time', 'Categorical', '', 'unknown',
+               'multi-hot', 'numeric ']
+TYPED_COLUMN_NAMES = ['age', 'income', 'premium', 'country', 'device', 'mood', 'tags', 'embedding', 'visited_at',
+                      'signup', 'seen', 'grade', 'code', 'handle', 'bucket', 'shelf', 'moods', 'Größe', 'id',
+                      'label', 'weight', 'nosuch', '', 'AGE', 'token', 'small']
+
+
+def typed_transform(g):
+    """A transform argument: per-column overrides, valid or not"""
+    roll = g.r.random()
+    if roll < 0.25:
+        return 'NULL'
+    if roll < 0.35:
+        return g.pick(["'{}'::jsonb", "'[]'::jsonb", "'\"categorical\"'::jsonb", "'1'::jsonb", "'null'::jsonb",
+                       "'{\"age\": null}'::jsonb", "'{\"age\": []}'::jsonb", "'{\"age\": {}}'::jsonb",
+                       "'{\"age\": {\"kind\": {\"kind\": \"numeric\"}}}'::jsonb",
+                       "'" + TYPED_OVERRIDES + "'::jsonb", "'{\"country\": {\"top_k\": 1}}'::jsonb",
+                       "'{\"token\": {\"top_k\": 65534, \"min_frequency\": 1}}'::jsonb"])
+    values = [0, 1, -1, 2, 5, 65534, 65535, 2**31 - 1, 2**31, 1e10, 1.5, '5', None, [], {}, True, 'log', 'LOG',
+              'standard', 1e308]
+    d = {}
+    for _ in range(g.r.randint(1, 3)):
+        col = g.pick(TYPED_COLUMN_NAMES)
+        if g.chance(0.4):
+            d[col] = g.pick(TYPED_KINDS + [None, 1, [], {}])
+        else:
+            opts = {}
+            for _ in range(g.r.randint(1, 3)):
+                key = g.pick(['kind', 'top_k', 'min_frequency', 'scale', 'top_n', '', 'Kind'])
+                opts[key] = g.pick(TYPED_KINDS) if key == 'kind' and g.chance(0.7) else g.pick(values)
+            d[col] = opts
+    return lit_jsonb(d)
+
+
+def call_typed_train(g):
+    # a sane training, up to two of whose arguments are random
+    args = ["'mixrec_fuzz_data.typed'", 'NULL', "'label'", None, g.pick(['NULL', "'%s'" % TYPED_OVERRIDES])]
+    gens = [lambda: lit_text(g.pick(TYPED_SOURCES)),
+            lambda: 'NULL' if g.chance(0.2) else lit_text(g.pick(TYPED_FEATURES[3:])),
+            lambda: lit_text(g.pick(TYPED_LABELS)), lambda: g.pick(TYPED_EXCLUDES), lambda: typed_transform(g)]
+    for _ in range(g.r.randint(0, 2)):
+        i = g.r.randrange(len(args))
+        args[i] = gens[i]()
+    if args[3] is None:
+        # the table's own columns that are no features, if it is the source
+        args[3] = "ARRAY['id', 'weight']" if args[0] == "'mixrec_fuzz_data.typed'" else 'NULL'
+    src, feats, label, exclude, transform = args
+    # category counters are budgeted at their most (4 x top_k values of
+    # 1 kB each), so the 1 MB of the other phases fits a category or two
+    stmts = ["SET LOCAL mixrec.train_memory = '%s'" % g.pick(['64MB'] * 5 + ['4MB', '1MB'])]
+    # a streamed epoch may run as a parallel aggregate
+    stmts += typed_call_settings(g)
+    roll = g.r.random()
+    if roll < 0.35:
+        stmts.append("SELECT * FROM mixrec_train(%s, %s, %s, %s, exclude => %s, transform => %s, hidden => %s, "
+                     "epochs => %s, batch_size => %s, method => %s%s%s)" % (
+                         g.text(['fz_tt', 'fz_typed'], 0.95), src, feats, label, exclude, transform,
+                         g.pick(["'{4}'", "'{}'", "'{2,2}'"]), g.pick(['1'] * 8 + ['2', '0']),
+                         g.pick(['32', '32', '1', '400']), g.text(['memory', 'stream', 'auto', 'stream'], 0.95),
+                         g.pick(['', '', ", domain => 'shelf'", ", weight => 'weight'", ", domain => 'country'",
+                                 ", weight => 'age'", ", validation_fraction => 0", ", validation_fraction => 0.5"]),
+                         g.pick(['', '', '', ', warm_start => true', ', initial_model => ' + g.typed_model()[0],
+                                 ", on_invalid => 'skip'", ', standardize => false', ', shuffle => false'])))
+    elif roll < 0.55:
+        options = {'hidden': g.pick([[4], [], [2, 2]]), 'epochs': 1, 'method': g.pick(['memory', 'stream'])}
+        if g.chance(0.6):
+            options['exclude'] = g.pick([['id', 'weight'], [], [None], ['nosuch'], 'id', None, [1], [['id']]])
+        if g.chance(0.6):
+            options['transform'] = g.pick([json.loads(TYPED_OVERRIDES), {}, [], 'x', None,
+                                           {'country': {'top_k': g.pick([0, 1, 3, 65535])}}, {'age': 'categorical'}])
+        stmts.append("SELECT length(weights), metrics IS NULL FROM mixrec_train_model(%s, %s, %s, %s, %s, %s, %s, %s)"
+                     % (src, feats, label, g.pick(['NULL', "'shelf'", "'country'"]), g.pick(['NULL', "'weight'"]),
+                        lit_jsonb(options), g.pick(['NULL', 'NULL', g.typed_model()[0]]), g.text(['fz_tt'], 0.9)))
+    else:
+        # mixrec_prepare, and what it prepared, read back
+        prepared = "mixrec_prepare(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" % (
+            src, feats, label if g.chance(0.8) else 'NULL', exclude, transform,
+            g.pick(["'{4}'", "'{}'", "'{2,2}'"]) if g.chance(0.9) else g.hidden(),
+            g.float_() if g.chance(0.2) else '0.5', g.pick(['true', 'false'] * 4 + ['NULL']),
+            g.text(['independent', 'shared'], 0.95), g.bigint() if g.chance(0.2) else '42')
+        stmts.append(g.pick([
+            "SELECT length(%s)" % prepared,
+            "SELECT * FROM mixrec_feature_info(%s)" % prepared,
+            "SELECT length(mixrec_fit(m, t, t.label::int)) FROM mixrec_fuzz_data.typed t, (SELECT %s AS m) p "
+            "WHERE t.id <= 30" % prepared,
+            "SELECT mixrec_score(m, t) FROM mixrec_fuzz_data.typed t, (SELECT %s AS m) p WHERE t.id <= 3" % prepared,
+        ]))
+    return stmts
+
+
+def sane_with_random(g, args, gens):
+    """Sane arguments, up to three of them replaced by random ones"""
+    args = list(args)
+    for _ in range(g.r.randint(0, 3)):
+        i = g.r.randrange(len(args))
+        args[i] = gens[i]()
+    return ', '.join(args)
+
+
+def call_typed_serve(g):
+    return typed_call_settings(g) + typed_serve(g)
+
+
+def typed_serve(g):
+    model = lambda: g.text(TYPED_MODEL_NAMES * 4 + ['fz_m'], 0.95)
+    src = lambda: lit_text(g.pick(TYPED_SOURCES))
+    roll = g.r.random()
+    if roll < 0.1:
+        return [g.pick([
+            "SELECT * FROM mixrec_feature_info(%s, %s)" % (model(), g.int_()),
+            "SELECT * FROM mixrec_feature_info(%s)" % model(),
+            "SELECT mixrec_transform(%s, t) FROM mixrec_fuzz_data.typed t WHERE t.id <= 3" % model(),
+            "SELECT mixrec_transform(%s, t) FROM mixrec_fuzz_data.typed_odd t" % model(),
+        ])]
+    if roll < 0.45:
+        return ["SELECT count(*), sum(score) FROM mixrec_predict(%s)" % sane_with_random(
+            g, ["'fz_typed'", "'mixrec_fuzz_data.typed'", "'id'", 'NULL', "'blend'", 'NULL'],
+            [model, src, lambda: g.pick(["'label'", "'country'", "'t'", "'tags'", expr(g)]),
+             lambda: g.pick(["'embedding'", "'age, country'", "'premium, device, signup, embedding'", expr(g)]),
+             lambda: typed_mode(g), g.float_])]
+    if roll < 0.7:
+        return ["SELECT count(*), sum(value) FROM mixrec_evaluate(%s)" % sane_with_random(
+            g, ["'fz_typed'", "'mixrec_fuzz_data.typed'", 'NULL', "'label'", 'NULL', 'NULL', '10'],
+            [model, src, lambda: g.pick(["'embedding'", "'age'", expr(g)]), lambda: lit_text(g.pick(TYPED_LABELS)),
+             lambda: g.pick(["'shelf'", "'shelf::text'", "'country'", "'label'", "'premium'", expr(g)]),
+             lambda: g.pick(["'country'", "'age'", "'id'", "'tags'", "'embedding'", expr(g)]), g.int_])]
+    users = lambda: g.pick([
+        "'SELECT user_id, age::text AS age, country FROM mixrec_fuzz_data.typed_users'",
+        "'SELECT user_id, age FROM mixrec_fuzz_data.typed_users'",
+        "'SELECT user_id, age, country, ARRAY[''sale''] AS tags FROM mixrec_fuzz_data.typed_users'",
+        "'SELECT * FROM mixrec_fuzz_data.typed_users WHERE false'", "'mixrec_fuzz_data.typed'",
+        "'SELECT user_id, NULL::int AS age, ''''::text AS country FROM mixrec_fuzz_data.typed_users'", source(g)])
+    items = lambda: g.pick([
+        "'SELECT item_id, tags::text AS tags, embedding FROM mixrec_fuzz_data.typed_items'",
+        "'SELECT item_id, tags, embedding[1:2] AS embedding FROM mixrec_fuzz_data.typed_items'",
+        "'SELECT item_id, tags, embedding, 1 AS age FROM mixrec_fuzz_data.typed_items'",
+        "'SELECT item_id, NULL::text[] AS tags, NULL::real[] AS embedding FROM mixrec_fuzz_data.typed_items'",
+        "'SELECT item_id, tags, ''{NaN,0,0}''::real[] AS embedding FROM mixrec_fuzz_data.typed_items'",
+        "'mixrec_fuzz_data.typed'", source(g)])
+    return ["SELECT count(*), max(rank) FROM mixrec_recommend(%s)" % sane_with_random(
+        g, ["'fz_typed_ui'", "'mixrec_fuzz_data.typed_users'", "'mixrec_fuzz_data.typed_items'", "'user_id'",
+            "'item_id'", 'NULL', 'NULL', '3', 'NULL', "'blend'"],
+        [lambda: g.text(['fz_typed', 'fz_typed_ui'], 0.9), users, items,
+         lambda: g.pick(["'id'", "'age'", "'country'", expr(g)]), lambda: g.pick(["'id'", "'tags'", expr(g)]),
+         lambda: g.pick(["'age'", "'age, country'", expr(g)]), lambda: g.pick(["'embedding'", "'tags, embedding'"]),
+         g.int_, lambda: g.pick(["'mixrec_fuzz_data.seen'", "'SELECT 1, 2'",
+                                 "'SELECT user_id, item_id FROM mixrec_fuzz_data.typed_users, "
+                                 "mixrec_fuzz_data.typed_items'"]),
+         lambda: typed_mode(g)])]
+
+
 # (name, generator, share of the calls, share of the time, whether its crash
 # files need the registered models).  The functions that run SQL of their
 # own take 20 to 40 ms a call, the others well under 10 ms.
@@ -847,6 +1911,11 @@ PHASES = [
     ('mixrec_recommend', call_recommend, 35, 13, True),
     ('mixrec_evaluate', call_evaluate, 25, 12, True),
     ('mixrec_activate, mixrec_drop, mixrec_training_info, mixrec_model_versions', call_registry, 60, 1, True),
+    ('forged typed models and training states: scoring, mixrec_transform, mixrec_feature_info, mixrec_fit, '
+     'mixrec_info', call_typed_forged, 150, 4, True),
+    ('typed rows: odd values, odd row types, row types altered under a call site', call_typed_rows, 90, 4, True),
+    ('typed training: mixrec_train, mixrec_train_model, mixrec_prepare', call_typed_train, 48, 2, True),
+    ('mixrec_predict, mixrec_evaluate, mixrec_recommend with typed models', call_typed_serve, 32, 4, True),
 ]
 
 
@@ -940,9 +2009,12 @@ class Server:
         self.conn = self.connect_role()
 
     def run_call(self, stmts):
-        """Run one call in its own transaction; return (crashed, lost, error)"""
+        """Run one call in its own transaction; return (crashed, lost, error,
+        bad_text): bad_text says where text invalid in the database's
+        encoding (UTF-8) reached the client, if it did"""
         error = None
         lost = False
+        bad_text = None
         try:
             with self.conn.cursor() as cur:
                 cur.execute('BEGIN')
@@ -952,9 +2024,16 @@ class Server:
                     for s in stmts:
                         cur.execute(s)
                         if cur.description:
-                            cur.fetchall()
+                            try:
+                                cur.fetchall()
+                            except UnicodeError as e:
+                                # psycopg2 decodes text results strictly
+                                bad_text = 'a result: %s' % e
                 except psycopg2.Error as e:
                     error = e
+                    # and error messages leniently, invalid bytes as U+FFFD
+                    if '\ufffd' in (e.pgerror or ''):
+                        bad_text = 'the error: %s' % ' '.join(e.pgerror.split())[:200]
                 cur.execute('ROLLBACK')
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
             lost = True
@@ -966,7 +2045,7 @@ class Server:
         # a parallel worker's crash reaches the leader as an error first
         suspicious = error is not None and ('terminated' in str(error) or 'crash' in str(error))
         crashed = self.restarted(lost or suspicious)
-        return crashed, lost, error
+        return crashed, lost, error, bad_text
 
 
 def superuser_setup(dbname, tap):
@@ -1036,6 +2115,55 @@ def role_setup(server):
     return models, states, exports
 
 
+def typed_setup(server):
+    """Build the role's typed models and training states; return them with
+    each model's columns (name, kind, type), in input order"""
+    typed = {'models': {}, 'states': {}, 'columns': {}, 'exports': {}}
+    with server.conn.cursor() as cur:
+        cur.execute("SET client_min_messages = error")
+        cur.execute("SET max_parallel_workers_per_gather = 0")
+        for label, sql in [
+            # every kind, and every type a kind reads, with overrides
+            ('prepared', "SELECT mixrec_prepare('mixrec_fuzz_data.typed', label => 'label', exclude => "
+                         "ARRAY['id', 'weight'], transform => '%s', hidden => '{4}')" % TYPED_OVERRIDES),
+            # trained: with optimiser state
+            ('trained', "SELECT weights FROM mixrec_models WHERE name = 'fz_typed' AND active"),
+            ('ui', "SELECT weights FROM mixrec_models WHERE name = 'fz_typed_ui' AND active"),
+            # one category of 11 values (a hashed vocabulary), no hidden layer, no standardisation
+            ('small', "SELECT mixrec_prepare('SELECT country, label FROM mixrec_fuzz_data.typed', "
+                      "label => 'label', hidden => '{}', standardize => false)"),
+            # small vocabularies (bisection), a date, a dense column
+            ('few', "SELECT mixrec_prepare('mixrec_fuzz_data.typed', 'premium, device, signup, embedding', "
+                    "'label', hidden => '{2}', init => 'shared')"),
+        ]:
+            cur.execute(sql)
+            typed['models'][label] = bytes(cur.fetchone()[0])
+        # the aggregate's model: a transform and optimiser state
+        cur.execute("SELECT mixrec_fit(%s, t, t.label::int::float8) FROM mixrec_fuzz_data.typed t "
+                    "WHERE t.id <= 40" % lit_bytea(typed['models']['prepared']))
+        typed['models']['fitted'] = bytes(cur.fetchone()[0])
+        for label, sql in [
+            ('pool', "SELECT mixrec_fit_state(%s, t, t.label::int, t.weight, t.shelf, "
+                     "'{\"batch_size\": 8, \"pool_batches\": 4}') FROM mixrec_fuzz_data.typed t WHERE t.id <= 21"
+                     % lit_bytea(typed['models']['prepared'])),
+            ('flushed', "SELECT mixrec_fit_state(%s, t, t.label::int, 1, NULL, "
+                        "'{\"batch_size\": 4, \"pool_batches\": 1}') FROM mixrec_fuzz_data.typed t WHERE t.id <= 8"
+                        % lit_bytea(typed['models']['few'])),
+        ]:
+            cur.execute(sql)
+            typed['states'][label] = bytes(cur.fetchone()[0])
+        # their interchange forms, where mixrec_export carries the transform
+        typed['exports'] = {}
+        for label, blob in typed['models'].items():
+            cur.execute("SELECT mixrec_export(%s)::text" % lit_bytea(blob))
+            typed['exports'][label] = cur.fetchone()[0]
+        cur.execute("RESET max_parallel_workers_per_gather")
+    for label, blob in typed['models'].items():
+        typed['columns'][label] = [(c['original'], c['kind'], c['type'].decode())
+                                   for c in parse_transform(blob)]
+    return typed
+
+
 def crash_file_text(seed, n, phase, stmts, needs_models, error):
     lines = [
         '-- The server restarted while running this call of test/fuzz/sql_fuzz.py',
@@ -1084,14 +2212,14 @@ def replay(server, tap, dbname, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--seed', type=int, default=1)
-    ap.add_argument('--calls', type=int, default=5000, help='fuzzing calls in all, shared among the phases')
+    ap.add_argument('--calls', type=int, default=7000, help='fuzzing calls in all, shared among the phases')
     ap.add_argument('--dbname', default=os.environ.get('PGDATABASE', 'postgres'))
-    ap.add_argument('--max-seconds', type=float, default=55,
+    ap.add_argument('--max-seconds', type=float, default=66,
                     help='time for all the phases, shared by fixed weights')
     ap.add_argument('--replay-only', action='store_true', help='only replay the regression files')
     ap.add_argument('--no-write', action='store_true', help='write no crash files')
     ap.add_argument('--phase', help='run only the phases whose name contains this')
-    ap.add_argument('--verbose', action='store_true', help='count the errors of each phase by message')
+    ap.add_argument('--verbose', action='store_true', help='count the errors of each phase by SQLSTATE and message')
     args = ap.parse_args()
 
     run_started = time.time()
@@ -1114,6 +2242,7 @@ def main():
 
     # 2. the phases
     models, states, exports = role_setup(server)
+    typed = typed_setup(server)
     total_weight = sum(p[2] for p in PHASES)
     total_time = sum(p[3] for p in PHASES)
     started = time.time()
@@ -1121,8 +2250,9 @@ def main():
         if args.phase and args.phase not in phase:
             continue
         count = max(1, args.calls * weight // total_weight)
-        g = Gen(random.Random('%d/%d' % (args.seed, index)), models, states, exports)
+        g = Gen(random.Random('%d/%d' % (args.seed, index)), models, states, exports, typed)
         crashes = []
+        bad_texts = []
         errors = 0
         messages = {}
         t0 = time.time()
@@ -1134,12 +2264,18 @@ def main():
                 break
             n = index * 100000 + i
             stmts = fn(g)
-            crashed, lost, error = server.run_call(stmts)
+            crashed, lost, error, bad_text = server.run_call(stmts)
             done += 1
+            if bad_text is not None:
+                if len(bad_texts) < 3:
+                    tap.diag('call %d of phase "%s" returned invalid text in %s' % (n, phase, bad_text))
+                    tap.diag('  ' + ' '.join(stmts[-1].split())[:300])
+                bad_texts.append(n)
             if error is not None:
                 errors += 1
                 if args.verbose:
-                    key = re.sub(r'[0-9]+', 'N', str(error).split('\n')[0])[:100]
+                    key = '%s %s' % (getattr(error, 'pgcode', None) or '-----',
+                                     re.sub(r'[0-9]+', 'N', str(error).split('\n')[0])[:100])
                     messages[key] = messages.get(key, 0) + 1
             if crashed:
                 text = crash_file_text(args.seed, n, phase, stmts, needs_models, error)
@@ -1167,6 +2303,8 @@ def main():
         for key, c in sorted(messages.items(), key=lambda kv: -kv[1])[:12]:
             tap.diag('  %5d  %s' % (c, key))
         tap.ok(not crashes, '%d calls of %s: no restart' % (done, phase))
+        if bad_texts:
+            tap.ok(False, '%d of %d calls of %s returned text invalid in UTF-8' % (len(bad_texts), done, phase))
     tap.diag('fuzzing took %.1f s, %.1f s in all' % (time.time() - started, time.time() - run_started))
     print('1..%d' % tap.n)
     return 0 if tap.failed == 0 else 1
