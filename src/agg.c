@@ -99,6 +99,8 @@ typedef struct FitCache
 	int			trusted_capacity;
 	bool		types_checked;	/* the row arguments' types, checked once: */
 	bool		features_record;	/* typed columns in a row, not an array */
+	bool		features_by_position;	/* mixrec_fit_rows: the ROW() that
+										 * streamed training writes */
 	Oid			label_type;
 	Oid			weight_type;
 	Oid			domain_type;
@@ -121,6 +123,7 @@ static void CheckAggregateContext(FunctionCallInfo fcinfo, const char *name,
 static FitCache *FitCacheOf(FunctionCallInfo fcinfo);
 static FitWork *FitWorkFor(FunctionCallInfo fcinfo, const FitState *state);
 static Oid	FitArgType(FunctionCallInfo fcinfo, int arg);
+static bool FitArgDeclaredAny(FunctionCallInfo fcinfo, int arg);
 static void FitCheckArgTypes(FunctionCallInfo fcinfo, FitCache *cache);
 static bool FitReadFeatures(FunctionCallInfo fcinfo, FitCache *cache, const Transform *transform,
 							const MixrecModel *model, bool skip_invalid);
@@ -440,6 +443,20 @@ FitArgType(FunctionCallInfo fcinfo, int arg)
 }
 
 /*
+ * Is an argument of the transition function declared "any" (the form that
+ * mixrec_fit_rows, streamed training's aggregate, calls)?
+ */
+static bool
+FitArgDeclaredAny(FunctionCallInfo fcinfo, int arg)
+{
+	Oid		   *types;
+	int			nargs;
+
+	(void) get_func_signature(fcinfo->flinfo->fn_oid, &types, &nargs);
+	return arg < nargs && types[arg] == ANYOID;
+}
+
+/*
  * Check the types of the row arguments once per call site: the datum layer
  * reads each value as the type it is told
  */
@@ -452,6 +469,7 @@ FitCheckArgTypes(FunctionCallInfo fcinfo, FitCache *cache)
 		return;
 	features = FitArgType(fcinfo, 2);
 	cache->features_record = type_is_rowtype(features);
+	cache->features_by_position = cache->features_record && FitArgDeclaredAny(fcinfo, 2);
 	if (!cache->features_record)
 		DatumCheckFeaturesType(features, "features");
 	cache->label_type = FitArgType(fcinfo, 3);
@@ -500,7 +518,8 @@ FitTransformFor(FitCache *cache, MemoryContext aggcontext, const bytea *blob,
 	MemoryContextSwitchTo(old);
 	cache->transform = TransformLoadSection(cache->section, cache->section_len,
 											MlpInputDim(&model->shape), cache->transform_mcxt);
-	RecordEncoderInit(&cache->encoder, cache->transform, cache->transform_mcxt);
+	RecordEncoderInit(&cache->encoder, cache->transform, cache->features_by_position,
+					  cache->transform_mcxt);
 	if (StateIsTrusted(cache, aggcontext, blob))
 		cache->section_seen = model->transform;
 	return cache->transform;

@@ -129,7 +129,7 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim, const Tran
 	columns = SourcePlanColumns(plan);
 	/* Typed columns come as the ROW() mixrec wrote, which the encoder checks */
 	if (transform)
-		RecordEncoderInit(&encoder, transform, context);
+		RecordEncoderInit(&encoder, transform, true, context);
 	else
 		DatumCheckFeaturesType(TupleDescAttr(columns, 0)->atttypid, "features");
 	label_type = TupleDescAttr(columns, 1)->atttypid;

@@ -17,6 +17,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "mixrec.h"
 #include "typed.h"
 #include "utils/builtins.h"
@@ -31,6 +32,7 @@ static void AppendShapeJson(StringInfo buf, int version, Size bytes,
 							const MixrecModel *model);
 
 static int	ErrcodeForStatus(MixrecStatus status);
+static const char *ValidText(const char *message);
 static ModelInitKind InitKindFromText(text *name);
 
 /*
@@ -63,8 +65,31 @@ ReportCoreError(const MixrecError *err)
 {
 	ereport(ERROR,
 			(errcode(ErrcodeForStatus(err->status)),
-			 errmsg("%s", err->message)));
+			 errmsg("%s", ValidText(err->message))));
 	pg_unreachable();
+}
+
+/*
+ * A core message as text valid in the database's encoding: a message about
+ * a forged model can quote its bytes (a column name, a vocabulary entry),
+ * which must not reach a client as they are; such bytes are written \xNN
+ */
+static const char *
+ValidText(const char *message)
+{
+	StringInfoData escaped;
+
+	if (pg_verifymbstr(message, strlen(message), true))
+		return message;
+	initStringInfo(&escaped);
+	for (const unsigned char *p = (const unsigned char *) message; *p; p++)
+	{
+		if (*p < 0x80)
+			appendStringInfoChar(&escaped, (char) *p);
+		else
+			appendStringInfo(&escaped, "\\x%02x", *p);
+	}
+	return escaped.data;
 }
 
 /*

@@ -200,7 +200,7 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 	cache->transform = ModelTransformLoad(model, cache->mcxt);
 	if (cache->transform)
 	{
-		RecordEncoderInit(&cache->encoder, cache->transform, cache->mcxt);
+		RecordEncoderInit(&cache->encoder, cache->transform, false, cache->mcxt);
 		SparseScoreInit(cache, model);
 	}
 	MemoryContextSwitchTo(old);

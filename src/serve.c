@@ -238,7 +238,7 @@ ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha
 	scorer->model = model;
 	scorer->transform = ModelTransformLoad(model, CurrentMemoryContext);
 	if (scorer->transform)
-		RecordEncoderInit(&scorer->encoder, scorer->transform, CurrentMemoryContext);
+		RecordEncoderInit(&scorer->encoder, scorer->transform, true, CurrentMemoryContext);
 	scorer->mode = mode;
 	scorer->alpha = alpha;
 	scorer->soup = NULL;

@@ -303,7 +303,7 @@ ReadIntoMemory(const char *query, const TrainOptions *opts, const TrainArguments
 	if (args->typed)
 	{
 		data->typed = palloc(sizeof(RecordEncoder));
-		RecordEncoderInit(data->typed, args->typed->transform, context);
+		RecordEncoderInit(data->typed, args->typed->transform, true, context);
 		data->holdout_fraction = opts->validation_fraction;
 	}
 	if (opts->initial)

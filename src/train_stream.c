@@ -234,7 +234,7 @@ StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
 	if (args->typed)
 	{
 		val->typed = palloc(sizeof(RecordEncoder));
-		RecordEncoderInit(val->typed, args->typed->transform, context);
+		RecordEncoderInit(val->typed, args->typed->transform, true, context);
 	}
 	if (opts->initial)
 	{

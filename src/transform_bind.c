@@ -14,7 +14,9 @@
  * fields f1, f2, ...): when names do not match and the row has exactly the
  * model's columns in that form, it is read by position, so that ROW() of
  * the model's columns, in the model's order, works too.  mixrec's own
- * queries pass typed columns that way.
+ * queries pass typed columns as such a ROW() and bind by position outright
+ * (by_position): a model whose columns are themselves named f1, f2, ...
+ * in another order must not be read by those names.
  *
  * A record's row type can change under a long-lived call site (ALTER TABLE
  * in the same session): the binding is keyed by the type and the typcache's
@@ -186,17 +188,20 @@ FindAttribute(TupleDesc desc, AttrNumber first_attno, const char *name)
  */
 TransformBinding *
 TransformBind(const Transform *transform, TupleDesc desc, AttrNumber first_attno,
-			  MemoryContext context)
+			  bool by_position, MemoryContext context)
 {
 	MemoryContext old = MemoryContextSwitchTo(context);
 	TransformBinding *binding = palloc0(sizeof(TransformBinding));
-	bool		by_position = false;
 
 	binding->transform = transform;
 	binding->desc = desc;
 	binding->attnos = palloc_array(AttrNumber, transform->n_columns);
 	binding->readers = palloc0_array(TypedReader, transform->n_columns);
 
+	/* mixrec's own ROW() of the model's columns: position is the meaning */
+	if (by_position && desc->natts - (first_attno - 1) != (int) transform->n_columns)
+		elog(ERROR, "a row of %d fields for a model of %u typed columns",
+			 desc->natts - (first_attno - 1), transform->n_columns);
 	for (uint32 c = 0; c < transform->n_columns && !by_position; c++)
 		if (FindAttribute(desc, first_attno, transform->columns[c].name) == 0 &&
 			IsAnonymousRow(desc, first_attno, transform->n_columns))
@@ -255,9 +260,11 @@ TransformEncodeRow(const TransformBinding *binding, const Datum *values, const b
  * An encoder with nothing bound yet
  */
 void
-RecordEncoderInit(RecordEncoder *encoder, const Transform *transform, MemoryContext context)
+RecordEncoderInit(RecordEncoder *encoder, const Transform *transform, bool by_position,
+				  MemoryContext context)
 {
 	memset(encoder, 0, sizeof(*encoder));
+	encoder->by_position = by_position;
 	encoder->context = AllocSetContextCreate(context, "mixrec record encoder",
 											 ALLOCSET_SMALL_SIZES);
 	encoder->transform = transform;
@@ -315,7 +322,8 @@ RecordDeform(RecordEncoder *encoder, Datum record)
 		encoder->values = palloc_array(Datum, Max(copy->natts, 1));
 		encoder->nulls = palloc_array(bool, Max(copy->natts, 1));
 		MemoryContextSwitchTo(old);
-		encoder->binding = TransformBind(encoder->transform, copy, 1, encoder->context);
+		encoder->binding = TransformBind(encoder->transform, copy, 1, encoder->by_position,
+										 encoder->context);
 		encoder->typid = typid;
 		encoder->typmod = typmod;
 		encoder->identifier = identifier;

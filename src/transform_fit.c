@@ -85,18 +85,19 @@ static void
 CheckFitMemory(const TypedColumn *columns, int n_columns)
 {
 	double		need = 0;
+	double		counters = 0;
 	int			counted = 0;
 
 	for (int i = 0; i < n_columns; i++)
 		if (columns[i].kind == TRANSFORM_CATEGORICAL || columns[i].kind == TRANSFORM_MULTI_HOT)
 		{
-			need += (double) VocabularyCapacity(&columns[i]) *
-				(VOCABULARY_ENTRY_BYTES + TRANSFORM_MAX_VALUE);
+			counters += VocabularyCapacity(&columns[i]);
 			counted++;
 		}
+	need = counters * (VOCABULARY_ENTRY_BYTES + TRANSFORM_MAX_VALUE);
 	MemoryBudgetCheck(need, "counting the categories of the training rows",
-					  psprintf("%d category columns keep up to %d values each (%d times top_k, at least %d) of up to %d bytes.",
-							   counted, counted ? VocabularyCapacity(&columns[0]) : 0,
+					  psprintf("%d category %s keep %.0f values in all (per column %d times top_k, at least %d), each of up to %d bytes.",
+							   counted, counted == 1 ? "column" : "columns", counters,
 							   VOCABULARY_SLACK, VOCABULARY_MIN_CAPACITY, TRANSFORM_MAX_VALUE));
 }
 

@@ -191,7 +191,8 @@ extern const Transform *TransformLoadSection(const uint8 *section, uint32 len, u
  * before first_attno are not considered (a query's own leading columns).
  */
 extern TransformBinding *TransformBind(const Transform *transform, TupleDesc desc,
-									   AttrNumber first_attno, MemoryContext context);
+									   AttrNumber first_attno, bool by_position,
+									   MemoryContext context);
 
 /* Encode a row (its values and nulls by attribute) into input_dim floats */
 extern void TransformEncodeRow(const TransformBinding *binding, const Datum *values,
@@ -205,6 +206,8 @@ typedef struct RecordEncoder
 {
 	MemoryContext context;		/* holds the bindings */
 	const Transform *transform;
+	bool		by_position;	/* rows are mixrec's own ROW() of the model's
+								 * columns, in order; else matched by name */
 	Oid			typid;			/* the row type last bound, InvalidOid if none */
 	int32		typmod;
 	uint64		identifier;		/* of its descriptor (typcache) */
@@ -215,7 +218,7 @@ typedef struct RecordEncoder
 } RecordEncoder;
 
 extern void RecordEncoderInit(RecordEncoder *encoder, const Transform *transform,
-							  MemoryContext context);
+							  bool by_position, MemoryContext context);
 extern void RecordEncode(RecordEncoder *encoder, Datum record, float *x);
 
 /* ROW() of a transform's columns for a query; typed NULLs where !present[c] */

@@ -231,6 +231,20 @@ SELECT * FROM mixrec_recommend('shop_listed', 'SELECT country FROM shoppers', 'p
 SELECT * FROM mixrec_recommend('shop_listed', 'shoppers', 'products', 'country', 'id',
                                'age', 'tags');
 
+-- Columns named like ROW()'s own fields (f1, f2, ...) in another order: mixrec's
+-- queries read its ROW() of them by position, never by those names
+CREATE TABLE f_named AS
+SELECT i AS id, (ARRAY['fr', 'de'])[1 + i % 2] AS f2, i % 50 AS f1, i % 3 = 0 AS label
+FROM generate_series(1, 300) AS i;
+SELECT model FROM mixrec_train('f_named', 'f_named', label => 'label', exclude => ARRAY['id'], epochs => 1);
+SELECT column_name, kind FROM mixrec_feature_info('f_named');
+SELECT max(abs(p.score - mixrec_score('f_named', f))) < 1e-6 AS predict_like_per_row
+FROM mixrec_predict('f_named', 'f_named', 'id') AS p JOIN f_named f ON f.id::text = p.id;
+
+-- A forged model whose column name holds a byte invalid in UTF-8 (checksum
+-- recomputed): the message shows the byte escaped, never as it is
+SELECT * FROM mixrec_feature_info('\x4d585243020000000400000093000000000000000200000001000000000000000000e03f4b000000000000005fa816bf5c412fbe885d823e59c1193f520d323fee4fc33e0100000002000000030007000400010000000000020000000100000000000000020000000000000000000000000000000000000000000000000000000000000063ff756e7472797465787411a66bce'::bytea);
+
 -- Version 1 models (array features) keep loading and scoring
 SELECT (mixrec_info(mixrec_init(3, '{4}'))->>'format_version')::int AS array_model_format,
        mixrec_score(mixrec_init(3, '{4}'), '{1,2,3}'::real[]) BETWEEN 0 AND 1 AS scores;
