@@ -319,7 +319,7 @@ OpenTransitionState(FunctionCallInfo fcinfo, MemoryContext aggcontext, FitState 
 					 &err) != MIXREC_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid mixrec training state: %s", err.message),
+				 errmsg("invalid mixrec training state: %s", CoreMessage(&err)),
 				 errdetail("The transition state of an aggregate built on mixrec_fit_accum or mixrec_merge_accum must be one that mixrec_fit_state returned, or NULL.")));
 	TrustState(cache, aggcontext, blob);
 	return blob;
@@ -663,7 +663,7 @@ MergeInto(FunctionCallInfo fcinfo, FitState *into, bytea *other_blob)
 	if (FitStateCompatible(into, &other, &err) != MIXREC_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("%s", err.message)));
+				 errmsg("%s", CoreMessage(&err))));
 	FitStateFlush(&other, FitWorkFor(fcinfo, &other));
 	FitStateFlush(into, FitWorkFor(fcinfo, into));
 	FitStateAverage(into, &other);
@@ -736,7 +736,7 @@ mixrec_fit_final(PG_FUNCTION_ARGS)
 	if (ModelCheck(&state.model, &err) != MIXREC_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("training diverged: %s", err.message),
+				 errmsg("training diverged: %s", CoreMessage(&err)),
 				 errhint("Lower the learning rate (now %g).", state.model.adam.lr)));
 	model = palloc(state.header.model_len + VARHDRSZ);
 	SET_VARSIZE(model, state.header.model_len + VARHDRSZ);

@@ -920,13 +920,13 @@ ReadTransform(const JsonbValue *value, int input_dim, uint32 *len)
 	{
 		if (TransformBuild(specs, (uint32) n, NULL, 0, &built_inputs, &err) == MIXREC_OK)
 			elog(ERROR, "a transform the core cannot size was built");
-		ImportError("transform: %s", err.message);
+		ImportError("transform: %s", CoreMessage(&err));
 	}
 	if (size > MaxAllocSize)
 		ImportError("the transform takes %zu bytes, more than a model can hold", size);
 	section = palloc(size);
 	if (TransformBuild(specs, (uint32) n, section, size, &built_inputs, &err) != MIXREC_OK)
-		ImportError("transform: %s", err.message);
+		ImportError("transform: %s", CoreMessage(&err));
 
 	/* What follows from the rest must agree with it */
 	for (int i = 0; i < n; i++)

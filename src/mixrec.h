@@ -46,6 +46,7 @@ extern MixrecModel *ModelAllocate(const MlpShape *shape, uint32 flags);
 extern MixrecModel *ModelFromBytea(bytea *blob);
 extern bytea *ModelToBytea(const MixrecModel *model);
 extern void ReportCoreError(const MixrecError *err) pg_attribute_noreturn();
+extern const char *CoreMessage(const MixrecError *err);
 extern void ModelCheckAlpha(double alpha, const char *what);
 extern void ModelHiddenFromArray(ArrayType *hidden, MlpShape *shape);
 

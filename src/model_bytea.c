@@ -32,7 +32,6 @@ static void AppendShapeJson(StringInfo buf, int version, Size bytes,
 							const MixrecModel *model);
 
 static int	ErrcodeForStatus(MixrecStatus status);
-static const char *ValidText(const char *message);
 static ModelInitKind InitKindFromText(text *name);
 
 /*
@@ -65,24 +64,25 @@ ReportCoreError(const MixrecError *err)
 {
 	ereport(ERROR,
 			(errcode(ErrcodeForStatus(err->status)),
-			 errmsg("%s", ValidText(err->message))));
+			 errmsg("%s", CoreMessage(err))));
 	pg_unreachable();
 }
 
 /*
  * A core message as text valid in the database's encoding: a message about
  * a forged model can quote its bytes (a column name, a vocabulary entry),
- * which must not reach a client as they are; such bytes are written \xNN
+ * which must not reach a client as they are; such bytes are written \xNN.
+ * Every message of the core goes through here on its way to ereport.
  */
-static const char *
-ValidText(const char *message)
+const char *
+CoreMessage(const MixrecError *err)
 {
 	StringInfoData escaped;
 
-	if (pg_verifymbstr(message, strlen(message), true))
-		return message;
+	if (pg_verifymbstr(err->message, strlen(err->message), true))
+		return err->message;
 	initStringInfo(&escaped);
-	for (const unsigned char *p = (const unsigned char *) message; *p; p++)
+	for (const unsigned char *p = (const unsigned char *) err->message; *p; p++)
 	{
 		if (*p < 0x80)
 			appendStringInfoChar(&escaped, (char) *p);

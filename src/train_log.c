@@ -45,7 +45,7 @@ CheckDiverged(const MixrecModel *model, int epoch, double lr)
 	if (ModelCheck(model, &err) != MIXREC_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("training diverged in epoch %d: %s", epoch, err.message),
+				 errmsg("training diverged in epoch %d: %s", epoch, CoreMessage(&err)),
 				 errhint("Lower learning_rate (now %g), or standardize the features.", lr)));
 }
 
