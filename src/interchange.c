@@ -217,7 +217,7 @@ AppendTransformColumn(StringInfo buf, const Transform *transform, uint32 c)
 	appendStringInfoString(buf, ", \"type\": ");
 	AppendJsonText(buf, column->type_name, strlen(column->type_name), "type name", c);
 	appendStringInfo(buf, ", \"kind\": \"%s\", \"position\": %u, \"width\": %u, \"missing\": %s",
-					 TypedKindName(column->kind), (unsigned) column->position,
+					 TransformKindName(column->kind), (unsigned) column->position,
 					 (unsigned) column->width,
 					 (column->flags & TRANSFORM_MISSING) ? "true" : "false");
 	if (column->kind == TRANSFORM_NUMERIC)
@@ -624,7 +624,7 @@ ReadKind(JsonbContainer *object, const char *where)
 	RequireKey(object, "kind", where, &v);
 	name = ExpectString(&v, psprintf("%s \"kind\"", where));
 	for (int kind = TRANSFORM_NUMERIC; kind <= TRANSFORM_TIME; kind++)
-		if (strcmp(name, TypedKindName((TransformKind) kind)) == 0)
+		if (strcmp(name, TransformKindName((TransformKind) kind)) == 0)
 			return (TransformKind) kind;
 	ImportError("%s has unknown kind \"%s\" (known kinds: \"numeric\", \"boolean\", \"categorical\", \"multi_hot\", \"dense\", \"time\")",
 				where, name);
@@ -831,7 +831,7 @@ ReadTransformColumn(const JsonbValue *value, int index, TransformColumnSpec *spe
 	if ((spec->kind == TRANSFORM_CATEGORICAL || spec->kind == TRANSFORM_MULTI_HOT) &&
 		(spec->flags & TRANSFORM_MISSING))
 		ImportError("%s is %s, which has no \"missing\" input (its NULL bucket stands for NULL)",
-					where, TypedKindName(spec->kind));
+					where, TransformKindName(spec->kind));
 	spec->length = 1;
 	switch (spec->kind)
 	{
@@ -939,7 +939,7 @@ ReadTransform(const JsonbValue *value, int input_dim, uint32 *len)
 						specs[i].name, (unsigned) positions[i], (unsigned) inputs);
 		if (widths[i] != w)
 			ImportError("transform column \"%s\" has width %u, but a %s column of its shape fills %u inputs",
-						specs[i].name, (unsigned) widths[i], TypedKindName(specs[i].kind),
+						specs[i].name, (unsigned) widths[i], TransformKindName(specs[i].kind),
 						(unsigned) w);
 		inputs += w;
 	}

@@ -43,31 +43,6 @@ static AttrNumber FindAttribute(TupleDesc desc, AttrNumber first_attno, const ch
 static uint64 RowTypeIdentifier(RecordEncoder *encoder, Oid typid, int32 typmod);
 
 /*
- * The name of a kind, as messages, mixrec_feature_info and the transform
- * option spell it
- */
-const char *
-TypedKindName(TransformKind kind)
-{
-	switch (kind)
-	{
-		case TRANSFORM_NUMERIC:
-			return "numeric";
-		case TRANSFORM_BOOLEAN:
-			return "boolean";
-		case TRANSFORM_CATEGORICAL:
-			return "categorical";
-		case TRANSFORM_MULTI_HOT:
-			return "multi_hot";
-		case TRANSFORM_DENSE:
-			return "dense";
-		case TRANSFORM_TIME:
-			return "time";
-	}
-	return "unknown";
-}
-
-/*
  * A transform section, validated for a model of input_dim inputs and
  * loaded into context
  */
@@ -225,7 +200,7 @@ TransformBind(const Transform *transform, TupleDesc desc, AttrNumber first_attno
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("column \"%s\" was trained as %s (%s) but is %s here",
-							column->name, column->type_name, TypedKindName(column->kind),
+							column->name, column->type_name, TransformKindName(column->kind),
 							format_type_be(type)),
 					 errhint("Cast the column to %s.", column->type_name)));
 		binding->attnos[c] = attno;

@@ -133,7 +133,7 @@ FeatureInfoRows(FunctionCallInfo fcinfo, const MixrecModel *model)
 		memset(nulls, 0, sizeof(nulls));
 		values[INFO_COLUMN_NAME] = CStringGetTextDatum(column->name);
 		values[INFO_TYPE] = CStringGetTextDatum(column->type_name);
-		values[INFO_KIND] = CStringGetTextDatum(TypedKindName(column->kind));
+		values[INFO_KIND] = CStringGetTextDatum(TransformKindName(column->kind));
 		values[INFO_FIRST_INPUT] = Int32GetDatum((int32) column->position + 1);
 		values[INFO_INPUTS] = Int32GetDatum((int32) column->width);
 		values[INFO_ROWS] = Int64GetDatum((int64) column->rows);

@@ -175,9 +175,6 @@ typedef struct TransformBinding
 	TypedReader *readers;		/* [n_columns] */
 } TransformBinding;
 
-/* "numeric", "categorical", ...: a kind as users spell it */
-extern const char *TypedKindName(TransformKind kind);
-
 /* The loaded transform of a model, or NULL for a model of array features */
 extern const Transform *ModelTransformLoad(const MixrecModel *model, MemoryContext context);
 /* A transform section validated (for input_dim inputs) and loaded */

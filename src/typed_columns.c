@@ -86,7 +86,6 @@ typedef struct Override
 static bool IsIdentifierStart(unsigned char c);
 static bool IsIdentifierPart(unsigned char c);
 static bool IsNameList(const char *features);
-static const char *KindName(TransformKind kind);
 static bool TypeTakesKind(Oid type, TransformKind kind);
 static char *KindNames(Oid type, const char *conjunction);
 static int	CountColumns(TupleDesc desc, const char *name, AttrNumber *attno);
@@ -213,18 +212,6 @@ TypedTypeName(Oid type, int32 typmod)
 	if (len > TRANSFORM_MAX_NAME)
 		name[pg_mbcliplen(name, len, TRANSFORM_MAX_NAME)] = '\0';
 	return name;
-}
-
-/*
- * The name of a kind, as the transform argument spells it
- */
-static const char *
-KindName(TransformKind kind)
-{
-	for (int i = 0; i < lengthof(Kinds); i++)
-		if (Kinds[i].kind == kind)
-			return Kinds[i].name;
-	elog(ERROR, "unknown transform kind %d", (int) kind);
 }
 
 /*
@@ -414,7 +401,7 @@ ColumnSetKind(TypedColumn *column, TransformKind kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("transform: column \"%s\" of type %s cannot be \"%s\"", column->name,
-						format_type_be(column->type), KindName(kind)),
+						format_type_be(column->type), TransformKindName(kind)),
 				 errhint("A column of type %s can be %s.", format_type_be(column->type),
 						 KindNames(column->type, " or "))));
 	column->kind = kind;
@@ -539,7 +526,7 @@ OverrideParse(const TypedColumn *typed, const JsonbValue *value, Override *overr
 				 errmsg("transform: column \"%s\" must be given a kind (a string) or an object of options, got %s",
 						column, JsonValueKind(value)),
 				 errhint("Give a kind, as in {\"%s\": \"%s\"}, or an object of options among %s.",
-						 column, KindName(typed->kind), OptionNames)));
+						 column, TransformKindName(typed->kind), OptionNames)));
 
 	it = JsonbIteratorInit(value->val.binary.data);
 	while ((token = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
@@ -611,12 +598,12 @@ OverrideApply(TypedColumn *column, const Override *override)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("transform: %s applies to categorical and multi_hot columns only, and column \"%s\" is %s",
 						override->has_top_k ? "top_k" : "min_frequency", column->name,
-						KindName(column->kind))));
+						TransformKindName(column->kind))));
 	if (override->has_scale && column->kind != TRANSFORM_NUMERIC)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("transform: scale applies to numeric columns only, and column \"%s\" is %s",
-						column->name, KindName(column->kind))));
+						column->name, TransformKindName(column->kind))));
 
 	if (override->has_top_k)
 		column->top_k = override->top_k;

@@ -144,6 +144,9 @@ typedef struct Transform
 	const TransformColumn *columns;
 } Transform;
 
+/* "numeric", "categorical", "multi_hot", ...: a kind as SQL spells it */
+extern const char *TransformKindName(uint32_t kind);
+
 /* The inputs a column of this description fills */
 extern uint32_t TransformWidth(TransformKind kind, uint32_t flags, uint32_t length,
 							   uint32_t vocab_size);

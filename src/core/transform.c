@@ -141,7 +141,6 @@ typedef struct SpecOrder
 } SpecOrder;
 
 static const char *ColumnLabel(Label *label, const char *name, size_t len, uint32_t index);
-static const char *KindName(uint32_t kind);
 static uint32_t AllowedFlags(uint32_t kind);
 static int	HasVocabulary(uint32_t kind);
 static uint32_t Width(uint32_t kind, uint32_t flags, uint32_t length, uint32_t vocab_size);
@@ -235,10 +234,10 @@ ColumnLabel(Label *label, const char *name, size_t len, uint32_t index)
 }
 
 /*
- * Name a kind for a message
+ * Name a kind as SQL spells it (mixrec_feature_info, the transform option)
  */
-static const char *
-KindName(uint32_t kind)
+const char *
+TransformKindName(uint32_t kind)
 {
 	switch (kind)
 	{
@@ -249,7 +248,7 @@ KindName(uint32_t kind)
 		case TRANSFORM_CATEGORICAL:
 			return "categorical";
 		case TRANSFORM_MULTI_HOT:
-			return "multi-hot";
+			return "multi_hot";
 		case TRANSFORM_DENSE:
 			return "dense";
 		case TRANSFORM_TIME:
@@ -418,7 +417,7 @@ CheckShape(uint32_t kind, uint32_t flags, uint32_t length, uint32_t vocab_size,
 	if (flags & ~AllowedFlags(kind))
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 						  "%s has flags 0x%x, but a %s column takes only 0x%x",
-						  label, (unsigned) flags, KindName(kind), (unsigned) AllowedFlags(kind));
+						  label, (unsigned) flags, TransformKindName(kind), (unsigned) AllowedFlags(kind));
 	if (kind == TRANSFORM_DENSE && length < 1)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 						  "%s is dense with 0 elements; it needs at least 1", label);
@@ -429,7 +428,7 @@ CheckShape(uint32_t kind, uint32_t flags, uint32_t length, uint32_t vocab_size,
 	if (kind != TRANSFORM_DENSE && length != 1)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 						  "%s has length %u, but a %s column has length 1",
-						  label, (unsigned) length, KindName(kind));
+						  label, (unsigned) length, TransformKindName(kind));
 	if (HasVocabulary(kind) && vocab_size > TRANSFORM_MAX_VOCABULARY)
 		return MixrecFail(err, MIXREC_ERR_LIMIT,
 						  "%s has %u vocabulary entries, more than the %d allowed",
@@ -437,7 +436,7 @@ CheckShape(uint32_t kind, uint32_t flags, uint32_t length, uint32_t vocab_size,
 	if (!HasVocabulary(kind) && vocab_size != 0)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 						  "%s has %u vocabulary entries, but a %s column has none",
-						  label, (unsigned) vocab_size, KindName(kind));
+						  label, (unsigned) vocab_size, TransformKindName(kind));
 	return MIXREC_OK;
 }
 
@@ -683,7 +682,7 @@ ValidateColumn(const ColumnView *view, uint64_t position, const char *label,
 	if (view->width != width)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "%s says it fills %u inputs, but a %s column of its shape fills %u",
-						  label, (unsigned) view->width, KindName(view->kind), (unsigned) width);
+						  label, (unsigned) view->width, TransformKindName(view->kind), (unsigned) width);
 	if ((status = CheckStatistics(view, label, err)) != MIXREC_OK)
 		return status;
 	if (view->kind == TRANSFORM_DENSE)

@@ -1677,7 +1677,7 @@ TestTransformBuildErrors(void)
 			   "a flag the kind does not take is refused");
 	RESET();
 	s[TT_TAGS].flags = TRANSFORM_FROM_INTEGER;
-	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "multi-hot", "from-integer is for categorical columns only");
+	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "multi_hot", "from-integer is for categorical columns only");
 	RESET();
 	s[TT_PRICE].flags = 0x100 | TRANSFORM_MISSING;
 	BuildFails(s, TT_COLUMNS, MIXREC_ERR_ARGUMENT, "flags 0x101", "an unknown flag bit is refused");
