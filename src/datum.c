@@ -37,7 +37,6 @@
 #include "utils/lsyscache.h"
 
 static bool IsNumberType(Oid type);
-static double NumberFromDatum(Datum value, Oid type);
 static bool ElementsToFloats(ArrayType *array, int n, const char *what, float *out,
 							 bool skip_invalid, const char *skip_hint);
 static bool CheckFinite(const float *values, int n, const char *what, bool skip_invalid,
@@ -54,10 +53,12 @@ IsNumberType(Oid type)
 }
 
 /*
- * Convert a number (or a boolean: 1 or 0) to double
+ * Convert a number (or a boolean: 1 or 0) to double; a numeric beyond the
+ * range of double becomes an infinity.  The one conversion of a number for
+ * every reader of rows, typed columns included (src/typed_values.c).
  */
-static double
-NumberFromDatum(Datum value, Oid type)
+double
+DatumNumber(Datum value, Oid type)
 {
 	switch (type)
 	{
@@ -196,7 +197,7 @@ ElementsToFloats(ArrayType *array, int n, const char *what, float *out, bool ski
 			ok = false;
 			break;
 		}
-		value = NumberFromDatum(values[i], element);
+		value = DatumNumber(values[i], element);
 		if (isfinite(value) && fabs(value) > FLT_MAX)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
@@ -329,7 +330,7 @@ DatumLabel(Datum value, Oid type, int outputs, float *out, bool skip_invalid,
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("label is a single value, but the model has %d outputs", outputs)));
-		label = NumberFromDatum(value, type);
+		label = DatumNumber(value, type);
 		if (!(label >= 0.0 && label <= 1.0))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
@@ -402,7 +403,7 @@ DatumDomain(Datum value, Oid type, unsigned char *open, unsigned char *commercia
 float
 DatumWeight(Datum value, Oid type)
 {
-	double		weight = NumberFromDatum(value, type);
+	double		weight = DatumNumber(value, type);
 
 	if (!(weight >= 0.0) || !isfinite(weight) || weight > FLT_MAX)
 		ereport(ERROR,

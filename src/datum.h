@@ -21,6 +21,7 @@ extern void DatumCheckLabelType(Oid type);
 extern void DatumCheckDomainType(Oid type);
 extern void DatumCheckWeightType(Oid type);
 
+extern double DatumNumber(Datum value, Oid type);
 extern int	DatumArrayLength(Datum value, const char *what);
 extern bool DatumFeatures(Datum value, int expected, float *out, bool skip_invalid,
 						  const char *skip_hint, const char *expected_detail);

@@ -36,6 +36,7 @@
 #include "common/hashfn.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "datum.h"
 #include "mixrec.h"
 #include "typed.h"
 #include "utils/array.h"
@@ -228,46 +229,18 @@ CheckFinite(double number, const char *column, int element)
 static double
 ReadNumber(Datum value, Oid type, const char *column, int element)
 {
-	double		number;
+	double		number = DatumNumber(value, type);
 
-	switch (type)
+	/* A finite numeric beyond double is told apart from NaN and the infinities */
+	if (type == NUMERICOID && !isfinite(number))
 	{
-		case INT2OID:
-			return DatumGetInt16(value);
-		case INT4OID:
-			return DatumGetInt32(value);
-		case INT8OID:
-			return (double) DatumGetInt64(value);
-		case FLOAT4OID:
-			number = DatumGetFloat4(value);
-			break;
-		case FLOAT8OID:
-			number = DatumGetFloat8(value);
-			break;
-		case NUMERICOID:
-			{
-				Numeric		numeric = DatumGetNumeric(value);
+		Numeric		numeric = DatumGetNumeric(value);
 
-				/* Told apart here: a finite numeric may exceed double */
-				if (numeric_is_nan(numeric))
-					number = NAN;
-				else if (numeric_is_inf(numeric))
-					number = INFINITY;
-				else
-				{
-					number = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-																value));
-					if (!isfinite(number))
-						ereport(ERROR,
-								(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-								 errmsg("column \"%s\": %s %s is out of range for double precision",
-										column, ValueName(element),
-										numeric_out_sci(numeric, 6))));
-				}
-				break;
-			}
-		default:
-			elog(ERROR, "unexpected number type %u", type);
+		if (!numeric_is_nan(numeric) && !numeric_is_inf(numeric))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("column \"%s\": %s %s is out of range for double precision",
+							column, ValueName(element), numeric_out_sci(numeric, 6))));
 	}
 	CheckFinite(number, column, element);
 	return number;

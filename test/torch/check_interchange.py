@@ -32,7 +32,6 @@ MODES = ("blend", "open", "commercial", "soup")
 
 try:
     import torch
-    import torch.nn as nn
 except ImportError:
     print("1..0 # SKIP python3-torch is not installed")
     sys.exit(0)
@@ -44,6 +43,7 @@ except ImportError:
     sys.exit(0)
 
 from shortest_f32 import interchange  # noqa: E402
+from torch_models import as_json, load_side, make_mlp, model_dims, soup_mlp  # noqa: E402
 
 DT = torch.float32
 
@@ -71,40 +71,6 @@ def skip_rest(reason, descriptions):
 
 # ---------------------------------------------------------------------------
 # torch side
-
-
-def make_mlp(dims):
-    """Linear/ReLU/.../Linear as nn.Sequential (state_dict keys "0.weight",
-    "0.bias", "2.weight", ...)."""
-    layers = []
-    for i in range(len(dims) - 1):
-        if i > 0:
-            layers.append(nn.ReLU())
-        layers.append(nn.Linear(dims[i], dims[i + 1]))
-    return nn.Sequential(*layers).to(DT)
-
-
-def model_dims(m):
-    return [int(m["input_dim"])] + [int(h) for h in m["hidden"]] + [int(m["output_dim"])]
-
-
-def load_side(dims, params):
-    """Build an nn.Sequential and load the interchange parameters into it
-    (strict: every key must be present and have the right shape)."""
-    mlp = make_mlp(dims)
-    state = {k: torch.tensor(v, dtype=DT) for k, v in params.items()}
-    mlp.load_state_dict(state, strict=True)
-    return mlp
-
-
-def soup_mlp(dims, m_open, m_comm, alpha):
-    a = torch.tensor(alpha, dtype=DT)
-    b = torch.tensor(1.0, dtype=DT) - a
-    so, sc = m_open.state_dict(), m_comm.state_dict()
-    s = make_mlp(dims)
-    with torch.no_grad():
-        s.load_state_dict({k: a * so[k] + b * sc[k] for k in so})
-    return s
 
 
 def torch_scores(model_json, m_open, m_comm, x):
@@ -140,14 +106,6 @@ def f32_list(t):
 
 # ---------------------------------------------------------------------------
 # SQL side
-
-
-def as_json(v):
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        v = bytes(v).decode("utf-8")
-    if isinstance(v, str):
-        return json.loads(v)
-    return v
 
 
 def sql_scores(cur, table, x, mode):

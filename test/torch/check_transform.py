@@ -58,7 +58,6 @@ MODES = ("blend", "open", "commercial", "soup")
 try:
     import numpy as np
     import torch
-    import torch.nn as nn
 except ImportError:
     print("1..0 # SKIP python3-torch is not installed")
     sys.exit(0)
@@ -68,6 +67,8 @@ try:
 except ImportError:
     print("1..0 # SKIP python3-psycopg2 is not installed")
     sys.exit(0)
+
+from torch_models import as_json, load_side, model_dims, soup_mlp  # noqa: E402
 
 DT = torch.float32
 F32 = np.float32
@@ -368,27 +369,7 @@ def reference_vector(encoders, row, mean, std):
 
 
 # ---------------------------------------------------------------------------
-# torch side (as in check_interchange.py)
-
-
-def make_mlp(dims):
-    layers = []
-    for i in range(len(dims) - 1):
-        if i > 0:
-            layers.append(nn.ReLU())
-        layers.append(nn.Linear(dims[i], dims[i + 1]))
-    return nn.Sequential(*layers).to(DT)
-
-
-def model_dims(m):
-    return [int(m["input_dim"])] + [int(h) for h in m["hidden"]] + [int(m["output_dim"])]
-
-
-def load_side(dims, params):
-    mlp = make_mlp(dims)
-    mlp.load_state_dict({k: torch.tensor(v, dtype=DT) for k, v in params.items()},
-                        strict=True)
-    return mlp
+# torch side (the modules in torch_models.py)
 
 
 def torch_scores(m, x):
@@ -399,9 +380,7 @@ def torch_scores(m, x):
     with torch.no_grad():
         a = torch.tensor(float(m["alpha"]), dtype=DT)
         b = torch.tensor(1.0, dtype=DT) - a
-        so, sc = m_open.state_dict(), m_comm.state_dict()
-        soup = make_mlp(dims)
-        soup.load_state_dict({k: a * so[k] + b * sc[k] for k in so})
+        soup = soup_mlp(dims, m_open, m_comm, float(m["alpha"]))
         p_o = torch.sigmoid(m_open(x))
         p_c = torch.sigmoid(m_comm(x))
         return {"blend": a * p_o + b * p_c, "open": p_o, "commercial": p_c,
@@ -409,14 +388,6 @@ def torch_scores(m, x):
 
 
 # ---------------------------------------------------------------------------
-
-
-def as_json(v):
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        v = bytes(v).decode("utf-8")
-    if isinstance(v, str):
-        return json.loads(v)
-    return v
 
 
 def exact_equal(a, b, path="$"):
