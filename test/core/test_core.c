@@ -513,6 +513,40 @@ Decode(const uint8_t *blob, size_t len, MixrecModel *out, float **storage,
 }
 
 /*
+ * Every truncation and every single bit flip of a valid blob is rejected:
+ * two checks, for a model described as what
+ */
+static void
+CheckCutsAndFlips(const uint8_t *blob, size_t len, const char *what)
+{
+	uint8_t    *bad = malloc(len);
+	MixrecModel copy;
+	float	   *storage;
+	MixrecError err;
+	int			all_rejected = 1;
+
+	for (size_t cut = 0; cut < len; cut++)
+	{
+		if (Decode(blob, cut, &copy, &storage, &err) == MIXREC_OK)
+			all_rejected = 0;
+		free(storage);
+	}
+	TapOk(all_rejected, "every truncation of a %zu-byte %s is rejected", len, what);
+
+	all_rejected = 1;
+	for (size_t bit = 0; bit < 8 * len; bit++)
+	{
+		memcpy(bad, blob, len);
+		bad[bit / 8] ^= (uint8_t) (1 << (bit % 8));
+		if (Decode(bad, len, &copy, &storage, &err) == MIXREC_OK)
+			all_rejected = 0;
+		free(storage);
+	}
+	TapOk(all_rejected, "every single bit flip of a %s is rejected", what);
+	free(bad);
+}
+
+/*
  * Recompute a blob's checksum after an edit, so a test reaches the check
  * behind the checksum
  */
@@ -573,28 +607,10 @@ TestFormat(void)
 		uint8_t    *blob = malloc(len);
 		uint8_t    *bad = malloc(len + 8);
 		MixrecError err;
-		int			all_rejected = 1;
 
 		ModelEncode(&model, blob);
 
-		for (size_t cut = 0; cut < len; cut++)
-		{
-			if (Decode(blob, cut, &copy, &storage2, &err) == MIXREC_OK)
-				all_rejected = 0;
-			free(storage2);
-		}
-		TapOk(all_rejected, "every truncation of a %zu-byte model is rejected", len);
-
-		all_rejected = 1;
-		for (size_t bit = 0; bit < 8 * len; bit++)
-		{
-			memcpy(bad, blob, len);
-			bad[bit / 8] ^= (uint8_t) (1 << (bit % 8));
-			if (Decode(bad, len, &copy, &storage2, &err) == MIXREC_OK)
-				all_rejected = 0;
-			free(storage2);
-		}
-		TapOk(all_rejected, "every single bit flip is rejected");
+		CheckCutsAndFlips(blob, len, "model");
 
 		memcpy(bad, blob, len);
 		bad[len] = 0;
@@ -798,7 +814,6 @@ TestFormatVersion2(void)
 		uint8_t    *bad;
 		size_t		at_len = 20 + 4 * 4 + 8;	/* the transform's length, after alpha */
 		MixrecError err;
-		int			all_rejected = 1;
 
 		model.transform = section;
 		model.transform_len = t_len;
@@ -807,23 +822,7 @@ TestFormatVersion2(void)
 		bad = malloc(len + 1);
 		ModelEncode(&model, blob);
 
-		for (size_t cut = 0; cut < len; cut++)
-		{
-			if (Decode(blob, cut, &copy, &storage2, &err) == MIXREC_OK)
-				all_rejected = 0;
-			free(storage2);
-		}
-		TapOk(all_rejected, "every truncation of a %zu-byte version 2 model is rejected", len);
-		all_rejected = 1;
-		for (size_t bit = 0; bit < 8 * len; bit++)
-		{
-			memcpy(bad, blob, len);
-			bad[bit / 8] ^= (uint8_t) (1 << (bit % 8));
-			if (Decode(bad, len, &copy, &storage2, &err) == MIXREC_OK)
-				all_rejected = 0;
-			free(storage2);
-		}
-		TapOk(all_rejected, "every single bit flip of a version 2 model is rejected");
+		CheckCutsAndFlips(blob, len, "version 2 model");
 
 #define DAMAGED(edit, part, what) \
 	do { \
