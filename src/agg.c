@@ -371,16 +371,14 @@ NewState(MemoryContext context, const MixrecModel *given, const TrainOptions *op
 				 errhint("Use mixrec_train for models of several outputs.")));
 
 	/* The starting model with an optimiser section, moments kept if it has them */
-	model = ModelAllocate(&given->shape, flags);
+	/* The state's model reads its rows with the given model's transform */
+	model = ModelAllocate(&given->shape, flags, given->transform, given->transform_len);
 	memcpy(model->mean ? model->mean : model->params[MIXREC_OPEN],
 		   given->mean ? given->mean : given->params[MIXREC_OPEN],
-		   sizeof(float) * ModelFloatCount(&given->shape, given->flags));
+		   sizeof(float) * ModelFloatCount(given));
 	model->alpha = opts->alpha;
 	model->adam = opts->adam;
 	model->step = given->step;
-	/* The state's model reads its rows with the given model's transform */
-	model->transform = given->transform;
-	model->transform_len = given->transform_len;
 
 	len = FitStateBytes(model, opts->batch_size, opts->pool_batches);
 	if (len > MaxAllocSize - VARHDRSZ)

@@ -1029,11 +1029,9 @@ mixrec_import(PG_FUNCTION_ARGS)
 		section = ReadTransform(&v, shape.dims[0], &section_len);
 
 	has_standardize = GetKey(top, "standardize", &v) && v.type != jbvNull;
-	model = ModelAllocate(&shape, (has_standardize ? MIXREC_FLAG_STANDARDIZE : 0) |
-						  (section != NULL ? MIXREC_FLAG_TRANSFORM : 0));
+	model = ModelAllocate(&shape, has_standardize ? MIXREC_FLAG_STANDARDIZE : 0, section,
+						  section_len);
 	model->alpha = alpha;
-	model->transform = section;
-	model->transform_len = section_len;
 	if (has_standardize)
 	{
 		JsonbContainer *standardize = ExpectContainer(&v, false, "standardize");

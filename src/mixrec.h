@@ -42,7 +42,8 @@ extern void MemoryBudgetCheck(double need, const char *what, const char *detail)
 extern bool CheckTrainMemory(int *newval, void **extra, GucSource source);
 
 /* src/model_bytea.c */
-extern MixrecModel *ModelAllocate(const MlpShape *shape, uint32 flags);
+extern MixrecModel *ModelAllocate(const MlpShape *shape, uint32 flags, const uint8 *transform,
+								  uint32 transform_len);
 extern MixrecModel *ModelFromBytea(bytea *blob);
 extern bytea *ModelToBytea(const MixrecModel *model);
 extern void ReportCoreError(const MixrecError *err) pg_attribute_noreturn();

@@ -21,6 +21,7 @@
 #include "mixrec.h"
 #include "typed.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -105,18 +106,25 @@ ModelCheckAlpha(double alpha, const char *what)
 }
 
 /*
- * Allocate a model and its storage in the current memory context
+ * Allocate a model and its storage in the current memory context; with a
+ * transform (checked; kept by the caller), the model reads its rows with
+ * it and has its embedding tables
  */
 MixrecModel *
-ModelAllocate(const MlpShape *shape, uint32 flags)
+ModelAllocate(const MlpShape *shape, uint32 flags, const uint8 *transform, uint32 transform_len)
 {
 	MixrecModel *model = palloc0(sizeof(MixrecModel));
-	Size		floats = ModelFloatCount(shape, flags);
+	Size		floats;
 
 	model->shape = *shape;
-	model->flags = flags;
+	model->flags = flags & ~MIXREC_FLAG_TRANSFORM;
+	if (transform != NULL)
+		ModelAttachTransform(model, transform, transform_len);
+	floats = ModelFloatCount(model);
 	MemoryBudgetCheck(sizeof(float) * (double) floats, "a model",
-					  psprintf("Its two MLPs have %zu parameters each%s.", MlpParamCount(shape),
+					  psprintf("Its two MLPs have %zu parameters each%s%s.", MlpParamCount(shape),
+							   model->embed_floats > 0 ?
+							   psprintf(" and its embedding tables %zu numbers", model->embed_floats) : "",
 							   (flags & MIXREC_FLAG_OPTIMIZER) ? ", with Adam's two moments for each" : ""));
 	/* MIXREC_MAX_PARAMS keeps this below MaxAllocSize for every valid shape */
 	ModelBindStorage(model, palloc0_array(float, floats));
@@ -138,17 +146,15 @@ ModelFromBytea(bytea *blob)
 	if (ModelDecodeHeader(data, len, &header, &err) != MIXREC_OK)
 		ReportCoreError(&err);
 
-	model = ModelAllocate(&header.shape, header.flags);
+	/* The header points into the blob, which may be a detoasted copy */
+	model = ModelAllocate(&header.shape, header.flags,
+						  (header.flags & MIXREC_FLAG_TRANSFORM) ?
+						  memcpy(palloc(header.transform_len), header.transform,
+								 header.transform_len) : NULL,
+						  header.transform_len);
 	model->alpha = header.alpha;
 	model->adam = header.adam;
 	model->step = header.step;
-	/* The header points into the blob, which may be a detoasted copy */
-	if (header.flags & MIXREC_FLAG_TRANSFORM)
-	{
-		model->transform_len = header.transform_len;
-		model->transform = memcpy(palloc(header.transform_len), header.transform,
-								  header.transform_len);
-	}
 	if (ModelDecodeArrays(data, len, model, &err) != MIXREC_OK)
 		ReportCoreError(&err);
 	return model;
@@ -283,7 +289,7 @@ mixrec_init(PG_FUNCTION_ARGS)
 	ModelCheckAlpha(alpha, "alpha");
 	kind = InitKindFromText(PG_GETARG_TEXT_PP(5));
 
-	model = ModelAllocate(&shape, 0);
+	model = ModelAllocate(&shape, 0, NULL, 0);
 	model->alpha = alpha;
 	ModelInitParams(model, (uint64) PG_GETARG_INT64(4), kind);
 	PG_RETURN_BYTEA_P(ModelToBytea(model));
@@ -316,15 +322,13 @@ mixrec_info(PG_FUNCTION_ARGS)
 {
 	bytea	   *blob;
 	MixrecModel *model;
-	const MlpShape *shape;
 	StringInfoData buf;
 	size_t		params;
 
 	CheckArgNotNull(0, "model");
 	blob = PG_GETARG_BYTEA_PP(0);
 	model = ModelFromBytea(blob);
-	shape = &model->shape;
-	params = MlpParamCount(shape);
+	params = ModelParamCount(model);
 
 	initStringInfo(&buf);
 	AppendShapeJson(&buf, ModelBlobVersion((const uint8 *) VARDATA_ANY(blob)),
@@ -338,6 +342,21 @@ mixrec_info(PG_FUNCTION_ARGS)
 		appendStringInfo(&buf, "%u", ModelTransformLoad(model, CurrentMemoryContext)->n_columns);
 	else
 		appendStringInfoString(&buf, "null");
+	/* Embedded columns: their tables' sizes */
+	if (model->n_embed > 0)
+	{
+		const Transform *transform = ModelTransformLoad(model, CurrentMemoryContext);
+
+		appendStringInfoString(&buf, ", \"embeddings\": {");
+		for (uint32 t = 0; t < model->n_embed; t++)
+		{
+			appendStringInfo(&buf, "%s", t > 0 ? ", " : "");
+			escape_json(&buf, transform->columns[model->embed[t].column].name);
+			appendStringInfo(&buf, ": {\"rows\": %u, \"dim\": %u}",
+							 model->embed[t].rows, model->embed[t].dim);
+		}
+		appendStringInfoChar(&buf, '}');
+	}
 	appendStringInfoString(&buf, ", \"optimizer\": ");
 	if (model->flags & MIXREC_FLAG_OPTIMIZER)
 	{
@@ -348,6 +367,9 @@ mixrec_info(PG_FUNCTION_ARGS)
 		appendStringInfo(&buf, "{\"kind\": \"%s\", \"step\": %lld",
 						 model->adam.kind == ADAM_DECOUPLED ? "adamw" : "adam",
 						 (long long) model->step);
+		if (model->n_embed > 0)
+			appendStringInfo(&buf, ", \"embeddings\": \"%s\"",
+							 model->adam.lazy_embeddings ? "lazy" : "dense");
 		for (int i = 0; i < lengthof(settings); i++)
 		{
 			appendStringInfo(&buf, ", \"%s\": ", names[i]);

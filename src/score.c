@@ -196,7 +196,7 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 	cache->features = palloc_array(float, MlpInputDim(&model->shape));
 	cache->work = palloc_array(float, ScoreWorkFloats(model, 1));
 	cache->scores = palloc_array(double, MlpOutputDim(&model->shape));
-	cache->soup = palloc_array(float, MlpParamCount(&model->shape));
+	cache->soup = palloc_array(float, ModelParamCount(model));
 	cache->transform = ModelTransformLoad(model, cache->mcxt);
 	if (cache->transform)
 	{
@@ -412,7 +412,8 @@ SparseScoreInit(ScoreCache *cache, const MixrecModel *model)
 	int			dim = MlpInputDim(&model->shape);
 	size_t		first = (size_t) dim * model->shape.dims[1];
 
-	MemoryBudgetCheck(3.0 * sizeof(float) * first, "scoring rows of typed columns",
+	MemoryBudgetCheck(model->n_embed > 0 ? 0.0 : 3.0 * sizeof(float) * first,
+					  "scoring rows of typed columns",
 					  psprintf("The first layers of the three scoring modes, transposed, take %zu floats each.",
 							   first));
 	cache->plain = *model;
@@ -425,6 +426,10 @@ SparseScoreInit(ScoreCache *cache, const MixrecModel *model)
 			if (model->mean[i] != 0.0f || model->std[i] != 1.0f)
 				cache->scaled[cache->n_scaled++] = i;
 	cache->nz = palloc_array(int, dim);
+	cache->first_t[0] = cache->first_t[1] = cache->first_t[2] = NULL;
+	/* The two MLPs of a model with embeddings read different inputs: dense */
+	if (model->n_embed > 0)
+		return;
 	for (int k = 0; k < MIXREC_MODELS; k++)
 	{
 		cache->first_t[k] = MemoryContextAllocHuge(cache->mcxt, sizeof(float) * first);
@@ -458,7 +463,7 @@ SparseScore(ScoreCache *cache, ScoreMode mode, double alpha)
 	for (int i = 0; i < dim; i++)
 		if (x[i] != 0.0f)
 			cache->nz[n_nz++] = i;
-	if (2 * n_nz > dim)
+	if (2 * n_nz > dim || model->n_embed > 0)
 	{
 		ScoreRows(&cache->plain, mode, alpha, mode == SCORE_SOUP ? cache->soup : NULL, x, 1,
 				  cache->work, cache->scores);
@@ -549,7 +554,7 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 	if (mode == SCORE_SOUP && !(cache->soup_valid && cache->soup_alpha == alpha))
 	{
 		ScoreSoupParams(model, alpha, cache->soup);
-		if (cache->transform)
+		if (cache->first_t[2] != NULL)
 			MlpTransposeFirst(&model->shape, cache->soup, cache->first_t[2]);
 		cache->soup_alpha = alpha;
 		cache->soup_valid = true;

@@ -244,7 +244,7 @@ ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha
 	scorer->soup = NULL;
 	if (mode == SCORE_SOUP)
 	{
-		scorer->soup = palloc_array(float, MlpParamCount(&model->shape));
+		scorer->soup = palloc_array(float, ModelParamCount(model));
 		ScoreSoupParams(model, alpha, scorer->soup);
 	}
 	scorer->work = MemoryContextAllocHuge(CurrentMemoryContext,

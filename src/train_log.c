@@ -222,13 +222,14 @@ EpochLogMetrics(EpochLog *log, const char *fields)
  * needs, which is returned
  */
 void *
-EvaluationWork(const MlpShape *shape, int batch_size, Size n_rows, TrainWork *work)
+EvaluationWork(const MixrecModel *model, int batch_size, Size n_rows, TrainWork *work)
 {
+	const MlpShape *shape = &model->shape;
 	int			chunk = (int) Min((Size) Max(batch_size, 1024), n_rows);
 
-	TrainWorkBind(work, shape, chunk,
-				  MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * TrainWorkFloats(shape, chunk)),
-				  palloc(TrainWorkBytes(chunk)));
+	TrainWorkBind(work, model, chunk,
+				  MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * TrainWorkFloats(model, chunk)),
+				  MemoryContextAllocHuge(CurrentMemoryContext, TrainWorkBytes(model, chunk)));
 	/* A large validation set is scored in one core call: check between chunks */
 	work->cancel = MixrecCheckInterrupts;
 	return MemoryContextAllocHuge(CurrentMemoryContext,

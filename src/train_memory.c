@@ -76,7 +76,8 @@ static void ReadIntoMemory(const char *query, const TrainOptions *opts,
 static void SplitValidation(const TrainRows *data, const TrainOptions *opts,
 							MemoryContext context, TrainSplit *split);
 static void SplitByHoldout(const TrainRows *data, MemoryContext context, TrainSplit *split);
-static void CheckWorkWithRows(const TrainOptions *opts, const TrainRows *data,
+static void CheckWorkWithRows(const TrainOptions *opts, const TrainArguments *args,
+							  const TrainRows *data,
 							  const TrainSplit *split);
 static void Standardize(MixrecModel *model, const TrainOptions *opts, TrainRows *data,
 						const TrainSplit *split);
@@ -88,7 +89,8 @@ static void TrainEpochs(MixrecModel *model, const TrainOptions *opts, const Trai
 static bool EstimateFits(const char *query, bool typed, SourceEstimate *estimate);
 static MixrecModel *StartModel(const TrainOptions *opts, const TrainArguments *args,
 							   const TrainRows *data);
-static double TrainWorkNeed(const MlpShape *shape, bool standardize, int batch_size,
+static double TrainWorkNeed(const MlpShape *shape, bool standardize, const TypedTraining *typed,
+						   int batch_size,
 							Size n_val, bool keep_best);
 static void CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n,
 							double alpha);
@@ -157,18 +159,23 @@ EstimateFits(const char *query, bool typed, SourceEstimate *estimate)
  * area of a batch, and the work area of evaluating n_val rows
  */
 static double
-TrainWorkNeed(const MlpShape *shape, bool standardize, int batch_size, Size n_val,
-			  bool keep_best)
+TrainWorkNeed(const MlpShape *shape, bool standardize, const TypedTraining *typed,
+			  int batch_size, Size n_val, bool keep_best)
 {
-	uint32		flags = MIXREC_FLAG_OPTIMIZER | (standardize ? MIXREC_FLAG_STANDARDIZE : 0);
-	double		need = 4.0 * ModelFloatCount(shape, flags) * (keep_best ? 2 : 1) +
-		4.0 * TrainWorkFloats(shape, batch_size) + TrainWorkBytes(batch_size);
+	MixrecModel like = {0};
+	double		need;
 
+	like.shape = *shape;
+	like.flags = MIXREC_FLAG_OPTIMIZER | (standardize ? MIXREC_FLAG_STANDARDIZE : 0);
+	if (typed != NULL)
+		ModelAttachTransform(&like, typed->section, typed->section_len);
+	need = 4.0 * ModelFloatCount(&like) * (keep_best ? 2 : 1) +
+		4.0 * TrainWorkFloats(&like, batch_size) + TrainWorkBytes(&like, batch_size);
 	if (n_val > 0)
 	{
 		int			chunk = (int) Min((Size) Max(batch_size, 1024), n_val);
 
-		need += 4.0 * TrainWorkFloats(shape, chunk) + TrainWorkBytes(chunk) +
+		need += 4.0 * TrainWorkFloats(&like, chunk) + TrainWorkBytes(&like, chunk) +
 			TrainEvalScratchBytes(n_val, MlpOutputDim(shape));
 	}
 	return need;
@@ -183,16 +190,17 @@ StartModel(const TrainOptions *opts, const TrainArguments *args, const TrainRows
 	MixrecModel *model;
 	MixrecError err;
 	uint32		flags = MIXREC_FLAG_OPTIMIZER;
+	/* The transform the rows were read with, a given model's or fitted */
+	const uint8 *section = args->typed ? args->typed->section : NULL;
+	uint32		section_len = args->typed ? args->typed->section_len : 0;
 
-	if (args->typed)
-		flags |= MIXREC_FLAG_TRANSFORM;
 	if (opts->initial)
 	{
 		const MixrecModel *given = opts->initial;
 
 		if (given->flags & MIXREC_FLAG_STANDARDIZE)
 			flags |= MIXREC_FLAG_STANDARDIZE;
-		model = ModelAllocate(&given->shape, flags);
+		model = ModelAllocate(&given->shape, flags, section, section_len);
 		model->alpha = opts->alpha;
 		if (given->flags & MIXREC_FLAG_STANDARDIZE)
 		{
@@ -200,11 +208,11 @@ StartModel(const TrainOptions *opts, const TrainArguments *args, const TrainRows
 			memcpy(model->std, given->std, sizeof(float) * MlpInputDim(&given->shape));
 		}
 		for (int k = 0; k < MIXREC_MODELS; k++)
-			memcpy(model->params[k], given->params[k], sizeof(float) * MlpParamCount(&given->shape));
+			memcpy(model->params[k], given->params[k], sizeof(float) * ModelParamCount(given));
 		/* Continue the optimiser if the model carries its state */
 		if (given->flags & MIXREC_FLAG_OPTIMIZER)
 		{
-			size_t		params = MlpParamCount(&given->shape);
+			size_t		params = ModelParamCount(given);
 
 			model->step = given->step;
 			for (int k = 0; k < MIXREC_MODELS; k++)
@@ -224,17 +232,11 @@ StartModel(const TrainOptions *opts, const TrainArguments *args, const TrainRows
 			ReportCoreError(&err);
 		if (opts->standardize)
 			flags |= MIXREC_FLAG_STANDARDIZE;
-		model = ModelAllocate(&shape, flags);
+		model = ModelAllocate(&shape, flags, section, section_len);
 		model->alpha = opts->alpha;
 		ModelInitParams(model, opts->seed, opts->init);
 	}
 	model->adam = opts->adam;
-	if (args->typed)
-	{
-		/* The transform the rows were read with, a given model's or fitted */
-		model->transform = args->typed->section;
-		model->transform_len = args->typed->section_len;
-	}
 	return model;
 }
 
@@ -279,7 +281,7 @@ CheckWorkBeforeReading(const TrainOptions *opts)
 
 	least.dims[0] = opts->initial ? MlpInputDim(&opts->initial->shape) : 1;
 	least.dims[least.n_hidden + 1] = opts->initial ? MlpOutputDim(&opts->initial->shape) : 1;
-	MemoryBudgetCheck(TrainWorkNeed(&least, opts->standardize, opts->batch_size, 0,
+	MemoryBudgetCheck(TrainWorkNeed(&least, opts->standardize, NULL, opts->batch_size, 0,
 									opts->patience > 0),
 					  "training",
 					  psprintf("The model and the work areas of a batch of %d rows need this much before any row is read.",
@@ -416,7 +418,8 @@ SplitValidation(const TrainRows *data, const TrainOptions *opts, MemoryContext c
  * join them within the budget
  */
 static void
-CheckWorkWithRows(const TrainOptions *opts, const TrainRows *data, const TrainSplit *split)
+CheckWorkWithRows(const TrainOptions *opts, const TrainArguments *args, const TrainRows *data,
+				  const TrainSplit *split)
 {
 	MlpShape	shape = opts->initial ? opts->initial->shape : opts->shape;
 	double		rows_bytes = (double) (data->capacity) *
@@ -428,7 +431,8 @@ CheckWorkWithRows(const TrainOptions *opts, const TrainRows *data, const TrainSp
 	shape.dims[0] = data->input_dim;
 	shape.dims[shape.n_hidden + 1] = data->output_dim;
 	work = TrainWorkNeed(&shape, opts->initial ? (opts->initial->flags & MIXREC_FLAG_STANDARDIZE) != 0 :
-						 opts->standardize, opts->batch_size, split->n_val, opts->patience > 0);
+						 opts->standardize, args->typed, opts->batch_size, split->n_val,
+						 opts->patience > 0);
 	MemoryBudgetCheck(rows_bytes + work, "training",
 					  psprintf("%zu rows take %.0f MB; the model and its work areas (batches of %d rows, %zu validation rows) take %.0f MB.",
 							   data->rows, ceil(rows_bytes / (1024.0 * 1024.0)), opts->batch_size,
@@ -513,7 +517,7 @@ static void
 TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
 			TrainSplit *split, MemoryContext context, EpochLog *log)
 {
-	Size		floats = ModelFloatCount(&model->shape, model->flags);
+	Size		floats = ModelFloatCount(model);
 	TrainWork	work;
 	TrainWork	eval_work;
 	void	   *eval_scratch = NULL;
@@ -522,11 +526,11 @@ TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
 	TrainData	view;
 	MixrecRandom rng;
 
-	TrainWorkBind(&work, &model->shape, opts->batch_size,
-				  MemoryContextAllocHuge(context, sizeof(float) * TrainWorkFloats(&model->shape, opts->batch_size)),
-				  MemoryContextAlloc(context, TrainWorkBytes(opts->batch_size)));
+	TrainWorkBind(&work, model, opts->batch_size,
+				  MemoryContextAllocHuge(context, sizeof(float) * TrainWorkFloats(model, opts->batch_size)),
+				  MemoryContextAllocHuge(context, TrainWorkBytes(model, opts->batch_size)));
 	if (split->n_val > 0)
-		eval_scratch = EvaluationWork(&model->shape, opts->batch_size, split->n_val, &eval_work);
+		eval_scratch = EvaluationWork(model, opts->batch_size, split->n_val, &eval_work);
 	if (opts->patience > 0)
 		best = MemoryContextAllocHuge(context, sizeof(float) * floats);
 	TrainRowsView(data, &view);
@@ -629,7 +633,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	ReadIntoMemory(query, &opts, &args, estimated ? &estimate : NULL, train_context, &data);
 	SplitValidation(&data, &opts, train_context, &split);
 	CheckEnoughRows(&data, split.train_rows, split.n_train, opts.alpha);
-	CheckWorkWithRows(&opts, &data, &split);
+	CheckWorkWithRows(&opts, &args, &data, &split);
 
 	/* 4. The model, standardisation, and the epochs */
 	model = StartModel(&opts, &args, &data);

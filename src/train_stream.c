@@ -190,17 +190,13 @@ StreamStartModel(const TrainOptions *opts, const TrainArguments *args, int input
 	shape.dims[shape.n_hidden + 1] = 1;
 	if (MlpShapeCheck(&shape, &err) != MIXREC_OK)
 		ReportCoreError(&err);
-	model = ModelAllocate(&shape, (opts->standardize ? MIXREC_FLAG_STANDARDIZE : 0) |
-						  (args->typed ? MIXREC_FLAG_TRANSFORM : 0));
+	model = ModelAllocate(&shape, opts->standardize ? MIXREC_FLAG_STANDARDIZE : 0,
+						  args->typed ? args->typed->section : NULL,
+						  args->typed ? args->typed->section_len : 0);
 	model->alpha = opts->alpha;
 	ModelInitParams(model, opts->seed, opts->init);
-	if (args->typed)
-	{
-		model->transform = args->typed->section;
-		model->transform_len = args->typed->section_len;
-		if (opts->standardize)
-			TransformStandardization(args->typed->transform, model->mean, model->std);
-	}
+	if (args->typed && opts->standardize)
+		TransformStandardization(args->typed->transform, model->mean, model->std);
 	return model;
 }
 
@@ -424,7 +420,7 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 		val_rows = MemoryContextAllocHuge(context, sizeof(uint32) * val.rows);
 		for (Size i = 0; i < val.rows; i++)
 			val_rows[i] = (uint32) i;
-		eval_scratch = EvaluationWork(&model->shape, opts->batch_size, val.rows, &eval_work);
+		eval_scratch = EvaluationWork(model, opts->batch_size, val.rows, &eval_work);
 	}
 
 	EpochLogStart(&log, opts, start);

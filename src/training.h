@@ -125,7 +125,7 @@ extern EpochVerdict EpochLogEnd(EpochLog *log, int epoch, const LossValue *train
 extern char *EpochLogMetrics(EpochLog *log, const char *fields);
 extern Datum TrainResult(FunctionCallInfo fcinfo, bytea *weights, const char *metrics);
 extern void CheckDiverged(const MixrecModel *model, int epoch, double lr);
-extern void *EvaluationWork(const MlpShape *shape, int batch_size, Size n_rows, TrainWork *work);
+extern void *EvaluationWork(const MixrecModel *model, int batch_size, Size n_rows, TrainWork *work);
 extern double ElapsedMs(instr_time start);
 
 /* src/train_typed.c */

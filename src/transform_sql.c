@@ -94,12 +94,10 @@ mixrec_prepare(PG_FUNCTION_ARGS)
 	shape.dims[shape.n_hidden + 1] = 1;
 	if (MlpShapeCheck(&shape, &err) != MIXREC_OK)
 		ReportCoreError(&err);
-	model = ModelAllocate(&shape, MIXREC_FLAG_TRANSFORM |
-						  (opts.standardize ? MIXREC_FLAG_STANDARDIZE : 0));
+	model = ModelAllocate(&shape, opts.standardize ? MIXREC_FLAG_STANDARDIZE : 0,
+						  args.typed->section, args.typed->section_len);
 	model->alpha = opts.alpha;
 	ModelInitParams(model, opts.seed, opts.init);
-	model->transform = args.typed->section;
-	model->transform_len = args.typed->section_len;
 	if (opts.standardize)
 		TransformStandardization(args.typed->transform, model->mean, model->std);
 	PG_RETURN_BYTEA_P(ModelToBytea(model));

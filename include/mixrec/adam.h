@@ -24,6 +24,14 @@ typedef struct AdamConfig
 	double		beta2;
 	double		eps;
 	double		weight_decay;
+
+	/*
+	 * Embedding tables: 0 steps them with the rest (torch.optim.Adam on
+	 * nn.Embedding: every row, every step); 1 steps only the rows a batch
+	 * uses, as torch.optim.SparseAdam on nn.Embedding(sparse=True) does
+	 * (no weight decay for them)
+	 */
+	int			lazy_embeddings;
 } AdamConfig;
 
 /* PyTorch's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no decay */
@@ -38,5 +46,15 @@ extern MixrecStatus AdamConfigCheck(const AdamConfig *config, MixrecError *err);
 extern void AdamStep(const AdamConfig *config, int64_t step, float *restrict param,
 					 const float *restrict grad, float *restrict m, float *restrict v,
 					 size_t n);
+
+/*
+ * One torch.optim.SparseAdam step on the listed rows (each once) of a table
+ * of dim-wide rows: the moments of those rows only, with the step's bias
+ * corrections.  grad holds the summed gradient of each listed row at the
+ * same place as the row in param.
+ */
+extern void AdamStepRows(const AdamConfig *config, int64_t step, float *param,
+						 const float *grad, float *m, float *v, uint32_t dim,
+						 const uint32_t *rows, size_t n_rows);
 
 #endif							/* MIXREC_ADAM_H */

@@ -15,6 +15,7 @@
 #define MIXREC_MLP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mixrec/status.h"
 
@@ -65,5 +66,16 @@ extern void MlpForwardSparse(const MlpShape *shape, const float *params, const f
 extern void MlpBackward(const MlpShape *shape, const float *params,
 						const float *x, int batch, const float *acts,
 						const float *dlogits, float *grad, float *work);
+
+/*
+ * MlpBackward, and also the gradient with respect to the inputs
+ * first[r] .. first[r] + count[r] - 1 of each range r < n_ranges (an
+ * embedding's inputs), written to those places of dx[batch][input dim]
+ */
+extern void MlpBackwardInputs(const MlpShape *shape, const float *params,
+							  const float *x, int batch, const float *acts,
+							  const float *dlogits, float *grad, float *work,
+							  const uint32_t *first, const uint32_t *count, int n_ranges,
+							  float *dx);
 
 #endif							/* MIXREC_MLP_H */

@@ -19,6 +19,7 @@
 #include "mixrec/adam.h"
 #include "mixrec/mlp.h"
 #include "mixrec/status.h"
+#include "mixrec/transform.h"
 
 /*
  * The newest format version.  A model is written as version 1 unless it
@@ -54,7 +55,10 @@ typedef struct MixrecModel
 	float	   *mean;
 	float	   *std;
 
-	/* [MlpParamCount] each: params[MIXREC_OPEN], params[MIXREC_COMMERCIAL] */
+	/*
+	 * [ModelParamCount] each: params[MIXREC_OPEN], params[MIXREC_COMMERCIAL]:
+	 * the MLP's parameters (MlpParamCount), then its embedding tables
+	 */
 	float	   *params[MIXREC_MODELS];
 
 	/* with MIXREC_FLAG_OPTIMIZER, else NULL / zero: Adam's moments of each */
@@ -69,14 +73,50 @@ typedef struct MixrecModel
 	 */
 	uint32_t	transform_len;
 	const uint8_t *transform;
+
+	/*
+	 * The transform's embedded columns: each model's parameters go on after
+	 * its MLP's with one table per column, in column order, each [rows][dim]
+	 * row-major like nn.Embedding.weight, embed_floats numbers in all.
+	 * Set with the transform (ModelAttachTransform, or decoding).
+	 */
+	uint32_t	n_embed;
+	TransformEmbedding embed[TRANSFORM_MAX_EMBEDDINGS];
+	size_t		embed_floats;
 } MixrecModel;
 
-/* Floats of storage a model of this shape and flags needs */
-extern size_t ModelFloatCount(const MlpShape *shape, uint32_t flags);
-/* Point the model's arrays into storage (shape and flags must be set) */
+/*
+ * Give a model its input transform (a section that passed TransformCheck,
+ * kept where the caller keeps it): sets the flag and the embedding tables'
+ * layout.  Before ModelFloatCount and ModelBindStorage.
+ */
+extern void ModelAttachTransform(MixrecModel *model, const uint8_t *section, uint32_t len);
+
+/* Parameters of each of the two models: the MLP's and the embedding tables' */
+extern size_t ModelParamCount(const MixrecModel *model);
+/* Floats of storage a model of this shape, flags and transform needs */
+extern size_t ModelFloatCount(const MixrecModel *model);
+/* Point the model's arrays into storage (shape, flags, transform set) */
 extern void ModelBindStorage(MixrecModel *model, float *storage);
 
-/* Fill both parameter sets like nn.Linear's default initialisation */
+/*
+ * Embeddings.  An embedded column's first input holds the row of its table
+ * (include/mixrec/transform.h); ModelEmbedRow reads it, taking any value
+ * that is not a row number (NaN, negative, fractional, too large: a forged
+ * input) as the out-of-vocabulary row, so no input reads outside a table.
+ * ModelEmbedInputs copies rows x[rows][input_dim] to out, replacing each
+ * embedded column's inputs with its row of the tables in params (one of
+ * the model's parameter sets, or soup parameters of the same layout).
+ */
+extern const float *ModelEmbedTable(const MixrecModel *model, const float *params, uint32_t table);
+extern uint32_t ModelEmbedRow(const TransformEmbedding *embedding, float value);
+extern void ModelEmbedInputs(const MixrecModel *model, const float *params, const float *x,
+							 int rows, float *out);
+
+/*
+ * Fill both parameter sets like PyTorch's default initialisation:
+ * nn.Linear's, and N(0, 1) for nn.Embedding's tables
+ */
 extern void ModelInitParams(MixrecModel *model, uint64_t seed,
 							ModelInitKind kind);
 
@@ -94,9 +134,10 @@ extern void ModelEncode(const MixrecModel *model, uint8_t *out);
  * Decoding in two steps: ModelDecodeHeader validates everything that can be
  * checked without storage (magic, version, length, checksum, shape, limits,
  * scalars, and the whole input transform with TransformCheck) and fills the
- * model's shape, flags, alpha, optimiser settings and transform_len, and
- * points model->transform into the blob: a caller that keeps the model
- * longer than the blob copies the section and points there.  The caller
+ * model's shape, flags, alpha, optimiser settings, transform_len and
+ * embedding layout, and points model->transform into the blob: a caller
+ * that keeps the model longer than the blob copies the section and points
+ * there (ModelAttachTransform).  The caller
  * then binds ModelFloatCount() floats of storage and calls
  * ModelDecodeArrays, which copies the arrays and checks that every value is
  * finite and every scale positive (the transform must be set by then).
@@ -110,8 +151,9 @@ extern MixrecStatus ModelDecodeArrays(const uint8_t *blob, size_t len,
  * Read the header of a len-byte blob from its first avail bytes (at least
  * MIXREC_HEADER_MAX_BYTES of a longer blob), validating what the header
  * alone can show but not the checksum: for listing stored models without
- * reading their weights.  It fills transform_len but not transform (the
- * section is at the end of the blob).  What it returns is not proof that
+ * reading their weights.  It fills transform_len and embed_floats but not
+ * transform and the embedding layout (the section is at the end of the
+ * blob).  What it returns is not proof that
  * the blob is intact.
  */
 #define MIXREC_HEADER_MAX_BYTES		(20 + 4 * (MIXREC_MAX_HIDDEN_LAYERS + 2) + 8 + 8 + 56)

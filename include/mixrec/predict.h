@@ -25,7 +25,7 @@ typedef enum ScoreMode
 /* Parse a mode name; returns -1 for an unknown name */
 extern int	ScoreModeFromName(const char *name);
 
-/* Write the soup parameters for alpha into out[MlpParamCount] */
+/* Write the soup parameters for alpha into out[ModelParamCount] */
 extern void ScoreSoupParams(const MixrecModel *model, double alpha, float *out);
 
 /* Floats of scratch space ScoreRows needs for a batch of rows */
@@ -47,7 +47,8 @@ extern void ScoreRows(const MixrecModel *model, ScoreMode mode, double alpha,
  * and, for SCORE_SOUP, first_t[2], the first-layer weights of the open,
  * commercial and soup parameters transposed by MlpTransposeFirst.  work
  * holds MlpActivationFloats(shape, 1) floats.  ScoreRows' result up to the
- * order of the first layer's sums.
+ * order of the first layer's sums.  Not for a model with embedding tables,
+ * whose two MLPs read different inputs: score those with ScoreRows.
  */
 extern void ScoreRowSparse(const MixrecModel *model, ScoreMode mode, double alpha,
 						   const float *soup, const float *const first_t[3],

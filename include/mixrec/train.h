@@ -41,8 +41,20 @@ typedef struct TrainWork
 	unsigned char *c;
 	float	   *acts[MIXREC_MODELS];	/* each model's activations */
 	float	   *dlogits[MIXREC_MODELS];
-	float	   *grad[MIXREC_MODELS];
+	float	   *grad[MIXREC_MODELS];	/* [ModelParamCount] each */
 	float	   *backward;
+
+	/*
+	 * With embedding tables, else NULL: each model's inputs with its tables'
+	 * rows in place, the inputs' gradient, and the rows of each table the
+	 * batch uses (each once: seen marks them, one byte per table row).  The
+	 * tables' part of grad is zero between steps.
+	 */
+	float	   *embedded[MIXREC_MODELS];
+	float	   *dx;
+	uint32_t   *touched;		/* [n_embed][batch] */
+	uint32_t	n_touched[TRANSFORM_MAX_EMBEDDINGS];
+	unsigned char *seen;
 
 	/*
 	 * Called, if set, before each chunk of TrainEvaluate and before each
@@ -60,10 +72,13 @@ typedef struct TrainEval
 	double		auc_blend;		/* blended probability, over every row */
 } TrainEval;
 
-/* Scratch space for batches of up to batch rows */
-extern size_t TrainWorkFloats(const MlpShape *shape, int batch);
-extern size_t TrainWorkBytes(int batch);
-extern void TrainWorkBind(TrainWork *work, const MlpShape *shape, int batch,
+/*
+ * Scratch space for batches of up to batch rows of a model (its shape and
+ * embedding tables); TrainWorkBind zeroes what must start at zero
+ */
+extern size_t TrainWorkFloats(const MixrecModel *model, int batch);
+extern size_t TrainWorkBytes(const MixrecModel *model, int batch);
+extern void TrainWorkBind(TrainWork *work, const MixrecModel *model, int batch,
 						  float *floats, unsigned char *bytes);
 
 /*

@@ -19,7 +19,12 @@
  *				[missing]
  *	BOOLEAN		1 for true, 0 for false; [missing]
  *	CATEGORICAL	one per vocabulary entry, in vocabulary order, then the
- *				out-of-vocabulary bucket, then the NULL bucket
+ *				out-of-vocabulary bucket, then the NULL bucket; embedded
+ *				(TRANSFORM_EMBED), length inputs instead: the first holds
+ *				the row of the column's embedding table (the vocabulary
+ *				index; vocab_size out of vocabulary; vocab_size + 1 NULL)
+ *				and the others 0, and the model puts the table's row in
+ *				their place (ModelEmbedInputs, include/mixrec/model.h)
  *	MULTI_HOT	the same inputs as CATEGORICAL; every element of the list
  *				sets its entry's input (or a bucket) to 1
  *	DENSE		one per element (length of them); [missing]
@@ -62,6 +67,7 @@ typedef enum TransformKind
 #define TRANSFORM_LOG			0x02	/* NUMERIC: sign(x) * log1p(|x|) before standardising */
 #define TRANSFORM_DAY_TIME		0x04	/* TIME: the time-of-day pair (timestamps, not dates) */
 #define TRANSFORM_FROM_INTEGER	0x08	/* CATEGORICAL: an integer column, read as its text */
+#define TRANSFORM_EMBED			0x10	/* CATEGORICAL: an embedding of length dimensions */
 
 /* Limits a transform must respect */
 #define TRANSFORM_MAX_COLUMNS	1600	/* as many as a PostgreSQL row can have */
@@ -69,6 +75,22 @@ typedef enum TransformKind
 #define TRANSFORM_MAX_VALUE		1024	/* bytes of a vocabulary entry */
 #define TRANSFORM_MAX_VOCABULARY 65534	/* entries of one column's vocabulary */
 #define TRANSFORM_MAX_LENGTH	65536	/* elements of a DENSE column's values */
+#define TRANSFORM_MAX_EMBED_DIM	1024	/* dimensions of an embedding */
+#define TRANSFORM_MAX_EMBED_VOCABULARY ((1 << 24) - 2)	/* entries of an embedded column */
+#define TRANSFORM_MAX_EMBEDDINGS 32		/* embedded columns of a transform */
+#define TRANSFORM_MAX_EMBED_FLOATS (64 * 1024 * 1024)	/* numbers of one model's tables */
+
+/*
+ * An embedded column: its table has rows = vocabulary entries + 2 (the
+ * out-of-vocabulary and NULL rows) of dim numbers each
+ */
+typedef struct TransformEmbedding
+{
+	uint32_t	column;
+	uint32_t	position;		/* the first of the dim inputs it fills */
+	uint32_t	dim;
+	uint32_t	rows;
+} TransformEmbedding;
 
 /* A text: a category, a list element or a vocabulary entry */
 typedef struct TransformText
@@ -106,7 +128,8 @@ typedef struct TransformColumnSpec
 	const char *type_name;		/* the SQL type trained on, e.g. "text[]" */
 	TransformKind kind;
 	uint32_t	flags;
-	uint32_t	length;			/* DENSE: elements per value; else 1 */
+	uint32_t	length;			/* DENSE: elements per value; embedded
+								 * CATEGORICAL: dimensions; else 1 */
 	uint64_t	rows;
 	uint64_t	nulls;
 	double		mean;
@@ -176,6 +199,14 @@ extern MixrecStatus TransformCheck(const uint8_t *section, size_t len, uint32_t 
 								   size_t *memory_size, MixrecError *err);
 extern const Transform *TransformLoad(const uint8_t *section, size_t len, void *memory,
 									  size_t memory_size);
+
+/*
+ * The embedded columns of a section that passed TransformCheck, in column
+ * order, into out[TRANSFORM_MAX_EMBEDDINGS]: their number, and in floats
+ * the numbers of all their tables
+ */
+extern uint32_t TransformEmbeddings(const uint8_t *section, size_t len,
+									TransformEmbedding *out, size_t *floats);
 
 /* A column by name (exact bytes), or -1 */
 extern int	TransformFindColumn(const Transform *transform, const char *name);

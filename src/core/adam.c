@@ -34,6 +34,7 @@ AdamDefaults(void)
 	config.beta2 = 0.999;
 	config.eps = 1e-8;
 	config.weight_decay = 0.0;
+	config.lazy_embeddings = 0;
 	return config;
 }
 
@@ -58,6 +59,9 @@ AdamConfigCheck(const AdamConfig *config, MixrecError *err)
 	if (!isfinite(config->eps) || config->eps <= 0.0 || config->eps > 1.0)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 						  "eps must be in (0, 1], got %g", config->eps);
+	if (config->lazy_embeddings != 0 && config->lazy_embeddings != 1)
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "unknown embedding optimizer %d", config->lazy_embeddings);
 	if (!isfinite(config->weight_decay) || config->weight_decay < 0.0 ||
 		config->weight_decay > 1e3)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
@@ -88,4 +92,41 @@ AdamStep(const AdamConfig *config, int64_t step, float *restrict param,
 	k.shrink = config->kind == ADAM_DECOUPLED ?
 		(float) (1.0 - config->lr * config->weight_decay) : 1.0f;
 	KernelAdam(&k, param, grad, m, v, n);
+}
+
+/*
+ * Take one SparseAdam step on some rows of a table.  The arithmetic is
+ * torch.optim.SparseAdam's, in its order: each moment moves by (1 - beta)
+ * times its distance to the new value, the denominator is sqrt(v) + eps
+ * without bias correction, and the step size carries both corrections.
+ */
+void
+AdamStepRows(const AdamConfig *config, int64_t step, float *param, const float *grad,
+			 float *m, float *v, uint32_t dim, const uint32_t *rows, size_t n_rows)
+{
+	double		bias_correction1 = 1.0 - pow(config->beta1, (double) step);
+	double		bias_correction2 = 1.0 - pow(config->beta2, (double) step);
+	float		one_minus_beta1 = (float) (1.0 - config->beta1);
+	float		one_minus_beta2 = (float) (1.0 - config->beta2);
+	float		eps = (float) config->eps;
+	float		minus_step_size = (float) (-(config->lr * sqrt(bias_correction2) / bias_correction1));
+
+	for (size_t r = 0; r < n_rows; r++)
+	{
+		size_t		base = (size_t) rows[r] * dim;
+
+		for (uint32_t j = 0; j < dim; j++)
+		{
+			size_t		i = base + j;
+			float		g = grad[i];
+			float		m_update = (g - m[i]) * one_minus_beta1;
+			float		v_update = (g * g - v[i]) * one_minus_beta2;
+			float		numer = m_update + m[i];
+			float		denom = sqrtf(v_update + v[i]) + eps;
+
+			m[i] = numer;
+			v[i] = v_update + v[i];
+			param[i] += minus_step_size * (numer / denom);
+		}
+	}
 }

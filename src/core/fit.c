@@ -278,14 +278,14 @@ FitWorkFloats(const FitState *state)
 	const MlpShape *shape = &state->model.shape;
 	size_t		rows = state->header.pool_capacity;
 
-	return TrainWorkFloats(shape, (int) state->header.batch_size) +
+	return TrainWorkFloats(&state->model, (int) state->header.batch_size) +
 		rows * (MlpInputDim(shape) + MlpOutputDim(shape) + 1);
 }
 
 size_t
 FitWorkBytes(const FitState *state)
 {
-	return Pad8(TrainWorkBytes((int) state->header.batch_size)) +
+	return Pad8(TrainWorkBytes(&state->model, (int) state->header.batch_size)) +
 		sizeof(uint32_t) * (state->header.pool_capacity + 1) +
 		2 * (size_t) state->header.pool_capacity;
 }
@@ -300,9 +300,9 @@ FitWorkBind(FitWork *work, const FitState *state, float *floats, unsigned char *
 	size_t		rows = state->header.pool_capacity;
 	int			batch = (int) state->header.batch_size;
 
-	TrainWorkBind(&work->train, shape, batch, floats, bytes);
-	floats += TrainWorkFloats(shape, batch);
-	bytes += Pad8(TrainWorkBytes(batch));	/* keeps the order array aligned */
+	TrainWorkBind(&work->train, &state->model, batch, floats, bytes);
+	floats += TrainWorkFloats(&state->model, batch);
+	bytes += Pad8(TrainWorkBytes(&state->model, batch));	/* keeps the order array aligned */
 	work->x = floats;
 	work->y = work->x + rows * MlpInputDim(shape);
 	work->w = work->y + rows * MlpOutputDim(shape);
@@ -447,7 +447,8 @@ FitStateCompatible(const FitState *a, const FitState *b, MixrecError *err)
 	if (ma->flags != mb->flags || ma->alpha != mb->alpha ||
 		ma->adam.kind != mb->adam.kind || ma->adam.lr != mb->adam.lr ||
 		ma->adam.beta1 != mb->adam.beta1 || ma->adam.beta2 != mb->adam.beta2 ||
-		ma->adam.eps != mb->adam.eps || ma->adam.weight_decay != mb->adam.weight_decay)
+		ma->adam.eps != mb->adam.eps || ma->adam.weight_decay != mb->adam.weight_decay ||
+		ma->adam.lazy_embeddings != mb->adam.lazy_embeddings)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 						  "cannot combine training states with different alpha or optimizer settings");
 	if (a->header.batch_size != b->header.batch_size ||
@@ -471,7 +472,7 @@ FitStateAverage(FitState *a, const FitState *b)
 {
 	FitHeader  *ha = &a->header;
 	const FitHeader *hb = &b->header;
-	size_t		params = MlpParamCount(&a->model.shape);
+	size_t		params = ModelParamCount(&a->model);
 	/* Parameters and first moments are averaged alike, second moments too */
 	float	   *pa[2 * MIXREC_MODELS] = {a->model.params[MIXREC_OPEN], a->model.params[MIXREC_COMMERCIAL],
 	a->model.m[MIXREC_OPEN], a->model.m[MIXREC_COMMERCIAL]};

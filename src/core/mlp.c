@@ -224,6 +224,18 @@ MlpBackward(const MlpShape *shape, const float *params, const float *x,
 			int batch, const float *acts, const float *dlogits, float *grad,
 			float *work)
 {
+	MlpBackwardInputs(shape, params, x, batch, acts, dlogits, grad, work, NULL, NULL, 0, NULL);
+}
+
+/*
+ * Run the backward pass, and give the inputs' gradient on some ranges
+ */
+void
+MlpBackwardInputs(const MlpShape *shape, const float *params, const float *x,
+				  int batch, const float *acts, const float *dlogits, float *grad,
+				  float *work, const uint32_t *first, const uint32_t *count, int n_ranges,
+				  float *dx)
+{
 	int			layers = MlpLayerCount(shape);
 	size_t		half = MlpBackwardWorkFloats(shape, batch) / 2;
 	const float *dz = dlogits;
@@ -244,6 +256,14 @@ MlpBackward(const MlpShape *shape, const float *params, const float *x,
 
 		/* db = column sums of dZ */
 		KernelColumnSums(dz, batch, n_out, n_out, dbias);
+
+		/* dX = dZ W on the asked ranges of the inputs (an embedding's) */
+		if (l == 0)
+			for (int r = 0; r < n_ranges; r++)
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+							batch, (int) count[r], n_out, 1.0f, dz, n_out,
+							params + MlpWeightOffset(shape, 0) + first[r], n_in,
+							0.0f, dx + first[r], n_in);
 
 		if (l > 0)
 		{

@@ -5,6 +5,10 @@
 #include <math.h>
 #include <string.h>
 
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
 #include "mixrec/model.h"
 #include "mixrec/random.h"
 #include "mixrec/transform.h"
@@ -27,20 +31,98 @@ static const char *const second_moment_names[MIXREC_MODELS] = {
 };
 
 /*
+ * Attach a checked transform and lay out its embedding tables
+ */
+void
+ModelAttachTransform(MixrecModel *model, const uint8_t *section, uint32_t len)
+{
+	model->flags |= MIXREC_FLAG_TRANSFORM;
+	model->transform = section;
+	model->transform_len = len;
+	model->n_embed = TransformEmbeddings(section, len, model->embed, &model->embed_floats);
+}
+
+/*
+ * Count the parameters of each model
+ */
+size_t
+ModelParamCount(const MixrecModel *model)
+{
+	return MlpParamCount(&model->shape) + model->embed_floats;
+}
+
+/*
  * Count the floats of storage a model needs, in storage order:
  * [mean, std], open, commercial, [m_open, v_open, m_commercial, v_commercial]
  */
 size_t
-ModelFloatCount(const MlpShape *shape, uint32_t flags)
+ModelFloatCount(const MixrecModel *model)
 {
-	size_t		params = MlpParamCount(shape);
+	size_t		params = ModelParamCount(model);
 	size_t		count = 2 * params;
 
-	if (flags & MIXREC_FLAG_STANDARDIZE)
-		count += 2 * (size_t) MlpInputDim(shape);
-	if (flags & MIXREC_FLAG_OPTIMIZER)
+	if (model->flags & MIXREC_FLAG_STANDARDIZE)
+		count += 2 * (size_t) MlpInputDim(&model->shape);
+	if (model->flags & MIXREC_FLAG_OPTIMIZER)
 		count += 4 * params;
 	return count;
+}
+
+/*
+ * Find an embedding table in a parameter set
+ */
+const float *
+ModelEmbedTable(const MixrecModel *model, const float *params, uint32_t table)
+{
+	const float *p = params + MlpParamCount(&model->shape);
+
+	for (uint32_t t = 0; t < table; t++)
+		p += (size_t) model->embed[t].rows * model->embed[t].dim;
+	return p;
+}
+
+/*
+ * Read the row an embedded column's input names; anything else is the
+ * out-of-vocabulary row
+ */
+uint32_t
+ModelEmbedRow(const TransformEmbedding *embedding, float value)
+{
+	uint32_t	oov = embedding->rows - 2;
+
+	if (!(value >= 0.0f && value < (float) embedding->rows))
+		return oov;
+	if ((float) (uint32_t) value != value)
+		return oov;
+	return (uint32_t) value;
+}
+
+/*
+ * Copy rows with their embedded columns' inputs replaced by table rows
+ */
+void
+ModelEmbedInputs(const MixrecModel *model, const float *params, const float *x, int rows,
+				 float *out)
+{
+	size_t		d = (size_t) MlpInputDim(&model->shape);
+	const float *tables[TRANSFORM_MAX_EMBEDDINGS];
+
+	for (uint32_t t = 0; t < model->n_embed; t++)
+		tables[t] = ModelEmbedTable(model, params, t);
+	for (int i = 0; i < rows; i++)
+	{
+		const float *in = x + i * d;
+		float	   *row = out + i * d;
+
+		memcpy(row, in, sizeof(float) * d);
+		for (uint32_t t = 0; t < model->n_embed; t++)
+		{
+			const TransformEmbedding *e = &model->embed[t];
+			uint32_t	r = ModelEmbedRow(e, in[e->position]);
+
+			memcpy(row + e->position, tables[t] + (size_t) r * e->dim, sizeof(float) * e->dim);
+		}
+	}
 }
 
 /*
@@ -49,7 +131,7 @@ ModelFloatCount(const MlpShape *shape, uint32_t flags)
 void
 ModelBindStorage(MixrecModel *model, float *storage)
 {
-	size_t		params = MlpParamCount(&model->shape);
+	size_t		params = ModelParamCount(model);
 	float	   *p = storage;
 
 	model->mean = model->std = NULL;
@@ -98,7 +180,29 @@ InitMlp(const MlpShape *shape, MixrecRandom *rng, float *params)
 }
 
 /*
- * Fill both parameter sets from a seed
+ * Initialise embedding tables like nn.Embedding: N(0, 1), by Box-Muller
+ * from the same generator
+ */
+static void
+InitEmbeddings(const MixrecModel *model, MixrecRandom *rng, float *params)
+{
+	float	   *p = params + MlpParamCount(&model->shape);
+
+	for (size_t i = 0; i < model->embed_floats; i += 2)
+	{
+		double		u1 = 1.0 - RandomDouble(rng);	/* in (0, 1] */
+		double		u2 = RandomDouble(rng);
+		double		radius = sqrt(-2.0 * log(u1));
+
+		p[i] = (float) (radius * cos(2.0 * M_PI * u2));
+		if (i + 1 < model->embed_floats)
+			p[i + 1] = (float) (radius * sin(2.0 * M_PI * u2));
+	}
+}
+
+/*
+ * Fill both parameter sets from a seed: the MLPs first, then the tables,
+ * so a model without embeddings starts as it always has
  */
 void
 ModelInitParams(MixrecModel *model, uint64_t seed, ModelInitKind kind)
@@ -107,11 +211,14 @@ ModelInitParams(MixrecModel *model, uint64_t seed, ModelInitKind kind)
 
 	RandomSeed(&rng, seed);
 	InitMlp(&model->shape, &rng, model->params[MIXREC_OPEN]);
+	if (kind != MODEL_INIT_SHARED)
+		InitMlp(&model->shape, &rng, model->params[MIXREC_COMMERCIAL]);
+	InitEmbeddings(model, &rng, model->params[MIXREC_OPEN]);
 	if (kind == MODEL_INIT_SHARED)
 		memcpy(model->params[MIXREC_COMMERCIAL], model->params[MIXREC_OPEN],
-			   sizeof(float) * MlpParamCount(&model->shape));
+			   sizeof(float) * ModelParamCount(model));
 	else
-		InitMlp(&model->shape, &rng, model->params[MIXREC_COMMERCIAL]);
+		InitEmbeddings(model, &rng, model->params[MIXREC_COMMERCIAL]);
 }
 
 /*
@@ -169,7 +276,7 @@ ModelCheck(const MixrecModel *model, MixrecError *err)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT,
 						  "unknown model flags 0x%x", (unsigned) model->flags);
 
-	params = MlpParamCount(&model->shape);
+	params = ModelParamCount(model);
 	input_dim = MlpInputDim(&model->shape);
 
 	if (model->flags & MIXREC_FLAG_STANDARDIZE)

@@ -18,15 +18,19 @@
  *	..		8		alpha (float64, 0..1)
  *	if flags & 0x4 (version 2 only):
  *	..		4		T, bytes of the input transform (at least 1)
- *	..		4		reserved, zero
+ *	..		4		E, numbers in one model's embedding tables (what the
+ *					transform's embedded columns imply; 0 without them)
  *	if flags & 0x2, the optimiser settings (56 bytes):
  *	..		4		kind: 0 Adam (L2 weight decay), 1 AdamW (decoupled)
- *	..		4		reserved, zero
+ *	..		4		embedding tables: 0 stepped like every parameter, 1
+ *					lazily (SparseAdam); 1 only with E > 0
  *	..		8		step: Adam steps taken (int64)
  *	..		40		lr, beta1, beta2, eps, weight_decay (float64 each)
- *	then float32 arrays, P = parameters of one MLP, D = input dim:
+ *	then float32 arrays, P = parameters of one model (its MLP's, then E of
+ *	its embedding tables), D = input dim:
  *	..		8D		if flags & 0x1: mean[D], std[D]
- *	..		8P		open[P], commercial[P], each in state_dict order
+ *	..		8P		open[P], commercial[P], each in state_dict order, then
+ *					the tables in column order, each [rows][dim]
  *	..		16P		if flags & 0x2: m_open, v_open, m_commercial, v_commercial
  *	..		T		if flags & 0x4: the input transform, laid out as
  *					src/core/transform.c describes
@@ -36,7 +40,9 @@
  * 4-byte aligned when the blob is (ModelBindInPlace relies on it); the
  * transform, of any length, comes after them for that reason.  A model
  * without a transform is written as version 1, byte for byte as before
- * version 2 existed, so older readers still read it.
+ * version 2 existed, so older readers still read it; a model with
+ * embeddings sets fields that older readers of version 2 require to be
+ * zero, so they refuse it rather than misread it.
  *
  * Reading validates, in this order, before anything is used: the length
  * can hold a header, the magic, the version, the declared length against
@@ -147,6 +153,7 @@ GetOptimizer(const uint8_t *p, MixrecModel *model)
 	model->adam.beta2 = GetF64(p + 32);
 	model->adam.eps = GetF64(p + 40);
 	model->adam.weight_decay = GetF64(p + 48);
+	model->adam.lazy_embeddings = (int) GetU32(p + 4);
 }
 
 /*
@@ -192,7 +199,7 @@ size_t
 ModelEncodedSize(const MixrecModel *model)
 {
 	return HeaderSize(&model->shape, model->flags) +
-		sizeof(float) * ModelFloatCount(&model->shape, model->flags) +
+		sizeof(float) * ModelFloatCount(model) +
 		TransformPart(model) + CHECKSUM_BYTES;
 }
 
@@ -205,7 +212,7 @@ ModelEncode(const MixrecModel *model, uint8_t *out)
 	size_t		total = ModelEncodedSize(model);
 	uint8_t    *p = out;
 	const MlpShape *shape = &model->shape;
-	size_t		params = MlpParamCount(shape);
+	size_t		params = ModelParamCount(model);
 
 	memcpy(p, FORMAT_MAGIC, 4);
 	/* Version 1 unless the model needs 2: older readers keep reading it */
@@ -223,13 +230,13 @@ ModelEncode(const MixrecModel *model, uint8_t *out)
 	if (model->flags & MIXREC_FLAG_TRANSFORM)
 	{
 		PutU32(p, model->transform_len);
-		PutU32(p + 4, 0);
+		PutU32(p + 4, (uint32_t) model->embed_floats);
 		p += TRANSFORM_BYTES;
 	}
 	if (model->flags & MIXREC_FLAG_OPTIMIZER)
 	{
 		PutU32(p, (uint32_t) model->adam.kind);
-		PutU32(p + 4, 0);
+		PutU32(p + 4, model->embed_floats > 0 ? (uint32_t) model->adam.lazy_embeddings : 0);
 		PutU64(p + 8, (uint64_t) model->step);
 		PutF64(p + 16, model->adam.lr);
 		PutF64(p + 24, model->adam.beta1);
@@ -427,9 +434,11 @@ DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *m
 	if (model->flags & MIXREC_FLAG_TRANSFORM)
 	{
 		model->transform_len = GetU32(p + 8);
-		if (GetU32(p + 12) != 0)
+		model->embed_floats = GetU32(p + 12);
+		if (model->embed_floats > TRANSFORM_MAX_EMBED_FLOATS)
 			return MixrecFail(err, MIXREC_ERR_CORRUPT,
-							  "reserved field after the model's transform length is not zero");
+							  "model embedding tables of %zu numbers exceed the %d allowed",
+							  model->embed_floats, TRANSFORM_MAX_EMBED_FLOATS);
 		/* At most len keeps the sum below from wrapping on any host */
 		if (model->transform_len < 1 || model->transform_len > len)
 			return MixrecFail(err, MIXREC_ERR_CORRUPT,
@@ -456,9 +465,12 @@ DecodeHeaderFields(const uint8_t *blob, size_t avail, size_t len, MixrecModel *m
 	{
 		uint32_t	kind = GetU32(p);
 
-		if (kind > ADAM_DECOUPLED || GetU32(p + 4) != 0)
+		if (kind > ADAM_DECOUPLED)
 			return MixrecFail(err, MIXREC_ERR_CORRUPT,
 							  "unknown optimizer kind %u in the model", (unsigned) kind);
+		if (GetU32(p + 4) > (model->embed_floats > 0 ? 1u : 0u))
+			return MixrecFail(err, MIXREC_ERR_CORRUPT,
+							  "unknown embedding optimizer %u in the model", (unsigned) GetU32(p + 4));
 		GetOptimizer(p, model);
 		if ((status = AdamConfigCheck(&model->adam, err)) != MIXREC_OK)
 			return Reclassify(err, "model optimizer state is invalid");
@@ -482,6 +494,7 @@ DecodeHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
 {
 	MixrecStatus status;
 	size_t		memory_size;
+	size_t		declared_embed;
 
 	memset(model, 0, sizeof(*model));
 	if (avail > len)
@@ -503,11 +516,17 @@ DecodeHeader(const uint8_t *blob, size_t avail, size_t len, MixrecModel *model,
 
 	if (mode == DECODE_PEEK || !(model->flags & MIXREC_FLAG_TRANSFORM))
 		return MIXREC_OK;
-	model->transform = blob + len - CHECKSUM_BYTES - model->transform_len;
 	if (mode == DECODE_VERIFY &&
-		TransformCheck(model->transform, model->transform_len,
+		TransformCheck(blob + len - CHECKSUM_BYTES - model->transform_len, model->transform_len,
 					   (uint32_t) MlpInputDim(&model->shape), &memory_size, err) != MIXREC_OK)
 		return Reclassify(err, "model input transform is invalid");
+	declared_embed = model->embed_floats;
+	ModelAttachTransform(model, blob + len - CHECKSUM_BYTES - model->transform_len,
+						 model->transform_len);
+	if (model->embed_floats != declared_embed)
+		return MixrecFail(err, MIXREC_ERR_CORRUPT,
+						  "model says its embedding tables hold %zu numbers, but its transform's take %zu",
+						  declared_embed, model->embed_floats);
 	return MIXREC_OK;
 }
 
@@ -541,7 +560,7 @@ ModelDecodeArrays(const uint8_t *blob, size_t len, MixrecModel *model,
 				  MixrecError *err)
 {
 	size_t		offset = HeaderSize(&model->shape, model->flags);
-	size_t		floats = ModelFloatCount(&model->shape, model->flags);
+	size_t		floats = ModelFloatCount(model);
 	MixrecStatus status;
 
 	/* ModelDecodeHeader proved this, but a wrong call order must not overrun */

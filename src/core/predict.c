@@ -9,7 +9,7 @@
 #include "mixrec/standardize.h"
 
 static void AddProbabilities(const MixrecModel *model, const float *params,
-							 const float *x, int rows, float *acts,
+							 const float *x, int rows, float *acts, float *embedded,
 							 double weight, double *out);
 
 static void AddSparseProbabilities(const MixrecModel *model, const float *params,
@@ -36,7 +36,7 @@ ScoreModeFromName(const char *name)
 void
 ScoreSoupParams(const MixrecModel *model, double alpha, float *out)
 {
-	size_t		n = MlpParamCount(&model->shape);
+	size_t		n = ModelParamCount(model);
 	float		a = (float) alpha;
 	float		b = (float) (1.0 - alpha);
 
@@ -50,8 +50,11 @@ ScoreSoupParams(const MixrecModel *model, double alpha, float *out)
 size_t
 ScoreWorkFloats(const MixrecModel *model, int rows)
 {
-	return (size_t) rows * MlpInputDim(&model->shape) +
-		MlpActivationFloats(&model->shape, rows);
+	size_t		inputs = (size_t) rows * MlpInputDim(&model->shape);
+
+	/* standardised rows, activations, and each model's embedded rows */
+	return inputs + MlpActivationFloats(&model->shape, rows) +
+		(model->n_embed > 0 ? inputs : 0);
 }
 
 /*
@@ -59,12 +62,17 @@ ScoreWorkFloats(const MixrecModel *model, int rows)
  */
 static void
 AddProbabilities(const MixrecModel *model, const float *params, const float *x,
-				 int rows, float *acts, double weight, double *out)
+				 int rows, float *acts, float *embedded, double weight, double *out)
 {
 	const MlpShape *shape = &model->shape;
 	size_t		n = (size_t) rows * MlpOutputDim(shape);
 	const float *logits;
 
+	if (model->n_embed > 0)
+	{
+		ModelEmbedInputs(model, params, x, rows, embedded);
+		x = embedded;
+	}
 	MlpForward(shape, params, x, rows, acts);
 	logits = MlpLogits(shape, acts, rows);
 	for (size_t i = 0; i < n; i++)
@@ -82,6 +90,7 @@ ScoreRows(const MixrecModel *model, ScoreMode mode, double alpha,
 	const MlpShape *shape = &model->shape;
 	const float *input = x;
 	float	   *acts = work + (size_t) rows * MlpInputDim(shape);
+	float	   *embedded = acts + MlpActivationFloats(shape, rows);
 
 	if (model->flags & MIXREC_FLAG_STANDARDIZE)
 	{
@@ -93,17 +102,17 @@ ScoreRows(const MixrecModel *model, ScoreMode mode, double alpha,
 	switch (mode)
 	{
 		case SCORE_OPEN:
-			AddProbabilities(model, model->params[MIXREC_OPEN], input, rows, acts, 1.0, out);
+			AddProbabilities(model, model->params[MIXREC_OPEN], input, rows, acts, embedded, 1.0, out);
 			break;
 		case SCORE_COMMERCIAL:
-			AddProbabilities(model, model->params[MIXREC_COMMERCIAL], input, rows, acts, 1.0, out);
+			AddProbabilities(model, model->params[MIXREC_COMMERCIAL], input, rows, acts, embedded, 1.0, out);
 			break;
 		case SCORE_SOUP:
-			AddProbabilities(model, soup, input, rows, acts, 1.0, out);
+			AddProbabilities(model, soup, input, rows, acts, embedded, 1.0, out);
 			break;
 		case SCORE_BLEND:
-			AddProbabilities(model, model->params[MIXREC_OPEN], input, rows, acts, alpha, out);
-			AddProbabilities(model, model->params[MIXREC_COMMERCIAL], input, rows, acts, 1.0 - alpha, out);
+			AddProbabilities(model, model->params[MIXREC_OPEN], input, rows, acts, embedded, alpha, out);
+			AddProbabilities(model, model->params[MIXREC_COMMERCIAL], input, rows, acts, embedded, 1.0 - alpha, out);
 			break;
 	}
 }

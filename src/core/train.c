@@ -24,38 +24,57 @@ static void GatherRows(const TrainData *data, const uint32_t *rows, int n,
 					   TrainWork *work);
 
 /*
+ * Count the rows of all of a model's embedding tables
+ */
+static size_t
+EmbeddingRows(const MixrecModel *model)
+{
+	size_t		rows = 0;
+
+	for (uint32_t t = 0; t < model->n_embed; t++)
+		rows += model->embed[t].rows;
+	return rows;
+}
+
+/*
  * Size the float scratch space of a TrainWork
  */
 size_t
-TrainWorkFloats(const MlpShape *shape, int batch)
+TrainWorkFloats(const MixrecModel *model, int batch)
 {
+	const MlpShape *shape = &model->shape;
 	size_t		rows = (size_t) batch;
-
-	return rows * MlpInputDim(shape) +	/* x */
+	size_t		floats = rows * MlpInputDim(shape) +	/* x */
 		rows * MlpOutputDim(shape) +	/* y */
 		rows +					/* w */
 		2 * MlpActivationFloats(shape, batch) +
 		2 * rows * MlpOutputDim(shape) +	/* dlogits */
-		2 * MlpParamCount(shape) +	/* gradients */
+		2 * ModelParamCount(model) +	/* gradients */
 		MlpBackwardWorkFloats(shape, batch);
+
+	if (model->n_embed > 0)
+		floats += 3 * rows * MlpInputDim(shape) +	/* embedded inputs, dx */
+			(size_t) model->n_embed * rows; /* touched rows (uint32) */
+	return floats;
 }
 
 /*
- * Size the byte scratch space of a TrainWork (domain flags)
+ * Size the byte scratch space of a TrainWork (domain flags, seen marks)
  */
 size_t
-TrainWorkBytes(int batch)
+TrainWorkBytes(const MixrecModel *model, int batch)
 {
-	return 2 * (size_t) batch;
+	return 2 * (size_t) batch + EmbeddingRows(model);
 }
 
 /*
  * Carve a TrainWork out of caller-provided storage
  */
 void
-TrainWorkBind(TrainWork *work, const MlpShape *shape, int batch, float *floats,
+TrainWorkBind(TrainWork *work, const MixrecModel *model, int batch, float *floats,
 			  unsigned char *bytes)
 {
+	const MlpShape *shape = &model->shape;
 	size_t		rows = (size_t) batch;
 	float	   *p = floats;
 
@@ -79,12 +98,164 @@ TrainWorkBind(TrainWork *work, const MlpShape *shape, int batch, float *floats,
 	for (int k = 0; k < MIXREC_MODELS; k++)
 	{
 		work->grad[k] = p;
-		p += MlpParamCount(shape);
+		memset(p + MlpParamCount(shape), 0, sizeof(float) * model->embed_floats);
+		p += ModelParamCount(model);
 	}
 	work->backward = p;
+	p += MlpBackwardWorkFloats(shape, batch);
 	work->o = bytes;
 	work->c = bytes + rows;
 	work->cancel = NULL;
+	work->embedded[MIXREC_OPEN] = work->embedded[MIXREC_COMMERCIAL] = NULL;
+	work->dx = NULL;
+	work->touched = NULL;
+	work->seen = NULL;
+	if (model->n_embed > 0)
+	{
+		for (int k = 0; k < MIXREC_MODELS; k++)
+		{
+			work->embedded[k] = p;
+			p += rows * MlpInputDim(shape);
+		}
+		work->dx = p;
+		p += rows * MlpInputDim(shape);
+		work->touched = (uint32_t *) p;
+		work->seen = bytes + 2 * rows;
+		memset(work->seen, 0, EmbeddingRows(model));
+	}
+}
+
+/*
+ * The inputs model k reads: the batch's own, or with its tables' rows
+ */
+static const float *
+ModelInputs(const MixrecModel *model, int k, const float *x, int n, TrainWork *work)
+{
+	if (model->n_embed == 0)
+		return x;
+	ModelEmbedInputs(model, model->params[k], x, n, work->embedded[k]);
+	return work->embedded[k];
+}
+
+/*
+ * List the rows of each table the batch uses, each once
+ */
+static void
+CollectTouched(const MixrecModel *model, int n, TrainWork *work)
+{
+	size_t		d = (size_t) MlpInputDim(&model->shape);
+	unsigned char *seen = work->seen;
+
+	for (uint32_t t = 0; t < model->n_embed; t++)
+	{
+		const TransformEmbedding *e = &model->embed[t];
+		uint32_t   *touched = work->touched + (size_t) t * work->batch;
+
+		work->n_touched[t] = 0;
+		for (int i = 0; i < n; i++)
+		{
+			uint32_t	r = ModelEmbedRow(e, work->x[i * d + e->position]);
+
+			if (!seen[r])
+			{
+				seen[r] = 1;
+				touched[work->n_touched[t]++] = r;
+			}
+		}
+		seen += e->rows;
+	}
+}
+
+/*
+ * Clear the seen marks of the batch's rows
+ */
+static void
+ClearTouched(const MixrecModel *model, TrainWork *work)
+{
+	unsigned char *seen = work->seen;
+
+	for (uint32_t t = 0; t < model->n_embed; t++)
+	{
+		const uint32_t *touched = work->touched + (size_t) t * work->batch;
+
+		for (uint32_t i = 0; i < work->n_touched[t]; i++)
+			seen[touched[i]] = 0;
+		seen += model->embed[t].rows;
+	}
+}
+
+/*
+ * Backward through one model, its embedding tables included: the tables'
+ * gradient is the sum of the inputs' gradient over the rows using each
+ * table row, as nn.Embedding's backward gives it
+ */
+static void
+BackwardModel(const MixrecModel *model, int k, const float *inputs, int n, TrainWork *work)
+{
+	const MlpShape *shape = &model->shape;
+	size_t		d = (size_t) MlpInputDim(shape);
+	uint32_t	first[TRANSFORM_MAX_EMBEDDINGS];
+	uint32_t	count[TRANSFORM_MAX_EMBEDDINGS];
+
+	for (uint32_t t = 0; t < model->n_embed; t++)
+	{
+		first[t] = model->embed[t].position;
+		count[t] = model->embed[t].dim;
+	}
+	MlpBackwardInputs(shape, model->params[k], inputs, n, work->acts[k], work->dlogits[k],
+					  work->grad[k], work->backward, first, count, (int) model->n_embed,
+					  work->dx);
+	for (uint32_t t = 0; t < model->n_embed; t++)
+	{
+		const TransformEmbedding *e = &model->embed[t];
+		float	   *table = (float *) ModelEmbedTable(model, work->grad[k], t);
+
+		for (int i = 0; i < n; i++)
+		{
+			uint32_t	r = ModelEmbedRow(e, work->x[i * d + e->position]);
+			const float *g = work->dx + i * d + e->position;
+			float	   *row = table + (size_t) r * e->dim;
+
+			for (uint32_t j = 0; j < e->dim; j++)
+				row[j] += g[j];
+		}
+	}
+}
+
+/*
+ * Take model k's optimiser step, and zero the tables' gradient again
+ */
+static void
+StepModel(MixrecModel *model, int k, TrainWork *work)
+{
+	size_t		mlp = MlpParamCount(&model->shape);
+
+	if (model->n_embed == 0 || !model->adam.lazy_embeddings)
+		AdamStep(&model->adam, model->step, model->params[k], work->grad[k], model->m[k],
+				 model->v[k], ModelParamCount(model));
+	else
+	{
+		AdamStep(&model->adam, model->step, model->params[k], work->grad[k], model->m[k],
+				 model->v[k], mlp);
+		for (uint32_t t = 0; t < model->n_embed; t++)
+		{
+			size_t		offset = ModelEmbedTable(model, model->params[k], t) - model->params[k];
+
+			AdamStepRows(&model->adam, model->step, model->params[k] + offset,
+						 work->grad[k] + offset, model->m[k] + offset, model->v[k] + offset,
+						 model->embed[t].dim, work->touched + (size_t) t * work->batch,
+						 work->n_touched[t]);
+		}
+	}
+	for (uint32_t t = 0; t < model->n_embed; t++)
+	{
+		uint32_t	dim = model->embed[t].dim;
+		float	   *table = (float *) ModelEmbedTable(model, work->grad[k], t);
+		const uint32_t *touched = work->touched + (size_t) t * work->batch;
+
+		for (uint32_t i = 0; i < work->n_touched[t]; i++)
+			memset(table + (size_t) touched[i] * dim, 0, sizeof(float) * dim);
+	}
 }
 
 /*
@@ -116,7 +287,7 @@ TrainStep(MixrecModel *model, const TrainData *data, const uint32_t *rows, int n
 		  TrainWork *work)
 {
 	const MlpShape *shape = &model->shape;
-	size_t		params = MlpParamCount(shape);
+	const float *inputs[MIXREC_MODELS];
 	LossBatch	batch;
 	LossValue	loss;
 
@@ -129,20 +300,25 @@ TrainStep(MixrecModel *model, const TrainData *data, const uint32_t *rows, int n
 	batch.c = work->c;
 
 	for (int k = 0; k < MIXREC_MODELS; k++)
-		MlpForward(shape, model->params[k], work->x, n, work->acts[k]);
+	{
+		inputs[k] = ModelInputs(model, k, work->x, n, work);
+		MlpForward(shape, model->params[k], inputs[k], n, work->acts[k]);
+	}
 	loss = LossBlended(model->alpha, &batch,
 					   MlpLogits(shape, work->acts[MIXREC_OPEN], n),
 					   MlpLogits(shape, work->acts[MIXREC_COMMERCIAL], n),
 					   work->dlogits[MIXREC_OPEN], work->dlogits[MIXREC_COMMERCIAL]);
 
 	model->step++;
+	if (model->n_embed > 0)
+		CollectTouched(model, n, work);
 	for (int k = 0; k < MIXREC_MODELS; k++)
 	{
-		MlpBackward(shape, model->params[k], work->x, n, work->acts[k], work->dlogits[k],
-					work->grad[k], work->backward);
-		AdamStep(&model->adam, model->step, model->params[k], work->grad[k], model->m[k],
-				 model->v[k], params);
+		BackwardModel(model, k, inputs[k], n, work);
+		StepModel(model, k, work);
 	}
+	if (model->n_embed > 0)
+		ClearTouched(model, work);
 	return loss;
 }
 
@@ -190,7 +366,8 @@ TrainEvaluate(const MixrecModel *model, const TrainData *data,
 		GatherRows(data, rows + start, chunk, work);
 		for (int k = 0; k < MIXREC_MODELS; k++)
 		{
-			MlpForward(shape, model->params[k], work->x, chunk, work->acts[k]);
+			MlpForward(shape, model->params[k],
+					   ModelInputs(model, k, work->x, chunk, work), chunk, work->acts[k]);
 			memcpy(logits[k] + start * d_out, MlpLogits(shape, work->acts[k], chunk),
 				   sizeof(float) * chunk * d_out);
 		}

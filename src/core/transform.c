@@ -13,15 +13,16 @@
  *	0		1		kind: 1 numeric, 2 boolean, 3 categorical, 4 multi-hot,
  *					5 dense, 6 time
  *	1		1		flags: 0x1 missing, 0x2 log, 0x4 day time, 0x8 from
- *					integer; only those its kind takes
+ *					integer, 0x10 embedded; only those its kind takes
  *	2		2		N, bytes of the name (1..63, no NUL, unique)
  *	4		2		T, bytes of the type name (1..63, no NUL)
  *	6		2		reserved, zero
  *	8		4		position: its first input, the sum of the widths before
  *	12		4		width: inputs it fills, TransformWidth() of its shape
- *	16		4		L, elements of a dense value (1..65536), else 1
- *	20		4		V, vocabulary entries (0..65534) of a categorical or
- *					multi-hot column, else 0
+ *	16		4		L, elements of a dense value (1..65536), dimensions of
+ *					an embedded categorical column (1..1024), else 1
+ *	20		4		V, vocabulary entries of a categorical or multi-hot
+ *					column (0..65534; embedded 0..2^24-2), else 0
  *	24		8		rows counted in training
  *	32		8		NULLs among them (at most rows)
  *	40		8		mean (float64)
@@ -191,6 +192,8 @@ static MixrecStatus CheckNumber(const TransformColumn *column, double value, siz
 static MixrecStatus CheckInRange(const TransformColumn *column, double value, size_t element,
 								 MixrecError *err);
 static int32_t VocabIndex(const TransformColumn *column, const char *data, size_t len);
+static MixrecStatus SetEmbeddingRow(const TransformColumn *column, const TransformValue *value,
+								   float *out, MixrecError *err);
 static MixrecStatus SetText(const TransformColumn *column, const TransformText *text,
 							float *out, MixrecError *err);
 static MixrecStatus EncodeNumeric(const TransformColumn *column, const TransformValue *value,
@@ -273,7 +276,7 @@ AllowedFlags(uint32_t kind)
 		case TRANSFORM_TIME:
 			return TRANSFORM_MISSING | TRANSFORM_DAY_TIME;
 		case TRANSFORM_CATEGORICAL:
-			return TRANSFORM_FROM_INTEGER;
+			return TRANSFORM_FROM_INTEGER | TRANSFORM_EMBED;
 	}
 	return 0;
 }
@@ -301,8 +304,11 @@ Width(uint32_t kind, uint32_t flags, uint32_t length, uint32_t vocab_size)
 		case TRANSFORM_BOOLEAN:
 			return 1 + missing;
 		case TRANSFORM_CATEGORICAL:
-		case TRANSFORM_MULTI_HOT:
+			if (flags & TRANSFORM_EMBED)
+				return length;	/* the embedding's dimensions */
 			return vocab_size + 2;	/* the out-of-vocabulary and NULL buckets */
+		case TRANSFORM_MULTI_HOT:
+			return vocab_size + 2;
 		case TRANSFORM_DENSE:
 			return length + missing;
 		case TRANSFORM_TIME:
@@ -411,6 +417,9 @@ static MixrecStatus
 CheckShape(uint32_t kind, uint32_t flags, uint32_t length, uint32_t vocab_size,
 		   const char *label, MixrecError *err)
 {
+	int			embedded = kind == TRANSFORM_CATEGORICAL && (flags & TRANSFORM_EMBED);
+	uint32_t	max_vocabulary = embedded ? TRANSFORM_MAX_EMBED_VOCABULARY : TRANSFORM_MAX_VOCABULARY;
+
 	if (kind < TRANSFORM_NUMERIC || kind > TRANSFORM_TIME)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "%s has unknown kind %u",
 						  label, (unsigned) kind);
@@ -425,14 +434,18 @@ CheckShape(uint32_t kind, uint32_t flags, uint32_t length, uint32_t vocab_size,
 		return MixrecFail(err, MIXREC_ERR_LIMIT,
 						  "%s has %u elements, more than the %d a dense column may have",
 						  label, (unsigned) length, TRANSFORM_MAX_LENGTH);
-	if (kind != TRANSFORM_DENSE && length != 1)
+	if (embedded && (length < 1 || length > TRANSFORM_MAX_EMBED_DIM))
+		return MixrecFail(err, MIXREC_ERR_LIMIT,
+						  "%s is embedded in %u dimensions; an embedding has 1 to %d",
+						  label, (unsigned) length, TRANSFORM_MAX_EMBED_DIM);
+	if (kind != TRANSFORM_DENSE && !embedded && length != 1)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 						  "%s has length %u, but a %s column has length 1",
 						  label, (unsigned) length, TransformKindName(kind));
-	if (HasVocabulary(kind) && vocab_size > TRANSFORM_MAX_VOCABULARY)
+	if (HasVocabulary(kind) && vocab_size > max_vocabulary)
 		return MixrecFail(err, MIXREC_ERR_LIMIT,
-						  "%s has %u vocabulary entries, more than the %d allowed",
-						  label, (unsigned) vocab_size, TRANSFORM_MAX_VOCABULARY);
+						  "%s has %u vocabulary entries, more than the %u allowed",
+						  label, (unsigned) vocab_size, (unsigned) max_vocabulary);
 	if (!HasVocabulary(kind) && vocab_size != 0)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 						  "%s has %u vocabulary entries, but a %s column has none",
@@ -777,6 +790,8 @@ CheckSection(const uint8_t *section, size_t len, uint32_t input_dim, size_t *mem
 	uint32_t	n_columns;
 	uint32_t	declared;
 	uint64_t	position = 0;
+	uint64_t	embed_floats = 0;
+	uint32_t	embedded = 0;
 	size_t		offset = SECTION_HEADER_BYTES;
 	size_t		memory;
 	MixrecStatus status;
@@ -806,6 +821,19 @@ CheckSection(const uint8_t *section, size_t len, uint32_t input_dim, size_t *mem
 		if ((status = ReadColumn(section + offset, len - offset, i, &view, &label, err)) != MIXREC_OK ||
 			(status = ValidateColumn(&view, position, label.text, err)) != MIXREC_OK)
 			return status;
+		if (view.kind == TRANSFORM_CATEGORICAL && (view.flags & TRANSFORM_EMBED))
+		{
+			/* Each factor is bounded by CheckShape, so the product is exact */
+			embed_floats += (uint64_t) (view.vocab_size + 2) * view.length;
+			if (++embedded > TRANSFORM_MAX_EMBEDDINGS)
+				return MixrecFail(err, MIXREC_ERR_LIMIT,
+								  "a transform embeds at most %d columns; %s is one more",
+								  TRANSFORM_MAX_EMBEDDINGS, label.text);
+			if (embed_floats > TRANSFORM_MAX_EMBED_FLOATS)
+				return MixrecFail(err, MIXREC_ERR_LIMIT,
+								  "the embedding tables up to %s hold %llu numbers per model, more than the %d allowed",
+								  label.text, (unsigned long long) embed_floats, TRANSFORM_MAX_EMBED_FLOATS);
+		}
 		if (!AddSize(&memory, ColumnMemory(&view)))
 			return MixrecFail(err, MIXREC_ERR_LIMIT,
 							  "the transform needs more memory than this host can address");
@@ -839,6 +867,37 @@ TransformCheck(const uint8_t *section, size_t len, uint32_t input_dim, size_t *m
 		return MIXREC_ERR_CORRUPT;
 	}
 	return MIXREC_OK;
+}
+
+/*
+ * List the embedded columns of a checked section
+ */
+uint32_t
+TransformEmbeddings(const uint8_t *section, size_t len, TransformEmbedding *out,
+					size_t *floats)
+{
+	uint32_t	n_columns = GetU32(section);
+	size_t		offset = SECTION_HEADER_BYTES;
+	uint32_t	n = 0;
+
+	*floats = 0;
+	for (uint32_t i = 0; i < n_columns && offset < len; i++)
+	{
+		const uint8_t *p = section + offset;
+
+		if (p[0] == TRANSFORM_CATEGORICAL && (p[1] & TRANSFORM_EMBED) &&
+			n < TRANSFORM_MAX_EMBEDDINGS)
+		{
+			out[n].column = i;
+			out[n].position = GetU32(p + 8);
+			out[n].dim = GetU32(p + 16);
+			out[n].rows = GetU32(p + 20) + 2;
+			*floats += (size_t) out[n].rows * out[n].dim;
+			n++;
+		}
+		offset += ColumnBytes(p);
+	}
+	return n;
 }
 
 /*
@@ -1382,6 +1441,34 @@ SetText(const TransformColumn *column, const TransformText *text, float *out,
 }
 
 /*
+ * An embedded CATEGORICAL column: the row of its table in the first input
+ * (a float holds every row number below 2^24 exactly)
+ */
+static MixrecStatus
+SetEmbeddingRow(const TransformColumn *column, const TransformValue *value, float *out,
+				MixrecError *err)
+{
+	int32_t		index;
+
+	if (value->isnull || value->text.isnull)
+	{
+		out[0] = (float) (column->vocab_size + 1);
+		return MIXREC_OK;
+	}
+	if (value->text.data == NULL && value->text.len > 0)
+	{
+		Label		label;
+
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "%s has a text of %zu bytes but no bytes",
+						  ColumnLabel(&label, column->name, strlen(column->name), 0),
+						  value->text.len);
+	}
+	index = VocabIndex(column, value->text.data, value->text.len);
+	out[0] = (float) (index >= 0 ? (uint32_t) index : column->vocab_size);
+	return MIXREC_OK;
+}
+
+/*
  * Give a dense column's statistics of one element ((0, 0) for a column or
  * element that does not exist)
  */
@@ -1495,6 +1582,8 @@ EncodeCategorical(const TransformColumn *column, const TransformValue *value, fl
 
 	for (uint32_t i = 0; i < column->width; i++)
 		out[i] = 0.0f;
+	if (column->flags & TRANSFORM_EMBED)
+		return SetEmbeddingRow(column, value, out, err);
 	if (value->isnull || value->text.isnull)
 	{
 		out[v + 1] = 1.0f;

@@ -138,6 +138,7 @@ TestTrainingCase(const char *name)
 	MixrecError err;
 
 	config.kind = FixtureScalar(fx, "%s.adamw", name) != 0 ? ADAM_DECOUPLED : ADAM_L2;
+	config.lazy_embeddings = 0;
 	config.lr = FixtureScalar(fx, "%s.lr", name);
 	config.beta1 = FixtureScalar(fx, "%s.beta1", name);
 	config.beta2 = FixtureScalar(fx, "%s.beta2", name);
@@ -235,7 +236,7 @@ TestTrainStepCase(const char *name)
 	model.alpha = FixtureScalar(fx, "%s.alpha", name);
 	model.flags = MIXREC_FLAG_OPTIMIZER;
 	params = MlpParamCount(&model.shape);
-	storage = calloc(ModelFloatCount(&model.shape, model.flags), sizeof(float));
+	storage = calloc(ModelFloatCount(&model), sizeof(float));
 	ModelBindStorage(&model, storage);
 	{
 		float	   *open = FixtureFloats(FixtureGet(fx, "%s.init.open", name));
@@ -252,9 +253,9 @@ TestTrainStepCase(const char *name)
 	model.adam.beta2 = FixtureScalar(fx, "%s.beta2", name);
 	model.adam.eps = FixtureScalar(fx, "%s.eps", name);
 	model.adam.weight_decay = FixtureScalar(fx, "%s.weight_decay", name);
-	work_floats = malloc(sizeof(float) * TrainWorkFloats(&model.shape, batch));
-	work_bytes = malloc(TrainWorkBytes(batch));
-	TrainWorkBind(&work, &model.shape, batch, work_floats, work_bytes);
+	work_floats = malloc(sizeof(float) * TrainWorkFloats(&model, batch));
+	work_bytes = malloc(TrainWorkBytes(&model, batch));
+	TrainWorkBind(&work, &model, batch, work_floats, work_bytes);
 	for (int r = 0; r < batch; r++)
 		rows[r] = (uint32_t) r;
 
@@ -310,7 +311,7 @@ TestScoringCase(const char *name)
 	model.shape = CaseShape(name);
 	model.alpha = FixtureScalar(fx, "%s.alpha", name);
 	params = MlpParamCount(&model.shape);
-	storage = malloc(ModelFloatCount(&model.shape, 0) * sizeof(float));
+	storage = malloc(ModelFloatCount(&model) * sizeof(float));
 	ModelBindStorage(&model, storage);
 	{
 		float	   *init_open = FixtureFloats(FixtureGet(fx, "%s.init.open", name));
@@ -468,7 +469,7 @@ MakeModel(uint32_t flags, float **storage)
 	model.shape.dims[3] = 2;
 	model.alpha = 0.25;
 	model.flags = flags;
-	*storage = calloc(ModelFloatCount(&model.shape, flags), sizeof(float));
+	*storage = calloc(ModelFloatCount(&model), sizeof(float));
 	ModelBindStorage(&model, *storage);
 	ModelInitParams(&model, 7, MODEL_INIT_INDEPENDENT);
 	if (flags & MIXREC_FLAG_STANDARDIZE)
@@ -507,7 +508,7 @@ Decode(const uint8_t *blob, size_t len, MixrecModel *out, float **storage,
 	*storage = NULL;
 	if (status != MIXREC_OK)
 		return status;
-	*storage = malloc(ModelFloatCount(&out->shape, out->flags) * sizeof(float));
+	*storage = malloc(ModelFloatCount(out) * sizeof(float));
 	ModelBindStorage(out, *storage);
 	return ModelDecodeArrays(blob, len, out, err);
 }
@@ -656,7 +657,7 @@ TestFormat(void)
 		{
 			/* a NaN weight behind a valid checksum: the last open parameter */
 			size_t		params = MlpParamCount(&model.shape);
-			size_t		header = len - 4 - 4 * ModelFloatCount(&model.shape, model.flags);
+			size_t		header = len - 4 - 4 * ModelFloatCount(&model);
 			size_t		at = header + 4 * (2 * 5 + params - 1);
 			uint32_t	nan_bits = UINT32_C(0x7FC00000);
 
@@ -842,8 +843,8 @@ TestFormatVersion2(void)
 				"an empty transform is rejected");
 		DAMAGED(bad[at_len] ^= 1, "size does not match", "a transform length that does not match the blob is rejected");
 		DAMAGED(bad[at_len + 3] = 0x80, "impossible", "a transform longer than the blob is rejected");
-		DAMAGED(bad[at_len + 4] = 1, "reserved field after the model's transform length",
-				"a non-zero reserved field after the transform length is rejected");
+		DAMAGED(bad[at_len + 4] = 1, "size does not match",
+				"embedding tables the blob does not hold are rejected");
 		DAMAGED(bad[len - 4 - t_len + 4] = 6, "model input transform is invalid: the transform fills 6 inputs, but the model has 5",
 				"a transform for another number of inputs is rejected");
 		DAMAGED(bad[len - 4 - t_len + 8] = 9, "model input transform is invalid: column \"n\" has unknown kind 9",
@@ -891,14 +892,14 @@ TestFormatVersion2(void)
 		model.adam = AdamDefaults();
 		model.transform = wide;
 		model.transform_len = wide_len;
-		storage = calloc(ModelFloatCount(&model.shape, model.flags), sizeof(float));
+		storage = calloc(ModelFloatCount(&model), sizeof(float));
 		ModelBindStorage(&model, storage);
 		for (int j = 0; j < 3; j++)
 			model.std[j] = 1.0f;
 		len = ModelEncodedSize(&model);
 		blob = malloc(len);
 		ModelEncode(&model, blob);
-		TapOk(len - 4 - wide_len - sizeof(float) * ModelFloatCount(&model.shape, model.flags) == MIXREC_HEADER_MAX_BYTES &&
+		TapOk(len - 4 - wide_len - sizeof(float) * ModelFloatCount(&model) == MIXREC_HEADER_MAX_BYTES &&
 			  ModelPeekHeader(blob, MIXREC_HEADER_MAX_BYTES, len, &peeked, &err) == MIXREC_OK &&
 			  ModelCheck(&model, &err) == MIXREC_OK,
 			  "MIXREC_HEADER_MAX_BYTES (%d) is the header of a model with every flag and 16 hidden layers",
@@ -985,8 +986,8 @@ TestInit(void)
 	a.shape.dims[2] = 1;
 	b = a;
 	params = MlpParamCount(&a.shape);
-	sa = malloc(ModelFloatCount(&a.shape, 0) * sizeof(float));
-	sb = malloc(ModelFloatCount(&b.shape, 0) * sizeof(float));
+	sa = malloc(ModelFloatCount(&a) * sizeof(float));
+	sb = malloc(ModelFloatCount(&b) * sizeof(float));
 	ModelBindStorage(&a, sa);
 	ModelBindStorage(&b, sb);
 
@@ -1999,7 +2000,7 @@ FitModel(float **storage, uint64_t seed)
 	model.shape.dims[2] = 1;
 	model.alpha = 0.4;
 	model.flags = MIXREC_FLAG_OPTIMIZER;
-	*storage = FitAlloc(sizeof(float) * ModelFloatCount(&model.shape, model.flags));
+	*storage = FitAlloc(sizeof(float) * ModelFloatCount(&model));
 	ModelBindStorage(&model, *storage);
 	ModelInitParams(&model, seed, MODEL_INIT_INDEPENDENT);
 	model.adam = AdamDefaults();
@@ -2039,10 +2040,10 @@ FitRows(float *x, float *y, float *w, unsigned char *o, unsigned char *c, uint32
  * A TrainWork for batches of 4 rows
  */
 static void
-FitTrainWork(TrainWork *tw, const MlpShape *shape)
+FitTrainWork(TrainWork *tw, const MixrecModel *model)
 {
-	TrainWorkBind(tw, shape, 4, FitAlloc(sizeof(float) * TrainWorkFloats(shape, 4)),
-				  FitAlloc(TrainWorkBytes(4)));
+	TrainWorkBind(tw, model, 4, FitAlloc(sizeof(float) * TrainWorkFloats(model, 4)),
+				  FitAlloc(TrainWorkBytes(model, 4)));
 }
 
 /*
@@ -2099,7 +2100,7 @@ TestCancelHook(void)
 				checked;
 
 	FitRows(x, y, w, o, c, rows);
-	FitTrainWork(&tw, &model.shape);
+	FitTrainWork(&tw, &model);
 	TapOk(tw.cancel == NULL, "a freshly bound TrainWork has no cancel check");
 	quiet = TrainEvaluate(&model, &data, rows, 30, &tw, scratch);
 	tw.cancel = CountCancelChecks;
@@ -2157,7 +2158,7 @@ TestFitStates(void)
 	TrainData	data = {3, 1, 30, x, y, w, o, c};
 
 	/* Reference: plain TrainStep over consecutive batches of 4 */
-	FitTrainWork(&tw, &reference.shape);
+	FitTrainWork(&tw, &reference);
 	FitRows(x, y, w, o, c, rows);
 	for (int first = 0; first < 30; first += 4)
 		TrainStep(&reference, &data, rows + first, first + 4 <= 30 ? 4 : 30 - first, &tw);
@@ -2258,7 +2259,7 @@ TestFitStates(void)
 			size_t		lc;
 
 			wide.shape.dims[1] = 6;
-			s4 = FitAlloc(sizeof(float) * ModelFloatCount(&wide.shape, wide.flags));
+			s4 = FitAlloc(sizeof(float) * ModelFloatCount(&wide));
 			ModelBindStorage(&wide, s4);
 			ModelInitParams(&wide, 5, MODEL_INIT_INDEPENDENT);
 			FitNew(&wide, 4, 2, MIXREC_FIT_SHUFFLE, 1, &lc, &c1, &wc);
@@ -2611,7 +2612,7 @@ TestEvalMetrics(const char *dir)
 	model.shape.dims[1] = 8;
 	model.shape.dims[2] = 1;
 	model.alpha = strtod(After(model_json, "\"alpha\":"), NULL);
-	storage = malloc(sizeof(float) * ModelFloatCount(&model.shape, 0));
+	storage = malloc(sizeof(float) * ModelFloatCount(&model));
 	ModelBindStorage(&model, storage);
 	JsonNumbers(After(model_json, "\"open\":{"), model.params[MIXREC_OPEN], MlpParamCount(&model.shape));
 	JsonNumbers(After(model_json, "\"commercial\":{"), model.params[MIXREC_COMMERCIAL], MlpParamCount(&model.shape));
@@ -2769,7 +2770,7 @@ TestSparseScoring(void)
 			model.shape.dims[h] = shapes[s][2] + h;
 		model.shape.dims[shapes[s][1] + 1] = shapes[s][3];
 		model.alpha = 0.3;
-		storage = malloc(sizeof(float) * ModelFloatCount(&model.shape, 0));
+		storage = malloc(sizeof(float) * ModelFloatCount(&model));
 		ModelBindStorage(&model, storage);
 		ModelInitParams(&model, 7 + s, MODEL_INIT_INDEPENDENT);
 		soup = malloc(sizeof(float) * MlpParamCount(&model.shape));

@@ -96,7 +96,7 @@ TryModel(const uint8_t *blob, size_t len)
 			abort();
 		TryTransform(model.transform, model.transform_len, (uint32_t) MlpInputDim(&model.shape));
 	}
-	storage = malloc(sizeof(float) * ModelFloatCount(&model.shape, model.flags));
+	storage = malloc(sizeof(float) * ModelFloatCount(&model));
 	ModelBindStorage(&model, storage);
 	if (ModelDecodeArrays(blob, len, &model, &err) != MIXREC_OK)
 	{
@@ -444,7 +444,7 @@ MakeModel(const uint8_t *data, size_t size, uint32_t flags, MixrecModel *model, 
 	model->shape.dims[model->shape.n_hidden + 1] = 1;
 	model->alpha = 0.5;
 	model->flags = flags;
-	*storage = calloc(ModelFloatCount(&model->shape, flags), sizeof(float));
+	*storage = calloc(ModelFloatCount(model), sizeof(float));
 	ModelBindStorage(model, *storage);
 	ModelInitParams(model, 7, MODEL_INIT_INDEPENDENT);
 	if (flags & MIXREC_FLAG_STANDARDIZE)
