@@ -360,26 +360,27 @@ CREATE FUNCTION mixrec_train(model_name text, source text, features text DEFAULT
 	init text DEFAULT 'independent', seed bigint DEFAULT 42,
 	warm_start boolean DEFAULT false, initial_model bytea DEFAULT NULL,
 	on_invalid text DEFAULT 'error', method text DEFAULT 'auto',
-	exclude text[] DEFAULT NULL, transform jsonb DEFAULT NULL)
+	exclude text[] DEFAULT NULL, transform jsonb DEFAULT NULL,
+	embed jsonb DEFAULT NULL, embed_optimizer text DEFAULT 'auto')
 RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
 	validation_loss float8, validation_auc float8)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
 
 COMMENT ON FUNCTION mixrec_train(text, text, text, text, text, text, float8, int[], int, int,
 	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
-	boolean, bytea, text, text, text[], jsonb) IS
+	boolean, bytea, text, text, text[], jsonb, jsonb, text) IS
 'train the open and commercial models on the rows of a table, view or query and store a new active version';
 
 -- Not STRICT: features, label, exclude and transform may be NULL
 CREATE FUNCTION mixrec_prepare(source text, features text DEFAULT NULL, label text DEFAULT NULL,
 	exclude text[] DEFAULT NULL, transform jsonb DEFAULT NULL, hidden int[] DEFAULT '{64}',
 	alpha float8 DEFAULT 0.5, standardize boolean DEFAULT true, init text DEFAULT 'independent',
-	seed bigint DEFAULT 42)
+	seed bigint DEFAULT 42, embed jsonb DEFAULT NULL)
 RETURNS bytea
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION mixrec_prepare(text, text, text, text[], jsonb, int[], float8, boolean,
-	text, bigint) IS
+	text, bigint, jsonb) IS
 'a new model whose input transform is fitted on the typed columns of a source, for mixrec_fit';
 
 CREATE FUNCTION mixrec_training_info(model_name text, model_version int DEFAULT NULL)

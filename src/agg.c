@@ -347,6 +347,7 @@ ParseFitOptions(Jsonb *options, const MixrecModel *model, TrainOptions *opts)
 	opts->alpha = model->alpha;
 	OptionsFromJsonb(options, OPTIONS_FIT, opts);
 	OptionsCheck(opts, OPTIONS_FIT);
+	opts->adam.lazy_embeddings = OptionsLazyEmbeddings(opts, model);
 }
 
 /*

@@ -92,6 +92,10 @@ static const OptionChoice inits[] = {
 	{"independent", MODEL_INIT_INDEPENDENT}, {"shared", MODEL_INIT_SHARED}, {NULL, 0}
 };
 static const OptionChoice on_invalids[] = {{"error", false}, {"skip", true}, {NULL, 0}};
+static const OptionChoice embed_optimizers[] = {
+	{"auto", EMBED_OPTIMIZER_AUTO}, {"dense", EMBED_OPTIMIZER_DENSE}, {"lazy", EMBED_OPTIMIZER_LAZY},
+	{NULL, 0}
+};
 static const OptionChoice methods[] = {
 	{"auto", TRAIN_AUTO}, {"memory", TRAIN_MEMORY}, {"stream", TRAIN_STREAM}, {NULL, 0}
 };
@@ -123,6 +127,9 @@ static const OptionDef OptionTable[] = {
 	{"pool_batches", OPTION_INT, OPTIONS_FIT, FIELD(pool_batches), "8", 1, MAX_BATCH_SIZE},
 	{"exclude", OPTION_NAMES, OPTIONS_TRAIN, FIELD(exclude), "null", NONE, NONE},
 	{"transform", OPTION_OBJECT, OPTIONS_TRAIN, FIELD(transform), "null", NONE, NONE},
+	{"embed", OPTION_OBJECT, OPTIONS_TRAIN, FIELD(embed), "null", NONE, NONE},
+	{"embed_optimizer", OPTION_CHOICE, BOTH, FIELD(embed_optimizer), "\"auto\"", NONE, NONE,
+	false, embed_optimizers},
 };
 
 static const OptionDef *OptionFind(const char *name, int len, int scope);
@@ -708,4 +715,26 @@ OptionsToJsonb(const TrainOptions *opts, int scope)
 	}
 	appendStringInfoChar(&json, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
+}
+
+/*
+ * Whether a model's embedding tables step lazily (SparseAdam) or with the
+ * rest (Adam): as asked; on "auto", as the model being continued did, or
+ * lazily once its tables have more than EMBED_LAZY_ROWS rows, where a
+ * dense step's cost (every row) outgrows a batch's
+ */
+int
+OptionsLazyEmbeddings(const TrainOptions *opts, const MixrecModel *model)
+{
+	size_t		rows = 0;
+
+	if (model->n_embed == 0)
+		return 0;
+	if (opts->embed_optimizer != EMBED_OPTIMIZER_AUTO)
+		return opts->embed_optimizer == EMBED_OPTIMIZER_LAZY;
+	if ((model->flags & MIXREC_FLAG_OPTIMIZER) && model->step > 0)
+		return model->adam.lazy_embeddings;
+	for (uint32 t = 0; t < model->n_embed; t++)
+		rows += model->embed[t].rows;
+	return rows > EMBED_LAZY_ROWS;
 }

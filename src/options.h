@@ -41,4 +41,7 @@ extern void OptionsCheck(const TrainOptions *opts, int scope);
 /* Write the options of a scope as a jsonb object */
 extern Jsonb *OptionsToJsonb(const TrainOptions *opts, int scope);
 
+/* AdamConfig.lazy_embeddings for a model (new, or continued) and the options */
+extern int	OptionsLazyEmbeddings(const TrainOptions *opts, const MixrecModel *model);
+
 #endif							/* MIXREC_OPTIONS_H */

@@ -237,6 +237,7 @@ StartModel(const TrainOptions *opts, const TrainArguments *args, const TrainRows
 		ModelInitParams(model, opts->seed, opts->init);
 	}
 	model->adam = opts->adam;
+	model->adam.lazy_embeddings = OptionsLazyEmbeddings(opts, opts->initial ? opts->initial : model);
 	return model;
 }
 

@@ -203,6 +203,10 @@ TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args, const char *schem
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("transform cannot change the columns of a model being continued")));
+		if (opts->embed != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("embed cannot change the columns of a model being continued")));
 		if (listed)
 			CheckSameColumns(given, names);
 		typed->section = (uint8 *) opts->initial->transform;
@@ -215,7 +219,7 @@ TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args, const char *schem
 		uint32		input_dim;
 		List	   *excluded = ExcludedColumns(opts, args, desc, !listed);
 		TypedColumn *columns = TypedColumnsChoose(desc, names, excluded, opts->transform,
-												  &n_columns);
+												  opts->embed, &n_columns);
 
 		if (opts->initial != NULL)
 			ereport(ERROR,
@@ -238,10 +242,10 @@ array_features:
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the model to continue was trained on typed columns, not an array of features"),
 				 errhint("Give features => NULL (or its columns) to continue it.")));
-	if (opts->exclude != NIL || opts->transform != NULL)
+	if (opts->exclude != NIL || opts->transform != NULL || opts->embed != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("exclude and transform apply to typed columns, but features is the array \"%s\"",
+				 errmsg("exclude, transform and embed apply to typed columns, but features is the array \"%s\"",
 						args->features)));
 	return false;
 }

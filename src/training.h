@@ -70,7 +70,16 @@ typedef struct TrainOptions
 	MixrecModel *initial;		/* the model to continue, or NULL: a new one */
 	List	   *exclude;		/* typed columns: names that are not features */
 	Jsonb	   *transform;		/* typed columns: per-column overrides, or NULL */
+	Jsonb	   *embed;			/* typed columns: embedded columns and their
+								 * dimensions, or NULL */
+	int			embed_optimizer;	/* EMBED_OPTIMIZER_* */
 } TrainOptions;
+
+/* How embedding tables are stepped (AdamConfig.lazy_embeddings) */
+#define EMBED_OPTIMIZER_DENSE	0
+#define EMBED_OPTIMIZER_LAZY	1
+#define EMBED_OPTIMIZER_AUTO	2	/* lazy from EMBED_LAZY_ROWS table rows */
+#define EMBED_LAZY_ROWS			10000
 
 /* The rows read from the source */
 typedef struct TrainRows

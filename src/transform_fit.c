@@ -201,7 +201,7 @@ FinishColumn(const ColumnStats *stats, const TypedColumn *column, TransformColum
 	spec->type_name = TypedTypeName(column->type, -1);
 	spec->kind = column->kind;
 	spec->flags = column->flags;
-	spec->length = 1;
+	spec->length = column->embed_dim > 0 ? (uint32) column->embed_dim : 1;
 	spec->rows = stats->rows;
 	spec->nulls = stats->nulls;
 	spec->mean = stats->count > 0 ? stats->mean : 0.0;

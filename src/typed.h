@@ -26,6 +26,7 @@
 
 /* Defaults of the per-column options (README "Typed columns") */
 #define TYPED_DEFAULT_TOP_K			1000
+#define TYPED_DEFAULT_EMBED_TOP_K	100000	/* an embedded column's */
 #define TYPED_DEFAULT_MIN_FREQUENCY	5
 
 /*
@@ -70,6 +71,8 @@ typedef struct TypedColumn
 								 * fit adds TRANSFORM_MISSING */
 	int			top_k;			/* CATEGORICAL, MULTI_HOT */
 	int			min_frequency;
+	bool		top_k_given;	/* by the transform argument */
+	int			embed_dim;		/* CATEGORICAL with TRANSFORM_EMBED, else 0 */
 	TypedReader reader;
 } TypedColumn;
 
@@ -79,14 +82,16 @@ typedef struct TypedColumn
  * Choose the feature columns of a source's row: the columns named in
  * features (a list of C strings; NIL: every column not in excluded), each
  * with the kind its type implies unless overrides (a jsonb object, or NULL)
- * say otherwise.  Errors: a name that is no column or appears twice, a
- * duplicate column name in the source among the features, an excluded
- * column listed as a feature, an unsupported type (with a hint to cast),
- * an override naming an unknown column or option, or a kind the type
- * cannot take.  Allocates in the current context.
+ * say otherwise, and embedded as embed (a jsonb object of dimensions by
+ * column, or NULL) says.  Errors: a name that is no column or appears
+ * twice, a duplicate column name in the source among the features, an
+ * excluded column listed as a feature, an unsupported type (with a hint to
+ * cast), an override naming an unknown column or option, a kind the type
+ * cannot take, or an embedding of a column that is not categorical or of
+ * a dimension out of range.  Allocates in the current context.
  */
 extern TypedColumn *TypedColumnsChoose(TupleDesc desc, List *features, List *excluded,
-									   Jsonb *overrides, int *n_columns);
+									   Jsonb *overrides, Jsonb *embed, int *n_columns);
 
 /*
  * Parse a features argument: true and the column names if it is a list of

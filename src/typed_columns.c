@@ -100,6 +100,8 @@ static int	OverrideInteger(const char *column, const char *option, const JsonbVa
 static void OverrideParse(const TypedColumn *typed, const JsonbValue *value, Override *override);
 static void OverrideApply(TypedColumn *column, const Override *override);
 static void OverridesApply(TypedColumn *columns, int n, Jsonb *overrides);
+static void EmbedParse(TypedColumn *columns, int n, Jsonb *embed);
+static void ColumnFinish(TypedColumn *column);
 
 /*
  * Can a byte start an unquoted identifier, as the SQL scanner has it?
@@ -546,6 +548,7 @@ OverrideParse(const TypedColumn *typed, const JsonbValue *value, Override *overr
 		{
 			override->has_top_k = true;
 			override->top_k = OverrideInteger(column, name, &option, 1,
+											  typed->embed_dim > 0 ? TRANSFORM_MAX_EMBED_VOCABULARY :
 											  TRANSFORM_MAX_VOCABULARY);
 		}
 		else if (strcmp(name, "min_frequency") == 0)
@@ -606,7 +609,10 @@ OverrideApply(TypedColumn *column, const Override *override)
 						column->name, TransformKindName(column->kind))));
 
 	if (override->has_top_k)
+	{
 		column->top_k = override->top_k;
+		column->top_k_given = true;
+	}
 	if (override->has_min_frequency)
 		column->min_frequency = override->min_frequency;
 	if (override->has_scale && override->log_scale)
@@ -654,11 +660,93 @@ OverridesApply(TypedColumn *columns, int n, Jsonb *overrides)
 }
 
 /*
+ * Read the embed argument: the dimension of each embedded column.  An
+ * integer column named there is categorical (by its text), as user and
+ * item ids usually are integers; the transform argument comes after.
+ */
+static void
+EmbedParse(TypedColumn *columns, int n, Jsonb *embed)
+{
+	JsonbIterator *it;
+	JsonbValue	key;
+	JsonbValue	value;
+	JsonbIteratorToken token;
+
+	if (!JsonContainerIsObject(&embed->root))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("embed must be a JSON object of dimensions by column"),
+				 errhint("For example {\"user_id\": 16, \"movie_id\": 16}.")));
+	it = JsonbIteratorInit(&embed->root);
+	while ((token = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	{
+		char	   *name;
+		TypedColumn *column = NULL;
+		double		dim = 0;
+		bool		integral = false;
+
+		if (token != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &value, true);
+		name = pnstrdup(key.val.string.val, key.val.string.len);
+		for (int i = 0; i < n && column == NULL; i++)
+			if (strcmp(columns[i].name, name) == 0)
+				column = &columns[i];
+		if (column == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("embed: \"%s\" is not a feature column", name)));
+		if (value.type == jbvNumeric)
+		{
+			dim = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+													 NumericGetDatum(value.val.numeric)));
+			integral = dim == floor(dim);
+		}
+		if (!integral || !(dim >= 1 && dim <= TRANSFORM_MAX_EMBED_DIM))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("embed: the dimension of column \"%s\" must be an integer from 1 to %d, got %s",
+							name, TRANSFORM_MAX_EMBED_DIM,
+							value.type == jbvNumeric ?
+							DatumGetCString(DirectFunctionCall1(numeric_out,
+																NumericGetDatum(value.val.numeric))) :
+							JsonValueKind(&value))));
+		if (column->kind != TRANSFORM_CATEGORICAL &&
+			TypeTakesKind(column->type, TRANSFORM_CATEGORICAL) &&
+			column->kind == TRANSFORM_NUMERIC)
+			ColumnSetKind(column, TRANSFORM_CATEGORICAL);
+		column->embed_dim = (int) dim;
+	}
+}
+
+/*
+ * Settle what depends on several arguments: an embedded column must be
+ * categorical, and gets an embedding's default vocabulary size
+ */
+static void
+ColumnFinish(TypedColumn *column)
+{
+	if (column->embed_dim > 0)
+	{
+		if (column->kind != TRANSFORM_CATEGORICAL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("embed: column \"%s\" is %s (type %s), and only categorical columns can be embedded",
+							column->name, TransformKindName(column->kind),
+							format_type_be(column->type)),
+					 errhint("Embed a text, enum or integer column of identifiers.")));
+		column->flags |= TRANSFORM_EMBED;
+		if (!column->top_k_given)
+			column->top_k = TYPED_DEFAULT_EMBED_TOP_K;
+	}
+}
+
+/*
  * Choose the feature columns of a source's row and their kinds
  */
 TypedColumn *
 TypedColumnsChoose(TupleDesc desc, List *features, List *excluded, Jsonb *overrides,
-				   int *n_columns)
+				   Jsonb *embed, int *n_columns)
 {
 	int			n;
 	AttrNumber *attnos = ChooseAttnos(desc, features, excluded, &n);
@@ -678,8 +766,12 @@ TypedColumnsChoose(TupleDesc desc, List *features, List *excluded, Jsonb *overri
 	columns = palloc0_array(TypedColumn, n);
 	for (int i = 0; i < n; i++)
 		ColumnDefault(&columns[i], TupleDescAttr(desc, attnos[i] - 1));
+	if (embed != NULL)
+		EmbedParse(columns, n, embed);
 	if (overrides != NULL)
 		OverridesApply(columns, n, overrides);
+	for (int i = 0; i < n; i++)
+		ColumnFinish(&columns[i]);
 
 	*n_columns = n;
 	return columns;
