@@ -12,6 +12,7 @@ OBJS = \
 	src/budget.o \
 	src/model_bytea.o \
 	src/evaluate.o \
+	src/evaluate_ranking.o \
 	src/interchange.o \
 	src/json.o \
 	src/registry.o \

@@ -793,3 +793,14 @@ RETURNS TABLE (model text, metric text, value float8)
 
 COMMENT ON FUNCTION mixrec_evaluate(text, text, text, text, text, text, int, int) IS
 'log loss, AUC and accuracy of the open, commercial and blended models; precision, recall and NDCG at k over users';
+
+-- Not STRICT: user_features and item_features are NULL for a model of typed
+-- columns, version is NULL for the active version
+CREATE FUNCTION mixrec_evaluate_ranking(model_name text, train text, test text, user_id text,
+	item_id text, items text, k int DEFAULT 10, user_features text DEFAULT NULL,
+	item_features text DEFAULT NULL, mode text DEFAULT 'blend', version int DEFAULT NULL)
+RETURNS TABLE (metric text, model float8, popularity float8)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 5;
+
+COMMENT ON FUNCTION mixrec_evaluate_ranking(text, text, text, text, text, text, int, text, text, text, int) IS
+'recall, NDCG, hit rate and coverage at k of the model''s top k for each user of test (its train items excluded), and of the most popular items of train';

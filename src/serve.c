@@ -15,6 +15,7 @@
  * ids, within mixrec.train_memory) and the excluded (user, item) pairs as a
  * hash set of 64-bit hashes of the pair; then, for each user, it scores
  * every candidate in blocks and keeps the k best in a small heap.
+ * mixrec_evaluate_ranking ranks with the same code (serve.h).
  *
  * Memory: the per-call context of the function holds the model, the
  * blocks and the items; SPI's contexts hold the fetched rows, freed fetch
@@ -35,6 +36,7 @@
 #include "miscadmin.h"
 #include "mixrec.h"
 #include "mixrec/predict.h"
+#include "serve.h"
 #include "source.h"
 #include "typed.h"
 #include "utils/builtins.h"
@@ -43,33 +45,6 @@
 
 PG_FUNCTION_INFO_V1(mixrec_predict);
 PG_FUNCTION_INFO_V1(mixrec_recommend);
-
-#define SERVE_BLOCK_ROWS	1024
-#define SERVE_FETCH_ROWS	10000
-
-/*
- * Memory counted against the budget per candidate id beyond its text (the
- * chunk header palloc adds) and per excluded pair (dynahash's element
- * header and key, and its share of the bucket array), so that neither
- * grows unseen
- */
-#define ID_OVERHEAD_BYTES		16
-#define EXCLUDED_PAIR_BYTES		48
-
-/* One model, ready to score blocks of rows */
-typedef struct BlockScorer
-{
-	MixrecModel *model;
-	const Transform *transform; /* typed columns, or NULL: arrays */
-	RecordEncoder encoder;		/* the ROW() of typed columns of the row source */
-	ScoreMode	mode;
-	double		alpha;
-	float	   *soup;
-	float	   *work;
-	double	   *open;			/* [block] */
-	double	   *commercial;		/* [block] */
-	double	   *score;			/* [block] */
-} BlockScorer;
 
 /* mixrec_predict's rows on their way from the executor to the tuplestore */
 typedef struct PredictReceiver
@@ -93,70 +68,25 @@ typedef struct PredictReceiver
  */
 static const Oid id_features_types[] = {TEXTOID, InvalidOid};
 
-/*
- * The inputs a user's typed columns fill: a candidate's row is its item's
- * inputs with these runs taken from its user's
- */
-typedef struct UserColumns
-{
-	int			n;
-	uint32	   *position;
-	uint32	   *width;
-} UserColumns;
-
-/* A candidate in a user's top k */
-typedef struct TopItem
-{
-	double		score;
-	int			item;
-} TopItem;
-
-/* mixrec_recommend's candidate items, held in memory */
-typedef struct Candidates
-{
-	MemoryContext context;		/* where they live */
-	Size		n;
-	Size		capacity;
-	int			dim;			/* features per item; -1 until the first item */
-	char	  **ids;			/* [capacity] */
-	float	   *x;				/* [capacity][dim] */
-	double		id_bytes;		/* the ids' text, counted against the budget */
-	double		held;			/* all of it */
-} Candidates;
-
-static void ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha);
 static void ScorerRun(BlockScorer *scorer, const float *x, int rows);
-static ScoreMode ServeMode(FunctionCallInfo fcinfo, int arg);
 static double ServeAlpha(FunctionCallInfo fcinfo, int arg, const MixrecModel *model);
-static const char *ServeText(FunctionCallInfo fcinfo, int arg, const char *name);
 static void PredictFlush(PredictReceiver *receiver);
 static bool PredictReceive(TupleTableSlot *slot, DestReceiver *self);
 static void PredictStartup(DestReceiver *self, int operation, TupleDesc typeinfo);
 static void PredictShutdown(DestReceiver *self);
 static void PredictDestroy(DestReceiver *self);
-static void ReadFeatures(BlockScorer *scorer, Datum value, bool isnull, int expected, float *out,
-						 const char *what);
 static bool TopWorse(const TopItem *a, const TopItem *b);
 static void TopPush(TopItem *heap, int *size, int k, TopItem item);
 static int	TopCompareDesc(const void *a, const void *b);
-static uint64 IdHash(const char *id, uint64 seed);
-static uint64 PairKey(uint64 user_hash, const char *item);
-static void ReadCandidates(Candidates *items, SPIPlanPtr plan, BlockScorer *scorer, int d_in);
 static HTAB *ReadExcluded(const char *exclude, const Candidates *items);
 static void RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *items,
 							 HTAB *excluded, const char *user, const float *user_x, int d_user,
 							 const UserColumns *user_columns, int k, float *x, TopItem *heap);
-static SPIPlanPtr PrepareIdFeatures(const char *source_name, const char *source,
-									const char *id_name, const char *id,
-									const char *features_name, const char *features,
-									bool typed);
-static UserColumns *SplitTypedColumns(const Transform *transform, const char *users,
-									  const char *items, char **user_row, char **item_row);
 
 /*
  * Read a required text argument
  */
-static const char *
+const char *
 ServeText(FunctionCallInfo fcinfo, int arg, const char *name)
 {
 	if (PG_ARGISNULL(arg))
@@ -172,7 +102,7 @@ ServeText(FunctionCallInfo fcinfo, int arg, const char *name)
  * text and an array of numbers (PredictReceive and mixrec_recommend read
  * them as such).  The names are the arguments' names, for messages.
  */
-static SPIPlanPtr
+SPIPlanPtr
 PrepareIdFeatures(const char *source_name, const char *source, const char *id_name,
 				  const char *id, const char *features_name, const char *features, bool typed)
 {
@@ -195,7 +125,7 @@ PrepareIdFeatures(const char *source_name, const char *source, const char *id_na
 /*
  * Read the mode argument
  */
-static ScoreMode
+ScoreMode
 ServeMode(FunctionCallInfo fcinfo, int arg)
 {
 	const char *name = ServeText(fcinfo, arg, "mode");
@@ -227,7 +157,7 @@ ServeAlpha(FunctionCallInfo fcinfo, int arg, const MixrecModel *model)
 /*
  * Prepare to score blocks of up to SERVE_BLOCK_ROWS rows
  */
-static void
+void
 ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha)
 {
 	if (MlpOutputDim(&model->shape) != 1)
@@ -286,7 +216,7 @@ ScorerRun(BlockScorer *scorer, const float *x, int rows)
 /*
  * Read one row's features (the second column) into out
  */
-static void
+void
 ReadFeatures(BlockScorer *scorer, Datum value, bool isnull, int expected, float *out,
 			 const char *what)
 {
@@ -488,7 +418,7 @@ TopCompareDesc(const void *a, const void *b)
 /*
  * A 64-bit hash of an id's text
  */
-static uint64
+uint64
 IdHash(const char *id, uint64 seed)
 {
 	return hash_bytes_extended((const unsigned char *) id, strlen(id), seed);
@@ -498,7 +428,7 @@ IdHash(const char *id, uint64 seed)
  * The key of a (user, item) pair in the excluded set: a 64-bit hash, so a
  * pair that is not excluded is mistaken for one with probability 2^-64
  */
-static uint64
+uint64
 PairKey(uint64 user_hash, const char *item)
 {
 	return user_hash * UINT64CONST(0x9E3779B97F4A7C15) ^ IdHash(item, 0x7265);
@@ -507,7 +437,7 @@ PairKey(uint64 user_hash, const char *item)
 /*
  * Read every candidate item into memory, within the budget
  */
-static void
+void
 ReadCandidates(Candidates *items, SPIPlanPtr plan, BlockScorer *scorer, int d_in)
 {
 	SourceCursor cursor;
@@ -627,7 +557,7 @@ ReadExcluded(const char *exclude, const Candidates *items)
 
 		if (u == NULL || it == NULL)
 			continue;
-		key = PairKey(IdHash(u, 0x6d78), it);
+		key = PairKey(IdHash(u, SERVE_USER_SEED), it);
 		pfree(u);
 		pfree(it);
 		hash_search(excluded, &key, HASH_ENTER, &found);
@@ -643,16 +573,17 @@ ReadExcluded(const char *exclude, const Candidates *items)
 }
 
 /*
- * Score every candidate for one user in blocks, keep the k best in a heap,
- * and append them, best first, to the result
+ * Score every candidate for one user in blocks and keep the k best in
+ * heap, best first (a tie goes to the earlier item); returns how many.
+ * x is a block of rows, SERVE_BLOCK_ROWS of the model's inputs.
  */
-static void
-RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *items,
-				 HTAB *excluded, const char *user, const float *user_x, int d_user,
-				 const UserColumns *user_columns, int k, float *x, TopItem *heap)
+int
+RecommendTop(BlockScorer *scorer, const Candidates *items, HTAB *excluded, const char *user,
+			 const float *user_x, int d_user, const UserColumns *user_columns, int k, float *x,
+			 TopItem *heap)
 {
 	int			d_in = user_columns ? items->dim : d_user + items->dim;
-	uint64		user_hash = IdHash(user, 0x6d78);
+	uint64		user_hash = IdHash(user, SERVE_USER_SEED);
 	int			size = 0;
 
 	for (Size first = 0; first < items->n; first += SERVE_BLOCK_ROWS)
@@ -693,6 +624,21 @@ RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *i
 	}
 
 	qsort(heap, size, sizeof(TopItem), TopCompareDesc);
+	return size;
+}
+
+/*
+ * Rank every candidate for one user and append the k best, best first, to
+ * the result
+ */
+static void
+RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *items,
+				 HTAB *excluded, const char *user, const float *user_x, int d_user,
+				 const UserColumns *user_columns, int k, float *x, TopItem *heap)
+{
+	int			size = RecommendTop(scorer, items, excluded, user, user_x, d_user, user_columns,
+									k, x, heap);
+
 	for (int r = 0; r < size; r++)
 	{
 		Datum		values[4];
@@ -710,15 +656,18 @@ RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *i
  * Which of a model's typed columns come from users and which from items:
  * each must be a column of exactly one of them.  Sets the ROW() each side
  * reads (the other side's columns as NULLs) and returns the inputs the
- * user's columns fill.
+ * user's columns fill.  users_name names the users' argument in messages;
+ * users_skip, if not NULL, is a column of users that is not the user's
+ * (mixrec_evaluate_ranking's test rows carry their item's id).
  */
-static UserColumns *
-SplitTypedColumns(const Transform *transform, const char *users, const char *items,
-				  char **user_row, char **item_row)
+UserColumns *
+SplitTypedColumns(const Transform *transform, const char *users_name, const char *users,
+				  const char *users_skip, const char *items, char **user_row, char **item_row)
 {
-	static const SourceShape any = {
-		.arguments = "users and items",
-		.columns = "users and items",
+	const char *both = psprintf("%s and items", users_name);
+	SourceShape any = {
+		.arguments = both,
+		.columns = both,
 		.more_columns = true,
 	};
 	TupleDesc	user_desc;
@@ -742,16 +691,17 @@ SplitTypedColumns(const Transform *transform, const char *users, const char *ite
 
 		for (int i = 0; i < user_desc->natts; i++)
 			from_user[c] |= !TupleDescAttr(user_desc, i)->attisdropped &&
-				strcmp(NameStr(TupleDescAttr(user_desc, i)->attname), column->name) == 0;
+				strcmp(NameStr(TupleDescAttr(user_desc, i)->attname), column->name) == 0 &&
+				(users_skip == NULL || strcmp(column->name, users_skip) != 0);
 		for (int i = 0; i < item_desc->natts; i++)
 			from_item[c] |= !TupleDescAttr(item_desc, i)->attisdropped &&
 				strcmp(NameStr(TupleDescAttr(item_desc, i)->attname), column->name) == 0;
 		if (from_user[c] == from_item[c])
 			ereport(ERROR,
 					(errcode(from_user[c] ? ERRCODE_AMBIGUOUS_COLUMN : ERRCODE_UNDEFINED_COLUMN),
-					 errmsg(from_user[c] ? "column \"%s\" of the model is a column of both users and items" :
-							"column \"%s\" of the model is a column of neither users nor items",
-							column->name),
+					 errmsg(from_user[c] ? "column \"%s\" of the model is a column of both %s and items" :
+							"column \"%s\" of the model is a column of neither %s nor items",
+							column->name, users_name),
 					 errhint("A candidate's row is its user's columns and its item's columns, by name: each of the model's columns must come from one side.")));
 		if (from_user[c])
 		{
@@ -822,8 +772,8 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the model was trained on typed columns, so user_features and item_features must be NULL"),
 					 errhint("Its columns are read by name from users and items.")));
-		user_columns = SplitTypedColumns(scorer.transform, users, items_source, &user_features,
-										 &item_features);
+		user_columns = SplitTypedColumns(scorer.transform, "users", users, NULL, items_source,
+										 &user_features, &item_features);
 		MemoryContextSwitchTo(context);
 	}
 	else if (user_features == NULL || item_features == NULL)

@@ -1325,6 +1325,41 @@ def call_evaluate(g):
     return ["SELECT count(*), sum(value) FROM mixrec_evaluate(%s)" % ', '.join(args)]
 
 
+def call_evaluate_ranking(g):
+    users_items = "FROM mixrec_fuzz_data.users u, mixrec_fuzz_data.items i"
+    typed_users_items = "FROM mixrec_fuzz_data.typed_users u, mixrec_fuzz_data.typed_items i"
+    pairs = lambda: g.pick([
+        "'SELECT u.user_id, i.item_id %s WHERE (u.user_id + i.item_id) %% 3 = 0'" % users_items,
+        "'mixrec_fuzz_data.seen'", "'SELECT item_id AS user_id, user_id AS item_id FROM mixrec_fuzz_data.seen'",
+        "'SELECT user_id, item_id FROM mixrec_fuzz_data.seen WHERE false'",
+        "'SELECT NULL::int AS user_id, item_id FROM mixrec_fuzz_data.seen'",
+        "'SELECT user_id, item_id, item_id AS item_id FROM mixrec_fuzz_data.seen'", source(g)])
+    tests = lambda: g.pick([
+        "'SELECT u.user_id, i.item_id, u.features %s WHERE (u.user_id + i.item_id) %% 5 = 0'" % users_items,
+        "'SELECT u.user_id, i.item_id, i.features %s WHERE (u.user_id + i.item_id) %% 5 = 0'" % users_items,
+        "'SELECT u.user_id, i.item_id, u.age, u.country %s WHERE (u.user_id + i.item_id) %% 5 = 0'" % typed_users_items,
+        "'SELECT u.user_id, i.item_id, u.age, i.tags AS country %s'" % typed_users_items,
+        "'SELECT user_id, NULL::int AS item_id, features FROM mixrec_fuzz_data.users'", source(g)])
+    items = lambda: g.pick([
+        "'mixrec_fuzz_data.items'", "'mixrec_fuzz_data.typed_items'",
+        "'SELECT * FROM mixrec_fuzz_data.items UNION ALL SELECT * FROM mixrec_fuzz_data.items'",
+        "'SELECT item_id, features[1:1] AS features FROM mixrec_fuzz_data.items'",
+        "'SELECT * FROM mixrec_fuzz_data.items WHERE false'", source(g)])
+    column = lambda: g.pick(["'user_id'", "'item_id'", "'\"user_id\"'", "'features'", "'user_id, item_id'", expr(g)])
+    typed = g.chance(0.3)
+    return ["SELECT count(*), sum(model), sum(popularity) FROM mixrec_evaluate_ranking(%s)" % sane_with_random(
+        g, ["'fz_typed_ui'" if typed else "'fz_ui'",
+            "'SELECT u.user_id, i.item_id %s WHERE (u.user_id + i.item_id) %% 3 = 0'" % (
+                typed_users_items if typed else users_items),
+            "'SELECT u.user_id, i.item_id, u.age, u.country %s WHERE (u.user_id + i.item_id) %% 5 = 0'" % typed_users_items
+            if typed else
+            "'SELECT u.user_id, i.item_id, u.features %s WHERE (u.user_id + i.item_id) %% 5 = 0'" % users_items,
+            "'user_id'", "'item_id'", "'mixrec_fuzz_data.typed_items'" if typed else "'mixrec_fuzz_data.items'",
+            '3', 'NULL' if typed else "'features'", 'NULL' if typed else "'features'", "'blend'", 'NULL'],
+        [lambda: g.text(MODEL_NAMES + TYPED_MODEL_NAMES), pairs, tests, column, column, items, g.int_,
+         lambda: g.pick(['NULL', expr(g)]), lambda: g.pick(['NULL', expr(g)]), lambda: typed_mode(g), g.int_])]
+
+
 def call_registry(g):
     name = g.text(MODEL_NAMES + ['nope', 'fz_m '])
     return [g.pick([
@@ -1910,6 +1945,7 @@ PHASES = [
     ('mixrec_predict', call_predict, 40, 12, True),
     ('mixrec_recommend', call_recommend, 35, 13, True),
     ('mixrec_evaluate', call_evaluate, 25, 12, True),
+    ('mixrec_evaluate_ranking', call_evaluate_ranking, 25, 6, True),
     ('mixrec_activate, mixrec_drop, mixrec_training_info, mixrec_model_versions', call_registry, 60, 1, True),
     ('forged typed models and training states: scoring, mixrec_transform, mixrec_feature_info, mixrec_fit, '
      'mixrec_info', call_typed_forged, 150, 4, True),

@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(88);
+SELECT plan(90);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -23,12 +23,14 @@ SELECT volatility_is('mixrec_score', ARRAY['bytea', 'real[]', 'text', 'double pr
 SELECT volatility_is('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'immutable');
 SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
            WHERE proname LIKE 'mixrec\_%' AND proname NOT IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
-                                 'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate', 'mixrec_train_begin',
+                                 'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate', 'mixrec_evaluate_ranking',
+                                 'mixrec_train_begin',
                                  'mixrec_train_store', 'mixrec_set_owner', 'mixrec_set_reader',
                                  'mixrec_stamp_trained_by', 'mixrec_check_owner', 'mixrec_prepare')), true,
           'every scoring and model function is PARALLEL SAFE');
 SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
-                                                           'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate')), true,
+                                                           'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate',
+                                                           'mixrec_evaluate_ranking')), true,
           'the functions that read sources through SPI or write the registry are PARALLEL UNSAFE');
 SELECT is((SELECT bool_and(NOT prosecdef) FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
           'no mixrec function is SECURITY DEFINER');
@@ -57,7 +59,9 @@ SELECT throws_ok($$SELECT mixrec_score('no_such_model', '{1}'::real[])$$, '42704
 SELECT has_function('mixrec_predict', ARRAY['text', 'text', 'text', 'text', 'text', 'double precision', 'integer']);
 SELECT has_function('mixrec_recommend');
 SELECT has_function('mixrec_evaluate');
+SELECT has_function('mixrec_evaluate_ranking', ARRAY['text', 'text', 'text', 'text', 'text', 'text', 'integer', 'text', 'text', 'text', 'integer']);
 SELECT throws_ok($$SELECT * FROM mixrec_recommend('m', 'u', 'i', 'u', 'i', 'f', 'f', k => 0)$$, '22023', 'k must be between 1 and 10000, got 0');
+SELECT throws_ok($$SELECT * FROM mixrec_evaluate_ranking('m', 'tr', 'te', 'u', 'i', 'it', k => 0)$$, '22023', 'k must be between 1 and 10000, got 0');
 SELECT throws_ok($$SELECT mixrec_drop('no_such_model')$$, '42704', 'model "no_such_model" does not exist');
 SELECT throws_ok($$SELECT mixrec_fit_accum(NULL, NULL, NULL::real[], NULL)$$, '0A000', NULL, 'aggregate support outside an aggregate');
 
