@@ -52,9 +52,9 @@ SELECT count(*) FILTER (WHERE NOT test) AS training_likes,
 FROM likes;
 
 -- label => NULL: every row of like_train is a positive; for each, 4
--- negatives are drawn from like_items in proportion to the movies'
--- training likes ^ 0.75 (a popular movie the user did not like is the
--- informative negative).  user_id and movie_id are embedded in 32
+-- negatives are drawn uniformly from like_items, so the model learns what
+-- popularity knows (liked movies are popular, random ones are not) and what
+-- each user's likes add to it.  user_id and movie_id are embedded in 32
 -- dimensions; genres is multi-hot.  min_frequency 1 gives every movie with
 -- a training like its own row.
 \echo
@@ -62,7 +62,7 @@ FROM likes;
 \timing on
 SELECT * FROM mixrec_train('movielens_implicit', 'like_train', features => NULL, label => NULL,
 						   domain => 'tier', items => 'like_items', item_id => 'movie_id',
-						   negatives => 4, negative_sampling => 'popularity',
+						   negatives => 4, negative_sampling => 'uniform',
 						   embed => '{"user_id": 32, "movie_id": 32}',
 						   transform => '{"user_id": {"min_frequency": 1},
 										  "movie_id": {"min_frequency": 1}}',

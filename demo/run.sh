@@ -6,7 +6,9 @@
 # a database `demo` and builds typed feature columns (demo/schema.sql),
 # trains a model on them and recommends movies (demo/recommend.sql), trains
 # a second model on feature vectors built by hand (demo/baseline.sql),
-# compares both on the held-out ratings (demo/compare.sql), then stops the
+# compares both on the held-out ratings (demo/compare.sql), trains a third
+# from the likes alone with user and movie embeddings and ranks movies
+# against the popularity baseline (demo/implicit.sql), then stops the
 # cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,6 +90,10 @@ step_end
 
 step_start "comparing both models on held-out ratings"
 psql_demo -f demo/compare.sql
+step_end
+
+step_start "training from likes alone, ranking against popularity"
+psql_demo -f demo/implicit.sql
 step_end
 
 echo
