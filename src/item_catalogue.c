@@ -52,6 +52,7 @@
 #include "utils/typcache.h"
 
 #define CATALOGUE_FETCH_ROWS	10000
+#define CATALOGUE_MAX_ITEMS		(1 << 30)	/* so that twice as many hash slots fit uint32 */
 #define CATALOGUE_NO_ITEM		PG_UINT32_MAX	/* an empty hash slot */
 
 /* Fixed-point scale of popularity weights: count^0.75 in 1/65536ths */
@@ -151,10 +152,10 @@ CatalogueGrow(ItemCatalogue *catalogue)
 {
 	Size		capacity = catalogue->capacity * 2;
 
-	if (capacity > PG_UINT32_MAX - 1)
+	if (catalogue->capacity >= CATALOGUE_MAX_ITEMS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("items has more than %u items", PG_UINT32_MAX - 1)));
+				 errmsg("items has more than %d items", CATALOGUE_MAX_ITEMS)));
 	MemoryBudgetCheck(CatalogueHeld(catalogue, capacity, catalogue->n_slots * 2),
 					  "holding the item catalogue",
 					  psprintf("Room for %zu items, %d inputs of their columns per item, and %.0f bytes of their ids.",
