@@ -16,6 +16,10 @@
  *	   core's TrainStep), an evaluation of the validation rows, a NOTICE and
  *	   a progress line in pg_stat_activity per epoch, early stopping.
  *
+ * A source of positives only (label => NULL with items) adds each
+ * positive's negatives after step 3 and draws the training rows' anew at
+ * the start of every epoch (src/train_negatives.c).
+ *
  * Memory: everything the run needs lives in the "mixrec training" context,
  * a child of the caller's context, created before SPI_connect so that SPI's
  * own contexts (the cursor's tuples, freed fetch by fetch) stay separate.

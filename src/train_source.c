@@ -20,7 +20,8 @@
  * compact float32 arrays; the arrays grow within the budget
  * mixrec.train_memory and live in the context TrainRows names.  Whatever
  * one fetch detoasts or converts lives in the cursor's batch context, reset
- * with each fetch.
+ * with each fetch.  A reader that is given a consumer (a streamed epoch from
+ * positives only) hands each row to it instead of keeping it.
  */
 #include "postgres.h"
 

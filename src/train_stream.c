@@ -21,6 +21,12 @@
  * of a new model is fitted first, by one aggregate query over the training
  * rows.  Memory held by the training is then: the training state (the model
  * three times over, and the pool), and the validation rows.
+ *
+ * A training from positives only (src/train_negatives.c) fills each
+ * epoch's training state in this backend instead, reading the training
+ * rows through a cursor and adding each with its negatives, since the
+ * item catalogue they are drawn from is here; the state is finished
+ * (StreamEpochFinish) as the aggregate's is.
  */
 #include "postgres.h"
 
