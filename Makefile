@@ -25,6 +25,8 @@ OBJS = \
 	src/serve.o \
 	src/train_memory.o \
 	src/train_log.o \
+	src/train_negatives.o \
+	src/item_catalogue.o \
 	src/train_source.o \
 	src/train_stream.o \
 	src/train_version.o \

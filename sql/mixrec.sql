@@ -247,8 +247,9 @@ COMMENT ON FUNCTION mixrec_check_owner(text, boolean, boolean) IS
 
 -- Training
 
--- Not STRICT: domain, weight and initial_model may be NULL; NULL options
--- are the defaults
+-- Not STRICT: domain, weight and initial_model may be NULL, and label
+-- too when the options give items (a source of positives only); NULL
+-- options are the defaults
 CREATE FUNCTION mixrec_train_model(source text, features text, label text,
 	domain text DEFAULT NULL, weight text DEFAULT NULL, options jsonb DEFAULT '{}',
 	initial_model bytea DEFAULT NULL, model_name text DEFAULT NULL,
@@ -361,14 +362,16 @@ CREATE FUNCTION mixrec_train(model_name text, source text, features text DEFAULT
 	warm_start boolean DEFAULT false, initial_model bytea DEFAULT NULL,
 	on_invalid text DEFAULT 'error', method text DEFAULT 'auto',
 	exclude text[] DEFAULT NULL, transform jsonb DEFAULT NULL,
-	embed jsonb DEFAULT NULL, embed_optimizer text DEFAULT 'auto')
+	embed jsonb DEFAULT NULL, embed_optimizer text DEFAULT 'auto',
+	items text DEFAULT NULL, item_id text DEFAULT NULL, negatives int DEFAULT 4,
+	negative_sampling text DEFAULT 'uniform')
 RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
 	validation_loss float8, validation_auc float8)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
 
 COMMENT ON FUNCTION mixrec_train(text, text, text, text, text, text, float8, int[], int, int,
 	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
-	boolean, bytea, text, text, text[], jsonb, jsonb, text) IS
+	boolean, bytea, text, text, text[], jsonb, jsonb, text, text, text, int, text) IS
 'train the open and commercial models on the rows of a table, view or query and store a new active version';
 
 -- Not STRICT: features, label, exclude and transform may be NULL

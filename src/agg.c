@@ -136,8 +136,6 @@ static bytea *OpenTransitionState(FunctionCallInfo fcinfo, MemoryContext aggcont
 								  FitState *state);
 static void ReportFitError(const MixrecError *err);
 static void ParseFitOptions(Jsonb *options, const MixrecModel *model, TrainOptions *opts);
-static bytea *NewState(MemoryContext context, const MixrecModel *given,
-					   const TrainOptions *opts);
 static bytea *CopyState(MemoryContext context, bytea *input, FitState *state);
 static void MergeInto(FunctionCallInfo fcinfo, FitState *into, bytea *other_blob);
 
@@ -351,10 +349,11 @@ ParseFitOptions(Jsonb *options, const MixrecModel *model, TrainOptions *opts)
 }
 
 /*
- * Build a new state from the starting model
+ * Build a new state from the starting model (also the state a streamed
+ * training from positives only feeds, src/train_negatives.c)
  */
-static bytea *
-NewState(MemoryContext context, const MixrecModel *given, const TrainOptions *opts)
+bytea *
+NewTrainingState(MemoryContext context, const MixrecModel *given, const TrainOptions *opts)
 {
 	MixrecModel *model;
 	uint32		flags = MIXREC_FLAG_OPTIMIZER |
@@ -581,7 +580,7 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 		 * Built in the per-call context: nodeAgg copies what a transition
 		 * function returns anew into the aggregate context
 		 */
-		blob = NewState(CurrentMemoryContext, model, &opts);
+		blob = NewTrainingState(CurrentMemoryContext, model, &opts);
 		if (FitStateOpen((uint8 *) VARDATA(blob), VARSIZE(blob) - VARHDRSZ, &state, 0,
 						 &err) != MIXREC_OK)
 			ReportFitError(&err);

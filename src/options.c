@@ -45,6 +45,7 @@
 /* Limits of the PostgreSQL layer: the core has no limit on these */
 #define MAX_EPOCHS			100000
 #define MAX_BATCH_SIZE		65536	/* rows of a batch, batches of a pool */
+#define MAX_NEGATIVES		100		/* negatives drawn per positive */
 
 /*
  * The core's limit on the rows of a pool (MIXREC_MAX_POOL_ROWS) is checked
@@ -60,7 +61,8 @@ typedef enum OptionType
 	OPTION_CHOICE,				/* enum or bool field, SQL text: one of choices */
 	OPTION_HIDDEN,				/* MlpShape field, SQL int[]: the hidden sizes */
 	OPTION_NAMES,				/* List * of C strings, SQL text[]: column names */
-	OPTION_OBJECT				/* Jsonb * field, SQL jsonb: a JSON object */
+	OPTION_OBJECT,				/* Jsonb * field, SQL jsonb: a JSON object */
+	OPTION_TEXT					/* const char * field, SQL text: a name */
 } OptionType;
 
 typedef struct OptionChoice
@@ -99,6 +101,9 @@ static const OptionChoice embed_optimizers[] = {
 static const OptionChoice methods[] = {
 	{"auto", TRAIN_AUTO}, {"memory", TRAIN_MEMORY}, {"stream", TRAIN_STREAM}, {NULL, 0}
 };
+static const OptionChoice samplings[] = {
+	{"uniform", NEGATIVE_UNIFORM}, {"popularity", NEGATIVE_POPULARITY}, {NULL, 0}
+};
 
 /*
  * The training options, in the order of mixrec_train's arguments.  A new
@@ -130,6 +135,12 @@ static const OptionDef OptionTable[] = {
 	{"embed", OPTION_OBJECT, OPTIONS_TRAIN, FIELD(embed), "null", NONE, NONE},
 	{"embed_optimizer", OPTION_CHOICE, BOTH, FIELD(embed_optimizer), "\"auto\"", NONE, NONE,
 	false, embed_optimizers},
+	/* Training from positives only (src/train_negatives.c) */
+	{"items", OPTION_TEXT, OPTIONS_TRAIN, FIELD(items), "null", NONE, NONE},
+	{"item_id", OPTION_TEXT, OPTIONS_TRAIN, FIELD(item_id), "null", NONE, NONE},
+	{"negatives", OPTION_INT, OPTIONS_TRAIN, FIELD(negatives), "4", 1, MAX_NEGATIVES},
+	{"negative_sampling", OPTION_CHOICE, OPTIONS_TRAIN, FIELD(negative_sampling), "\"uniform\"",
+	 NONE, NONE, false, samplings},
 };
 
 static const OptionDef *OptionFind(const char *name, int len, int scope);
@@ -458,6 +469,13 @@ OptionSet(const OptionDef *def, const JsonbValue *value, TrainOptions *opts)
 		case OPTION_OBJECT:
 			OptionSetObject(def, value, opts);
 			break;
+		case OPTION_TEXT:
+			if (value->type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s must be a string, got %s", def->name, JsonValueKind(value))));
+			*(const char **) field = pnstrdup(value->val.string.val, value->val.string.len);
+			break;
 	}
 }
 
@@ -554,7 +572,7 @@ OptionsFromArguments(FunctionCallInfo fcinfo, int scope, TrainOptions *opts)
 		static const Oid sql_types[] = {
 			[OPTION_INT] = INT4OID, [OPTION_INT64] = INT8OID, [OPTION_FLOAT8] = FLOAT8OID,
 			[OPTION_BOOL] = BOOLOID, [OPTION_CHOICE] = TEXTOID, [OPTION_HIDDEN] = INT4ARRAYOID,
-			[OPTION_NAMES] = TEXTARRAYOID, [OPTION_OBJECT] = JSONBOID
+			[OPTION_NAMES] = TEXTARRAYOID, [OPTION_OBJECT] = JSONBOID, [OPTION_TEXT] = TEXTOID
 		};
 		JsonbValue	value;
 
@@ -588,7 +606,7 @@ OptionsFromArguments(FunctionCallInfo fcinfo, int scope, TrainOptions *opts)
 			value.type = jbvBool;
 			value.val.boolean = PG_GETARG_BOOL(i);
 		}
-		else if (def->type == OPTION_CHOICE)
+		else if (def->type == OPTION_CHOICE || def->type == OPTION_TEXT)
 		{
 			text	   *arg = PG_GETARG_TEXT_PP(i);
 
@@ -710,6 +728,12 @@ OptionsToJsonb(const TrainOptions *opts, int scope)
 						appendStringInfoString(&json, JsonbToCString(NULL, &object->root,
 																	 VARSIZE(object)));
 				}
+				break;
+			case OPTION_TEXT:
+				if (*(const char *const *) field == NULL)
+					appendStringInfoString(&json, "null");
+				else
+					escape_json(&json, *(const char *const *) field);
 				break;
 		}
 	}

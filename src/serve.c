@@ -672,8 +672,8 @@ SplitTypedColumns(const Transform *transform, const char *users_name, const char
 	};
 	TupleDesc	user_desc;
 	TupleDesc	item_desc;
-	bool	   *from_user = palloc0_array(bool, transform->n_columns);
-	bool	   *from_item = palloc0_array(bool, transform->n_columns);
+	bool	   *from_user = palloc_array(bool, transform->n_columns);
+	bool	   *from_item = palloc_array(bool, transform->n_columns);
 	UserColumns *user_columns = palloc0(sizeof(UserColumns));
 
 	/* Allocated before SPI_connect: SPI_finish frees what is allocated after */
@@ -685,17 +685,15 @@ SplitTypedColumns(const Transform *transform, const char *users_name, const char
 												0, NULL, 0, &any));
 	item_desc = SourcePlanColumns(SourcePrepare(psprintf("SELECT * FROM %s", SourceFrom(items)),
 												0, NULL, 0, &any));
+	(void) TransformColumnsIn(transform, user_desc, from_user);
+	(void) TransformColumnsIn(transform, item_desc, from_item);
 	for (uint32 c = 0; c < transform->n_columns; c++)
 	{
 		const TransformColumn *column = &transform->columns[c];
 
-		for (int i = 0; i < user_desc->natts; i++)
-			from_user[c] |= !TupleDescAttr(user_desc, i)->attisdropped &&
-				strcmp(NameStr(TupleDescAttr(user_desc, i)->attname), column->name) == 0 &&
-				(users_skip == NULL || strcmp(column->name, users_skip) != 0);
-		for (int i = 0; i < item_desc->natts; i++)
-			from_item[c] |= !TupleDescAttr(item_desc, i)->attisdropped &&
-				strcmp(NameStr(TupleDescAttr(item_desc, i)->attname), column->name) == 0;
+		/* users_skip is a column of users that is not the user's */
+		if (from_user[c] && users_skip != NULL && strcmp(column->name, users_skip) == 0)
+			from_user[c] = false;
 		if (from_user[c] == from_item[c])
 			ereport(ERROR,
 					(errcode(from_user[c] ? ERRCODE_AMBIGUOUS_COLUMN : ERRCODE_UNDEFINED_COLUMN),

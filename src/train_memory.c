@@ -16,6 +16,10 @@
  *	   core's TrainStep), an evaluation of the validation rows, a NOTICE and
  *	   a progress line in pg_stat_activity per epoch, early stopping.
  *
+ * A source of positives only (label => NULL with items) adds each
+ * positive's negatives after step 3 and draws the training rows' anew at
+ * the start of every epoch (src/train_negatives.c).
+ *
  * Memory: everything the run needs lives in the "mixrec training" context,
  * a child of the caller's context, created before SPI_connect so that SPI's
  * own contexts (the cursor's tuples, freed fetch by fetch) stay separate.
@@ -39,6 +43,7 @@
 #include "mixrec/standardize.h"
 #include "mixrec/train.h"
 #include "options.h"
+#include "train_negatives.h"
 #include "training.h"
 #include "typed.h"
 #include "pgstat.h"
@@ -85,8 +90,9 @@ static LossValue TrainOneEpoch(MixrecModel *model, const TrainOptions *opts,
 							   const TrainData *view, TrainSplit *split, TrainWork *work,
 							   MixrecRandom *rng, int epoch);
 static void TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
-						TrainSplit *split, MemoryContext context, EpochLog *log);
-static bool EstimateFits(const char *query, bool typed, SourceEstimate *estimate);
+						TrainSplit *split, MemoryContext context, EpochLog *log,
+						Negatives *negatives);
+static bool EstimateFits(const char *query, const TypedTraining *typed, SourceEstimate *estimate);
 static MixrecModel *StartModel(const TrainOptions *opts, const TrainArguments *args,
 							   const TrainRows *data);
 static double TrainWorkNeed(const MlpShape *shape, bool standardize, const TypedTraining *typed,
@@ -102,8 +108,11 @@ static void CheckEnoughRows(const TrainRows *data, const uint32 *rows, Size n,
 static void
 ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
 {
-	/* features may be NULL: every typed column of the source */
-	static const char *const names[] = {"source", NULL, "label"};
+	/*
+	 * features may be NULL: every typed column of the source; label too,
+	 * for a source of positives only (src/train_negatives.c says when)
+	 */
+	static const char *const names[] = {"source"};
 
 	for (int i = 0; i < lengthof(names); i++)
 		if (names[i] && PG_ARGISNULL(i))
@@ -127,7 +136,7 @@ ParseOptions(FunctionCallInfo fcinfo, TrainOptions *opts)
  * rows take in memory; a float8[] counts about twice what it takes).
  */
 static bool
-EstimateFits(const char *query, bool typed, SourceEstimate *estimate)
+EstimateFits(const char *query, const TypedTraining *typed, SourceEstimate *estimate)
 {
 	SPIPlanPtr	plan;
 	CachedPlan *cplan;
@@ -147,6 +156,9 @@ EstimateFits(const char *query, bool typed, SourceEstimate *estimate)
 	estimate->rows = stmt->planTree->plan_rows;
 	/* 4 bytes of row number, 4 of slack per row */
 	estimate->bytes = estimate->rows * (stmt->planTree->plan_width + 8.0);
+	/* Positives only: each row with its negatives, and the item catalogue */
+	if (typed && typed->negatives)
+		estimate->bytes = NegativesEstimateBytes(typed->negatives, estimate->bytes);
 	ReleaseCachedPlan(cplan, NULL);
 	SPI_freeplan(plan);
 	SPI_finish();
@@ -308,6 +320,8 @@ ReadIntoMemory(const char *query, const TrainOptions *opts, const TrainArguments
 		data->typed = palloc(sizeof(RecordEncoder));
 		RecordEncoderInit(data->typed, args->typed->transform, true, context);
 		data->holdout_fraction = opts->validation_fraction;
+		if (args->typed->negatives)
+			NegativesRowsInit(args->typed->negatives, data);
 	}
 	if (opts->initial)
 	{
@@ -423,21 +437,26 @@ CheckWorkWithRows(const TrainOptions *opts, const TrainArguments *args, const Tr
 				  const TrainSplit *split)
 {
 	MlpShape	shape = opts->initial ? opts->initial->shape : opts->shape;
-	double		rows_bytes = (double) (data->capacity) *
+	/* Positives only: the rows the negatives will take, and the catalogue */
+	double		held = Max((double) data->capacity,
+						   (double) data->rows * Max(data->rows_per_row, 1));
+	double		rows_bytes = held *
 		(sizeof(float) * (data->input_dim + data->output_dim) +
 		 (data->has_weight ? sizeof(float) : 0) + (data->has_domain ? 2 : 0)) +
-		sizeof(uint32) * (double) (data->rows + 2);
+		sizeof(uint32) * (held + 2) + data->reserved_bytes;
 	double		work;
 
 	shape.dims[0] = data->input_dim;
 	shape.dims[shape.n_hidden + 1] = data->output_dim;
 	work = TrainWorkNeed(&shape, opts->initial ? (opts->initial->flags & MIXREC_FLAG_STANDARDIZE) != 0 :
-						 opts->standardize, args->typed, opts->batch_size, split->n_val,
-						 opts->patience > 0);
+						 opts->standardize, args->typed, opts->batch_size,
+						 split->n_val * Max(data->rows_per_row, 1), opts->patience > 0);
 	MemoryBudgetCheck(rows_bytes + work, "training",
 					  psprintf("%zu rows take %.0f MB; the model and its work areas (batches of %d rows, %zu validation rows) take %.0f MB.",
-							   data->rows, ceil(rows_bytes / (1024.0 * 1024.0)), opts->batch_size,
-							   split->n_val, ceil(work / (1024.0 * 1024.0))));
+							   (Size) (data->rows * Max(data->rows_per_row, 1)),
+							   ceil(rows_bytes / (1024.0 * 1024.0)), opts->batch_size,
+							   split->n_val * Max(data->rows_per_row, 1),
+							   ceil(work / (1024.0 * 1024.0))));
 }
 
 /*
@@ -516,7 +535,7 @@ TrainOneEpoch(MixrecModel *model, const TrainOptions *opts, const TrainData *vie
  */
 static void
 TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
-			TrainSplit *split, MemoryContext context, EpochLog *log)
+			TrainSplit *split, MemoryContext context, EpochLog *log, Negatives *negatives)
 {
 	Size		floats = ModelFloatCount(model);
 	TrainWork	work;
@@ -547,6 +566,9 @@ TrainEpochs(MixrecModel *model, const TrainOptions *opts, const TrainRows *data,
 
 		EpochLogBegin(log, epoch);
 		INSTR_TIME_SET_CURRENT(epoch_start);
+		/* Positives only: the training rows' negatives of this epoch */
+		if (negatives)
+			NegativesDrawEpoch(negatives, data, epoch);
 		sum = TrainOneEpoch(model, opts, &view, split, &work, &rng, epoch);
 		epoch_ms = ElapsedMs(epoch_start);
 		CheckDiverged(model, epoch, opts->adam.lr);
@@ -592,6 +614,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	char	   *query;
 	bool		estimated = false;
 	SourceEstimate estimate = {0, 0};
+	Negatives  *negatives;
 
 	INSTR_TIME_SET_CURRENT(start);
 	BlasEnsureThreads();
@@ -601,13 +624,16 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	ParseOptions(fcinfo, &opts);
 	args.source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	args.features = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	args.label = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	args.label = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	args.domain = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	args.weight = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	args.typed = NULL;
+	negatives = NegativesCheckArguments(&opts, &args);
 	CheckWorkBeforeReading(&opts);
 	TypedTrainingPrepare(&opts, &args,
 						 get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+	if (negatives)
+		NegativesPrepare(negatives, &opts, &args);
 
 	/*
 	 * 1. method => 'auto': in memory if the planner's estimate of the rows
@@ -618,7 +644,7 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	if (opts.method == TRAIN_AUTO)
 	{
 		estimated = true;
-		opts.method = EstimateFits(query, args.typed != NULL, &estimate) ? TRAIN_MEMORY : TRAIN_STREAM;
+		opts.method = EstimateFits(query, args.typed, &estimate) ? TRAIN_MEMORY : TRAIN_STREAM;
 	}
 	if (opts.method != TRAIN_MEMORY)
 	{
@@ -633,6 +659,8 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 	/* 2. Read the rows; 3. split off the validation rows */
 	ReadIntoMemory(query, &opts, &args, estimated ? &estimate : NULL, train_context, &data);
 	SplitValidation(&data, &opts, train_context, &split);
+	if (negatives)
+		NegativesCount(negatives, &data, split.train_rows, split.n_train);
 	CheckEnoughRows(&data, split.train_rows, split.n_train, opts.alpha);
 	CheckWorkWithRows(&opts, &args, &data, &split);
 
@@ -645,14 +673,18 @@ mixrec_train_model(PG_FUNCTION_ARGS)
 						MlpInputDim(&model->shape), MlpOutputDim(&model->shape),
 						data.input_dim, data.output_dim)));
 	Standardize(model, &opts, &data, &split);
+	if (negatives)
+		NegativesExpand(negatives, model, &data, &split.train_rows, &split.n_train,
+						&split.val_rows, &split.n_val);
 	EpochLogStart(&log, &opts, start);
-	TrainEpochs(model, &opts, &data, &split, train_context, &log);
+	TrainEpochs(model, &opts, &data, &split, train_context, &log, negatives);
 
 	/* Results, in the caller's context */
 	MemoryContextSwitchTo(caller_context);
 	metrics = EpochLogMetrics(&log, psprintf("\"method\": \"memory\", \"rows\": %zu, \"train_rows\": %zu, "
-											 "\"validation_rows\": %zu, \"skipped_rows\": %zu",
-											 data.rows, split.n_train, split.n_val, data.skipped));
+											 "\"validation_rows\": %zu, \"skipped_rows\": %zu%s",
+											 data.rows, split.n_train, split.n_val, data.skipped,
+											 negatives ? NegativesMetrics(negatives) : ""));
 	weights = ModelToBytea(model);
 	MemoryContextDelete(train_context);
 	PG_RETURN_DATUM(TrainResult(fcinfo, weights, metrics));

@@ -20,7 +20,8 @@
  * compact float32 arrays; the arrays grow within the budget
  * mixrec.train_memory and live in the context TrainRows names.  Whatever
  * one fetch detoasts or converts lives in the cursor's batch context, reset
- * with each fetch.
+ * with each fetch.  A reader that is given a consumer (a streamed epoch from
+ * positives only) hands each row to it instead of keeping it.
  */
 #include "postgres.h"
 
@@ -30,6 +31,7 @@
 #include "datum.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "item_catalogue.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "mixrec.h"
@@ -53,7 +55,9 @@ enum
 	COL_WEIGHT,
 	SOURCE_COLUMNS = COL_WEIGHT,
 	COL_HOLDOUT,				/* typed columns: the row's holdout value */
-	TYPED_SOURCE_COLUMNS = COL_HOLDOUT
+	TYPED_SOURCE_COLUMNS = COL_HOLDOUT,
+	COL_ITEM,					/* positives only: the row's item id */
+	IMPLICIT_SOURCE_COLUMNS = COL_ITEM
 };
 
 /* The columns of SourceQuery's query; their types CheckSourceTypes checks */
@@ -67,8 +71,14 @@ static const SourceShape typed_source_shape = {
 	.columns = "features, label, domain and weight",
 	.ncolumns = TYPED_SOURCE_COLUMNS,
 };
+static const SourceShape implicit_source_shape = {
+	.arguments = "source, features, domain, weight and item_id",
+	.columns = "features, domain, weight and item_id",
+	.ncolumns = IMPLICIT_SOURCE_COLUMNS,
+};
 
-static void CheckSourceTypes(TupleDesc desc, bool typed);
+static const SourceShape *SourceShapeOf(bool typed, bool implicit);
+static void CheckSourceTypes(TupleDesc desc, bool typed, Oid item_type);
 static void GrowRows(TrainRows *data);
 static void AddRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, const TrainOptions *opts,
 				   const char *features_detail);
@@ -93,7 +103,8 @@ TrainRowsView(const TrainRows *rows, TrainData *view)
 
 /*
  * Build the one SELECT that reads the training rows, optionally filtered;
- * with typed columns, each row's holdout value comes last
+ * with typed columns, each row's holdout value comes next, and in a
+ * training from positives only, its item id last
  */
 char *
 SourceQuery(const char *source, const char *features, const char *label,
@@ -108,6 +119,8 @@ SourceQuery(const char *source, const char *features, const char *label,
 	appendStringInfo(&query, weight ? "(%s) " : "NULL::pg_catalog.float8 ", weight);
 	if (typed)
 		appendStringInfo(&query, ", %s ", typed->holdout);
+	if (typed && typed->item_id)
+		appendStringInfo(&query, ", (%s) ", typed->item_id);
 	appendStringInfo(&query, "FROM %s", SourceFrom(source));
 	if (where)
 		appendStringInfo(&query, " WHERE %s", where);
@@ -129,8 +142,15 @@ GrowRows(TrainRows *data)
 		(data->has_weight ? sizeof(float) : 0) + (data->has_domain ? 2 : 0) +
 		(data->typed ? 1 : 0) + 2 * sizeof(uint32) + 1;
 	Size		budget = MemoryBudget();
-	Size		max_rows = budget / row_bytes;
+	Size		max_rows;
 	Size		capacity = Max(data->capacity * 2, 1024);
+
+	/*
+	 * Positives only: each row is a positive, to be joined by its negatives
+	 * (rows of the same size), beside the catalogue they are drawn from
+	 */
+	row_bytes = row_bytes * Max(data->rows_per_row, 1) + (data->catalogue ? sizeof(uint32) : 0);
+	max_rows = budget > data->reserved_bytes ? (Size) (budget - data->reserved_bytes) / row_bytes : 0;
 
 	if (data->rows >= max_rows && data->stop_when_full)
 	{
@@ -142,6 +162,9 @@ GrowRows(TrainRows *data)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the training data need more than mixrec.train_memory (%zu kB): %zu rows of %zu bytes read so far",
 						budget / 1024, data->rows, row_bytes),
+				 data->rows_per_row > 1 ?
+				 errdetail("Each source row is a positive that takes %d rows with its negatives; the item catalogue takes %.0f kB.",
+						   data->rows_per_row, ceil(data->reserved_bytes / 1024.0)) : 0,
 				 errhint("Raise mixrec.train_memory, or give method => 'stream' (or 'auto') to train with one pass over the source per epoch.")));
 	capacity = Min(capacity, max_rows);
 	if (capacity > UINT32_MAX)
@@ -163,16 +186,28 @@ GrowRows(TrainRows *data)
 	}
 	if (data->typed)
 		GROW(data->holdout, unsigned char, 1);
+	if (data->catalogue)
+		GROW(data->item, uint32, 1);
 #undef GROW
 	data->capacity = capacity;
 }
 
 /*
+ * The columns of SourceQuery's query: of array features, of typed columns,
+ * or of typed columns with each row's item (positives only)
+ */
+static const SourceShape *
+SourceShapeOf(bool typed, bool implicit)
+{
+	return implicit ? &implicit_source_shape : typed ? &typed_source_shape : &source_shape;
+}
+
+/*
  * Check the column types of the source query, whose number SourcePrepare
- * has checked
+ * has checked; item_type is that of the item id (InvalidOid: none)
  */
 static void
-CheckSourceTypes(TupleDesc desc, bool typed)
+CheckSourceTypes(TupleDesc desc, bool typed, Oid item_type)
 {
 	Oid			features = TupleDescAttr(desc, COL_FEATURES - 1)->atttypid;
 
@@ -185,6 +220,10 @@ CheckSourceTypes(TupleDesc desc, bool typed)
 	DatumCheckLabelType(TupleDescAttr(desc, COL_LABEL - 1)->atttypid);
 	DatumCheckDomainType(TupleDescAttr(desc, COL_DOMAIN - 1)->atttypid);
 	DatumCheckWeightType(TupleDescAttr(desc, COL_WEIGHT - 1)->atttypid);
+	/* The item id's type was checked against the items' id before */
+	if (OidIsValid(item_type) && TupleDescAttr(desc, COL_ITEM - 1)->atttypid != item_type)
+		elog(ERROR, "the item id arrived as type %u, not %u",
+			 TupleDescAttr(desc, COL_ITEM - 1)->atttypid, item_type);
 }
 
 /*
@@ -230,6 +269,13 @@ AddRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, const TrainOptions *opt
 
 		data->holdout[data->rows] = !holdout_null && holdout < data->holdout_fraction;
 		RecordEncode(data->typed, value, x);
+		if (data->catalogue)
+		{
+			bool		item_null;
+			Datum		item = SPI_getbinval(tuple, desc, COL_ITEM, &item_null);
+
+			data->item[data->rows] = ItemCatalogueFind(data->catalogue, item, item_null);
+		}
 	}
 	else
 	{
@@ -325,8 +371,9 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SourcePrepare(query, 0, NULL, 0, data->typed ? &typed_source_shape : &source_shape);
-	CheckSourceTypes(SourcePlanColumns(plan), data->typed != NULL);
+	plan = SourcePrepare(query, 0, NULL, 0, SourceShapeOf(data->typed != NULL, data->catalogue != NULL));
+	CheckSourceTypes(SourcePlanColumns(plan), data->typed != NULL,
+					 data->catalogue ? ItemCatalogueIdType(data->catalogue) : InvalidOid);
 	MemoryContextSwitchTo(context);
 	SourceOpen(&cursor, plan, "source", FETCH_ROWS);
 
@@ -350,6 +397,12 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 		AddRow(data, tuple, cursor.desc, opts, features_detail);
 		if (data->full)
 			break;
+		/* Streaming: the row is handed on, not kept */
+		if (data->consume && data->rows > 0)
+		{
+			data->consume(data, data->consume_arg);
+			data->rows = 0;
+		}
 	}
 	MemoryContextSwitchTo(context);
 	SourceClose(&cursor);
@@ -359,17 +412,19 @@ ReadSource(const char *query, const TrainOptions *opts, TrainRows *data)
 /*
  * The result columns of a query, without running it: those of SourceQuery's
  * query (shape NULL), whose types are checked (the features are the ROW()
- * of typed columns if typed), or of the given shape
+ * of typed columns if typed, followed by the item id if typed->item_id),
+ * or of the given shape
  */
 TupleDesc
-SourceProbe(const char *query, const SourceShape *shape, bool typed)
+SourceProbe(const char *query, const SourceShape *shape, const TypedTraining *typed)
 {
+	bool		implicit = typed != NULL && typed->item_id != NULL;
 	SPIPlanPtr	plan = SourcePrepare(query, 0, NULL, 0,
-									 shape ? shape : typed ? &typed_source_shape : &source_shape);
+									 shape ? shape : SourceShapeOf(typed != NULL, implicit));
 	TupleDesc	desc = CreateTupleDescCopy(SourcePlanColumns(plan));
 
 	if (shape == NULL)
-		CheckSourceTypes(desc, typed);
+		CheckSourceTypes(desc, typed != NULL, implicit ? typed->item_type : InvalidOid);
 	SPI_freeplan(plan);
 	return desc;
 }

@@ -21,6 +21,12 @@
  * of a new model is fitted first, by one aggregate query over the training
  * rows.  Memory held by the training is then: the training state (the model
  * three times over, and the pool), and the validation rows.
+ *
+ * A training from positives only (src/train_negatives.c) fills each
+ * epoch's training state in this backend instead, reading the training
+ * rows through a cursor and adding each with its negatives, since the
+ * item catalogue they are drawn from is here; the state is finished
+ * (StreamEpochFinish) as the aggregate's is.
  */
 #include "postgres.h"
 
@@ -35,6 +41,7 @@
 #include "mixrec/fit.h"
 #include "mixrec/standardize.h"
 #include "options.h"
+#include "train_negatives.h"
 #include "training.h"
 #include "typed.h"
 #include "utils/builtins.h"
@@ -61,9 +68,10 @@ static void StreamValidationRows(const TrainOptions *opts, const TrainArguments 
 								 const char *val_where, MemoryContext context, TrainRows *val);
 static SPIPlanPtr StreamEpochPlan(const char *schema, const TrainArguments *args,
 								  const char *from, const char *train_where);
-static bytea *StreamEpoch(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts,
-						  int epoch, MemoryContext context, LossValue *sum,
-						  StreamCounts *counts);
+static bytea *StreamEpochState(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts,
+							   int epoch, MemoryContext context);
+static bytea *StreamEpochFinish(bytea *state_blob, const TrainOptions *opts, int epoch,
+								MemoryContext context, LossValue *sum, StreamCounts *counts);
 
 /*
  * A row's place in [0, 1), from a hash of its features and the seed: rows
@@ -231,6 +239,8 @@ StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
 	{
 		val->typed = palloc(sizeof(RecordEncoder));
 		RecordEncoderInit(val->typed, args->typed->transform, true, context);
+		if (args->typed->negatives)
+			NegativesRowsInit(args->typed->negatives, val);
 	}
 	if (opts->initial)
 	{
@@ -264,7 +274,7 @@ StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from
 	 */
 	TupleDesc	desc = SourceProbe(SourceQuery(args->source, args->features, args->label,
 											   args->domain, args->weight, "false", args->typed),
-								   NULL, args->typed != NULL);
+								   NULL, args->typed);
 	char	   *query;
 
 	if (OidIsValid(get_element_type(TupleDescAttr(desc, 1)->atttypid)))
@@ -284,24 +294,17 @@ StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from
 }
 
 /*
- * Run one epoch: the epoch query over every training row, then the rows
- * left in the returned state's pool.  Returns the model for the next epoch
- * (in the current memory context) and what the state counted.
+ * Run the epoch query over every training row: the training state it
+ * returns, in context
  */
 static bytea *
-StreamEpoch(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts, int epoch,
-			MemoryContext context, LossValue *sum, StreamCounts *counts)
+StreamEpochState(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts, int epoch,
+				 MemoryContext context)
 {
 	Datum		values[2];
 	bool		isnull;
 	Datum		state_datum;
 	bytea	   *state_blob;
-	FitState	state;
-	FitWork		work;
-	MixrecError err;
-	float	   *work_floats;
-	unsigned char *work_bytes;
-	bytea	   *next;
 
 	values[0] = PointerGetDatum(model_blob);
 	values[1] = JsonbPGetDatum(StreamOptions(opts, epoch));
@@ -316,6 +319,24 @@ StreamEpoch(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts, int ep
 				 errmsg("the source has no rows to train on")));
 	state_blob = DatumGetByteaPCopy(state_datum);
 	SPI_freetuptable(SPI_tuptable);
+	return state_blob;
+}
+
+/*
+ * Finish an epoch's training state: train the rows left in its pool.
+ * Returns the model for the next epoch (in the current memory context) and
+ * what the state counted.
+ */
+static bytea *
+StreamEpochFinish(bytea *state_blob, const TrainOptions *opts, int epoch, MemoryContext context,
+				  LossValue *sum, StreamCounts *counts)
+{
+	FitState	state;
+	FitWork		work;
+	MixrecError err;
+	float	   *work_floats;
+	unsigned char *work_bytes;
+	bytea	   *next;
 
 	/* Train the rows left in the pool; the model is the next epoch's */
 	if (FitStateOpen((uint8 *) VARDATA(state_blob), VARSIZE(state_blob) - VARHDRSZ, &state,
@@ -377,6 +398,8 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	StreamCounts counts = {0, 0, 0};
 	char	   *metrics;
 	bytea	   *weights;
+	Negatives  *negatives = args->typed ? args->typed->negatives : NULL;
+	char	   *train_query = NULL;
 
 	if (opts->validation_fraction > 0)
 	{
@@ -390,12 +413,19 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 		val_where = psprintf("%s OPERATOR(pg_catalog.<) '%.17g'::pg_catalog.float8", holdout,
 							 opts->validation_fraction);
 	}
+	/* Positives only: every row's item, and the training positives of each */
+	if (negatives)
+		NegativesCountSource(negatives, opts, args);
 	StreamValidationRows(opts, args, val_where, context, &val);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(context);
-	epoch_plan = StreamEpochPlan(schema, args, from, train_where);
+	/* Positives only: the epochs read the training rows through a cursor */
+	if (negatives)
+		train_query = SourceQuery(args->source, args->features, args->label, args->domain,
+								  args->weight, train_where, args->typed);
+	epoch_plan = negatives ? NULL : StreamEpochPlan(schema, args, from, train_where);
 	model = StreamStartModel(opts, args,
 							 args->typed ? (int) args->typed->transform->input_dim :
 							 StreamInputDim(from, args->features, train_where));
@@ -416,6 +446,8 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 							val.input_dim, MlpInputDim(&model->shape))));
 		if (model->flags & MIXREC_FLAG_STANDARDIZE)
 			StandardizeApply(model->mean, model->std, val.input_dim, val.x, val.rows, val.x);
+		if (negatives)
+			NegativesExpandValidation(negatives, model, &val);
 		TrainRowsView(&val, &val_view);
 		val_rows = MemoryContextAllocHuge(context, sizeof(uint32) * val.rows);
 		for (Size i = 0; i < val.rows; i++)
@@ -433,7 +465,11 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 
 		EpochLogBegin(&log, epoch);
 		INSTR_TIME_SET_CURRENT(epoch_start);
-		model_blob = StreamEpoch(epoch_plan, model_blob, opts, epoch, context, &sum, &counts);
+		model_blob = StreamEpochFinish(negatives ?
+									   NegativesEpochState(negatives, train_query, args, model_blob,
+														   opts, epoch, context) :
+									   StreamEpochState(epoch_plan, model_blob, opts, epoch, context),
+									   opts, epoch, context, &sum, &counts);
 		if (val.rows > 0)
 			eval = TrainEvaluate(ModelFromBytea(model_blob), &val_view, val_rows, val.rows,
 								 &eval_work, eval_scratch);
@@ -451,12 +487,13 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	MemoryContextSwitchTo(result_context);
 	metrics = EpochLogMetrics(&log, psprintf("\"method\": \"stream\", \"rows\": %llu, \"train_rows\": %llu, "
 											 "\"validation_rows\": %zu, \"skipped_rows\": %llu, "
-											 "\"state_bytes\": %zu, \"validation_bytes\": %zu",
+											 "\"state_bytes\": %zu, \"validation_bytes\": %zu%s",
 											 (unsigned long long) (counts.rows_trained + val.rows),
 											 (unsigned long long) counts.rows_trained, val.rows,
 											 (unsigned long long) (counts.rows_skipped + val.skipped),
 											 counts.state_bytes,
-											 val.capacity * (sizeof(float) * (val.input_dim + val.output_dim + 1) + 2)));
+											 val.capacity * (sizeof(float) * (val.input_dim + val.output_dim + 1) + 2),
+											 negatives ? NegativesMetrics(negatives) : ""));
 	weights = palloc(VARSIZE(model_blob));
 	memcpy(weights, model_blob, VARSIZE(model_blob));
 	return TrainResult(fcinfo, weights, metrics);

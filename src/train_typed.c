@@ -29,7 +29,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-static TupleDesc SourceColumns(const char *from);
 static bool IsNumberArray(Oid type);
 static const char *PlainName(const char *argument);
 static List *ExcludedColumns(const TrainOptions *opts, const TrainArguments *args,
@@ -37,14 +36,15 @@ static List *ExcludedColumns(const TrainOptions *opts, const TrainArguments *arg
 static void CheckSameColumns(const Transform *transform, List *names);
 
 /*
- * The columns of a source, without reading a row
+ * The columns of a source (a FROM item), without reading a row; what names
+ * the argument that gave it, for messages ("source", "items")
  */
-static TupleDesc
-SourceColumns(const char *from)
+TupleDesc
+SourceColumns(const char *from, const char *what)
 {
-	static const SourceShape any = {
-		.arguments = "source",
-		.columns = "source",
+	SourceShape any = {
+		.arguments = what,
+		.columns = what,
 		.ncolumns = 0,
 		.more_columns = true,
 	};
@@ -53,7 +53,7 @@ SourceColumns(const char *from)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	desc = SourceProbe(psprintf("SELECT * FROM %s", from), &any, false);
+	desc = SourceProbe(psprintf("SELECT * FROM %s", from), &any, NULL);
 	/* SPI_finish frees what was allocated since SPI_connect */
 	MemoryContextSwitchTo(caller);
 	desc = CreateTupleDescCopy(desc);
@@ -173,7 +173,7 @@ TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args, const char *schem
 	if (args->features != NULL && !listed)
 		goto array_features;	/* an expression */
 
-	desc = SourceColumns(from);
+	desc = SourceColumns(from, "source");
 	if (listed && list_length(names) == 1)
 	{
 		const char *name = linitial(names);

@@ -26,6 +26,13 @@ typedef enum TrainMethod
 	TRAIN_STREAM				/* read by mixrec_fit once per epoch */
 } TrainMethod;
 
+/* How negatives are drawn from the item catalogue (src/item_catalogue.c) */
+typedef enum NegativeSampling
+{
+	NEGATIVE_UNIFORM = 0,		/* every other item alike */
+	NEGATIVE_POPULARITY			/* in proportion to count^0.75 of training positives */
+} NegativeSampling;
+
 /* A training from typed columns (src/train_typed.c) */
 typedef struct TypedTraining
 {
@@ -35,6 +42,14 @@ typedef struct TypedTraining
 	uint8	   *section;		/* the transform the model carries */
 	uint32		section_len;
 	const struct Transform *transform;
+
+	/*
+	 * Training from positives only (src/train_negatives.c): the source row's
+	 * item id, read after the holdout value, and the negatives drawn for it
+	 */
+	const char *item_id;		/* SQL of the id column, or NULL: rows have labels */
+	Oid			item_type;
+	struct Negatives *negatives;
 } TypedTraining;
 
 /* The SQL pieces of the source: text the caller gave */
@@ -73,6 +88,10 @@ typedef struct TrainOptions
 	Jsonb	   *embed;			/* typed columns: embedded columns and their
 								 * dimensions, or NULL */
 	int			embed_optimizer;	/* EMBED_OPTIMIZER_* */
+	const char *items;			/* positives only: the item catalogue, or NULL */
+	const char *item_id;		/* positives only: the id column of items and source */
+	int			negatives;		/* positives only: negatives drawn per positive */
+	int			negative_sampling;	/* positives only: a NegativeSampling */
 } TrainOptions;
 
 /* How embedding tables are stepped (AdamConfig.lazy_embeddings) */
@@ -104,6 +123,22 @@ typedef struct TrainRows
 	struct RecordEncoder *typed;	/* NULL: the features are an array */
 	unsigned char *holdout;		/* [rows] 1: a validation row */
 	double		holdout_fraction;
+
+	/*
+	 * Training from positives only (src/train_negatives.c): each row's item
+	 * in the catalogue, and what the negatives to come take of the budget
+	 */
+	const struct ItemCatalogue *catalogue;	/* NULL: rows have labels */
+	uint32	   *item;			/* [rows] */
+	int			rows_per_row;	/* a positive and its negatives (0: 1) */
+	double		reserved_bytes; /* the catalogue and its sampling table */
+
+	/*
+	 * Streaming: called with each row read, which it consumes (rows is then
+	 * reset to 0), so that the rows are not held in memory
+	 */
+	void		(*consume) (struct TrainRows *rows, void *arg);
+	void	   *consume_arg;
 } TrainRows;
 
 /* The per-epoch record of a training run (src/train_log.c) */
@@ -139,6 +174,7 @@ extern double ElapsedMs(instr_time start);
 
 /* src/train_typed.c */
 extern bool TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args, const char *schema);
+extern TupleDesc SourceColumns(const char *from, const char *what);
 
 /* src/train_stream.c */
 extern Datum TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts,
@@ -151,6 +187,11 @@ extern char *SourceQuery(const char *source, const char *features, const char *l
 						 const TypedTraining *typed);
 extern void ReadSource(const char *query, const TrainOptions *opts, TrainRows *data);
 extern void TrainRowsView(const TrainRows *rows, TrainData *view);
-extern TupleDesc SourceProbe(const char *query, const SourceShape *shape, bool typed);
+extern TupleDesc SourceProbe(const char *query, const SourceShape *shape,
+							 const TypedTraining *typed);
+
+/* src/agg.c */
+extern bytea *NewTrainingState(MemoryContext context, const MixrecModel *given,
+							   const TrainOptions *opts);
 
 #endif							/* MIXREC_TRAINING_H */

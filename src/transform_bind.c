@@ -373,6 +373,25 @@ TransformRowSql(const Transform *transform, const bool *present)
 }
 
 /*
+ * Which of a transform's columns desc has, by name
+ */
+int
+TransformColumnsIn(const Transform *transform, TupleDesc desc, bool *present)
+{
+	int			n = 0;
+
+	for (uint32 c = 0; c < transform->n_columns; c++)
+	{
+		present[c] = false;
+		for (int i = 0; i < desc->natts; i++)
+			present[c] |= !TupleDescAttr(desc, i)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(desc, i)->attname), transform->columns[c].name) == 0;
+		n += present[c];
+	}
+	return n;
+}
+
+/*
  * The features a scoring function reads for a model: the argument itself
  * for a model of array features (which must give it); for a model of typed
  * columns, ROW() of its columns, which the argument may leave NULL or must

@@ -226,6 +226,13 @@ extern void RecordEncode(RecordEncoder *encoder, Datum record, float *x);
 /* ROW() of a transform's columns for a query; typed NULLs where !present[c] */
 extern char *TransformRowSql(const Transform *transform, const bool *present);
 
+/*
+ * Which of a transform's columns a row type has, by name (present[c]):
+ * the part of a model's row that comes from one relation when the rest
+ * comes from another (users and items).  Returns how many it has.
+ */
+extern int	TransformColumnsIn(const Transform *transform, TupleDesc desc, bool *present);
+
 /* The features of a scoring function's query for a model (NULL transform: arrays) */
 extern const char *TypedFeaturesArgument(const Transform *transform, const char *features,
 										 const char *what);
