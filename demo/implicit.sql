@@ -14,6 +14,7 @@ SET client_min_messages = warning;
 SET extra_float_digits = -9;
 SET jit = off;
 
+DROP VIEW IF EXISTS like_train, like_test, like_items;
 DROP TABLE IF EXISTS likes CASCADE;
 
 -- The likes, and a per-user temporal split: each user's last 20% of likes
