@@ -13,6 +13,7 @@ OBJS = \
 	src/model_bytea.o \
 	src/evaluate.o \
 	src/interchange.o \
+	src/embeddings_sql.o \
 	src/json.o \
 	src/registry.o \
 	src/score.o \
