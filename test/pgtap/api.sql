@@ -126,9 +126,9 @@ SELECT volatility_is('mixrec_transform', ARRAY['text', 'record'], 'stable');
 SELECT has_function('mixrec_feature_info', ARRAY['bytea']);
 SELECT has_function('mixrec_feature_info', ARRAY['text', 'integer']);
 SELECT has_function('mixrec_prepare', ARRAY['text', 'text', 'text', 'text[]', 'jsonb', 'integer[]',
-                                             'double precision', 'boolean', 'text', 'bigint']);
+                                             'double precision', 'boolean', 'text', 'bigint', 'jsonb']);
 SELECT function_returns('mixrec_prepare', ARRAY['text', 'text', 'text', 'text[]', 'jsonb', 'integer[]',
-                                                'double precision', 'boolean', 'text', 'bigint'], 'bytea');
+                                                'double precision', 'boolean', 'text', 'bigint', 'jsonb'], 'bytea');
 SELECT has_function('mixrec_fit_accum', ARRAY['bytea', 'bytea', 'record', 'double precision']);
 SELECT has_function('mixrec_holdout', ARRAY['record', 'bigint']);
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(2), ROW(1, 2))$$, '42804', NULL,
