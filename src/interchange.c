@@ -16,10 +16,12 @@
  * its weight is [out][in].  A model with embedded columns adds to each
  * "<column>.weight", the weight of that column's nn.Embedding: [rows][dim],
  * row i for vocabulary entry i, then the out-of-vocabulary row, then the
- * NULL row (include/mixrec/model.h).  Weights are printed as the shortest
- * decimals that read back as the same float32 values.  Optimiser state
- * (and so the embedding optimiser) is not part of the interchange form
- * (like a state_dict of the modules alone).
+ * NULL row (include/mixrec/model.h); a column named like a Linear module
+ * ("0", "2", ...) would give its table a layer's key, so such a model is
+ * refused both ways.  Weights are printed as the shortest decimals that
+ * read back as the same float32 values.  Optimiser state (and so the
+ * embedding optimiser) is not part of the interchange form (like a
+ * state_dict of the modules alone).
  *
  * "transform" is the input transform of a model trained from typed columns
  * (include/mixrec/transform.h), null for a model of array features.  Each
