@@ -14,6 +14,7 @@ OBJS = \
 	src/evaluate.o \
 	src/evaluate_ranking.o \
 	src/interchange.o \
+	src/embeddings_sql.o \
 	src/json.o \
 	src/registry.o \
 	src/score.o \

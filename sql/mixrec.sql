@@ -92,6 +92,23 @@ RETURNS TABLE (column_name text, type text, kind text, first_input int, inputs i
 COMMENT ON FUNCTION mixrec_feature_info(bytea) IS
 'one row per typed column of a model: its inputs, kind, statistics and most frequent values';
 
+-- Embeddings: the tables of a model's embedded columns
+
+CREATE FUNCTION mixrec_embeddings(model bytea, column_name text, include_special boolean DEFAULT false)
+RETURNS TABLE (value text, open real[], commercial real[])
+	AS 'MODULE_PATHNAME', 'mixrec_embeddings' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1000;
+
+COMMENT ON FUNCTION mixrec_embeddings(bytea, text, boolean) IS
+'the embedding of each vocabulary entry of an embedded column in the open and commercial models, in vocabulary order; with include_special, then the out-of-vocabulary and NULL rows (value NULL)';
+
+CREATE FUNCTION mixrec_similar(model bytea, column_name text, value text, k int DEFAULT 10,
+	mode text DEFAULT 'blend')
+RETURNS TABLE (value text, similarity float8)
+	AS 'MODULE_PATHNAME', 'mixrec_similar' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION mixrec_similar(bytea, text, text, int, text) IS
+'the k vocabulary entries of an embedded column most similar to a value, by cosine similarity of their embeddings: in the open model, the commercial one, or blended with the model''s alpha';
+
 -- The model registry
 
 CREATE FUNCTION mixrec_shape(model bytea) RETURNS jsonb
@@ -637,6 +654,24 @@ RETURNS TABLE (column_name text, type text, kind text, first_input int, inputs i
 
 COMMENT ON FUNCTION mixrec_feature_info(text, int) IS
 'one row per typed column of a registered model (its active version, or the given one)';
+
+-- Not STRICT: version may be NULL (the active version)
+CREATE FUNCTION mixrec_embeddings(model_name text, column_name text, version int DEFAULT NULL,
+	include_special boolean DEFAULT false)
+RETURNS TABLE (value text, open real[], commercial real[])
+	AS 'MODULE_PATHNAME', 'mixrec_embeddings_name' LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+
+COMMENT ON FUNCTION mixrec_embeddings(text, text, int, boolean) IS
+'the embedding of each vocabulary entry of an embedded column of a registered model (its active version, or the given one)';
+
+-- Not STRICT: version may be NULL (the active version)
+CREATE FUNCTION mixrec_similar(model_name text, column_name text, value text, k int DEFAULT 10,
+	mode text DEFAULT 'blend', version int DEFAULT NULL)
+RETURNS TABLE (value text, similarity float8)
+	AS 'MODULE_PATHNAME', 'mixrec_similar_name' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION mixrec_similar(text, text, text, int, text, int) IS
+'the k vocabulary entries of an embedded column of a registered model most similar to a value, by cosine similarity of their embeddings';
 
 -- Model lifecycle
 

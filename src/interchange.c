@@ -13,9 +13,15 @@
  *
  * where "open" and "commercial" are the state_dict() of
  * nn.Sequential(Linear, ReLU, Linear, ...): Linear layer l is module 2l,
- * its weight is [out][in].  Weights are printed as the shortest decimals
- * that read back as the same float32 values.  Optimiser state is not part
- * of the interchange form (like a state_dict of the modules alone).
+ * its weight is [out][in].  A model with embedded columns adds to each
+ * "<column>.weight", the weight of that column's nn.Embedding: [rows][dim],
+ * row i for vocabulary entry i, then the out-of-vocabulary row, then the
+ * NULL row (include/mixrec/model.h); a column named like a Linear module
+ * ("0", "2", ...) would give its table a layer's key, so such a model is
+ * refused both ways.  Weights are printed as the shortest decimals that
+ * read back as the same float32 values.  Optimiser state (and so the
+ * embedding optimiser) is not part of the interchange form (like a
+ * state_dict of the modules alone).
  *
  * "transform" is the input transform of a model trained from typed columns
  * (include/mixrec/transform.h), null for a model of array features.  Each
@@ -28,7 +34,10 @@
  *					"mean", "std"
  *	numeric			"scale": "standard" or "log"
  *	time			"day_time": the time-of-day pair
- *	categorical		"from_integer": an integer column read as its text
+ *	categorical		"from_integer": an integer column read as its text;
+ *					"embed": the dimensions of its embedding, only for an
+ *					embedded column (so a model without embeddings exports
+ *					as it did before they existed)
  *	dense			"length", "element_mean", "element_std" ([length] each)
  *	categorical and
  *	multi_hot		"vocabulary" (texts, most frequent first) and "counts"
@@ -41,7 +50,8 @@
  *
  * Import accepts nothing else: every key must be known and present (only
  * "standardize" and "transform" may be missing, meaning null), every shape
- * must agree with input_dim, hidden and output_dim, and every number must
+ * must agree with input_dim, hidden and output_dim (and each embedding
+ * table with its column's vocabulary and "embed"), and every number must
  * be a finite value within the range of real.  Each error names the key
  * and position.  A transform is rebuilt with the core's TransformBuild,
  * which applies its own rules (names, flags, statistics, vocabularies
@@ -78,13 +88,15 @@ PG_FUNCTION_INFO_V1(mixrec_import);
 #define TRANSFORM_MAX_KEYS		16
 
 static void AppendFloats(StringInfo buf, const float *values, int n);
-static void AppendMlp(StringInfo buf, const MlpShape *shape, const float *params);
+static void AppendModel(StringInfo buf, const MixrecModel *model,
+						const Transform *transform, const float *params);
+static bool EmbedKeyClashes(const MlpShape *shape, const char *column);
 static void AppendJsonText(StringInfo buf, const char *data, size_t len,
 						   const char *what, uint32 column);
 static void AppendDoubles(StringInfo buf, const double *values, uint32 n);
 static void AppendTransformColumn(StringInfo buf, const Transform *transform,
 								  uint32 c);
-static void AppendTransform(StringInfo buf, const MixrecModel *model);
+static void AppendTransform(StringInfo buf, const Transform *transform);
 static void ImportError(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
 static bool GetKey(JsonbContainer *object, const char *key, JsonbValue *out);
 static void RequireKey(JsonbContainer *object, const char *key, const char *where,
@@ -103,6 +115,10 @@ static void ReadFloatArray(JsonbContainer *array, int n, const char *what,
 						   float *out);
 static void ReadMlp(JsonbContainer *object, const MlpShape *shape,
 					const char *which, float *params);
+static void ReadTable(JsonbContainer *object, const TransformEmbedding *embedding,
+					  const char *column, const char *key, const char *which, float *table);
+static void ReadModel(JsonbContainer *object, const MixrecModel *model,
+					  const Transform *transform, const char *which, float *params);
 static TransformKind ReadKind(JsonbContainer *object, const char *where);
 static int	TransformColumnKeys(TransformKind kind, const char **keys);
 static uint32 ReadFlag(JsonbContainer *object, const char *key, const char *where,
@@ -140,11 +156,34 @@ AppendFloats(StringInfo buf, const float *values, int n)
 }
 
 /*
- * Append one MLP as a state_dict-shaped JSON object
+ * Whether an embedded column's key "<column>.weight" would be the key of
+ * a Linear layer's weight (a column named "0", "2", ...)
+ */
+static bool
+EmbedKeyClashes(const MlpShape *shape, const char *column)
+{
+	char		module[16];
+
+	for (int l = 0; l < MlpLayerCount(shape); l++)
+	{
+		snprintf(module, sizeof(module), "%d", 2 * l);
+		if (strcmp(module, column) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Append one model as a state_dict-shaped JSON object: its MLP's layers,
+ * then the tables of its embedded columns (transform is the model's, or
+ * NULL for a model without one)
  */
 static void
-AppendMlp(StringInfo buf, const MlpShape *shape, const float *params)
+AppendModel(StringInfo buf, const MixrecModel *model, const Transform *transform,
+			const float *params)
 {
+	const MlpShape *shape = &model->shape;
+
 	appendStringInfoChar(buf, '{');
 	for (int l = 0; l < MlpLayerCount(shape); l++)
 	{
@@ -161,6 +200,32 @@ AppendMlp(StringInfo buf, const MlpShape *shape, const float *params)
 		}
 		appendStringInfo(buf, "], \"%d.bias\": ", 2 * l);
 		AppendFloats(buf, params + MlpBiasOffset(shape, l), n_out);
+	}
+	for (uint32 t = 0; t < model->n_embed; t++)
+	{
+		const TransformEmbedding *embedding = &model->embed[t];
+		const char *name = transform->columns[embedding->column].name;
+		const float *table = ModelEmbedTable(model, params, t);
+		char	   *key = psprintf("%s.weight", name);
+
+		if (EmbedKeyClashes(shape, name))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot export the embedding table of column \"%s\": its key \"%s\" is the key of a Linear layer's weight",
+							name, key),
+					 errhint("Give the column another name in the source (AS ...) and train the model again.")));
+		appendStringInfoString(buf, ", ");
+		AppendJsonText(buf, key, strlen(key), "name", embedding->column);
+		appendStringInfoString(buf, ": [");
+		for (uint32 r = 0; r < embedding->rows; r++)
+		{
+			CHECK_FOR_INTERRUPTS(); /* a table may have millions of rows */
+			if (r > 0)
+				appendStringInfoString(buf, ", ");
+			AppendFloats(buf, table + (size_t) r * embedding->dim, (int) embedding->dim);
+		}
+		appendStringInfoChar(buf, ']');
+		pfree(key);
 	}
 	appendStringInfoChar(buf, '}');
 }
@@ -229,6 +294,9 @@ AppendTransformColumn(StringInfo buf, const Transform *transform, uint32 c)
 	if (column->kind == TRANSFORM_CATEGORICAL)
 		appendStringInfo(buf, ", \"from_integer\": %s",
 						 (column->flags & TRANSFORM_FROM_INTEGER) ? "true" : "false");
+	/* Only when embedded: exports of other models stay as they were */
+	if (column->kind == TRANSFORM_CATEGORICAL && (column->flags & TRANSFORM_EMBED))
+		appendStringInfo(buf, ", \"embed\": %u", (unsigned) column->length);
 	appendStringInfo(buf, ", \"rows\": " UINT64_FORMAT ", \"nulls\": " UINT64_FORMAT ", \"mean\": ",
 					 (uint64) column->rows, (uint64) column->nulls);
 	AppendJsonDouble(buf, column->mean);
@@ -276,14 +344,12 @@ AppendTransformColumn(StringInfo buf, const Transform *transform, uint32 c)
 }
 
 /*
- * Append a model's input transform as JSON, null for a model of array
- * features
+ * Append a model's input transform as JSON, null (transform NULL) for a
+ * model of array features
  */
 static void
-AppendTransform(StringInfo buf, const MixrecModel *model)
+AppendTransform(StringInfo buf, const Transform *transform)
 {
-	const Transform *transform = ModelTransformLoad(model, CurrentMemoryContext);
-
 	if (transform == NULL)
 	{
 		appendStringInfoString(buf, "null");
@@ -309,6 +375,7 @@ mixrec_export(PG_FUNCTION_ARGS)
 {
 	MixrecModel *model;
 	const MlpShape *shape;
+	const Transform *transform;
 	StringInfoData buf;
 
 	if (PG_ARGISNULL(0))
@@ -317,6 +384,7 @@ mixrec_export(PG_FUNCTION_ARGS)
 				 errmsg("model must not be NULL")));
 	model = ModelFromBytea(PG_GETARG_BYTEA_PP(0));
 	shape = &model->shape;
+	transform = ModelTransformLoad(model, CurrentMemoryContext);
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"format\": \"mixrec\", \"version\": %d, \"alpha\": ",
@@ -337,11 +405,11 @@ mixrec_export(PG_FUNCTION_ARGS)
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoString(&buf, ", \"open\": ");
-	AppendMlp(&buf, shape, model->params[MIXREC_OPEN]);
+	AppendModel(&buf, model, transform, model->params[MIXREC_OPEN]);
 	appendStringInfoString(&buf, ", \"commercial\": ");
-	AppendMlp(&buf, shape, model->params[MIXREC_COMMERCIAL]);
+	AppendModel(&buf, model, transform, model->params[MIXREC_COMMERCIAL]);
 	appendStringInfoString(&buf, ", \"transform\": ");
-	AppendTransform(&buf, model);
+	AppendTransform(&buf, transform);
 	appendStringInfoChar(&buf, '}');
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
@@ -555,7 +623,8 @@ ReadFloatArray(JsonbContainer *array, int n, const char *what, float *out)
 }
 
 /*
- * Read one state_dict-shaped MLP
+ * Read the layers of a state_dict-shaped MLP (its keys checked by the
+ * caller)
  */
 static void
 ReadMlp(JsonbContainer *object, const MlpShape *shape, const char *which,
@@ -572,7 +641,6 @@ ReadMlp(JsonbContainer *object, const MlpShape *shape, const char *which,
 		keys[2 * l] = psprintf("%d.weight", 2 * l);
 		keys[2 * l + 1] = psprintf("%d.bias", 2 * l);
 	}
-	CheckKeys(object, which, (const char *const *) keys, 2 * layers);
 
 	for (int l = 0; l < layers; l++)
 	{
@@ -613,6 +681,83 @@ ReadMlp(JsonbContainer *object, const MlpShape *shape, const char *which,
 }
 
 /*
+ * Read an embedded column's table: exactly rows arrays of dim finite
+ * float32 values
+ */
+static void
+ReadTable(JsonbContainer *object, const TransformEmbedding *embedding, const char *column,
+		  const char *key, const char *which, float *table)
+{
+	JsonbValue	v;
+	JsonbContainer *rows;
+	char	   *what = psprintf("%s \"%s\"", which, key);
+	MemoryContext row_context;
+
+	if (!GetKey(object, key, &v))
+		ImportError("%s is missing \"%s\", the embedding table of column \"%s\" (%u rows of %u)",
+					which, key, column, (unsigned) embedding->rows, (unsigned) embedding->dim);
+	rows = ExpectContainer(&v, true, what);
+	if (JsonContainerSize(rows) != embedding->rows)
+		ImportError("%s has %u rows, expected %u (%u vocabulary entries, then the out-of-vocabulary and NULL rows)",
+					what, (unsigned) JsonContainerSize(rows), (unsigned) embedding->rows,
+					(unsigned) embedding->rows - 2);
+	row_context = AllocSetContextCreate(CurrentMemoryContext, "mixrec import row",
+										ALLOCSET_SMALL_SIZES);
+	for (uint32 r = 0; r < embedding->rows; r++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(row_context);
+		JsonbValue *row = getIthJsonbValueFromContainer(rows, r);
+		char	   *row_what = psprintf("%s row %u", what, (unsigned) r);
+
+		CHECK_FOR_INTERRUPTS(); /* a table may have millions of rows */
+		ReadFloatArray(ExpectContainer(row, true, row_what), (int) embedding->dim, row_what,
+					   table + (size_t) r * embedding->dim);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_context);
+	}
+	MemoryContextDelete(row_context);
+}
+
+/*
+ * Read one model: the MLP's layers, then a table per embedded column
+ * (transform is the model's, NULL for a model without one); no other key
+ */
+static void
+ReadModel(JsonbContainer *object, const MixrecModel *model, const Transform *transform,
+		  const char *which, float *params)
+{
+	const MlpShape *shape = &model->shape;
+	int			layers = MlpLayerCount(shape);
+	int			n_keys = 2 * layers + (int) model->n_embed;
+	char	  **keys = palloc_array(char *, n_keys);
+	float	   *table = params + MlpParamCount(shape);
+
+	for (int l = 0; l < layers; l++)
+	{
+		keys[2 * l] = psprintf("%d.weight", 2 * l);
+		keys[2 * l + 1] = psprintf("%d.bias", 2 * l);
+	}
+	for (uint32 t = 0; t < model->n_embed; t++)
+	{
+		const char *name = transform->columns[model->embed[t].column].name;
+
+		if (EmbedKeyClashes(shape, name))
+			ImportError("embedded column \"%s\" cannot have a table: its key \"%s.weight\" is the key of a Linear layer's weight",
+						name, name);
+		keys[2 * layers + t] = psprintf("%s.weight", name);
+	}
+	CheckKeys(object, which, (const char *const *) keys, n_keys);
+
+	ReadMlp(object, shape, which, params);
+	for (uint32 t = 0; t < model->n_embed; t++)
+	{
+		ReadTable(object, &model->embed[t], transform->columns[model->embed[t].column].name,
+				  keys[2 * layers + t], which, table);
+		table += (size_t) model->embed[t].rows * model->embed[t].dim;
+	}
+}
+
+/*
  * Read a transform column's kind
  */
 static TransformKind
@@ -650,6 +795,7 @@ TransformColumnKeys(TransformKind kind, const char **keys)
 			break;
 		case TRANSFORM_CATEGORICAL:
 			keys[n++] = "from_integer";
+			keys[n++] = "embed";	/* only when embedded */
 			keys[n++] = "vocabulary";
 			keys[n++] = "counts";
 			break;
@@ -743,8 +889,9 @@ ReadDoubleArray(JsonbContainer *object, const char *key, const char *where, uint
 }
 
 /*
- * Read the vocabulary and counts of a categorical or multi-hot column; the
- * entries point into the JSON
+ * Read the vocabulary and counts of a categorical or multi-hot column (its
+ * flags read: an embedded column may have more entries); the entries point
+ * into the JSON
  */
 static void
 ReadVocabulary(JsonbContainer *object, const char *where, TransformColumnSpec *spec)
@@ -758,13 +905,15 @@ ReadVocabulary(JsonbContainer *object, const char *where, TransformColumnSpec *s
 	TransformText *entries;
 	uint64	   *entry_counts;
 	MemoryContext scratch;
+	uint32		max_entries = (spec->flags & TRANSFORM_EMBED) ?
+		TRANSFORM_MAX_EMBED_VOCABULARY : TRANSFORM_MAX_VOCABULARY;
 
 	RequireKey(object, "vocabulary", where, &v);
 	vocabulary = ExpectContainer(&v, true, vocabulary_what);
 	n = JsonContainerSize(vocabulary);
-	if (n > TRANSFORM_MAX_VOCABULARY)
-		ImportError("%s has %u entries, more than the %d allowed", vocabulary_what,
-					(unsigned) n, TRANSFORM_MAX_VOCABULARY);
+	if (n > max_entries)
+		ImportError("%s has %u entries, more than the %u allowed", vocabulary_what,
+					(unsigned) n, (unsigned) max_entries);
 	RequireKey(object, "counts", where, &v);
 	counts = ExpectContainer(&v, true, counts_what);
 	if (JsonContainerSize(counts) != n)
@@ -852,6 +1001,17 @@ ReadTransformColumn(const JsonbValue *value, int index, TransformColumnSpec *spe
 			break;
 		case TRANSFORM_CATEGORICAL:
 			spec->flags |= ReadFlag(object, "from_integer", where, TRANSFORM_FROM_INTEGER);
+			if (GetKey(object, "embed", &v))
+			{
+				uint64		dim = ExpectInteger(&v, psprintf("%s \"embed\"", where), -1,
+												PG_UINT32_MAX);
+
+				if (dim < 1 || dim > TRANSFORM_MAX_EMBED_DIM)
+					ImportError("%s \"embed\" must be an integer between 1 and %d, got " UINT64_FORMAT,
+								where, TRANSFORM_MAX_EMBED_DIM, dim);
+				spec->flags |= TRANSFORM_EMBED;
+				spec->length = (uint32) dim;
+			}
 			ReadVocabulary(object, where, spec);
 			break;
 		case TRANSFORM_MULTI_HOT:
@@ -968,6 +1128,7 @@ mixrec_import(PG_FUNCTION_ARGS)
 	JsonbValue	v;
 	MlpShape	shape;
 	MixrecModel *model;
+	const Transform *transform;
 	MixrecError err;
 	bool		has_standardize;
 	uint8	   *section = NULL;
@@ -1048,13 +1209,16 @@ mixrec_import(PG_FUNCTION_ARGS)
 					   "standardize std", model->std);
 	}
 
+	/* The embedded columns' names key their tables */
+	transform = model->n_embed > 0 ? ModelTransformLoad(model, CurrentMemoryContext) : NULL;
 	if (!GetKey(top, "open", &v))
 		ImportError("key \"open\" is missing");
-	ReadMlp(ExpectContainer(&v, false, "open"), &shape, "open", model->params[MIXREC_OPEN]);
+	ReadModel(ExpectContainer(&v, false, "open"), model, transform, "open",
+			  model->params[MIXREC_OPEN]);
 	if (!GetKey(top, "commercial", &v))
 		ImportError("key \"commercial\" is missing");
-	ReadMlp(ExpectContainer(&v, false, "commercial"), &shape, "commercial",
-			model->params[MIXREC_COMMERCIAL]);
+	ReadModel(ExpectContainer(&v, false, "commercial"), model, transform, "commercial",
+			  model->params[MIXREC_COMMERCIAL]);
 
 	if (ModelCheck(model, &err) != MIXREC_OK)
 		ReportCoreError(&err);

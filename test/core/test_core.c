@@ -2837,6 +2837,59 @@ TestKernelChecks(const char *const *cases)
 		  "CRC-32C known answer, and in pieces across the 8-byte steps (%s)", KernelsDescribe());
 }
 
+/*
+ * An embedded column's input names a row of its table; any other value
+ * (negative, fractional, too large, not a number, infinite), which only a
+ * forged input can hold, reads the out-of-vocabulary row, never outside
+ * the table; the column's other inputs are replaced, whatever they hold
+ */
+static void
+TestEmbedRows(void)
+{
+	/* A table of 4 rows (2 entries, out of vocabulary, NULL) of 2 numbers */
+	TransformEmbedding e = {0, 1, 2, 4};
+	static const float forged[] = {-1.0f, 2.5f, 1e30f, -1e30f, 4.0f, 16777216.0f, 3.5f};
+	int			ok = 1;
+	MixrecModel model;
+	float		params[5 + 8];
+	float		x[4];
+	float		out[4];
+
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++)
+		ok &= ModelEmbedRow(&e, forged[i]) == 2;
+	ok &= ModelEmbedRow(&e, NAN) == 2 && ModelEmbedRow(&e, INFINITY) == 2 &&
+		ModelEmbedRow(&e, -INFINITY) == 2;
+	TapOk(ok, "embedding rows: NaN, infinities, -1, 2.5, 1e30, the row count and beyond read the out-of-vocabulary row");
+	TapOk(ModelEmbedRow(&e, 0.0f) == 0 && ModelEmbedRow(&e, -0.0f) == 0 &&
+		  ModelEmbedRow(&e, 1.0f) == 1 && ModelEmbedRow(&e, 2.0f) == 2 &&
+		  ModelEmbedRow(&e, 3.0f) == 3,
+		  "embedding rows: the entries, the out-of-vocabulary row and the NULL row by number");
+
+	/* Inputs [a, row, (replaced), b] of a model with no hidden layer */
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = 0;
+	model.shape.dims[0] = 4;
+	model.shape.dims[1] = 1;
+	model.n_embed = 1;
+	model.embed[0] = e;
+	model.embed_floats = 8;
+	for (int i = 0; i < 13; i++)
+		params[i] = (float) (100 + i);
+	ok = 1;
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]) + 1; i++)
+	{
+		x[0] = 7.0f;
+		x[1] = i < sizeof(forged) / sizeof(forged[0]) ? forged[i] : NAN;
+		x[2] = NAN;
+		x[3] = 8.0f;
+		ModelEmbedInputs(&model, params, x, 1, out);
+		/* Row 2 of the table, which starts after the 5 MLP parameters */
+		ok &= out[0] == 7.0f && out[1] == params[5 + 4] && out[2] == params[5 + 5] &&
+			out[3] == 8.0f;
+	}
+	TapOk(ok, "embedded inputs: a forged row number reads the out-of-vocabulary row, the column's other inputs are replaced");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2877,6 +2930,7 @@ main(int argc, char **argv)
 	TestFitStates();
 	TestCancelHook();
 	TestFitStateTransform();
+	TestEmbedRows();
 
 	/* The same kernel checks with dispatch switched off */
 	setenv("MIXREC_NO_SIMD", "1", 1);

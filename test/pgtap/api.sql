@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(90);
+SELECT plan(98);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -130,9 +130,9 @@ SELECT volatility_is('mixrec_transform', ARRAY['text', 'record'], 'stable');
 SELECT has_function('mixrec_feature_info', ARRAY['bytea']);
 SELECT has_function('mixrec_feature_info', ARRAY['text', 'integer']);
 SELECT has_function('mixrec_prepare', ARRAY['text', 'text', 'text', 'text[]', 'jsonb', 'integer[]',
-                                             'double precision', 'boolean', 'text', 'bigint']);
+                                             'double precision', 'boolean', 'text', 'bigint', 'jsonb']);
 SELECT function_returns('mixrec_prepare', ARRAY['text', 'text', 'text', 'text[]', 'jsonb', 'integer[]',
-                                                'double precision', 'boolean', 'text', 'bigint'], 'bytea');
+                                                'double precision', 'boolean', 'text', 'bigint', 'jsonb'], 'bytea');
 SELECT has_function('mixrec_fit_accum', ARRAY['bytea', 'bytea', 'record', 'double precision']);
 SELECT has_function('mixrec_holdout', ARRAY['record', 'bigint']);
 SELECT throws_ok($$SELECT mixrec_score(mixrec_init(2), ROW(1, 2))$$, '42804', NULL,
@@ -141,6 +141,18 @@ SELECT throws_ok($$SELECT * FROM mixrec_feature_info(mixrec_init(2))$$, '0A000',
                  'a model of array features has no typed columns');
 SELECT throws_ok($$SELECT mixrec_fit_accum(NULL, NULL, ROW(1), NULL::float8)$$, '0A000', NULL,
                  'aggregate support of rows outside an aggregate');
+
+-- Embeddings: the tables of embedded columns read back
+SELECT has_function('mixrec_embeddings', ARRAY['bytea', 'text', 'boolean']);
+SELECT has_function('mixrec_embeddings', ARRAY['text', 'text', 'integer', 'boolean']);
+SELECT has_function('mixrec_similar', ARRAY['bytea', 'text', 'text', 'integer', 'text']);
+SELECT has_function('mixrec_similar', ARRAY['text', 'text', 'text', 'integer', 'text', 'integer']);
+SELECT volatility_is('mixrec_embeddings', ARRAY['bytea', 'text', 'boolean'], 'immutable');
+SELECT volatility_is('mixrec_similar', ARRAY['text', 'text', 'text', 'integer', 'text', 'integer'], 'stable');
+SELECT throws_ok($$SELECT * FROM mixrec_embeddings(mixrec_init(2), 'user_id')$$, '0A000', NULL,
+                 'a model without embedded columns has no tables to read');
+SELECT throws_ok($$SELECT * FROM mixrec_similar(mixrec_init(2), 'user_id', '7', 0)$$, '22023',
+                 'k must be between 1 and 10000, got 0');
 
 SELECT * FROM finish();
 ROLLBACK;
