@@ -21,10 +21,9 @@ DROP TABLE IF EXISTS likes CASCADE;
 -- (by time, ties by movie id) are the test likes, the rest the training
 -- likes.  The split of demo/schema.sql (a hash of the pair) is not used
 -- here: a recommender predicts what comes next, so it is judged on the
--- future.  tier is the user's open/commercial split, as in the other runs.
+-- future.
 CREATE TABLE likes AS
 SELECT user_id, movie_id, rated_at,
-	   CASE WHEN user_id % 3 = 0 THEN 'commercial' ELSE 'open' END AS tier,
 	   row_number() OVER w > ceil(0.8 * count(*) OVER (PARTITION BY user_id)) AS test
 FROM ratings
 WHERE rating >= 4
@@ -37,7 +36,7 @@ SELECT movie_id, genres FROM movies;
 -- Training rows: each like with its movie's columns (the columns of
 -- like_items, so a negative row is the like with another movie's columns)
 CREATE VIEW like_train AS
-SELECT l.user_id, l.movie_id, m.genres, l.tier
+SELECT l.user_id, l.movie_id, m.genres
 FROM likes AS l JOIN movies AS m USING (movie_id)
 WHERE NOT l.test;
 
@@ -52,23 +51,26 @@ SELECT count(*) FILTER (WHERE NOT test) AS training_likes,
 	   count(DISTINCT movie_id) AS movies
 FROM likes;
 
--- label => NULL: every row of like_train is a positive; for each, 4
+-- label => NULL: every row of like_train is a positive; for each, 8
 -- negatives are drawn uniformly from like_items, so the model learns what
 -- popularity knows (liked movies are popular, random ones are not) and what
 -- each user's likes add to it.  user_id and movie_id are embedded in 32
--- dimensions; genres is multi-hot.  min_frequency 1 gives every movie with
--- a training like its own row.
+-- dimensions (ids liked fewer than 5 times share the out-of-vocabulary
+-- row); genres is multi-hot.  A little weight decay keeps the embeddings of
+-- users and movies with few likes near the others.  No domain here: both
+-- models learn from every like, and the blend is their average (with the
+-- tiers as domains, each model would see a user's embedding trained only if
+-- the user is of its tier).
 \echo
 \echo '== Training movielens_implicit from the likes alone'
 \timing on
 SELECT * FROM mixrec_train('movielens_implicit', 'like_train', features => NULL, label => NULL,
-						   domain => 'tier', items => 'like_items', item_id => 'movie_id',
-						   negatives => 4, negative_sampling => 'uniform',
+						   items => 'like_items', item_id => 'movie_id',
+						   negatives => 8, negative_sampling => 'uniform',
 						   embed => '{"user_id": 32, "movie_id": 32}',
-						   transform => '{"user_id": {"min_frequency": 1},
-										  "movie_id": {"min_frequency": 1}}',
 						   hidden => '{64}', epochs => 10, batch_size => 256,
-						   learning_rate => 2e-3, validation_fraction => 0.05, seed => 42);
+						   learning_rate => 2e-3, weight_decay => 3e-5,
+						   validation_fraction => 0.05, seed => 42);
 \timing off
 
 \echo
@@ -84,14 +86,12 @@ SELECT metric, round(model::numeric, 4) AS model, round(popularity::numeric, 4) 
 FROM implicit_metrics;
 
 -- The demo fails if the model does not beat popularity on both measures
-SELECT CASE WHEN bool_and(model > popularity) THEN 'the model beats popularity on recall@10 and NDCG@10'
-			ELSE 'FAIL: the model does not beat popularity' END AS verdict
-FROM implicit_metrics
-WHERE metric IN ('recall@10', 'ndcg@10') \gset
-\echo :verdict
-SELECT :'verdict' NOT LIKE 'FAIL%' AS passed \gset
-\if :passed
-\else
-\echo 'demo/implicit.sql: the implicit model did not beat popularity'
-\quit 3
-\endif
+DO $$
+BEGIN
+	IF NOT (SELECT bool_and(model > popularity) FROM implicit_metrics
+			WHERE metric IN ('recall@10', 'ndcg@10')) THEN
+		RAISE EXCEPTION 'the implicit model does not beat popularity on recall@10 and NDCG@10';
+	END IF;
+END
+$$;
+\echo 'the model beats popularity on recall@10 and NDCG@10'
