@@ -105,11 +105,19 @@ TryModel(const uint8_t *blob, size_t len)
 	}
 	x = calloc(MlpInputDim(&model.shape), sizeof(float));
 	work = malloc(sizeof(float) * ScoreWorkFloats(&model, 1));
-	soup = malloc(sizeof(float) * MlpParamCount(&model.shape));
+	soup = malloc(sizeof(float) * ModelParamCount(&model));
 	out = malloc(sizeof(double) * MlpOutputDim(&model.shape));
 	ScoreSoupParams(&model, model.alpha, soup);
 	for (int mode = SCORE_BLEND; mode <= SCORE_SOUP; mode++)
 		ScoreRows(&model, (ScoreMode) mode, model.alpha, soup, x, 1, work, out);
+	/* Inputs that name no row of an embedding table read the out-of-vocabulary row */
+	for (int i = 0; i < MlpInputDim(&model.shape); i++)
+	{
+		static const float hostile[] = {NAN, -1.0f, 2.5f, 1e30f, 16777216.0f, -INFINITY};
+
+		x[i] = hostile[i % 6];
+	}
+	ScoreRows(&model, SCORE_BLEND, model.alpha, NULL, x, 1, work, out);
 	again = malloc(len);
 	ModelEncode(&model, again);
 	if (memcmp(again, blob, len) != 0)
@@ -385,6 +393,12 @@ MakeTransform(uint64_t seed, uint32_t input_dim, uint32_t *len)
 			case TRANSFORM_CATEGORICAL:
 				s->flags = (b & 0x80) ? TRANSFORM_FROM_INTEGER : 0;
 				s->vocab_size = (b >> 3) % 12;
+				/* Some embedded: a table of 1..3 dimensions per model */
+				if (b & 0x40)
+				{
+					s->flags |= TRANSFORM_EMBED;
+					s->length = 1 + (b >> 4) % 3;
+				}
 				break;
 			case TRANSFORM_MULTI_HOT:
 				s->vocab_size = (b >> 3) % 12;
@@ -435,9 +449,14 @@ MakeModel(const uint8_t *data, size_t size, uint32_t flags, MixrecModel *model, 
 	model->shape.dims[0] = size > 1 ? 1 + data[1] % 9 : 3;
 	if (flags & MIXREC_FLAG_TRANSFORM)
 	{
+		uint32_t	section_len;
+		const uint8_t *section;
+
 		model->shape.dims[0] = 1 + (size > 1 ? data[1] : 2) % 32;
-		model->transform = MakeTransform(size > 2 ? data[0] | data[1] << 8 | data[2] << 16 : 1,
-										 (uint32_t) model->shape.dims[0], &model->transform_len);
+		section = MakeTransform(size > 2 ? data[0] | data[1] << 8 | data[2] << 16 : 1,
+								(uint32_t) model->shape.dims[0], &section_len);
+		/* Sets the flag and lays out the embedding tables, before sizing */
+		ModelAttachTransform(model, section, section_len);
 	}
 	for (int i = 1; i <= model->shape.n_hidden; i++)
 		model->shape.dims[i] = size > 2 ? 1 + (data[2] >> (2 * i)) % 5 : 4;
@@ -451,7 +470,11 @@ MakeModel(const uint8_t *data, size_t size, uint32_t flags, MixrecModel *model, 
 		for (int j = 0; j < MlpInputDim(&model->shape); j++)
 			model->std[j] = 1.0f;
 	if (flags & MIXREC_FLAG_OPTIMIZER)
+	{
 		model->adam = AdamDefaults();
+		/* Tables stepped lazily or with the rest, as the input says */
+		model->adam.lazy_embeddings = model->n_embed > 0 && size > 3 && (data[3] & 1);
+	}
 	*len = ModelEncodedSize(model);
 	blob = malloc(*len);
 	ModelEncode(model, blob);
