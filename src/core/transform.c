@@ -172,6 +172,9 @@ static size_t ColumnMemory(const ColumnView *view);
 static size_t FixedMemory(uint32_t n_columns);
 static MixrecStatus CheckUniqueNames(const uint8_t *section, uint32_t n_columns,
 									 MixrecError *err);
+static MixrecStatus CountEmbedding(uint32_t kind, uint32_t flags, uint32_t length,
+								   uint32_t vocab_size, const char *label, uint32_t *embedded,
+								   uint64_t *floats, MixrecError *err);
 static MixrecStatus CheckSection(const uint8_t *section, size_t len, uint32_t input_dim,
 								 size_t *memory_size, MixrecError *err);
 static MixrecStatus SpecSize(const TransformColumnSpec *spec, uint32_t index, size_t *size,
@@ -779,6 +782,31 @@ CheckUniqueNames(const uint8_t *section, uint32_t n_columns, MixrecError *err)
 }
 
 /*
+ * Count a column of a valid shape towards the limits of embedded columns:
+ * their number, and the numbers of their tables (each factor is bounded by
+ * CheckShape, so the sum is exact).  TransformBuild's sizing and
+ * CheckSection both count, so TransformSectionSize refuses what
+ * TransformBuild would.
+ */
+static MixrecStatus
+CountEmbedding(uint32_t kind, uint32_t flags, uint32_t length, uint32_t vocab_size,
+			   const char *label, uint32_t *embedded, uint64_t *floats, MixrecError *err)
+{
+	if (kind != TRANSFORM_CATEGORICAL || !(flags & TRANSFORM_EMBED))
+		return MIXREC_OK;
+	*floats += (uint64_t) (vocab_size + 2) * length;
+	if (++*embedded > TRANSFORM_MAX_EMBEDDINGS)
+		return MixrecFail(err, MIXREC_ERR_LIMIT,
+						  "a transform embeds at most %d columns; %s is one more",
+						  TRANSFORM_MAX_EMBEDDINGS, label);
+	if (*floats > TRANSFORM_MAX_EMBED_FLOATS)
+		return MixrecFail(err, MIXREC_ERR_LIMIT,
+						  "the embedding tables up to %s hold %llu numbers per model, more than the %d allowed",
+						  label, (unsigned long long) *floats, TRANSFORM_MAX_EMBED_FLOATS);
+	return MIXREC_OK;
+}
+
+/*
  * Validate a section for input_dim inputs and measure its loaded form.
  * The status says which rule failed (TransformBuild reports it as is,
  * TransformCheck as corruption).
@@ -821,19 +849,9 @@ CheckSection(const uint8_t *section, size_t len, uint32_t input_dim, size_t *mem
 		if ((status = ReadColumn(section + offset, len - offset, i, &view, &label, err)) != MIXREC_OK ||
 			(status = ValidateColumn(&view, position, label.text, err)) != MIXREC_OK)
 			return status;
-		if (view.kind == TRANSFORM_CATEGORICAL && (view.flags & TRANSFORM_EMBED))
-		{
-			/* Each factor is bounded by CheckShape, so the product is exact */
-			embed_floats += (uint64_t) (view.vocab_size + 2) * view.length;
-			if (++embedded > TRANSFORM_MAX_EMBEDDINGS)
-				return MixrecFail(err, MIXREC_ERR_LIMIT,
-								  "a transform embeds at most %d columns; %s is one more",
-								  TRANSFORM_MAX_EMBEDDINGS, label.text);
-			if (embed_floats > TRANSFORM_MAX_EMBED_FLOATS)
-				return MixrecFail(err, MIXREC_ERR_LIMIT,
-								  "the embedding tables up to %s hold %llu numbers per model, more than the %d allowed",
-								  label.text, (unsigned long long) embed_floats, TRANSFORM_MAX_EMBED_FLOATS);
-		}
+		if ((status = CountEmbedding(view.kind, view.flags, view.length, view.vocab_size,
+									 label.text, &embedded, &embed_floats, err)) != MIXREC_OK)
+			return status;
 		if (!AddSize(&memory, ColumnMemory(&view)))
 			return MixrecFail(err, MIXREC_ERR_LIMIT,
 							  "the transform needs more memory than this host can address");
@@ -972,6 +990,8 @@ SectionSize(const TransformColumnSpec *columns, uint32_t n_columns, size_t *size
 			MixrecError *err)
 {
 	uint64_t	inputs = 0;
+	uint64_t	embed_floats = 0;
+	uint32_t	embedded = 0;
 	MixrecStatus status;
 
 	if (columns == NULL || n_columns < 1)
@@ -984,8 +1004,15 @@ SectionSize(const TransformColumnSpec *columns, uint32_t n_columns, size_t *size
 	{
 		const TransformColumnSpec *spec = &columns[i];
 		size_t		column_size = 0;
+		Label		label;
 
 		if ((status = SpecSize(spec, i, &column_size, err)) != MIXREC_OK)
+			return status;
+		/* SpecSize proved the name a NUL-terminated string */
+		ColumnLabel(&label, spec->name, strlen(spec->name), i);
+		if ((status = CountEmbedding((uint32_t) spec->kind, spec->flags, spec->length,
+									 spec->vocab_size, label.text, &embedded, &embed_floats,
+									 err)) != MIXREC_OK)
 			return status;
 		inputs += Width((uint32_t) spec->kind, spec->flags, spec->length, spec->vocab_size);
 		/* Each column is at most about 70 MB, so this sum cannot wrap first */

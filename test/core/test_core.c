@@ -2735,6 +2735,131 @@ TestEvalMetrics(const char *dir)
 }
 
 /*
+ * A vocabulary of n entries "v0", "v1", ... for an embedded column; the
+ * caller frees the entries, *counts and *text
+ */
+static TransformText *
+EmbedVocabulary(uint32_t n, uint64_t **counts, char **text)
+{
+	TransformText *vocab = malloc(sizeof(TransformText) * n);
+	char	   *p = *text = malloc((size_t) n * 12);
+
+	*counts = malloc(sizeof(uint64_t) * n);
+	for (uint32_t i = 0; i < n; i++)
+	{
+		int			len = sprintf(p, "v%u", (unsigned) i);
+
+		vocab[i].data = p;
+		vocab[i].len = (size_t) len;
+		vocab[i].isnull = 0;
+		(*counts)[i] = n - i;
+		p += len + 1;
+	}
+	return vocab;
+}
+
+/*
+ * The limits of embedded columns, and a vocabulary larger than a one-hot
+ * column may have
+ */
+static void
+TestEmbedLimits(void)
+{
+	TransformColumnSpec s[TRANSFORM_MAX_EMBEDDINGS + 1];
+	uint64_t   *counts;
+	char	   *text;
+	TransformText *vocab = EmbedVocabulary(70000, &counts, &text);
+	static char names[TRANSFORM_MAX_EMBEDDINGS + 1][16];
+
+	for (int i = 0; i <= TRANSFORM_MAX_EMBEDDINGS; i++)
+	{
+		snprintf(names[i], sizeof(names[i]), "c%d", i);
+		s[i] = (TransformColumnSpec) {.name = names[i], .type_name = "text",
+			.kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED, .length = 2, .rows = 10,
+		.vocab_size = 3, .vocab = vocab, .vocab_count = counts};
+	}
+
+	s[0].length = 0;
+	BuildFails(s, 1, MIXREC_ERR_LIMIT, "embedded in 0 dimensions", "an embedding of 0 dimensions is rejected");
+	s[0].length = TRANSFORM_MAX_EMBED_DIM + 1;
+	BuildFails(s, 1, MIXREC_ERR_LIMIT, "embedded in 1025 dimensions", "an embedding of 1025 dimensions is rejected");
+	TapOk(TransformSectionSize(s, 1) == 0, "TransformSectionSize is 0 for an embedding of 1025 dimensions");
+	s[0].length = TRANSFORM_MAX_EMBED_DIM;
+	TapOk(TransformSectionSize(s, 1) > 0 &&
+		  TransformWidth(TRANSFORM_CATEGORICAL, TRANSFORM_EMBED, TRANSFORM_MAX_EMBED_DIM, 3) == TRANSFORM_MAX_EMBED_DIM,
+		  "an embedding of 1024 dimensions is accepted and fills 1024 inputs");
+	s[0].length = 2;
+
+	s[0].vocab_size = TRANSFORM_MAX_EMBED_VOCABULARY + 1;
+	BuildFails(s, 1, MIXREC_ERR_LIMIT, "vocabulary entries, more than the 16777214 allowed",
+			   "an embedded vocabulary of 2^24 - 1 entries is rejected");
+	s[0].vocab_size = 3;
+
+	s[0].flags = 0;
+	s[0].length = 1;
+	s[1].kind = TRANSFORM_MULTI_HOT;
+	BuildFails(s, 2, MIXREC_ERR_ARGUMENT, "takes only", "a multi-hot column cannot be embedded");
+	s[1].kind = TRANSFORM_NUMERIC;
+	s[1].vocab_size = 0;
+	s[1].length = 1;
+	BuildFails(s, 2, MIXREC_ERR_ARGUMENT, "takes only", "a numeric column cannot be embedded");
+	s[1] = s[2];
+	s[1].name = names[1];
+	s[0].flags = TRANSFORM_EMBED;
+	s[0].length = 2;
+
+	TapOk(TransformSectionSize(s, TRANSFORM_MAX_EMBEDDINGS) > 0,
+		  "a transform of %d embedded columns is accepted", TRANSFORM_MAX_EMBEDDINGS);
+	BuildFails(s, TRANSFORM_MAX_EMBEDDINGS + 1, MIXREC_ERR_LIMIT, "embeds at most 32 columns",
+			   "33 embedded columns are rejected");
+	TapOk(TransformSectionSize(s, TRANSFORM_MAX_EMBEDDINGS + 1) == 0,
+		  "TransformSectionSize is 0 for 33 embedded columns, as TransformBuild refuses them");
+
+	/* Beyond a one-hot vocabulary, and beyond the tables' numbers */
+	{
+		uint8_t    *section;
+		size_t		len;
+		void	   *memory;
+		const Transform *t;
+		TransformEmbedding e[TRANSFORM_MAX_EMBEDDINGS];
+		size_t		floats;
+		float		x[16];
+		TransformValue v;
+		int			rows_ok = 1;
+
+		s[0].vocab_size = 70000;
+		s[0].length = 16;
+		t = TransformMake(s, 1, &section, &len, &memory);
+		TapOk(TransformEmbeddings(section, len, e, &floats) == 1 && e[0].rows == 70002 &&
+			  e[0].dim == 16 && floats == 70002 * 16 && t->input_dim == 16,
+			  "an embedded vocabulary of 70000 entries (more than a one-hot column's %d) is accepted",
+			  TRANSFORM_MAX_VOCABULARY);
+		for (uint32_t i = 0; i < 70000; i += 6999)
+		{
+			v = TextValue(vocab[i].data);
+			rows_ok &= TransformEncodeColumn(t, 0, &v, x, NULL) == MIXREC_OK && x[0] == (float) i &&
+				x[15] == 0.0f;
+		}
+		v = TextValue("v70000");
+		rows_ok &= TransformEncodeColumn(t, 0, &v, x, NULL) == MIXREC_OK && x[0] == 70000.0f;
+		v = NullValue();
+		rows_ok &= TransformEncodeColumn(t, 0, &v, x, NULL) == MIXREC_OK && x[0] == 70001.0f;
+		TapOk(rows_ok, "its entries, an unknown text and NULL encode as rows 0..69999, 70000 and 70001");
+		free(section);
+		free(memory);
+
+		s[0].length = 1000;		/* 70,002,000 numbers */
+		BuildFails(s, 1, MIXREC_ERR_LIMIT, "more than the 67108864 allowed",
+				   "embedding tables beyond TRANSFORM_MAX_EMBED_FLOATS are rejected");
+		TapOk(TransformSectionSize(s, 1) == 0,
+			  "TransformSectionSize is 0 for tables beyond TRANSFORM_MAX_EMBED_FLOATS");
+	}
+	free(vocab);
+	free(counts);
+	free(text);
+}
+
+/*
  * The checks that run the kernels: training and scoring against PyTorch,
  * the one-row product, the checksum's known answers
  */
@@ -2877,6 +3002,7 @@ main(int argc, char **argv)
 	TestFitStates();
 	TestCancelHook();
 	TestFitStateTransform();
+	TestEmbedLimits();
 
 	/* The same kernel checks with dispatch switched off */
 	setenv("MIXREC_NO_SIMD", "1", 1);
