@@ -16,7 +16,10 @@
  *
  * The evaluation metrics are checked against scikit-learn with the
  * fixtures eval_data.csv and eval_cases.jsonl, read from the directory of
- * torch_reference.txt (see test/torch/make_eval_fixture.py).
+ * torch_reference.txt (see test/torch/make_eval_fixture.py); embedding
+ * tables against PyTorch with embed_reference.txt from the same directory
+ * (see test/torch/make_embed_fixture.py), to the same tolerance: six Adam,
+ * AdamW or SparseAdam steps stay within a few hundredths of it.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -2735,6 +2738,369 @@ TestEvalMetrics(const char *dir)
 }
 
 /*
+ * Embedding tables (TRANSFORM_EMBED): training and scoring against
+ * PyTorch with the fixture embed_reference.txt (made by
+ * test/torch/make_embed_fixture.py, whose docstring describes the models,
+ * the loss and the optimisers), then the row lookup on hostile inputs, the
+ * format, the limits and the initialisation
+ */
+static const Fixture *efx;
+
+/* The fixture's columns, in input order */
+enum
+{
+	ET_COLOR, ET_PRICE, ET_STORE, ET_ACTIVE, ET_QTY, ET_COLUMNS
+};
+
+static const TransformText et_colors[] = {{"red", 3, 0}, {"green", 5, 0}, {"blue", 4, 0},
+{"black", 5, 0}};
+static const uint64_t et_color_counts[] = {14, 10, 8, 1};
+static const TransformText et_stores[] = {{"s1", 2, 0}, {"s2", 2, 0}, {"s3", 2, 0}, {"s4", 2, 0},
+{"s5", 2, 0}};
+static const uint64_t et_store_counts[] = {12, 8, 6, 4, 4};
+
+/*
+ * The fixture's transform: color embedded in 3 dimensions, price, store
+ * embedded in 4, active, qty
+ */
+static void
+EmbedTestSpecs(TransformColumnSpec *specs)
+{
+	memset(specs, 0, sizeof(TransformColumnSpec) * ET_COLUMNS);
+	specs[ET_COLOR] = (TransformColumnSpec) {.name = "color", .type_name = "text",
+		.kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED, .length = 3, .rows = 40,
+	.nulls = 4, .vocab_size = 4, .vocab = et_colors, .vocab_count = et_color_counts};
+	specs[ET_PRICE] = (TransformColumnSpec) {.name = "price", .type_name = "float8",
+	.kind = TRANSFORM_NUMERIC, .length = 1, .rows = 40, .mean = 10.0, .std = 4.0};
+	specs[ET_STORE] = (TransformColumnSpec) {.name = "store", .type_name = "text",
+		.kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED, .length = 4, .rows = 40,
+	.nulls = 3, .vocab_size = 5, .vocab = et_stores, .vocab_count = et_store_counts};
+	specs[ET_ACTIVE] = (TransformColumnSpec) {.name = "active", .type_name = "boolean",
+	.kind = TRANSFORM_BOOLEAN, .length = 1, .rows = 40, .mean = 0.5, .std = 0.5};
+	specs[ET_QTY] = (TransformColumnSpec) {.name = "qty", .type_name = "integer",
+	.kind = TRANSFORM_NUMERIC, .length = 1, .rows = 40, .mean = 3.0, .std = 2.0};
+}
+
+/*
+ * A category code of the fixture (vocabulary index, -1 out of the
+ * vocabulary, -2 NULL) as the value the host would give
+ */
+static TransformValue
+CategoryValue(double code, const TransformText *vocab, const char *unknown)
+{
+	if (code == -2)
+		return NullValue();
+	if (code == -1)
+		return TextValue(unknown);
+	return TextValue(vocab[(int) code].data);
+}
+
+/*
+ * Encode the fixture's rows with TransformEncodeColumn into x[n][input_dim]
+ */
+static float *
+EmbedEncodeRows(const Transform *transform, size_t n)
+{
+	const FixtureRecord *color = FixtureGet(efx, "data.color");
+	const FixtureRecord *price = FixtureGet(efx, "data.price");
+	const FixtureRecord *store = FixtureGet(efx, "data.store");
+	const FixtureRecord *active = FixtureGet(efx, "data.active");
+	const FixtureRecord *qty = FixtureGet(efx, "data.qty");
+	size_t		d = transform->input_dim;
+	float	   *x = malloc(sizeof(float) * n * d);
+	int			encoded = 1;
+
+	for (size_t r = 0; r < n; r++)
+	{
+		TransformValue values[ET_COLUMNS];
+		MixrecError err;
+
+		values[ET_COLOR] = CategoryValue(color->values[r], et_colors, "violet");
+		values[ET_PRICE] = NumberValue(price->values[r]);
+		values[ET_STORE] = CategoryValue(store->values[r], et_stores, "s9");
+		values[ET_ACTIVE] = NumberValue(active->values[r]);
+		values[ET_QTY] = NumberValue(qty->values[r]);
+		for (uint32_t c = 0; c < ET_COLUMNS; c++)
+			encoded &= TransformEncodeColumn(transform, c, &values[c], x + r * d, &err) == MIXREC_OK;
+	}
+	TapOk(encoded, "the embedding fixture's rows encode");
+	return x;
+}
+
+/*
+ * A model of the fixture's shape reading its rows through a transform,
+ * with the transform's standardisation and, for a case, its optimiser
+ * settings and the fixture's initial parameters
+ */
+static MixrecModel
+EmbedFixtureModel(const uint8_t *section, size_t len, const Transform *transform,
+				  const char *name, float **storage)
+{
+	const FixtureRecord *dims = FixtureGet(efx, "model.dims");
+	MixrecModel model;
+
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = (int) dims->count - 2;
+	for (size_t i = 0; i < dims->count; i++)
+		model.shape.dims[i] = (int) dims->values[i];
+	model.alpha = FixtureScalar(efx, "model.alpha");
+	model.flags = MIXREC_FLAG_STANDARDIZE | MIXREC_FLAG_OPTIMIZER;
+	ModelAttachTransform(&model, section, (uint32_t) len);
+	*storage = calloc(ModelFloatCount(&model), sizeof(float));
+	ModelBindStorage(&model, *storage);
+	TransformStandardization(transform, model.mean, model.std);
+	{
+		float	   *open = FixtureFloats(FixtureGet(efx, "init.open"));
+		float	   *commercial = FixtureFloats(FixtureGet(efx, "init.commercial"));
+
+		memcpy(model.params[MIXREC_OPEN], open, sizeof(float) * ModelParamCount(&model));
+		memcpy(model.params[MIXREC_COMMERCIAL], commercial, sizeof(float) * ModelParamCount(&model));
+		free(open);
+		free(commercial);
+	}
+	model.adam = AdamDefaults();
+	if (name != NULL)
+	{
+		model.adam.kind = FixtureScalar(efx, "%s.adamw", name) != 0 ? ADAM_DECOUPLED : ADAM_L2;
+		model.adam.lazy_embeddings = FixtureScalar(efx, "%s.lazy", name) != 0;
+		model.adam.lr = FixtureScalar(efx, "%s.lr", name);
+		model.adam.beta1 = FixtureScalar(efx, "%s.beta1", name);
+		model.adam.beta2 = FixtureScalar(efx, "%s.beta2", name);
+		model.adam.eps = FixtureScalar(efx, "%s.eps", name);
+		model.adam.weight_decay = FixtureScalar(efx, "%s.weight_decay", name);
+	}
+	return model;
+}
+
+/*
+ * Compare floats with a record, keeping in *worst the largest difference
+ * seen so far as a fraction of the tolerance (1 is the limit)
+ */
+static void
+CheckFloatsWorst(const char *what, const float *got, const FixtureRecord *want, double *worst)
+{
+	for (size_t i = 0; i < want->count; i++)
+		*worst = fmax(*worst, fabs(got[i] - want->values[i]) / (ATOL + RTOL * fabs(want->values[i])));
+	CheckFloats(what, got, want);
+}
+
+/*
+ * The fixture's transform, layout, encoding and the initial models' scores
+ * and loss against PyTorch
+ */
+static void
+TestEmbedScoring(void)
+{
+	TransformColumnSpec specs[ET_COLUMNS];
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	const Transform *transform;
+	const FixtureRecord *layout = FixtureGet(efx, "layout.embed");
+	size_t		n = (size_t) FixtureScalar(efx, "data.n");
+	float	   *storage;
+	MixrecModel model;
+	float	   *x;
+	int			same_layout;
+	int			same_x = 1;
+	static const char *const modes[] = {"blend", "open", "commercial", "soup"};
+
+	EmbedTestSpecs(specs);
+	transform = TransformMake(specs, ET_COLUMNS, &section, &len, &memory);
+	model = EmbedFixtureModel(section, len, transform, NULL, &storage);
+	same_layout = transform->input_dim == (uint32_t) FixtureScalar(efx, "layout.input_dim") &&
+		layout->count == 3 * (size_t) model.n_embed;
+	for (uint32_t t = 0; same_layout && t < model.n_embed; t++)
+		same_layout = model.embed[t].position == layout->values[3 * t] &&
+			model.embed[t].dim == layout->values[3 * t + 1] &&
+			model.embed[t].rows == layout->values[3 * t + 2];
+	TapOk(same_layout && model.n_embed == 2 && model.embed[1].column == ET_STORE &&
+		  model.embed_floats == 6 * 3 + 7 * 4 &&
+		  ModelParamCount(&model) == MlpParamCount(&model.shape) + 6 * 3 + 7 * 4,
+		  "TransformBuild lays out the embedding fixture's inputs and tables as PyTorch reads them");
+	{
+		MixrecError err;
+
+		TapOk(ModelCheck(&model, &err) == MIXREC_OK, "the fixture's model with embeddings is valid");
+	}
+
+	x = EmbedEncodeRows(transform, n);
+	{
+		const FixtureRecord *want = FixtureGet(efx, "data.x");
+
+		for (size_t i = 0; i < want->count; i++)
+			same_x &= x[i] == (float) want->values[i];
+		TapOk(same_x && want->count == n * transform->input_dim,
+			  "embedded columns encode as their table's row (vocabulary index, out-of-vocabulary row, NULL row) then zeros, exactly");
+	}
+
+	{
+		float	   *soup = malloc(sizeof(float) * ModelParamCount(&model));
+		float	   *work = malloc(sizeof(float) * ScoreWorkFloats(&model, (int) n));
+		double	   *out = malloc(sizeof(double) * n);
+		char		what[128];
+
+		ScoreSoupParams(&model, model.alpha, soup);
+		for (int m = 0; m < 4; m++)
+		{
+			ScoreRows(&model, (ScoreMode) ScoreModeFromName(modes[m]), model.alpha,
+					  m == 3 ? soup : NULL, x, (int) n, work, out);
+			snprintf(what, sizeof(what), "embedding fixture: %s scores of the initial models", modes[m]);
+			CheckDoubles(what, out, FixtureGet(efx, "score.%s", modes[m]));
+		}
+		free(soup);
+		free(work);
+		free(out);
+	}
+
+	{
+		float	   *xs = malloc(sizeof(float) * n * transform->input_dim);
+		float	   *y = FixtureFloats(FixtureGet(efx, "data.y"));
+		float	   *w = FixtureFloats(FixtureGet(efx, "data.w"));
+		unsigned char *o = CaseFlags(FixtureGet(efx, "data.o"));
+		unsigned char *c = CaseFlags(FixtureGet(efx, "data.c"));
+		TrainData	data = {(int) transform->input_dim, 1, n, xs, y, w, o, c};
+		TrainWork	tw;
+		float	   *floats = malloc(sizeof(float) * TrainWorkFloats(&model, 16));
+		unsigned char *bytes = malloc(TrainWorkBytes(&model, 16));
+		void	   *scratch = malloc(TrainEvalScratchBytes(n, 1));
+		uint32_t   *rows = malloc(sizeof(uint32_t) * n);
+		TrainEval	eval;
+
+		StandardizeApply(model.mean, model.std, (int) transform->input_dim, x, n, xs);
+		for (size_t r = 0; r < n; r++)
+			rows[r] = (uint32_t) r;
+		TrainWorkBind(&tw, &model, 16, floats, bytes);
+		eval = TrainEvaluate(&model, &data, rows, n, &tw, scratch);
+		CheckDoubles("embedding fixture: TrainEvaluate's loss of the initial models, in chunks of 16 rows",
+					 &eval.loss.total, FixtureGet(efx, "eval.loss"));
+		free(xs);
+		free(y);
+		free(w);
+		free(o);
+		free(c);
+		free(floats);
+		free(bytes);
+		free(scratch);
+		free(rows);
+	}
+	free(x);
+	free(storage);
+	free(memory);
+	free(section);
+}
+
+/*
+ * Replay one training case of the fixture through TrainStep: the loss of
+ * every step and both models' parameters (tables included) after it
+ */
+static void
+TestEmbedTrainingCase(const char *name)
+{
+	TransformColumnSpec specs[ET_COLUMNS];
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	const Transform *transform;
+	size_t		n = (size_t) FixtureScalar(efx, "data.n");
+	int			steps = (int) FixtureScalar(efx, "%s.steps", name);
+	float	   *storage;
+	MixrecModel model;
+	float	   *x;
+	float	   *xs;
+	float	   *y = FixtureFloats(FixtureGet(efx, "data.y"));
+	float	   *w = FixtureFloats(FixtureGet(efx, "data.w"));
+	unsigned char *o = CaseFlags(FixtureGet(efx, "data.o"));
+	unsigned char *c = CaseFlags(FixtureGet(efx, "data.c"));
+	TrainWork	tw;
+	float	   *floats;
+	unsigned char *bytes;
+	float	   *initial;
+	double		worst = 0;
+	char		what[160];
+
+	EmbedTestSpecs(specs);
+	transform = TransformMake(specs, ET_COLUMNS, &section, &len, &memory);
+	model = EmbedFixtureModel(section, len, transform, name, &storage);
+	x = EmbedEncodeRows(transform, n);
+	xs = malloc(sizeof(float) * n * transform->input_dim);
+	StandardizeApply(model.mean, model.std, (int) transform->input_dim, x, n, xs);
+	floats = malloc(sizeof(float) * TrainWorkFloats(&model, 8));
+	bytes = malloc(TrainWorkBytes(&model, 8));
+	TrainWorkBind(&tw, &model, 8, floats, bytes);
+	initial = malloc(sizeof(float) * ModelParamCount(&model));
+	memcpy(initial, model.params[MIXREC_OPEN], sizeof(float) * ModelParamCount(&model));
+
+	for (int s = 0; s < steps; s++)
+	{
+		const FixtureRecord *rr = FixtureGet(efx, "%s.step%d.rows", name, s);
+		uint32_t	rows[8];
+		TrainData	data = {(int) transform->input_dim, 1, n, xs, y, w, o, c};
+		LossValue	loss;
+
+		for (size_t i = 0; i < rr->count; i++)
+			rows[i] = (uint32_t) rr->values[i];
+		loss = TrainStep(&model, &data, rows, (int) rr->count, &tw);
+		snprintf(what, sizeof(what), "embedding case %s step %d: loss through TrainStep", name, s);
+		CheckDoubles(what, &loss.total, FixtureGet(efx, "%s.step%d.loss", name, s));
+		snprintf(what, sizeof(what), "embedding case %s step %d: open MLP and tables after %s%s",
+				 name, s, model.adam.kind == ADAM_DECOUPLED ? "AdamW" : "Adam",
+				 model.adam.lazy_embeddings ? " and SparseAdam" : "");
+		CheckFloatsWorst(what, model.params[MIXREC_OPEN],
+						 FixtureGet(efx, "%s.step%d.after.open", name, s), &worst);
+		snprintf(what, sizeof(what), "embedding case %s step %d: commercial MLP and tables after %s%s",
+				 name, s, model.adam.kind == ADAM_DECOUPLED ? "AdamW" : "Adam",
+				 model.adam.lazy_embeddings ? " and SparseAdam" : "");
+		CheckFloatsWorst(what, model.params[MIXREC_COMMERCIAL],
+						 FixtureGet(efx, "%s.step%d.after.commercial", name, s), &worst);
+	}
+	TapDiag("embedding case %s: the largest difference from PyTorch is %.2f of the tolerance", name, worst);
+	{
+		MixrecError err;
+
+		TapOk(model.step == steps && ModelCheck(&model, &err) == MIXREC_OK,
+			  "embedding case %s: %d steps counted, the trained model is valid", name, steps);
+	}
+	if (model.adam.lazy_embeddings)
+	{
+		/* "black", row 3 of the color table, is in no row of the data */
+		size_t		at = (size_t) (ModelEmbedTable(&model, model.params[MIXREC_OPEN], 0) -
+								   model.params[MIXREC_OPEN]) + 3 * 3;
+		int			kept = memcmp(model.params[MIXREC_OPEN] + at, initial + at, 3 * sizeof(float)) == 0;
+
+		for (int j = 0; j < 3; j++)
+			kept &= model.m[MIXREC_OPEN][at + j] == 0.0f && model.v[MIXREC_OPEN][at + j] == 0.0f;
+		TapOk(kept, "embedding case %s: the table row no batch uses keeps its values, and its moments stay zero",
+			  name);
+	}
+	free(initial);
+	free(x);
+	free(xs);
+	free(y);
+	free(w);
+	free(o);
+	free(c);
+	free(floats);
+	free(bytes);
+	free(storage);
+	free(memory);
+	free(section);
+}
+
+/*
+ * The fixture's checks, which run the kernels
+ */
+static void
+TestEmbedTorch(void)
+{
+	static const char *const cases[] = {"dense", "dense_decay", "dense_adamw", "lazy", "lazy_adamw"};
+
+	TestEmbedScoring();
+	for (int i = 0; i < 5; i++)
+		TestEmbedTrainingCase(cases[i]);
+}
+
+/*
  * A vocabulary of n entries "v0", "v1", ... for an embedded column; the
  * caller frees the entries, *counts and *text
  */
@@ -2860,10 +3226,6 @@ TestEmbedLimits(void)
 }
 
 /*
- * The checks that run the kernels: training and scoring against PyTorch,
- * the one-row product, the checksum's known answers
- */
-/*
  * Scoring one row of mostly zero inputs through the transposed first layer
  * agrees with ScoreRows, in every mode, for shapes with and without hidden
  * layers, with no, some and all inputs nonzero
@@ -2944,6 +3306,10 @@ TestSparseScoring(void)
 	}
 }
 
+/*
+ * The checks that run the kernels: training and scoring against PyTorch,
+ * the one-row product, the checksum's known answers
+ */
 static void
 TestKernelChecks(const char *const *cases)
 {
@@ -2953,6 +3319,7 @@ TestKernelChecks(const char *const *cases)
 		TestTrainStepCase(cases[i]);
 	for (int i = 0; i < 4; i++)
 		TestScoringCase(cases[i]);
+	TestEmbedTorch();
 	TestMatVec();
 	TestSparseScoring();
 	TapOk(Crc32c("123456789", 9) == UINT32_C(0xE3069283) &&
@@ -2966,7 +3333,10 @@ int
 main(int argc, char **argv)
 {
 	Fixture		fixture;
+	Fixture		embed_fixture;
 	static const char *const cases[] = {"case1", "case2", "case3", "case4"};
+	char		dir[1024];
+	char		embed_path[1100];
 
 	if (argc < 2 || FixtureLoad(&fixture, argv[1]) != 0)
 	{
@@ -2974,19 +3344,25 @@ main(int argc, char **argv)
 		return 1;
 	}
 	fx = &fixture;
+	{
+		const char *slash = strrchr(argv[1], '/');
+
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int) (slash - argv[1]) : 1,
+				 slash ? argv[1] : ".");
+	}
+	snprintf(embed_path, sizeof(embed_path), "%s/embed_reference.txt", dir);
+	if (FixtureLoad(&embed_fixture, embed_path) != 0)
+	{
+		printf("Bail out! cannot read the fixture file %s\n", embed_path);
+		return 1;
+	}
+	efx = &embed_fixture;
 
 	unsetenv("MIXREC_NO_SIMD");
 	KernelsInit();
 	TapDiag("kernels: %s", KernelsDescribe());
 	TestKernelChecks(cases);
-	{
-		char		dir[1024];
-		const char *slash = strrchr(argv[1], '/');
-
-		snprintf(dir, sizeof(dir), "%.*s", slash ? (int) (slash - argv[1]) : 1,
-				 slash ? argv[1] : ".");
-		TestEvalMetrics(dir);
-	}
+	TestEvalMetrics(dir);
 	TestStandardize();
 	TestKnownAnswers();
 	TestFormat();
@@ -3014,6 +3390,7 @@ main(int argc, char **argv)
 	unsetenv("MIXREC_NO_SIMD");
 	KernelsInit();
 
+	FixtureFree(&embed_fixture);
 	FixtureFree(&fixture);
 	return TapDone();
 }
