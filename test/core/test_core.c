@@ -3101,6 +3101,336 @@ TestEmbedTorch(void)
 }
 
 /*
+ * A transform of the fixture's columns and a model reading through it,
+ * initialised from a seed; the caller frees storage, section and memory
+ */
+static MixrecModel
+EmbedModel(uint32_t flags, int lazy, float **storage, uint8_t **section, size_t *len,
+		   void **memory)
+{
+	TransformColumnSpec specs[ET_COLUMNS];
+	const Transform *transform;
+	MixrecModel model;
+
+	EmbedTestSpecs(specs);
+	transform = TransformMake(specs, ET_COLUMNS, section, len, memory);
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = 1;
+	model.shape.dims[0] = (int) transform->input_dim;
+	model.shape.dims[1] = 8;
+	model.shape.dims[2] = 1;
+	model.alpha = 0.4;
+	model.flags = flags;
+	ModelAttachTransform(&model, *section, (uint32_t) *len);
+	*storage = calloc(ModelFloatCount(&model), sizeof(float));
+	ModelBindStorage(&model, *storage);
+	ModelInitParams(&model, 5, MODEL_INIT_INDEPENDENT);
+	if (flags & MIXREC_FLAG_STANDARDIZE)
+		TransformStandardization(transform, model.mean, model.std);
+	if (flags & MIXREC_FLAG_OPTIMIZER)
+	{
+		size_t		p = ModelParamCount(&model);
+
+		model.adam = AdamDefaults();
+		model.adam.lazy_embeddings = lazy;
+		model.step = 3;
+		for (size_t i = 0; i < p; i++)
+			for (int k = 0; k < MIXREC_MODELS; k++)
+			{
+				model.m[k][i] = 0.001f * (float) (i % 17) - 0.008f;
+				model.v[k][i] = 0.0001f * (float) (i % 13);
+			}
+	}
+	return model;
+}
+
+/*
+ * The row of a table an input names: anything but a row number is the
+ * out-of-vocabulary row; and scoring and training take it so
+ */
+static void
+TestEmbedRow(void)
+{
+	TransformEmbedding e = {.column = 0, .position = 0, .dim = 3, .rows = 6};
+	TransformEmbedding big = {.column = 0, .position = 0, .dim = 1, .rows = 1u << 24};
+	static const float hostile[] = {NAN, -1.0f, 1.5f, 6.0f, 1e30f, INFINITY, -INFINITY, 5.5f,
+	-0.5f, 1e-30f, 7.0f, 4294967296.0f};
+	int			oov = 1;
+
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++)
+		oov &= ModelEmbedRow(&e, hostile[i]) == 4;
+	TapOk(oov, "NaN, infinities, negative, fractional, too large and row-count inputs all take the out-of-vocabulary row");
+	TapOk(ModelEmbedRow(&e, 0.0f) == 0 && ModelEmbedRow(&e, -0.0f) == 0 &&
+		  ModelEmbedRow(&e, 3.0f) == 3 && ModelEmbedRow(&e, 4.0f) == 4 &&
+		  ModelEmbedRow(&e, 5.0f) == 5,
+		  "row numbers take their row: 0 (and -0), a vocabulary entry, the out-of-vocabulary and the NULL row");
+	TapOk(ModelEmbedRow(&big, 16777215.0f) == 16777215 && ModelEmbedRow(&big, 16777214.0f) == 16777214 &&
+		  ModelEmbedRow(&big, 16777216.0f) == 16777214 && ModelEmbedRow(&big, 123457.0f) == 123457,
+		  "a table of 2^24 rows: its last row is reached, 2^24 is out of the vocabulary");
+
+	/* Scoring and training read a hostile input as the out-of-vocabulary row */
+	{
+		float	   *storage;
+		uint8_t    *section;
+		size_t		len;
+		void	   *memory;
+		MixrecModel model = EmbedModel(MIXREC_FLAG_OPTIMIZER, 0, &storage, &section, &len, &memory);
+		size_t		d = (size_t) MlpInputDim(&model.shape);
+		size_t		floats = ModelFloatCount(&model);
+		float	   *start = malloc(sizeof(float) * floats);
+		float	   *after_oov = malloc(sizeof(float) * floats);
+		float		x_oov[4 * 10];
+		float		x_bad[4 * 10];
+		static const float bad_color[] = {NAN, 1e30f, -1.0f, 1.5f};
+		static const float bad_store[] = {7.0f, INFINITY, 6.5f, -0.0f};
+		float		y[4] = {1, 0, 1, 0};
+		uint32_t	rows[4] = {0, 1, 2, 3};
+		float	   *work = malloc(sizeof(float) * ScoreWorkFloats(&model, 4));
+		double		score_oov[4];
+		double		score_bad[4];
+		TrainWork	tw;
+		float	   *tw_floats = malloc(sizeof(float) * TrainWorkFloats(&model, 4));
+		unsigned char *tw_bytes = malloc(TrainWorkBytes(&model, 4));
+
+		for (int r = 0; r < 4; r++)
+			for (size_t j = 0; j < d; j++)
+			{
+				x_oov[r * d + j] = (float) ((r + 1) * (j + 2) % 5) * 0.25f;
+				x_bad[r * d + j] = x_oov[r * d + j];
+			}
+		for (int r = 0; r < 4; r++)
+		{
+			x_oov[r * d + 0] = 4.0f;	/* color: out of the vocabulary */
+			x_bad[r * d + 0] = bad_color[r];
+			x_oov[r * d + 4] = r == 3 ? 0.0f : 5.0f;	/* store */
+			x_bad[r * d + 4] = bad_store[r];
+		}
+		ScoreRows(&model, SCORE_BLEND, model.alpha, NULL, x_oov, 4, work, score_oov);
+		ScoreRows(&model, SCORE_BLEND, model.alpha, NULL, x_bad, 4, work, score_bad);
+		TapOk(memcmp(score_oov, score_bad, sizeof(score_oov)) == 0,
+			  "ScoreRows reads hostile embedded inputs as the out-of-vocabulary row");
+
+		TrainWorkBind(&tw, &model, 4, tw_floats, tw_bytes);
+		for (int lazy = 0; lazy <= 1; lazy++)
+		{
+			TrainData	oov_data = {(int) d, 1, 4, x_oov, y, NULL, NULL, NULL};
+			TrainData	bad_data = {(int) d, 1, 4, x_bad, y, NULL, NULL, NULL};
+
+			model.adam.lazy_embeddings = lazy;
+			memcpy(start, storage, sizeof(float) * floats);
+			TrainStep(&model, &oov_data, rows, 4, &tw);
+			memcpy(after_oov, storage, sizeof(float) * floats);
+			memcpy(storage, start, sizeof(float) * floats);
+			model.step--;
+			TrainStep(&model, &bad_data, rows, 4, &tw);
+			TapOk(memcmp(after_oov, storage, sizeof(float) * floats) == 0,
+				  "TrainStep (%s) trains the out-of-vocabulary row for hostile embedded inputs, bit for bit",
+				  lazy ? "lazy" : "dense");
+		}
+		free(start);
+		free(after_oov);
+		free(work);
+		free(tw_floats);
+		free(tw_bytes);
+		free(storage);
+		free(section);
+		free(memory);
+	}
+}
+
+/*
+ * The format with embedding tables: round trips, the E field and the
+ * embedding optimizer field, in place, and their damage
+ */
+static void
+TestEmbedFormat(void)
+{
+	size_t		scalars = 20 + 4 * 3 + 8;	/* the header up to the transform's fields */
+	size_t		at_e = scalars + 4;
+	size_t		at_lazy = scalars + 8 + 4;
+
+	for (int lazy = 0; lazy <= 1; lazy++)
+	{
+		float	   *storage,
+				   *storage2;
+		uint8_t    *section;
+		size_t		t_len;
+		void	   *memory;
+		MixrecModel model = EmbedModel(MIXREC_FLAG_STANDARDIZE | MIXREC_FLAG_OPTIMIZER, lazy,
+									   &storage, &section, &t_len, &memory);
+		MixrecModel copy;
+		size_t		len = ModelEncodedSize(&model);
+		uint8_t    *blob = malloc(len);
+		uint8_t    *again = malloc(len);
+		MixrecError err;
+		MixrecStatus status;
+
+		ModelEncode(&model, blob);
+		TapOk((size_t) (blob[at_e] + 256 * blob[at_e + 1]) == model.embed_floats && blob[at_e + 2] == 0 &&
+			  blob[at_lazy] == lazy && blob[at_lazy + 1] == 0 && model.embed_floats == 46,
+			  "lazy %d: the blob's E field holds the tables' %zu numbers, its embedding optimizer field %d",
+			  lazy, model.embed_floats, lazy);
+		status = Decode(blob, len, &copy, &storage2, &err);
+		TapOk(status == MIXREC_OK && copy.n_embed == 2 && copy.embed_floats == model.embed_floats &&
+			  memcmp(copy.embed, model.embed, sizeof(model.embed)) == 0 &&
+			  copy.adam.lazy_embeddings == lazy &&
+			  memcmp(ModelEmbedTable(&copy, copy.params[MIXREC_COMMERCIAL], 1),
+					 ModelEmbedTable(&model, model.params[MIXREC_COMMERCIAL], 1), 7 * 4 * sizeof(float)) == 0,
+			  "lazy %d: a model with embedding tables decodes with its layout, tables and embedding optimizer (%s)",
+			  lazy, status == MIXREC_OK ? "ok" : err.message);
+		if (status == MIXREC_OK)
+		{
+			ModelEncode(&copy, again);
+			TapOk(memcmp(blob, again, len) == 0, "lazy %d: it encodes again to the same bytes", lazy);
+		}
+		free(storage2);
+
+		{
+			uint8_t    *aligned = aligned_alloc(8, (len + 7) & ~(size_t) 7);
+			MixrecModel bound;
+			int			same;
+
+			memcpy(aligned, blob, len);
+			same = ModelBindInPlace(aligned, len, &bound, 1, &err) == MIXREC_OK &&
+				bound.n_embed == 2 && bound.embed_floats == 46 && bound.adam.lazy_embeddings == lazy &&
+				memcmp(bound.params[MIXREC_OPEN], model.params[MIXREC_OPEN],
+					   sizeof(float) * ModelParamCount(&model)) == 0 &&
+				memcmp(bound.v[MIXREC_COMMERCIAL], model.v[MIXREC_COMMERCIAL],
+					   sizeof(float) * ModelParamCount(&model)) == 0;
+			bound.params[MIXREC_OPEN][ModelParamCount(&model) - 1] = 0.5f;
+			bound.step = 4;
+			ModelSeal(aligned, len, &bound);
+			same &= ModelBindInPlace(aligned, len, &bound, 0, &err) == MIXREC_OK && bound.step == 4 &&
+				bound.n_embed == 2 && bound.params[MIXREC_OPEN][ModelParamCount(&model) - 1] == 0.5f;
+			ModelEncode(&bound, again);
+			TapOk(same && memcmp(aligned, again, len) == 0,
+				  "lazy %d: it binds in place, verified and trusted, and a sealed edit of its last table encodes to the same bytes",
+				  lazy);
+			free(aligned);
+		}
+		if (lazy)
+			CheckCutsAndFlips(blob, len, "model with embedding tables");
+		free(again);
+		free(blob);
+		free(storage);
+		free(section);
+		free(memory);
+	}
+
+	/* Damage behind a valid checksum */
+	{
+		float	   *storage,
+				   *storage2;
+		uint8_t    *section;
+		size_t		t_len;
+		void	   *memory;
+		MixrecModel model = EmbedModel(MIXREC_FLAG_OPTIMIZER, 1, &storage, &section, &t_len, &memory);
+		MixrecModel copy;
+		size_t		len = ModelEncodedSize(&model);
+		uint8_t    *blob = malloc(len);
+		uint8_t    *bad = malloc(len);
+		MixrecError err;
+
+		ModelEncode(&model, blob);
+#define DAMAGED(edit, part, what) \
+	do { \
+		memcpy(bad, blob, len); \
+		edit; \
+		Reseal(bad, len); \
+		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT && \
+			  strstr(err.message, part) != NULL, "%s: %s", what, err.message); \
+		free(storage2); \
+	} while (0)
+		DAMAGED(bad[at_e] += 1, "size does not match",
+				"an E field one more than the blob holds is rejected");
+		DAMAGED(bad[at_e + 3] = 0x10, "exceed",
+				"an E field beyond TRANSFORM_MAX_EMBED_FLOATS is rejected");
+		DAMAGED(bad[at_lazy] = 2, "unknown embedding optimizer 2",
+				"an unknown embedding optimizer is rejected");
+#undef DAMAGED
+		free(bad);
+		free(blob);
+
+		/* A whole, sealed blob whose E field disagrees with its transform */
+		model.embed_floats = 0;
+		model.n_embed = 0;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		TapOk(Decode(blob, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "hold 0 numbers, but its transform's take 46") != NULL,
+			  "a blob saying E = 0 for a transform with embedded columns is rejected: %s", err.message);
+		free(storage2);
+		free(blob);
+		free(storage);
+		free(section);
+		free(memory);
+	}
+	{
+		uint32_t	t_len;
+		uint8_t    *plain = ModelTransformSection(5, &t_len);
+		float	   *storage,
+				   *storage2;
+		MixrecModel model = MakeModel(MIXREC_FLAG_OPTIMIZER, &storage);
+		MixrecModel copy;
+		size_t		len;
+		uint8_t    *blob;
+		MixrecError err;
+		size_t		at_v2_lazy = 20 + 4 * 4 + 8 + 8 + 4;
+		size_t		at_v1_lazy = 20 + 4 * 4 + 8 + 4;
+
+		/* E = 12 for a transform without embedded columns */
+		free(storage);
+		ModelAttachTransform(&model, plain, t_len);
+		model.embed_floats = 12;
+		storage = calloc(ModelFloatCount(&model), sizeof(float));
+		ModelBindStorage(&model, storage);
+		model.adam = AdamDefaults();
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		TapOk(Decode(blob, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "hold 12 numbers, but its transform's take 0") != NULL,
+			  "a blob saying E = 12 for a transform without embedded columns is rejected: %s", err.message);
+		free(storage2);
+		free(blob);
+
+		/* The lazy flag without embeddings, in format versions 2 and 1 */
+		model.embed_floats = 0;
+		model.adam.lazy_embeddings = 1;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		TapOk(blob[at_v2_lazy] == 0 && Decode(blob, len, &copy, &storage2, &err) == MIXREC_OK &&
+			  copy.adam.lazy_embeddings == 0,
+			  "a model without embedding tables is written with the embedding optimizer field 0");
+		free(storage2);
+		blob[at_v2_lazy] = 1;
+		Reseal(blob, len);
+		TapOk(Decode(blob, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "unknown embedding optimizer 1") != NULL,
+			  "a version 2 blob with the lazy flag but no embedding tables is rejected: %s", err.message);
+		free(storage2);
+		free(blob);
+		free(storage);
+
+		model = MakeModel(MIXREC_FLAG_OPTIMIZER, &storage);
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		blob[at_v1_lazy] = 1;
+		Reseal(blob, len);
+		TapOk(ModelBlobVersion(blob) == 1 && Decode(blob, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "unknown embedding optimizer 1") != NULL,
+			  "a version 1 blob with the lazy flag is rejected: %s", err.message);
+		free(storage2);
+		free(blob);
+		free(storage);
+		free(plain);
+	}
+}
+
+/*
  * A vocabulary of n entries "v0", "v1", ... for an embedded column; the
  * caller frees the entries, *counts and *text
  */
@@ -3220,6 +3550,104 @@ TestEmbedLimits(void)
 		TapOk(TransformSectionSize(s, 1) == 0,
 			  "TransformSectionSize is 0 for tables beyond TRANSFORM_MAX_EMBED_FLOATS");
 	}
+	free(vocab);
+	free(counts);
+	free(text);
+}
+
+/*
+ * Initialisation of the tables: N(0, 1), after the MLPs, which start as
+ * they do without tables
+ */
+static void
+TestEmbedInit(void)
+{
+	uint64_t   *counts;
+	char	   *text;
+	TransformText *vocab = EmbedVocabulary(1000, &counts, &text);
+	TransformColumnSpec s[2] = {
+		{.name = "a", .type_name = "text", .kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED,
+		.length = 8, .rows = 10, .vocab_size = 1000, .vocab = vocab, .vocab_count = counts},
+		{.name = "b", .type_name = "text", .kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED,
+		.length = 5, .rows = 10, .vocab_size = 999, .vocab = vocab, .vocab_count = counts},
+	};
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	MixrecModel model,
+				plain;
+	float	   *storage,
+			   *plain_storage;
+	size_t		mlp;
+	size_t		n;
+
+	TransformMake(s, 2, &section, &len, &memory);
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = 1;
+	model.shape.dims[0] = 13;
+	model.shape.dims[1] = 16;
+	model.shape.dims[2] = 1;
+	plain = model;
+	ModelAttachTransform(&model, section, (uint32_t) len);
+	mlp = MlpParamCount(&model.shape);
+	n = model.embed_floats;
+	storage = malloc(sizeof(float) * ModelFloatCount(&model));
+	plain_storage = malloc(sizeof(float) * ModelFloatCount(&plain));
+	ModelBindStorage(&model, storage);
+	ModelBindStorage(&plain, plain_storage);
+	TapOk(n == 1002 * 8 + 1001 * 5 && n % 2 == 1,
+		  "two tables of %zu numbers in all (an odd count: the last normal draw is half used)", n);
+
+	ModelInitParams(&model, 11, MODEL_INIT_INDEPENDENT);
+	ModelInitParams(&plain, 11, MODEL_INIT_INDEPENDENT);
+	TapOk(memcmp(model.params[MIXREC_OPEN], plain.params[MIXREC_OPEN], sizeof(float) * mlp) == 0 &&
+		  memcmp(model.params[MIXREC_COMMERCIAL], plain.params[MIXREC_COMMERCIAL], sizeof(float) * mlp) == 0,
+		  "both MLPs start as they do in a model without tables, from the same seed");
+	for (int k = 0; k < MIXREC_MODELS; k++)
+	{
+		const float *t = model.params[k] + mlp;
+		double		sum = 0,
+					sq = 0,
+					widest = 0;
+		size_t		beyond2 = 0;
+		int			finite = 1;
+
+		for (size_t i = 0; i < n; i++)
+		{
+			finite &= isfinite(t[i]);
+			sum += t[i];
+			sq += (double) t[i] * t[i];
+			widest = fmax(widest, fabs(t[i]));
+			beyond2 += fabs(t[i]) > 2.0;
+		}
+		sum /= (double) n;
+		sq = sqrt(sq / (double) n - sum * sum);
+		TapOk(finite && fabs(sum) < 0.05 && fabs(sq - 1.0) < 0.05 && widest > 3.0 && widest < 6.5 &&
+			  fabs((double) beyond2 / n - 0.0455) < 0.01 && t[n - 1] != 0.0f,
+			  "%s tables are N(0, 1): mean %.4f, std %.4f, widest %.2f, %.2f%% beyond 2 (4.55%% expected)",
+			  k == MIXREC_OPEN ? "open" : "commercial", sum, sq, widest, 100.0 * beyond2 / n);
+	}
+	TapOk(memcmp(model.params[MIXREC_OPEN] + mlp, model.params[MIXREC_COMMERCIAL] + mlp,
+				 sizeof(float) * n) != 0,
+		  "independent initialisation gives the two models different tables");
+	{
+		float	   *again = malloc(sizeof(float) * ModelFloatCount(&model));
+
+		memcpy(again, storage, sizeof(float) * ModelFloatCount(&model));
+		ModelInitParams(&model, 11, MODEL_INIT_INDEPENDENT);
+		TapOk(memcmp(again, storage, sizeof(float) * ModelFloatCount(&model)) == 0,
+			  "the same seed gives the same tables");
+		ModelInitParams(&model, 11, MODEL_INIT_SHARED);
+		TapOk(memcmp(model.params[MIXREC_OPEN], model.params[MIXREC_COMMERCIAL],
+					 sizeof(float) * ModelParamCount(&model)) == 0 &&
+			  memcmp(model.params[MIXREC_OPEN], again, sizeof(float) * mlp) == 0,
+			  "shared initialisation gives both models the same MLP and tables");
+		free(again);
+	}
+	free(storage);
+	free(plain_storage);
+	free(section);
+	free(memory);
 	free(vocab);
 	free(counts);
 	free(text);
@@ -3378,7 +3806,10 @@ main(int argc, char **argv)
 	TestFitStates();
 	TestCancelHook();
 	TestFitStateTransform();
+	TestEmbedRow();
+	TestEmbedFormat();
 	TestEmbedLimits();
+	TestEmbedInit();
 
 	/* The same kernel checks with dispatch switched off */
 	setenv("MIXREC_NO_SIMD", "1", 1);
