@@ -168,6 +168,7 @@ static MixrecStatus ReadColumn(const uint8_t *p, size_t avail, uint32_t index,
 static MixrecStatus ValidateColumn(const ColumnView *view, uint64_t position,
 								   const char *label, MixrecError *err);
 static size_t ColumnBytes(const uint8_t *p);
+static size_t ColumnBytesWithin(const uint8_t *p, size_t avail);
 static size_t ColumnMemory(const ColumnView *view);
 static size_t FixedMemory(uint32_t n_columns);
 static MixrecStatus CheckUniqueNames(const uint8_t *section, uint32_t n_columns,
@@ -888,20 +889,70 @@ TransformCheck(const uint8_t *section, size_t len, uint32_t input_dim, size_t *m
 }
 
 /*
- * List the embedded columns of a checked section
+ * Measure a column that need not be valid, reading only its avail bytes:
+ * 0 if it does not fit in them
+ */
+static size_t
+ColumnBytesWithin(const uint8_t *p, size_t avail)
+{
+	size_t		size;
+	uint32_t	length;
+	uint32_t	vocab_size;
+
+	if (avail < COLUMN_HEADER_BYTES)
+		return 0;
+	size = COLUMN_HEADER_BYTES + GetU16(p + 2) + GetU16(p + 4);
+	length = GetU32(p + 16);
+	vocab_size = GetU32(p + 20);
+	if (size > avail)
+		return 0;
+	if (p[0] == TRANSFORM_DENSE)
+	{
+		if (length > (avail - size) / 16)
+			return 0;
+		size += 16 * (size_t) length;
+	}
+	else if (vocab_size > 0)
+	{
+		uint32_t	text;
+
+		if (vocab_size > (avail - size) / 16)
+			return 0;
+		/* Where the text ends is the last entry of the first array */
+		text = GetU32(p + size + 4 * (size_t) (vocab_size - 1));
+		size += 16 * (size_t) vocab_size;
+		if (text > avail - size)
+			return 0;
+		size += text;
+	}
+	return size;
+}
+
+/*
+ * List the embedded columns of a checked section.  Also called on a section
+ * that was not checked (a model this code wrote, bound in place without its
+ * scan: ModelBindInPlace), so it reads nothing beyond len, whatever the
+ * bytes.
  */
 uint32_t
 TransformEmbeddings(const uint8_t *section, size_t len, TransformEmbedding *out,
 					size_t *floats)
 {
-	uint32_t	n_columns = GetU32(section);
+	uint32_t	n_columns;
 	size_t		offset = SECTION_HEADER_BYTES;
 	uint32_t	n = 0;
 
 	*floats = 0;
+	if (len < SECTION_HEADER_BYTES)
+		return 0;
+	n_columns = GetU32(section);
 	for (uint32_t i = 0; i < n_columns && offset < len; i++)
 	{
 		const uint8_t *p = section + offset;
+		size_t		bytes = ColumnBytesWithin(p, len - offset);
+
+		if (bytes == 0)
+			break;
 
 		if (p[0] == TRANSFORM_CATEGORICAL && (p[1] & TRANSFORM_EMBED) &&
 			n < TRANSFORM_MAX_EMBEDDINGS)
@@ -913,7 +964,7 @@ TransformEmbeddings(const uint8_t *section, size_t len, TransformEmbedding *out,
 			*floats += (size_t) out[n].rows * out[n].dim;
 			n++;
 		}
-		offset += ColumnBytes(p);
+		offset += bytes;
 	}
 	return n;
 }

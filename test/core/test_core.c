@@ -3348,6 +3348,29 @@ TestEmbedFormat(void)
 		DAMAGED(bad[at_lazy] = 2, "unknown embedding optimizer 2",
 				"an unknown embedding optimizer is rejected");
 #undef DAMAGED
+		/*
+		 * Bound in place without verifying (a blob this code wrote), a
+		 * damaged transform is still read within the blob: each field that
+		 * sizes the first column, made huge
+		 */
+		{
+			uint8_t    *aligned = aligned_alloc(8, (len + 7) & ~(size_t) 7);
+			size_t		column = len - 4 - t_len + 8;
+			static const int fields[] = {2, 4, 16, 20};
+			int			refused = 1;
+
+			for (int f = 0; f < 4; f++)
+			{
+				MixrecModel bound;
+
+				memcpy(aligned, blob, len);
+				memset(aligned + column + fields[f], 0xff, f < 2 ? 2 : 4);
+				refused &= ModelBindInPlace(aligned, len, &bound, 0, &err) == MIXREC_ERR_CORRUPT &&
+					ModelBindInPlace(aligned, len, &bound, 1, &err) == MIXREC_ERR_CORRUPT;
+			}
+			TapOk(refused, "a model whose transform says its first column is longer than the blob is refused, trusted or not, without reading past it");
+			free(aligned);
+		}
 		free(bad);
 		free(blob);
 
