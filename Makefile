@@ -110,7 +110,7 @@ fuzz: test/fuzz/fuzz_model
 	corpus=$$(mktemp -d) && test/fuzz/fuzz_model -seed=1 -runs=$(FUZZ_RUNS) -max_len=4096 \
 		$$corpus test/fuzz/regressions; status=$$?; rm -rf $$corpus; exit $$status
 
-.PHONY: core-check test demo bench bench-typed fuzz
+.PHONY: core-check test demo bench bench-typed bench-embed fuzz
 
 core-check: test/core/test_core test/core/test_core_sanitized
 	test/core/test_core test/fixtures/torch_reference.txt
@@ -129,6 +129,10 @@ bench:
 	bash bench/score.sh
 	bash bench/parallel.sh
 	bash bench/typed.sh
+	bash bench/embed.sh
 
 bench-typed:
 	bash bench/typed.sh
+
+bench-embed:
+	bash bench/embed.sh

@@ -348,19 +348,24 @@ TransformFit(const char *from, const TypedColumn *columns, int n_columns,
 		FinishColumn(&stats[i], &columns[i], &specs[i]);
 
 	size = TransformSectionSize(specs, n_columns);
-	if (size == 0 || size > MaxAllocSize)
+	if (size == 0)
+	{
+		/* A limit the columns break: the core's sentence says which */
+		if (TransformBuild(specs, n_columns, NULL, 0, &input_dim, &err) == MIXREC_OK)
+			elog(ERROR, "a transform the core cannot size was built");
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the transform of these %d columns is too large for a model", n_columns)));
+				 errmsg("the feature columns cannot make a model: %s", CoreMessage(&err)),
+				 errhint("Lower top_k of the category and tag columns in transform, or the dimensions in embed.")));
+	}
+	if (size > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the transform of these %d columns takes %zu bytes, more than a model can hold",
+						n_columns, size)));
 	section = MemoryContextAlloc(caller, size);
 	if (TransformBuild(specs, n_columns, section, size, &input_dim, &err) != MIXREC_OK)
 		ReportCoreError(&err);
-	if (input_dim > MIXREC_MAX_UNITS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the feature columns make %u inputs, a model takes at most %d",
-						input_dim, MIXREC_MAX_UNITS),
-				 errhint("Lower top_k of the category and tag columns in transform.")));
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(fit_context);
 	*section_len = (uint32) size;

@@ -203,7 +203,8 @@ extern const Transform *TransformLoad(const uint8_t *section, size_t len, void *
 /*
  * The embedded columns of a section that passed TransformCheck, in column
  * order, into out[TRANSFORM_MAX_EMBEDDINGS]: their number, and in floats
- * the numbers of all their tables
+ * the numbers of all their tables.  Given other bytes, it reads none
+ * beyond len (what it gives is then meaningless).
  */
 extern uint32_t TransformEmbeddings(const uint8_t *section, size_t len,
 									TransformEmbedding *out, size_t *floats);

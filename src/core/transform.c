@@ -168,10 +168,14 @@ static MixrecStatus ReadColumn(const uint8_t *p, size_t avail, uint32_t index,
 static MixrecStatus ValidateColumn(const ColumnView *view, uint64_t position,
 								   const char *label, MixrecError *err);
 static size_t ColumnBytes(const uint8_t *p);
+static size_t ColumnBytesWithin(const uint8_t *p, size_t avail);
 static size_t ColumnMemory(const ColumnView *view);
 static size_t FixedMemory(uint32_t n_columns);
 static MixrecStatus CheckUniqueNames(const uint8_t *section, uint32_t n_columns,
 									 MixrecError *err);
+static MixrecStatus CountEmbedding(uint32_t kind, uint32_t flags, uint32_t length,
+								   uint32_t vocab_size, const char *label, uint32_t *embedded,
+								   uint64_t *floats, MixrecError *err);
 static MixrecStatus CheckSection(const uint8_t *section, size_t len, uint32_t input_dim,
 								 size_t *memory_size, MixrecError *err);
 static MixrecStatus SpecSize(const TransformColumnSpec *spec, uint32_t index, size_t *size,
@@ -779,6 +783,31 @@ CheckUniqueNames(const uint8_t *section, uint32_t n_columns, MixrecError *err)
 }
 
 /*
+ * Count a column of a valid shape towards the limits of embedded columns:
+ * their number, and the numbers of their tables (each factor is bounded by
+ * CheckShape, so the sum is exact).  TransformBuild's sizing and
+ * CheckSection both count, so TransformSectionSize refuses what
+ * TransformBuild would.
+ */
+static MixrecStatus
+CountEmbedding(uint32_t kind, uint32_t flags, uint32_t length, uint32_t vocab_size,
+			   const char *label, uint32_t *embedded, uint64_t *floats, MixrecError *err)
+{
+	if (kind != TRANSFORM_CATEGORICAL || !(flags & TRANSFORM_EMBED))
+		return MIXREC_OK;
+	*floats += (uint64_t) (vocab_size + 2) * length;
+	if (++*embedded > TRANSFORM_MAX_EMBEDDINGS)
+		return MixrecFail(err, MIXREC_ERR_LIMIT,
+						  "a transform embeds at most %d columns; %s is one more",
+						  TRANSFORM_MAX_EMBEDDINGS, label);
+	if (*floats > TRANSFORM_MAX_EMBED_FLOATS)
+		return MixrecFail(err, MIXREC_ERR_LIMIT,
+						  "the embedding tables up to %s hold %llu numbers per model, more than the %d allowed",
+						  label, (unsigned long long) *floats, TRANSFORM_MAX_EMBED_FLOATS);
+	return MIXREC_OK;
+}
+
+/*
  * Validate a section for input_dim inputs and measure its loaded form.
  * The status says which rule failed (TransformBuild reports it as is,
  * TransformCheck as corruption).
@@ -821,19 +850,9 @@ CheckSection(const uint8_t *section, size_t len, uint32_t input_dim, size_t *mem
 		if ((status = ReadColumn(section + offset, len - offset, i, &view, &label, err)) != MIXREC_OK ||
 			(status = ValidateColumn(&view, position, label.text, err)) != MIXREC_OK)
 			return status;
-		if (view.kind == TRANSFORM_CATEGORICAL && (view.flags & TRANSFORM_EMBED))
-		{
-			/* Each factor is bounded by CheckShape, so the product is exact */
-			embed_floats += (uint64_t) (view.vocab_size + 2) * view.length;
-			if (++embedded > TRANSFORM_MAX_EMBEDDINGS)
-				return MixrecFail(err, MIXREC_ERR_LIMIT,
-								  "a transform embeds at most %d columns; %s is one more",
-								  TRANSFORM_MAX_EMBEDDINGS, label.text);
-			if (embed_floats > TRANSFORM_MAX_EMBED_FLOATS)
-				return MixrecFail(err, MIXREC_ERR_LIMIT,
-								  "the embedding tables up to %s hold %llu numbers per model, more than the %d allowed",
-								  label.text, (unsigned long long) embed_floats, TRANSFORM_MAX_EMBED_FLOATS);
-		}
+		if ((status = CountEmbedding(view.kind, view.flags, view.length, view.vocab_size,
+									 label.text, &embedded, &embed_floats, err)) != MIXREC_OK)
+			return status;
 		if (!AddSize(&memory, ColumnMemory(&view)))
 			return MixrecFail(err, MIXREC_ERR_LIMIT,
 							  "the transform needs more memory than this host can address");
@@ -870,20 +889,70 @@ TransformCheck(const uint8_t *section, size_t len, uint32_t input_dim, size_t *m
 }
 
 /*
- * List the embedded columns of a checked section
+ * Measure a column that need not be valid, reading only its avail bytes:
+ * 0 if it does not fit in them
+ */
+static size_t
+ColumnBytesWithin(const uint8_t *p, size_t avail)
+{
+	size_t		size;
+	uint32_t	length;
+	uint32_t	vocab_size;
+
+	if (avail < COLUMN_HEADER_BYTES)
+		return 0;
+	size = COLUMN_HEADER_BYTES + GetU16(p + 2) + GetU16(p + 4);
+	length = GetU32(p + 16);
+	vocab_size = GetU32(p + 20);
+	if (size > avail)
+		return 0;
+	if (p[0] == TRANSFORM_DENSE)
+	{
+		if (length > (avail - size) / 16)
+			return 0;
+		size += 16 * (size_t) length;
+	}
+	else if (vocab_size > 0)
+	{
+		uint32_t	text;
+
+		if (vocab_size > (avail - size) / 16)
+			return 0;
+		/* Where the text ends is the last entry of the first array */
+		text = GetU32(p + size + 4 * (size_t) (vocab_size - 1));
+		size += 16 * (size_t) vocab_size;
+		if (text > avail - size)
+			return 0;
+		size += text;
+	}
+	return size;
+}
+
+/*
+ * List the embedded columns of a checked section.  Also called on a section
+ * that was not checked (a model this code wrote, bound in place without its
+ * scan: ModelBindInPlace), so it reads nothing beyond len, whatever the
+ * bytes.
  */
 uint32_t
 TransformEmbeddings(const uint8_t *section, size_t len, TransformEmbedding *out,
 					size_t *floats)
 {
-	uint32_t	n_columns = GetU32(section);
+	uint32_t	n_columns;
 	size_t		offset = SECTION_HEADER_BYTES;
 	uint32_t	n = 0;
 
 	*floats = 0;
+	if (len < SECTION_HEADER_BYTES)
+		return 0;
+	n_columns = GetU32(section);
 	for (uint32_t i = 0; i < n_columns && offset < len; i++)
 	{
 		const uint8_t *p = section + offset;
+		size_t		bytes = ColumnBytesWithin(p, len - offset);
+
+		if (bytes == 0)
+			break;
 
 		if (p[0] == TRANSFORM_CATEGORICAL && (p[1] & TRANSFORM_EMBED) &&
 			n < TRANSFORM_MAX_EMBEDDINGS)
@@ -895,7 +964,7 @@ TransformEmbeddings(const uint8_t *section, size_t len, TransformEmbedding *out,
 			*floats += (size_t) out[n].rows * out[n].dim;
 			n++;
 		}
-		offset += ColumnBytes(p);
+		offset += bytes;
 	}
 	return n;
 }
@@ -972,6 +1041,8 @@ SectionSize(const TransformColumnSpec *columns, uint32_t n_columns, size_t *size
 			MixrecError *err)
 {
 	uint64_t	inputs = 0;
+	uint64_t	embed_floats = 0;
+	uint32_t	embedded = 0;
 	MixrecStatus status;
 
 	if (columns == NULL || n_columns < 1)
@@ -984,8 +1055,15 @@ SectionSize(const TransformColumnSpec *columns, uint32_t n_columns, size_t *size
 	{
 		const TransformColumnSpec *spec = &columns[i];
 		size_t		column_size = 0;
+		Label		label;
 
 		if ((status = SpecSize(spec, i, &column_size, err)) != MIXREC_OK)
+			return status;
+		/* SpecSize proved the name a NUL-terminated string */
+		ColumnLabel(&label, spec->name, strlen(spec->name), i);
+		if ((status = CountEmbedding((uint32_t) spec->kind, spec->flags, spec->length,
+									 spec->vocab_size, label.text, &embedded, &embed_floats,
+									 err)) != MIXREC_OK)
 			return status;
 		inputs += Width((uint32_t) spec->kind, spec->flags, spec->length, spec->vocab_size);
 		/* Each column is at most about 70 MB, so this sum cannot wrap first */

@@ -16,7 +16,10 @@
  *
  * The evaluation metrics are checked against scikit-learn with the
  * fixtures eval_data.csv and eval_cases.jsonl, read from the directory of
- * torch_reference.txt (see test/torch/make_eval_fixture.py).
+ * torch_reference.txt (see test/torch/make_eval_fixture.py); embedding
+ * tables against PyTorch with embed_reference.txt from the same directory
+ * (see test/torch/make_embed_fixture.py), to the same tolerance: six Adam,
+ * AdamW or SparseAdam steps stay within a few hundredths of it.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -2735,9 +2738,944 @@ TestEvalMetrics(const char *dir)
 }
 
 /*
- * The checks that run the kernels: training and scoring against PyTorch,
- * the one-row product, the checksum's known answers
+ * Embedding tables (TRANSFORM_EMBED): training and scoring against
+ * PyTorch with the fixture embed_reference.txt (made by
+ * test/torch/make_embed_fixture.py, whose docstring describes the models,
+ * the loss and the optimisers), then the row lookup on hostile inputs, the
+ * format, the limits and the initialisation
  */
+static const Fixture *efx;
+
+/* The fixture's columns, in input order */
+enum
+{
+	ET_COLOR, ET_PRICE, ET_STORE, ET_ACTIVE, ET_QTY, ET_COLUMNS
+};
+
+static const TransformText et_colors[] = {{"red", 3, 0}, {"green", 5, 0}, {"blue", 4, 0},
+{"black", 5, 0}};
+static const uint64_t et_color_counts[] = {14, 10, 8, 1};
+static const TransformText et_stores[] = {{"s1", 2, 0}, {"s2", 2, 0}, {"s3", 2, 0}, {"s4", 2, 0},
+{"s5", 2, 0}};
+static const uint64_t et_store_counts[] = {12, 8, 6, 4, 4};
+
+/*
+ * The fixture's transform: color embedded in 3 dimensions, price, store
+ * embedded in 4, active, qty
+ */
+static void
+EmbedTestSpecs(TransformColumnSpec *specs)
+{
+	memset(specs, 0, sizeof(TransformColumnSpec) * ET_COLUMNS);
+	specs[ET_COLOR] = (TransformColumnSpec) {.name = "color", .type_name = "text",
+		.kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED, .length = 3, .rows = 40,
+	.nulls = 4, .vocab_size = 4, .vocab = et_colors, .vocab_count = et_color_counts};
+	specs[ET_PRICE] = (TransformColumnSpec) {.name = "price", .type_name = "float8",
+	.kind = TRANSFORM_NUMERIC, .length = 1, .rows = 40, .mean = 10.0, .std = 4.0};
+	specs[ET_STORE] = (TransformColumnSpec) {.name = "store", .type_name = "text",
+		.kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED, .length = 4, .rows = 40,
+	.nulls = 3, .vocab_size = 5, .vocab = et_stores, .vocab_count = et_store_counts};
+	specs[ET_ACTIVE] = (TransformColumnSpec) {.name = "active", .type_name = "boolean",
+	.kind = TRANSFORM_BOOLEAN, .length = 1, .rows = 40, .mean = 0.5, .std = 0.5};
+	specs[ET_QTY] = (TransformColumnSpec) {.name = "qty", .type_name = "integer",
+	.kind = TRANSFORM_NUMERIC, .length = 1, .rows = 40, .mean = 3.0, .std = 2.0};
+}
+
+/*
+ * A category code of the fixture (vocabulary index, -1 out of the
+ * vocabulary, -2 NULL) as the value the host would give
+ */
+static TransformValue
+CategoryValue(double code, const TransformText *vocab, const char *unknown)
+{
+	if (code == -2)
+		return NullValue();
+	if (code == -1)
+		return TextValue(unknown);
+	return TextValue(vocab[(int) code].data);
+}
+
+/*
+ * Encode the fixture's rows with TransformEncodeColumn into x[n][input_dim]
+ */
+static float *
+EmbedEncodeRows(const Transform *transform, size_t n)
+{
+	const FixtureRecord *color = FixtureGet(efx, "data.color");
+	const FixtureRecord *price = FixtureGet(efx, "data.price");
+	const FixtureRecord *store = FixtureGet(efx, "data.store");
+	const FixtureRecord *active = FixtureGet(efx, "data.active");
+	const FixtureRecord *qty = FixtureGet(efx, "data.qty");
+	size_t		d = transform->input_dim;
+	float	   *x = malloc(sizeof(float) * n * d);
+	int			encoded = 1;
+
+	for (size_t r = 0; r < n; r++)
+	{
+		TransformValue values[ET_COLUMNS];
+		MixrecError err;
+
+		values[ET_COLOR] = CategoryValue(color->values[r], et_colors, "violet");
+		values[ET_PRICE] = NumberValue(price->values[r]);
+		values[ET_STORE] = CategoryValue(store->values[r], et_stores, "s9");
+		values[ET_ACTIVE] = NumberValue(active->values[r]);
+		values[ET_QTY] = NumberValue(qty->values[r]);
+		for (uint32_t c = 0; c < ET_COLUMNS; c++)
+			encoded &= TransformEncodeColumn(transform, c, &values[c], x + r * d, &err) == MIXREC_OK;
+	}
+	TapOk(encoded, "the embedding fixture's rows encode");
+	return x;
+}
+
+/*
+ * A model of the fixture's shape reading its rows through a transform,
+ * with the transform's standardisation and, for a case, its optimiser
+ * settings and the fixture's initial parameters
+ */
+static MixrecModel
+EmbedFixtureModel(const uint8_t *section, size_t len, const Transform *transform,
+				  const char *name, float **storage)
+{
+	const FixtureRecord *dims = FixtureGet(efx, "model.dims");
+	MixrecModel model;
+
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = (int) dims->count - 2;
+	for (size_t i = 0; i < dims->count; i++)
+		model.shape.dims[i] = (int) dims->values[i];
+	model.alpha = FixtureScalar(efx, "model.alpha");
+	model.flags = MIXREC_FLAG_STANDARDIZE | MIXREC_FLAG_OPTIMIZER;
+	ModelAttachTransform(&model, section, (uint32_t) len);
+	*storage = calloc(ModelFloatCount(&model), sizeof(float));
+	ModelBindStorage(&model, *storage);
+	TransformStandardization(transform, model.mean, model.std);
+	{
+		float	   *open = FixtureFloats(FixtureGet(efx, "init.open"));
+		float	   *commercial = FixtureFloats(FixtureGet(efx, "init.commercial"));
+
+		memcpy(model.params[MIXREC_OPEN], open, sizeof(float) * ModelParamCount(&model));
+		memcpy(model.params[MIXREC_COMMERCIAL], commercial, sizeof(float) * ModelParamCount(&model));
+		free(open);
+		free(commercial);
+	}
+	model.adam = AdamDefaults();
+	if (name != NULL)
+	{
+		model.adam.kind = FixtureScalar(efx, "%s.adamw", name) != 0 ? ADAM_DECOUPLED : ADAM_L2;
+		model.adam.lazy_embeddings = FixtureScalar(efx, "%s.lazy", name) != 0;
+		model.adam.lr = FixtureScalar(efx, "%s.lr", name);
+		model.adam.beta1 = FixtureScalar(efx, "%s.beta1", name);
+		model.adam.beta2 = FixtureScalar(efx, "%s.beta2", name);
+		model.adam.eps = FixtureScalar(efx, "%s.eps", name);
+		model.adam.weight_decay = FixtureScalar(efx, "%s.weight_decay", name);
+	}
+	return model;
+}
+
+/*
+ * Compare floats with a record, keeping in *worst the largest difference
+ * seen so far as a fraction of the tolerance (1 is the limit)
+ */
+static void
+CheckFloatsWorst(const char *what, const float *got, const FixtureRecord *want, double *worst)
+{
+	for (size_t i = 0; i < want->count; i++)
+		*worst = fmax(*worst, fabs(got[i] - want->values[i]) / (ATOL + RTOL * fabs(want->values[i])));
+	CheckFloats(what, got, want);
+}
+
+/*
+ * The fixture's transform, layout, encoding and the initial models' scores
+ * and loss against PyTorch
+ */
+static void
+TestEmbedScoring(void)
+{
+	TransformColumnSpec specs[ET_COLUMNS];
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	const Transform *transform;
+	const FixtureRecord *layout = FixtureGet(efx, "layout.embed");
+	size_t		n = (size_t) FixtureScalar(efx, "data.n");
+	float	   *storage;
+	MixrecModel model;
+	float	   *x;
+	int			same_layout;
+	int			same_x = 1;
+	static const char *const modes[] = {"blend", "open", "commercial", "soup"};
+
+	EmbedTestSpecs(specs);
+	transform = TransformMake(specs, ET_COLUMNS, &section, &len, &memory);
+	model = EmbedFixtureModel(section, len, transform, NULL, &storage);
+	same_layout = transform->input_dim == (uint32_t) FixtureScalar(efx, "layout.input_dim") &&
+		layout->count == 3 * (size_t) model.n_embed;
+	for (uint32_t t = 0; same_layout && t < model.n_embed; t++)
+		same_layout = model.embed[t].position == layout->values[3 * t] &&
+			model.embed[t].dim == layout->values[3 * t + 1] &&
+			model.embed[t].rows == layout->values[3 * t + 2];
+	TapOk(same_layout && model.n_embed == 2 && model.embed[1].column == ET_STORE &&
+		  model.embed_floats == 6 * 3 + 7 * 4 &&
+		  ModelParamCount(&model) == MlpParamCount(&model.shape) + 6 * 3 + 7 * 4,
+		  "TransformBuild lays out the embedding fixture's inputs and tables as PyTorch reads them");
+	{
+		MixrecError err;
+
+		TapOk(ModelCheck(&model, &err) == MIXREC_OK, "the fixture's model with embeddings is valid");
+	}
+
+	x = EmbedEncodeRows(transform, n);
+	{
+		const FixtureRecord *want = FixtureGet(efx, "data.x");
+
+		for (size_t i = 0; i < want->count; i++)
+			same_x &= x[i] == (float) want->values[i];
+		TapOk(same_x && want->count == n * transform->input_dim,
+			  "embedded columns encode as their table's row (vocabulary index, out-of-vocabulary row, NULL row) then zeros, exactly");
+	}
+
+	{
+		float	   *soup = malloc(sizeof(float) * ModelParamCount(&model));
+		float	   *work = malloc(sizeof(float) * ScoreWorkFloats(&model, (int) n));
+		double	   *out = malloc(sizeof(double) * n);
+		char		what[128];
+
+		ScoreSoupParams(&model, model.alpha, soup);
+		for (int m = 0; m < 4; m++)
+		{
+			ScoreRows(&model, (ScoreMode) ScoreModeFromName(modes[m]), model.alpha,
+					  m == 3 ? soup : NULL, x, (int) n, work, out);
+			snprintf(what, sizeof(what), "embedding fixture: %s scores of the initial models", modes[m]);
+			CheckDoubles(what, out, FixtureGet(efx, "score.%s", modes[m]));
+		}
+		free(soup);
+		free(work);
+		free(out);
+	}
+
+	{
+		float	   *xs = malloc(sizeof(float) * n * transform->input_dim);
+		float	   *y = FixtureFloats(FixtureGet(efx, "data.y"));
+		float	   *w = FixtureFloats(FixtureGet(efx, "data.w"));
+		unsigned char *o = CaseFlags(FixtureGet(efx, "data.o"));
+		unsigned char *c = CaseFlags(FixtureGet(efx, "data.c"));
+		TrainData	data = {(int) transform->input_dim, 1, n, xs, y, w, o, c};
+		TrainWork	tw;
+		float	   *floats = malloc(sizeof(float) * TrainWorkFloats(&model, 16));
+		unsigned char *bytes = malloc(TrainWorkBytes(&model, 16));
+		void	   *scratch = malloc(TrainEvalScratchBytes(n, 1));
+		uint32_t   *rows = malloc(sizeof(uint32_t) * n);
+		TrainEval	eval;
+
+		StandardizeApply(model.mean, model.std, (int) transform->input_dim, x, n, xs);
+		for (size_t r = 0; r < n; r++)
+			rows[r] = (uint32_t) r;
+		TrainWorkBind(&tw, &model, 16, floats, bytes);
+		eval = TrainEvaluate(&model, &data, rows, n, &tw, scratch);
+		CheckDoubles("embedding fixture: TrainEvaluate's loss of the initial models, in chunks of 16 rows",
+					 &eval.loss.total, FixtureGet(efx, "eval.loss"));
+		free(xs);
+		free(y);
+		free(w);
+		free(o);
+		free(c);
+		free(floats);
+		free(bytes);
+		free(scratch);
+		free(rows);
+	}
+	free(x);
+	free(storage);
+	free(memory);
+	free(section);
+}
+
+/*
+ * Replay one training case of the fixture through TrainStep: the loss of
+ * every step and both models' parameters (tables included) after it
+ */
+static void
+TestEmbedTrainingCase(const char *name)
+{
+	TransformColumnSpec specs[ET_COLUMNS];
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	const Transform *transform;
+	size_t		n = (size_t) FixtureScalar(efx, "data.n");
+	int			steps = (int) FixtureScalar(efx, "%s.steps", name);
+	float	   *storage;
+	MixrecModel model;
+	float	   *x;
+	float	   *xs;
+	float	   *y = FixtureFloats(FixtureGet(efx, "data.y"));
+	float	   *w = FixtureFloats(FixtureGet(efx, "data.w"));
+	unsigned char *o = CaseFlags(FixtureGet(efx, "data.o"));
+	unsigned char *c = CaseFlags(FixtureGet(efx, "data.c"));
+	TrainWork	tw;
+	float	   *floats;
+	unsigned char *bytes;
+	float	   *initial;
+	double		worst = 0;
+	char		what[160];
+
+	EmbedTestSpecs(specs);
+	transform = TransformMake(specs, ET_COLUMNS, &section, &len, &memory);
+	model = EmbedFixtureModel(section, len, transform, name, &storage);
+	x = EmbedEncodeRows(transform, n);
+	xs = malloc(sizeof(float) * n * transform->input_dim);
+	StandardizeApply(model.mean, model.std, (int) transform->input_dim, x, n, xs);
+	floats = malloc(sizeof(float) * TrainWorkFloats(&model, 8));
+	bytes = malloc(TrainWorkBytes(&model, 8));
+	TrainWorkBind(&tw, &model, 8, floats, bytes);
+	initial = malloc(sizeof(float) * ModelParamCount(&model));
+	memcpy(initial, model.params[MIXREC_OPEN], sizeof(float) * ModelParamCount(&model));
+
+	for (int s = 0; s < steps; s++)
+	{
+		const FixtureRecord *rr = FixtureGet(efx, "%s.step%d.rows", name, s);
+		uint32_t	rows[8];
+		TrainData	data = {(int) transform->input_dim, 1, n, xs, y, w, o, c};
+		LossValue	loss;
+
+		for (size_t i = 0; i < rr->count; i++)
+			rows[i] = (uint32_t) rr->values[i];
+		loss = TrainStep(&model, &data, rows, (int) rr->count, &tw);
+		snprintf(what, sizeof(what), "embedding case %s step %d: loss through TrainStep", name, s);
+		CheckDoubles(what, &loss.total, FixtureGet(efx, "%s.step%d.loss", name, s));
+		snprintf(what, sizeof(what), "embedding case %s step %d: open MLP and tables after %s%s",
+				 name, s, model.adam.kind == ADAM_DECOUPLED ? "AdamW" : "Adam",
+				 model.adam.lazy_embeddings ? " and SparseAdam" : "");
+		CheckFloatsWorst(what, model.params[MIXREC_OPEN],
+						 FixtureGet(efx, "%s.step%d.after.open", name, s), &worst);
+		snprintf(what, sizeof(what), "embedding case %s step %d: commercial MLP and tables after %s%s",
+				 name, s, model.adam.kind == ADAM_DECOUPLED ? "AdamW" : "Adam",
+				 model.adam.lazy_embeddings ? " and SparseAdam" : "");
+		CheckFloatsWorst(what, model.params[MIXREC_COMMERCIAL],
+						 FixtureGet(efx, "%s.step%d.after.commercial", name, s), &worst);
+	}
+	TapDiag("embedding case %s: the largest difference from PyTorch is %.2f of the tolerance", name, worst);
+	{
+		MixrecError err;
+
+		TapOk(model.step == steps && ModelCheck(&model, &err) == MIXREC_OK,
+			  "embedding case %s: %d steps counted, the trained model is valid", name, steps);
+	}
+	if (model.adam.lazy_embeddings)
+	{
+		/* "black", row 3 of the color table, is in no row of the data */
+		size_t		at = (size_t) (ModelEmbedTable(&model, model.params[MIXREC_OPEN], 0) -
+								   model.params[MIXREC_OPEN]) + 3 * 3;
+		int			kept = memcmp(model.params[MIXREC_OPEN] + at, initial + at, 3 * sizeof(float)) == 0;
+
+		for (int j = 0; j < 3; j++)
+			kept &= model.m[MIXREC_OPEN][at + j] == 0.0f && model.v[MIXREC_OPEN][at + j] == 0.0f;
+		TapOk(kept, "embedding case %s: the table row no batch uses keeps its values, and its moments stay zero",
+			  name);
+	}
+	free(initial);
+	free(x);
+	free(xs);
+	free(y);
+	free(w);
+	free(o);
+	free(c);
+	free(floats);
+	free(bytes);
+	free(storage);
+	free(memory);
+	free(section);
+}
+
+/*
+ * The fixture's checks, which run the kernels
+ */
+static void
+TestEmbedTorch(void)
+{
+	static const char *const cases[] = {"dense", "dense_decay", "dense_adamw", "lazy", "lazy_adamw"};
+
+	TestEmbedScoring();
+	for (int i = 0; i < 5; i++)
+		TestEmbedTrainingCase(cases[i]);
+}
+
+/*
+ * A transform of the fixture's columns and a model reading through it,
+ * initialised from a seed; the caller frees storage, section and memory
+ */
+static MixrecModel
+EmbedModel(uint32_t flags, int lazy, float **storage, uint8_t **section, size_t *len,
+		   void **memory)
+{
+	TransformColumnSpec specs[ET_COLUMNS];
+	const Transform *transform;
+	MixrecModel model;
+
+	EmbedTestSpecs(specs);
+	transform = TransformMake(specs, ET_COLUMNS, section, len, memory);
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = 1;
+	model.shape.dims[0] = (int) transform->input_dim;
+	model.shape.dims[1] = 8;
+	model.shape.dims[2] = 1;
+	model.alpha = 0.4;
+	model.flags = flags;
+	ModelAttachTransform(&model, *section, (uint32_t) *len);
+	*storage = calloc(ModelFloatCount(&model), sizeof(float));
+	ModelBindStorage(&model, *storage);
+	ModelInitParams(&model, 5, MODEL_INIT_INDEPENDENT);
+	if (flags & MIXREC_FLAG_STANDARDIZE)
+		TransformStandardization(transform, model.mean, model.std);
+	if (flags & MIXREC_FLAG_OPTIMIZER)
+	{
+		size_t		p = ModelParamCount(&model);
+
+		model.adam = AdamDefaults();
+		model.adam.lazy_embeddings = lazy;
+		model.step = 3;
+		for (size_t i = 0; i < p; i++)
+			for (int k = 0; k < MIXREC_MODELS; k++)
+			{
+				model.m[k][i] = 0.001f * (float) (i % 17) - 0.008f;
+				model.v[k][i] = 0.0001f * (float) (i % 13);
+			}
+	}
+	return model;
+}
+
+/*
+ * The row of a table an input names: anything but a row number is the
+ * out-of-vocabulary row; and scoring and training take it so
+ */
+static void
+TestEmbedRow(void)
+{
+	TransformEmbedding e = {.column = 0, .position = 0, .dim = 3, .rows = 6};
+	TransformEmbedding big = {.column = 0, .position = 0, .dim = 1, .rows = 1u << 24};
+	static const float hostile[] = {NAN, -1.0f, 1.5f, 6.0f, 1e30f, INFINITY, -INFINITY, 5.5f,
+	-0.5f, 1e-30f, 7.0f, 4294967296.0f};
+	int			oov = 1;
+
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++)
+		oov &= ModelEmbedRow(&e, hostile[i]) == 4;
+	TapOk(oov, "NaN, infinities, negative, fractional, too large and row-count inputs all take the out-of-vocabulary row");
+	TapOk(ModelEmbedRow(&e, 0.0f) == 0 && ModelEmbedRow(&e, -0.0f) == 0 &&
+		  ModelEmbedRow(&e, 3.0f) == 3 && ModelEmbedRow(&e, 4.0f) == 4 &&
+		  ModelEmbedRow(&e, 5.0f) == 5,
+		  "row numbers take their row: 0 (and -0), a vocabulary entry, the out-of-vocabulary and the NULL row");
+	TapOk(ModelEmbedRow(&big, 16777215.0f) == 16777215 && ModelEmbedRow(&big, 16777214.0f) == 16777214 &&
+		  ModelEmbedRow(&big, 16777216.0f) == 16777214 && ModelEmbedRow(&big, 123457.0f) == 123457,
+		  "a table of 2^24 rows: its last row is reached, 2^24 is out of the vocabulary");
+
+	/* Scoring and training read a hostile input as the out-of-vocabulary row */
+	{
+		float	   *storage;
+		uint8_t    *section;
+		size_t		len;
+		void	   *memory;
+		MixrecModel model = EmbedModel(MIXREC_FLAG_OPTIMIZER, 0, &storage, &section, &len, &memory);
+		size_t		d = (size_t) MlpInputDim(&model.shape);
+		size_t		floats = ModelFloatCount(&model);
+		float	   *start = malloc(sizeof(float) * floats);
+		float	   *after_oov = malloc(sizeof(float) * floats);
+		float		x_oov[4 * 10];
+		float		x_bad[4 * 10];
+		static const float bad_color[] = {NAN, 1e30f, -1.0f, 1.5f};
+		static const float bad_store[] = {7.0f, INFINITY, 6.5f, -0.0f};
+		float		y[4] = {1, 0, 1, 0};
+		uint32_t	rows[4] = {0, 1, 2, 3};
+		float	   *work = malloc(sizeof(float) * ScoreWorkFloats(&model, 4));
+		double		score_oov[4];
+		double		score_bad[4];
+		TrainWork	tw;
+		float	   *tw_floats = malloc(sizeof(float) * TrainWorkFloats(&model, 4));
+		unsigned char *tw_bytes = malloc(TrainWorkBytes(&model, 4));
+
+		for (int r = 0; r < 4; r++)
+			for (size_t j = 0; j < d; j++)
+			{
+				x_oov[r * d + j] = (float) ((r + 1) * (j + 2) % 5) * 0.25f;
+				x_bad[r * d + j] = x_oov[r * d + j];
+			}
+		for (int r = 0; r < 4; r++)
+		{
+			x_oov[r * d + 0] = 4.0f;	/* color: out of the vocabulary */
+			x_bad[r * d + 0] = bad_color[r];
+			x_oov[r * d + 4] = r == 3 ? 0.0f : 5.0f;	/* store */
+			x_bad[r * d + 4] = bad_store[r];
+		}
+		ScoreRows(&model, SCORE_BLEND, model.alpha, NULL, x_oov, 4, work, score_oov);
+		ScoreRows(&model, SCORE_BLEND, model.alpha, NULL, x_bad, 4, work, score_bad);
+		TapOk(memcmp(score_oov, score_bad, sizeof(score_oov)) == 0,
+			  "ScoreRows reads hostile embedded inputs as the out-of-vocabulary row");
+
+		TrainWorkBind(&tw, &model, 4, tw_floats, tw_bytes);
+		for (int lazy = 0; lazy <= 1; lazy++)
+		{
+			TrainData	oov_data = {(int) d, 1, 4, x_oov, y, NULL, NULL, NULL};
+			TrainData	bad_data = {(int) d, 1, 4, x_bad, y, NULL, NULL, NULL};
+
+			model.adam.lazy_embeddings = lazy;
+			memcpy(start, storage, sizeof(float) * floats);
+			TrainStep(&model, &oov_data, rows, 4, &tw);
+			memcpy(after_oov, storage, sizeof(float) * floats);
+			memcpy(storage, start, sizeof(float) * floats);
+			model.step--;
+			TrainStep(&model, &bad_data, rows, 4, &tw);
+			TapOk(memcmp(after_oov, storage, sizeof(float) * floats) == 0,
+				  "TrainStep (%s) trains the out-of-vocabulary row for hostile embedded inputs, bit for bit",
+				  lazy ? "lazy" : "dense");
+		}
+		free(start);
+		free(after_oov);
+		free(work);
+		free(tw_floats);
+		free(tw_bytes);
+		free(storage);
+		free(section);
+		free(memory);
+	}
+}
+
+/*
+ * The format with embedding tables: round trips, the E field and the
+ * embedding optimizer field, in place, and their damage
+ */
+static void
+TestEmbedFormat(void)
+{
+	size_t		scalars = 20 + 4 * 3 + 8;	/* the header up to the transform's fields */
+	size_t		at_e = scalars + 4;
+	size_t		at_lazy = scalars + 8 + 4;
+
+	for (int lazy = 0; lazy <= 1; lazy++)
+	{
+		float	   *storage,
+				   *storage2;
+		uint8_t    *section;
+		size_t		t_len;
+		void	   *memory;
+		MixrecModel model = EmbedModel(MIXREC_FLAG_STANDARDIZE | MIXREC_FLAG_OPTIMIZER, lazy,
+									   &storage, &section, &t_len, &memory);
+		MixrecModel copy;
+		size_t		len = ModelEncodedSize(&model);
+		uint8_t    *blob = malloc(len);
+		uint8_t    *again = malloc(len);
+		MixrecError err;
+		MixrecStatus status;
+
+		ModelEncode(&model, blob);
+		TapOk((size_t) (blob[at_e] + 256 * blob[at_e + 1]) == model.embed_floats && blob[at_e + 2] == 0 &&
+			  blob[at_lazy] == lazy && blob[at_lazy + 1] == 0 && model.embed_floats == 46,
+			  "lazy %d: the blob's E field holds the tables' %zu numbers, its embedding optimizer field %d",
+			  lazy, model.embed_floats, lazy);
+		status = Decode(blob, len, &copy, &storage2, &err);
+		TapOk(status == MIXREC_OK && copy.n_embed == 2 && copy.embed_floats == model.embed_floats &&
+			  memcmp(copy.embed, model.embed, sizeof(model.embed)) == 0 &&
+			  copy.adam.lazy_embeddings == lazy &&
+			  memcmp(ModelEmbedTable(&copy, copy.params[MIXREC_COMMERCIAL], 1),
+					 ModelEmbedTable(&model, model.params[MIXREC_COMMERCIAL], 1), 7 * 4 * sizeof(float)) == 0,
+			  "lazy %d: a model with embedding tables decodes with its layout, tables and embedding optimizer (%s)",
+			  lazy, status == MIXREC_OK ? "ok" : err.message);
+		if (status == MIXREC_OK)
+		{
+			ModelEncode(&copy, again);
+			TapOk(memcmp(blob, again, len) == 0, "lazy %d: it encodes again to the same bytes", lazy);
+		}
+		free(storage2);
+
+		{
+			uint8_t    *aligned = aligned_alloc(8, (len + 7) & ~(size_t) 7);
+			MixrecModel bound;
+			int			same;
+
+			memcpy(aligned, blob, len);
+			same = ModelBindInPlace(aligned, len, &bound, 1, &err) == MIXREC_OK &&
+				bound.n_embed == 2 && bound.embed_floats == 46 && bound.adam.lazy_embeddings == lazy &&
+				memcmp(bound.params[MIXREC_OPEN], model.params[MIXREC_OPEN],
+					   sizeof(float) * ModelParamCount(&model)) == 0 &&
+				memcmp(bound.v[MIXREC_COMMERCIAL], model.v[MIXREC_COMMERCIAL],
+					   sizeof(float) * ModelParamCount(&model)) == 0;
+			bound.params[MIXREC_OPEN][ModelParamCount(&model) - 1] = 0.5f;
+			bound.step = 4;
+			ModelSeal(aligned, len, &bound);
+			same &= ModelBindInPlace(aligned, len, &bound, 0, &err) == MIXREC_OK && bound.step == 4 &&
+				bound.n_embed == 2 && bound.params[MIXREC_OPEN][ModelParamCount(&model) - 1] == 0.5f;
+			ModelEncode(&bound, again);
+			TapOk(same && memcmp(aligned, again, len) == 0,
+				  "lazy %d: it binds in place, verified and trusted, and a sealed edit of its last table encodes to the same bytes",
+				  lazy);
+			free(aligned);
+		}
+		if (lazy)
+			CheckCutsAndFlips(blob, len, "model with embedding tables");
+		free(again);
+		free(blob);
+		free(storage);
+		free(section);
+		free(memory);
+	}
+
+	/* Damage behind a valid checksum */
+	{
+		float	   *storage,
+				   *storage2;
+		uint8_t    *section;
+		size_t		t_len;
+		void	   *memory;
+		MixrecModel model = EmbedModel(MIXREC_FLAG_OPTIMIZER, 1, &storage, &section, &t_len, &memory);
+		MixrecModel copy;
+		size_t		len = ModelEncodedSize(&model);
+		uint8_t    *blob = malloc(len);
+		uint8_t    *bad = malloc(len);
+		MixrecError err;
+
+		ModelEncode(&model, blob);
+#define DAMAGED(edit, part, what) \
+	do { \
+		memcpy(bad, blob, len); \
+		edit; \
+		Reseal(bad, len); \
+		TapOk(Decode(bad, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT && \
+			  strstr(err.message, part) != NULL, "%s: %s", what, err.message); \
+		free(storage2); \
+	} while (0)
+		DAMAGED(bad[at_e] += 1, "size does not match",
+				"an E field one more than the blob holds is rejected");
+		DAMAGED(bad[at_e + 3] = 0x10, "exceed",
+				"an E field beyond TRANSFORM_MAX_EMBED_FLOATS is rejected");
+		DAMAGED(bad[at_lazy] = 2, "unknown embedding optimizer 2",
+				"an unknown embedding optimizer is rejected");
+#undef DAMAGED
+		/*
+		 * Bound in place without verifying (a blob this code wrote), a
+		 * damaged transform is still read within the blob: each field that
+		 * sizes the first column, made huge
+		 */
+		{
+			uint8_t    *aligned = aligned_alloc(8, (len + 7) & ~(size_t) 7);
+			size_t		column = len - 4 - t_len + 8;
+			static const int fields[] = {2, 4, 16, 20};
+			int			refused = 1;
+
+			for (int f = 0; f < 4; f++)
+			{
+				MixrecModel bound;
+
+				memcpy(aligned, blob, len);
+				memset(aligned + column + fields[f], 0xff, f < 2 ? 2 : 4);
+				refused &= ModelBindInPlace(aligned, len, &bound, 0, &err) == MIXREC_ERR_CORRUPT &&
+					ModelBindInPlace(aligned, len, &bound, 1, &err) == MIXREC_ERR_CORRUPT;
+			}
+			TapOk(refused, "a model whose transform says its first column is longer than the blob is refused, trusted or not, without reading past it");
+			free(aligned);
+		}
+		free(bad);
+		free(blob);
+
+		/* A whole, sealed blob whose E field disagrees with its transform */
+		model.embed_floats = 0;
+		model.n_embed = 0;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		TapOk(Decode(blob, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "hold 0 numbers, but its transform's take 46") != NULL,
+			  "a blob saying E = 0 for a transform with embedded columns is rejected: %s", err.message);
+		free(storage2);
+		free(blob);
+		free(storage);
+		free(section);
+		free(memory);
+	}
+	{
+		uint32_t	t_len;
+		uint8_t    *plain = ModelTransformSection(5, &t_len);
+		float	   *storage,
+				   *storage2;
+		MixrecModel model = MakeModel(MIXREC_FLAG_OPTIMIZER, &storage);
+		MixrecModel copy;
+		size_t		len;
+		uint8_t    *blob;
+		MixrecError err;
+		size_t		at_v2_lazy = 20 + 4 * 4 + 8 + 8 + 4;
+		size_t		at_v1_lazy = 20 + 4 * 4 + 8 + 4;
+
+		/* E = 12 for a transform without embedded columns */
+		free(storage);
+		ModelAttachTransform(&model, plain, t_len);
+		model.embed_floats = 12;
+		storage = calloc(ModelFloatCount(&model), sizeof(float));
+		ModelBindStorage(&model, storage);
+		model.adam = AdamDefaults();
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		TapOk(Decode(blob, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "hold 12 numbers, but its transform's take 0") != NULL,
+			  "a blob saying E = 12 for a transform without embedded columns is rejected: %s", err.message);
+		free(storage2);
+		free(blob);
+
+		/* The lazy flag without embeddings, in format versions 2 and 1 */
+		model.embed_floats = 0;
+		model.adam.lazy_embeddings = 1;
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		TapOk(blob[at_v2_lazy] == 0 && Decode(blob, len, &copy, &storage2, &err) == MIXREC_OK &&
+			  copy.adam.lazy_embeddings == 0,
+			  "a model without embedding tables is written with the embedding optimizer field 0");
+		free(storage2);
+		blob[at_v2_lazy] = 1;
+		Reseal(blob, len);
+		TapOk(Decode(blob, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "unknown embedding optimizer 1") != NULL,
+			  "a version 2 blob with the lazy flag but no embedding tables is rejected: %s", err.message);
+		free(storage2);
+		free(blob);
+		free(storage);
+
+		model = MakeModel(MIXREC_FLAG_OPTIMIZER, &storage);
+		len = ModelEncodedSize(&model);
+		blob = malloc(len);
+		ModelEncode(&model, blob);
+		blob[at_v1_lazy] = 1;
+		Reseal(blob, len);
+		TapOk(ModelBlobVersion(blob) == 1 && Decode(blob, len, &copy, &storage2, &err) == MIXREC_ERR_CORRUPT &&
+			  strstr(err.message, "unknown embedding optimizer 1") != NULL,
+			  "a version 1 blob with the lazy flag is rejected: %s", err.message);
+		free(storage2);
+		free(blob);
+		free(storage);
+		free(plain);
+	}
+}
+
+/*
+ * A vocabulary of n entries "v0", "v1", ... for an embedded column; the
+ * caller frees the entries, *counts and *text
+ */
+static TransformText *
+EmbedVocabulary(uint32_t n, uint64_t **counts, char **text)
+{
+	TransformText *vocab = malloc(sizeof(TransformText) * n);
+	char	   *p = *text = malloc((size_t) n * 12);
+
+	*counts = malloc(sizeof(uint64_t) * n);
+	for (uint32_t i = 0; i < n; i++)
+	{
+		int			len = sprintf(p, "v%u", (unsigned) i);
+
+		vocab[i].data = p;
+		vocab[i].len = (size_t) len;
+		vocab[i].isnull = 0;
+		(*counts)[i] = n - i;
+		p += len + 1;
+	}
+	return vocab;
+}
+
+/*
+ * The limits of embedded columns, and a vocabulary larger than a one-hot
+ * column may have
+ */
+static void
+TestEmbedLimits(void)
+{
+	TransformColumnSpec s[TRANSFORM_MAX_EMBEDDINGS + 1];
+	uint64_t   *counts;
+	char	   *text;
+	TransformText *vocab = EmbedVocabulary(70000, &counts, &text);
+	static char names[TRANSFORM_MAX_EMBEDDINGS + 1][16];
+
+	for (int i = 0; i <= TRANSFORM_MAX_EMBEDDINGS; i++)
+	{
+		snprintf(names[i], sizeof(names[i]), "c%d", i);
+		s[i] = (TransformColumnSpec) {.name = names[i], .type_name = "text",
+			.kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED, .length = 2, .rows = 10,
+		.vocab_size = 3, .vocab = vocab, .vocab_count = counts};
+	}
+
+	s[0].length = 0;
+	BuildFails(s, 1, MIXREC_ERR_LIMIT, "embedded in 0 dimensions", "an embedding of 0 dimensions is rejected");
+	s[0].length = TRANSFORM_MAX_EMBED_DIM + 1;
+	BuildFails(s, 1, MIXREC_ERR_LIMIT, "embedded in 1025 dimensions", "an embedding of 1025 dimensions is rejected");
+	TapOk(TransformSectionSize(s, 1) == 0, "TransformSectionSize is 0 for an embedding of 1025 dimensions");
+	s[0].length = TRANSFORM_MAX_EMBED_DIM;
+	TapOk(TransformSectionSize(s, 1) > 0 &&
+		  TransformWidth(TRANSFORM_CATEGORICAL, TRANSFORM_EMBED, TRANSFORM_MAX_EMBED_DIM, 3) == TRANSFORM_MAX_EMBED_DIM,
+		  "an embedding of 1024 dimensions is accepted and fills 1024 inputs");
+	s[0].length = 2;
+
+	s[0].vocab_size = TRANSFORM_MAX_EMBED_VOCABULARY + 1;
+	BuildFails(s, 1, MIXREC_ERR_LIMIT, "vocabulary entries, more than the 16777214 allowed",
+			   "an embedded vocabulary of 2^24 - 1 entries is rejected");
+	s[0].vocab_size = 3;
+
+	s[0].flags = 0;
+	s[0].length = 1;
+	s[1].kind = TRANSFORM_MULTI_HOT;
+	BuildFails(s, 2, MIXREC_ERR_ARGUMENT, "takes only", "a multi-hot column cannot be embedded");
+	s[1].kind = TRANSFORM_NUMERIC;
+	s[1].vocab_size = 0;
+	s[1].length = 1;
+	BuildFails(s, 2, MIXREC_ERR_ARGUMENT, "takes only", "a numeric column cannot be embedded");
+	s[1] = s[2];
+	s[1].name = names[1];
+	s[0].flags = TRANSFORM_EMBED;
+	s[0].length = 2;
+
+	TapOk(TransformSectionSize(s, TRANSFORM_MAX_EMBEDDINGS) > 0,
+		  "a transform of %d embedded columns is accepted", TRANSFORM_MAX_EMBEDDINGS);
+	BuildFails(s, TRANSFORM_MAX_EMBEDDINGS + 1, MIXREC_ERR_LIMIT, "embeds at most 32 columns",
+			   "33 embedded columns are rejected");
+	TapOk(TransformSectionSize(s, TRANSFORM_MAX_EMBEDDINGS + 1) == 0,
+		  "TransformSectionSize is 0 for 33 embedded columns, as TransformBuild refuses them");
+
+	/* Beyond a one-hot vocabulary, and beyond the tables' numbers */
+	{
+		uint8_t    *section;
+		size_t		len;
+		void	   *memory;
+		const Transform *t;
+		TransformEmbedding e[TRANSFORM_MAX_EMBEDDINGS];
+		size_t		floats;
+		float		x[16];
+		TransformValue v;
+		int			rows_ok = 1;
+
+		s[0].vocab_size = 70000;
+		s[0].length = 16;
+		t = TransformMake(s, 1, &section, &len, &memory);
+		TapOk(TransformEmbeddings(section, len, e, &floats) == 1 && e[0].rows == 70002 &&
+			  e[0].dim == 16 && floats == 70002 * 16 && t->input_dim == 16,
+			  "an embedded vocabulary of 70000 entries (more than a one-hot column's %d) is accepted",
+			  TRANSFORM_MAX_VOCABULARY);
+		for (uint32_t i = 0; i < 70000; i += 6999)
+		{
+			v = TextValue(vocab[i].data);
+			rows_ok &= TransformEncodeColumn(t, 0, &v, x, NULL) == MIXREC_OK && x[0] == (float) i &&
+				x[15] == 0.0f;
+		}
+		v = TextValue("v70000");
+		rows_ok &= TransformEncodeColumn(t, 0, &v, x, NULL) == MIXREC_OK && x[0] == 70000.0f;
+		v = NullValue();
+		rows_ok &= TransformEncodeColumn(t, 0, &v, x, NULL) == MIXREC_OK && x[0] == 70001.0f;
+		TapOk(rows_ok, "its entries, an unknown text and NULL encode as rows 0..69999, 70000 and 70001");
+		free(section);
+		free(memory);
+
+		s[0].length = 1000;		/* 70,002,000 numbers */
+		BuildFails(s, 1, MIXREC_ERR_LIMIT, "more than the 67108864 allowed",
+				   "embedding tables beyond TRANSFORM_MAX_EMBED_FLOATS are rejected");
+		TapOk(TransformSectionSize(s, 1) == 0,
+			  "TransformSectionSize is 0 for tables beyond TRANSFORM_MAX_EMBED_FLOATS");
+	}
+	free(vocab);
+	free(counts);
+	free(text);
+}
+
+/*
+ * Initialisation of the tables: N(0, 1), after the MLPs, which start as
+ * they do without tables
+ */
+static void
+TestEmbedInit(void)
+{
+	uint64_t   *counts;
+	char	   *text;
+	TransformText *vocab = EmbedVocabulary(1000, &counts, &text);
+	TransformColumnSpec s[2] = {
+		{.name = "a", .type_name = "text", .kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED,
+		.length = 8, .rows = 10, .vocab_size = 1000, .vocab = vocab, .vocab_count = counts},
+		{.name = "b", .type_name = "text", .kind = TRANSFORM_CATEGORICAL, .flags = TRANSFORM_EMBED,
+		.length = 5, .rows = 10, .vocab_size = 999, .vocab = vocab, .vocab_count = counts},
+	};
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	MixrecModel model,
+				plain;
+	float	   *storage,
+			   *plain_storage;
+	size_t		mlp;
+	size_t		n;
+
+	TransformMake(s, 2, &section, &len, &memory);
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = 1;
+	model.shape.dims[0] = 13;
+	model.shape.dims[1] = 16;
+	model.shape.dims[2] = 1;
+	plain = model;
+	ModelAttachTransform(&model, section, (uint32_t) len);
+	mlp = MlpParamCount(&model.shape);
+	n = model.embed_floats;
+	storage = malloc(sizeof(float) * ModelFloatCount(&model));
+	plain_storage = malloc(sizeof(float) * ModelFloatCount(&plain));
+	ModelBindStorage(&model, storage);
+	ModelBindStorage(&plain, plain_storage);
+	TapOk(n == 1002 * 8 + 1001 * 5 && n % 2 == 1,
+		  "two tables of %zu numbers in all (an odd count: the last normal draw is half used)", n);
+
+	ModelInitParams(&model, 11, MODEL_INIT_INDEPENDENT);
+	ModelInitParams(&plain, 11, MODEL_INIT_INDEPENDENT);
+	TapOk(memcmp(model.params[MIXREC_OPEN], plain.params[MIXREC_OPEN], sizeof(float) * mlp) == 0 &&
+		  memcmp(model.params[MIXREC_COMMERCIAL], plain.params[MIXREC_COMMERCIAL], sizeof(float) * mlp) == 0,
+		  "both MLPs start as they do in a model without tables, from the same seed");
+	for (int k = 0; k < MIXREC_MODELS; k++)
+	{
+		const float *t = model.params[k] + mlp;
+		double		sum = 0,
+					sq = 0,
+					widest = 0;
+		size_t		beyond2 = 0;
+		int			finite = 1;
+
+		for (size_t i = 0; i < n; i++)
+		{
+			finite &= isfinite(t[i]);
+			sum += t[i];
+			sq += (double) t[i] * t[i];
+			widest = fmax(widest, fabs(t[i]));
+			beyond2 += fabs(t[i]) > 2.0;
+		}
+		sum /= (double) n;
+		sq = sqrt(sq / (double) n - sum * sum);
+		TapOk(finite && fabs(sum) < 0.05 && fabs(sq - 1.0) < 0.05 && widest > 3.0 && widest < 6.5 &&
+			  fabs((double) beyond2 / n - 0.0455) < 0.01 && t[n - 1] != 0.0f,
+			  "%s tables are N(0, 1): mean %.4f, std %.4f, widest %.2f, %.2f%% beyond 2 (4.55%% expected)",
+			  k == MIXREC_OPEN ? "open" : "commercial", sum, sq, widest, 100.0 * beyond2 / n);
+	}
+	TapOk(memcmp(model.params[MIXREC_OPEN] + mlp, model.params[MIXREC_COMMERCIAL] + mlp,
+				 sizeof(float) * n) != 0,
+		  "independent initialisation gives the two models different tables");
+	{
+		float	   *again = malloc(sizeof(float) * ModelFloatCount(&model));
+
+		memcpy(again, storage, sizeof(float) * ModelFloatCount(&model));
+		ModelInitParams(&model, 11, MODEL_INIT_INDEPENDENT);
+		TapOk(memcmp(again, storage, sizeof(float) * ModelFloatCount(&model)) == 0,
+			  "the same seed gives the same tables");
+		ModelInitParams(&model, 11, MODEL_INIT_SHARED);
+		TapOk(memcmp(model.params[MIXREC_OPEN], model.params[MIXREC_COMMERCIAL],
+					 sizeof(float) * ModelParamCount(&model)) == 0 &&
+			  memcmp(model.params[MIXREC_OPEN], again, sizeof(float) * mlp) == 0,
+			  "shared initialisation gives both models the same MLP and tables");
+		free(again);
+	}
+	free(storage);
+	free(plain_storage);
+	free(section);
+	free(memory);
+	free(vocab);
+	free(counts);
+	free(text);
+}
+
 /*
  * Scoring one row of mostly zero inputs through the transposed first layer
  * agrees with ScoreRows, in every mode, for shapes with and without hidden
@@ -2819,6 +3757,10 @@ TestSparseScoring(void)
 	}
 }
 
+/*
+ * The checks that run the kernels: training and scoring against PyTorch,
+ * the one-row product, the checksum's known answers
+ */
 static void
 TestKernelChecks(const char *const *cases)
 {
@@ -2828,6 +3770,7 @@ TestKernelChecks(const char *const *cases)
 		TestTrainStepCase(cases[i]);
 	for (int i = 0; i < 4; i++)
 		TestScoringCase(cases[i]);
+	TestEmbedTorch();
 	TestMatVec();
 	TestSparseScoring();
 	TapOk(Crc32c("123456789", 9) == UINT32_C(0xE3069283) &&
@@ -2894,7 +3837,10 @@ int
 main(int argc, char **argv)
 {
 	Fixture		fixture;
+	Fixture		embed_fixture;
 	static const char *const cases[] = {"case1", "case2", "case3", "case4"};
+	char		dir[1024];
+	char		embed_path[1100];
 
 	if (argc < 2 || FixtureLoad(&fixture, argv[1]) != 0)
 	{
@@ -2902,19 +3848,25 @@ main(int argc, char **argv)
 		return 1;
 	}
 	fx = &fixture;
+	{
+		const char *slash = strrchr(argv[1], '/');
+
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int) (slash - argv[1]) : 1,
+				 slash ? argv[1] : ".");
+	}
+	snprintf(embed_path, sizeof(embed_path), "%s/embed_reference.txt", dir);
+	if (FixtureLoad(&embed_fixture, embed_path) != 0)
+	{
+		printf("Bail out! cannot read the fixture file %s\n", embed_path);
+		return 1;
+	}
+	efx = &embed_fixture;
 
 	unsetenv("MIXREC_NO_SIMD");
 	KernelsInit();
 	TapDiag("kernels: %s", KernelsDescribe());
 	TestKernelChecks(cases);
-	{
-		char		dir[1024];
-		const char *slash = strrchr(argv[1], '/');
-
-		snprintf(dir, sizeof(dir), "%.*s", slash ? (int) (slash - argv[1]) : 1,
-				 slash ? argv[1] : ".");
-		TestEvalMetrics(dir);
-	}
+	TestEvalMetrics(dir);
 	TestStandardize();
 	TestKnownAnswers();
 	TestFormat();
@@ -2931,6 +3883,10 @@ main(int argc, char **argv)
 	TestCancelHook();
 	TestFitStateTransform();
 	TestEmbedRows();
+	TestEmbedRow();
+	TestEmbedFormat();
+	TestEmbedLimits();
+	TestEmbedInit();
 
 	/* The same kernel checks with dispatch switched off */
 	setenv("MIXREC_NO_SIMD", "1", 1);
@@ -2942,6 +3898,7 @@ main(int argc, char **argv)
 	unsetenv("MIXREC_NO_SIMD");
 	KernelsInit();
 
+	FixtureFree(&embed_fixture);
 	FixtureFree(&fixture);
 	return TapDone();
 }

@@ -14,13 +14,17 @@
  *
  *	0	a model blob, as is, and the same bytes as a transform section
  *	1	a valid model blob of a shape taken from the input (with an input
- *		transform, format version 2, when bit 4 of the first byte is set),
- *		with the rest of the input XORed over it and the checksum
- *		recomputed: this reaches the checks behind the checksum, which
- *		random bytes rarely pass
+ *		transform, format version 2, when bit 4 of the first byte is set;
+ *		its categorical columns embedded when bit 5 is, their tables
+ *		stepped lazily when bit 6 is), with the rest of the input XORed
+ *		over it and the checksum recomputed: this reaches the checks behind
+ *		the checksum, which random bytes rarely pass
  *	2	a training state, as is
  *	3	a valid training state with rows, damaged like 1 (header and model
- *		checksums recomputed), then trained
+ *		checksums recomputed), then trained; its model has a transform
+ *		with embedded categorical columns when bits 5 and 6 of the first
+ *		byte are 0 and 1 (tables stepped lazily when bit 7 is set), a
+ *		combination the older inputs of test/fuzz/regressions do not have
  */
 #include <math.h>
 #include <stdint.h>
@@ -334,12 +338,13 @@ TryTransform(const uint8_t *section, size_t len, uint32_t input_dim)
 /*
  * A valid transform of input_dim inputs, its columns' kinds, flags and
  * sizes drawn from a seed (every kind, vocabularies of 0..11 entries so
- * both lookups are reached).  A seed, not input bytes: the bytes after the
- * first few are the damage XORed over the whole blob, which must be mostly
- * zero for the header to survive.  The caller frees the section.
+ * both lookups are reached; with embed, categorical columns embedded in 1
+ * to 3 dimensions).  A seed, not input bytes: the bytes after the first
+ * few are the damage XORed over the whole blob, which must be mostly zero
+ * for the header to survive.  The caller frees the section.
  */
 static uint8_t *
-MakeTransform(uint64_t seed, uint32_t input_dim, uint32_t *len)
+MakeTransform(uint64_t seed, uint32_t input_dim, int embed, uint32_t *len)
 {
 	MixrecRandom rng;
 	static char names[64][8];
@@ -393,11 +398,10 @@ MakeTransform(uint64_t seed, uint32_t input_dim, uint32_t *len)
 			case TRANSFORM_CATEGORICAL:
 				s->flags = (b & 0x80) ? TRANSFORM_FROM_INTEGER : 0;
 				s->vocab_size = (b >> 3) % 12;
-				/* Some embedded: a table of 1..3 dimensions per model */
-				if (b & 0x40)
+				if (embed)
 				{
 					s->flags |= TRANSFORM_EMBED;
-					s->length = 1 + (b >> 4) % 3;
+					s->length = 1 + (b >> 5) % 3;
 				}
 				break;
 			case TRANSFORM_MULTI_HOT:
@@ -436,11 +440,12 @@ MakeTransform(uint64_t seed, uint32_t input_dim, uint32_t *len)
 /*
  * A valid model of a small shape taken from the input; with
  * MIXREC_FLAG_TRANSFORM, of 1..32 inputs with a transform that the caller
- * frees
+ * frees, whose categorical columns are embedded with embed (their tables
+ * stepped lazily with lazy)
  */
 static uint8_t *
-MakeModel(const uint8_t *data, size_t size, uint32_t flags, MixrecModel *model, float **storage,
-		  size_t *len)
+MakeModel(const uint8_t *data, size_t size, uint32_t flags, int embed, int lazy,
+		  MixrecModel *model, float **storage, size_t *len)
 {
 	uint8_t    *blob;
 
@@ -450,12 +455,11 @@ MakeModel(const uint8_t *data, size_t size, uint32_t flags, MixrecModel *model, 
 	if (flags & MIXREC_FLAG_TRANSFORM)
 	{
 		uint32_t	section_len;
-		const uint8_t *section;
+		uint8_t    *section;
 
 		model->shape.dims[0] = 1 + (size > 1 ? data[1] : 2) % 32;
 		section = MakeTransform(size > 2 ? data[0] | data[1] << 8 | data[2] << 16 : 1,
-								(uint32_t) model->shape.dims[0], &section_len);
-		/* Sets the flag and lays out the embedding tables, before sizing */
+								(uint32_t) model->shape.dims[0], embed, &section_len);
 		ModelAttachTransform(model, section, section_len);
 	}
 	for (int i = 1; i <= model->shape.n_hidden; i++)
@@ -472,8 +476,7 @@ MakeModel(const uint8_t *data, size_t size, uint32_t flags, MixrecModel *model, 
 	if (flags & MIXREC_FLAG_OPTIMIZER)
 	{
 		model->adam = AdamDefaults();
-		/* Tables stepped lazily or with the rest, as the input says */
-		model->adam.lazy_embeddings = model->n_embed > 0 && size > 3 && (data[3] & 1);
+		model->adam.lazy_embeddings = lazy;
 	}
 	*len = ModelEncodedSize(model);
 	blob = malloc(*len);
@@ -513,6 +516,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				float	   *storage;
 				size_t		len;
 				uint8_t    *blob = MakeModel(data + 1, size - 1, (data[0] >> 2) & MIXREC_FLAG_ALL,
+											 (data[0] >> 5) & 1, (data[0] >> 6) & 1,
 											 &model, &storage, &len);
 
 				for (size_t i = 4; i < size && i - 4 < len - 4; i++)
@@ -532,8 +536,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				MixrecModel model;
 				float	   *storage;
 				size_t		model_len;
+				int			embed = (data[0] & 0x60) == 0x40;
 				uint8_t    *blob = MakeModel(data + 1, size - 1, MIXREC_FLAG_OPTIMIZER |
-											 ((data[0] >> 2) & MIXREC_FLAG_STANDARDIZE),
+											 ((data[0] >> 2) & MIXREC_FLAG_STANDARDIZE) |
+											 (embed ? MIXREC_FLAG_TRANSFORM : 0),
+											 embed, (data[0] >> 7) & 1,
 											 &model, &storage, &model_len);
 				size_t		len = FitStateBytes(&model, 2, 2);
 				uint8_t    *state_bytes = aligned_alloc(8, (len + 8) & ~(size_t) 7);
@@ -560,6 +567,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					TryState(state_bytes, len);
 				}
 				free(state_bytes);
+				free((void *) model.transform);
 				free(blob);
 				free(storage);
 			}

@@ -206,6 +206,13 @@ SELECT count(*) AS trains_with_a_smaller_top_k FROM mixrec_train('emb_bad', 'emb
 	embed => '{"user_id": 16}', transform => '{"user_id": {"top_k": 10000}}', epochs => 1);
 RESET mixrec.train_memory;
 SELECT count(*) AS nothing_stored FROM mixrec_models WHERE name = 'emb_bad' AND version > 1;
+-- tables beyond what a model may hold (64 Mi numbers per model): about 72,000
+-- training ids of 1,024 dimensions, refused once the vocabulary is known
+SET mixrec.train_memory = '1GB';
+CREATE TEMP TABLE emb_many_ids AS SELECT i AS u, (i % 2)::float8 AS y FROM generate_series(1, 80000) AS i;
+SELECT * FROM mixrec_train('emb_bad', 'emb_many_ids', label => 'y', embed => '{"u": 1024}',
+	transform => '{"u": {"min_frequency": 1}}', epochs => 1);
+RESET mixrec.train_memory;
 
 SELECT mixrec_drop('emb_model');
 SELECT mixrec_drop('emb_bad');
