@@ -345,7 +345,6 @@ ParseFitOptions(Jsonb *options, const MixrecModel *model, TrainOptions *opts)
 	opts->alpha = model->alpha;
 	OptionsFromJsonb(options, OPTIONS_FIT, opts);
 	OptionsCheck(opts, OPTIONS_FIT);
-	opts->adam.lazy_embeddings = OptionsLazyEmbeddings(opts, model);
 }
 
 /*
@@ -378,6 +377,7 @@ NewTrainingState(MemoryContext context, const MixrecModel *given, const TrainOpt
 		   sizeof(float) * ModelFloatCount(given));
 	model->alpha = opts->alpha;
 	model->adam = opts->adam;
+	model->adam.lazy_embeddings = OptionsLazyEmbeddings(opts, given);
 	model->step = given->step;
 
 	len = FitStateBytes(model, opts->batch_size, opts->pool_batches);

@@ -245,9 +245,35 @@ SELECT metrics->>'method' AS method, (metrics->>'rows')::int = 101 * (metrics->>
 FROM mixrec_models WHERE name = 'likes_auto';
 RESET mixrec.train_memory;
 
+-- The user and item ids embedded, the tables stepped lazily (SparseAdam),
+-- in memory and streamed: both learn a user's own category, and both keep
+-- the embedding optimizer asked for
+SELECT model, validation_auc > 0.8 AS learned
+FROM mixrec_train('embedded_memory', 'likes', 'user_id, item_id', items => 'shop_items',
+                  item_id => 'item_id', embed => '{"user_id": 4, "item_id": 4}',
+                  transform => '{"user_id": {"min_frequency": 1}, "item_id": {"min_frequency": 1}}',
+                  embed_optimizer => 'lazy', hidden => '{16}', epochs => 30, batch_size => 32,
+                  learning_rate => 0.02, method => 'memory');
+SELECT model, validation_auc > 0.8 AS learned
+FROM mixrec_train('embedded_stream', 'likes', 'user_id, item_id', items => 'shop_items',
+                  item_id => 'item_id', embed => '{"user_id": 4, "item_id": 4}',
+                  transform => '{"user_id": {"min_frequency": 1}, "item_id": {"min_frequency": 1}}',
+                  embed_optimizer => 'lazy', hidden => '{16}', epochs => 30, batch_size => 32,
+                  learning_rate => 0.02, method => 'stream');
+SELECT name, mixrec_info(weights)->'optimizer'->>'embeddings' AS embeddings,
+       mixrec_info(weights)->'embeddings' AS tables
+FROM mixrec_models WHERE name IN ('embedded_memory', 'embedded_stream') ORDER BY name;
+SELECT avg(mixrec_score('embedded_memory', p)) FILTER (WHERE own_category) >
+       avg(mixrec_score('embedded_memory', p)) FILTER (WHERE NOT own_category) + 0.3 AS own_category_first,
+       avg(mixrec_score('embedded_stream', p)) FILTER (WHERE own_category) >
+       avg(mixrec_score('embedded_stream', p)) FILTER (WHERE NOT own_category) + 0.3 AS own_category_first_streamed
+FROM (SELECT user_id, item_id FROM pairs) AS p
+JOIN pairs AS q USING (user_id, item_id);
+
 -- Dropping the models of this file
 SELECT sum(mixrec_drop(name)) AS versions_dropped
 FROM (SELECT DISTINCT name FROM mixrec_models
       WHERE name IN ('likes_memory', 'likes_stream', 'ordered_memory', 'ordered_stream', 'again_memory',
                      'again_stream', 'other_seed', 'likes_popular', 'popular_again', 'own_memory',
-                     'own_stream', 'weighted', 'likes_auto')) AS mine;
+                     'own_stream', 'weighted', 'likes_auto', 'embedded_memory',
+                     'embedded_stream')) AS mine;
