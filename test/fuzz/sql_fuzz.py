@@ -3243,8 +3243,11 @@ def crash_file_text(seed, n, phase, stmts, needs_models, error):
     lines.append('BEGIN;')
     lines += [s + ';' for s in CALL_SETTINGS]
     if needs_models:
+        # the fixtures' category counters need more than the calls' budget
         lines.append("SET LOCAL client_min_messages = warning;")
+        lines.append("SET LOCAL mixrec.train_memory = '64MB';")
         lines += [s + ';' for s in FIXTURE_MODELS]
+        lines += [s + ';' for s in CALL_SETTINGS]
     lines += [s + ';' for s in stmts]
     lines.append('ROLLBACK;')
     return '\n'.join(lines) + '\n'
