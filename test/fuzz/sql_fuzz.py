@@ -42,10 +42,12 @@ to a database where the mixrec extension is installed (PGDATABASE, or
      "embed" keys out of range, missing or extra) or changed consistently,
      then read by mixrec_embeddings and mixrec_similar (with odd columns,
      values, k and modes too), scoring, mixrec_info, mixrec_fit, serving
-     and continued training.  Errors are expected; what
-     must never happen is a server restart, or text that is not valid in
-     the database's encoding (UTF-8) reaching the client, in a result or in
-     an error message: each phase with such calls adds a failing test.
+     and continued training.  Errors are expected; what must never happen
+     is a server restart, an internal error (SQLSTATE XX000: an elog(), or
+     an ereport() without an errcode) or an error without a SQLSTATE, or
+     text that is not valid in the database's encoding (UTF-8) reaching the
+     client, in a result or in an error message: each phase with such calls
+     adds a failing test.
 
 After every call it checks that the call's connection is alive and that
 the monitor session still reads the same pg_postmaster_start_time().  On a
@@ -3324,6 +3326,7 @@ def main():
         g = Gen(random.Random('%d/%d' % (args.seed, index)), models, states, exports, typed, embedded)
         crashes = []
         bad_texts = []
+        internal = []
         errors = 0
         messages = {}
         t0 = time.time()
@@ -3342,6 +3345,15 @@ def main():
                     tap.diag('call %d of phase "%s" returned invalid text in %s' % (n, phase, bad_text))
                     tap.diag('  ' + ' '.join(stmts[-1].split())[:300])
                 bad_texts.append(n)
+            if error is not None and not lost and not crashed and \
+                    getattr(error, 'pgcode', None) in ('XX000', None):
+                # an error the code did not expect (elog), or no error of the server's
+                if len(internal) < 3:
+                    tap.diag('call %d of phase "%s" raised %s: %s' % (
+                        n, phase, 'an internal error (XX000)' if getattr(error, 'pgcode', None) else
+                        'an error without a SQLSTATE', ' '.join(str(error).split())[:200]))
+                    tap.diag('  ' + ' '.join(stmts[-1].split())[:300])
+                internal.append(n)
             if error is not None:
                 errors += 1
                 if args.verbose:
@@ -3376,6 +3388,9 @@ def main():
         tap.ok(not crashes, '%d calls of %s: no restart' % (done, phase))
         if bad_texts:
             tap.ok(False, '%d of %d calls of %s returned text invalid in UTF-8' % (len(bad_texts), done, phase))
+        if internal:
+            tap.ok(False, '%d of %d calls of %s raised an internal error (XX000) or one without a SQLSTATE' % (
+                len(internal), done, phase))
     tap.diag('fuzzing took %.1f s, %.1f s in all' % (time.time() - started, time.time() - run_started))
     print('1..%d' % tap.n)
     return 0 if tap.failed == 0 else 1
