@@ -52,6 +52,7 @@
 #include "mixrec.h"
 #include "mixrec/fit.h"
 #include "mixrec/standardize.h"
+#include "options.h"
 #include "source.h"
 #include "train_negatives.h"
 #include "typed.h"
@@ -586,8 +587,13 @@ NegativesEpochState(Negatives *negatives, const char *query, const TrainArgument
 	if (model->flags & MIXREC_FLAG_STANDARDIZE)
 		ItemCatalogueStandardize(negatives->catalogue, model->mean, model->std);
 
-	/* The state, shuffled from the seed of the epoch as a streamed epoch's aggregate is */
+	/*
+	 * The state, shuffled from the seed of the epoch and with its tables
+	 * stepped as embed_optimizer says, as a streamed epoch's aggregate is
+	 * (ParseFitOptions); NewTrainingState takes both from the options
+	 */
 	epoch_opts.seed = opts->seed + epoch;
+	epoch_opts.adam.lazy_embeddings = OptionsLazyEmbeddings(&epoch_opts, model);
 	blob = NewTrainingState(context, model, &epoch_opts);
 	memset(&feed, 0, sizeof(feed));
 	if (FitStateOpen((uint8 *) VARDATA(blob), VARSIZE(blob) - VARHDRSZ, &feed.state, 0,
