@@ -586,7 +586,10 @@ NegativesEpochState(Negatives *negatives, const char *query, const TrainArgument
 	if (model->flags & MIXREC_FLAG_STANDARDIZE)
 		ItemCatalogueStandardize(negatives->catalogue, model->mean, model->std);
 
-	/* The state, shuffled from the seed of the epoch as a streamed epoch's aggregate is */
+	/*
+	 * The state, shuffled from the seed of the epoch as a streamed epoch's
+	 * aggregate is; NewTrainingState steps its tables as embed_optimizer says
+	 */
 	epoch_opts.seed = opts->seed + epoch;
 	blob = NewTrainingState(context, model, &epoch_opts);
 	memset(&feed, 0, sizeof(feed));

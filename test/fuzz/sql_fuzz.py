@@ -31,10 +31,23 @@ to a database where the mixrec extension is installed (PGDATABASE, or
      types, odd values and odd row types, and tables whose row type
      changes under a prepared statement or a PL/pgSQL loop; and training,
      serving and evaluation on typed sources with random features, exclude
-     and transform arguments.  Errors are expected; what
-     must never happen is a server restart, or text that is not valid in
-     the database's encoding (UTF-8) reaching the client, in a result or in
-     an error message: each phase with such calls adds a failing test.
+     and transform arguments.  Embedded columns and training from
+     positives only have two more: training with random and partly hostile
+     embed, embed_optimizer, transform (top_k), items, item_id, negatives
+     and negative_sampling arguments, in memory and streamed; and models of
+     embedded columns forged (E, the lazy flag, a table's numbers, the
+     embed flag, dimensions and vocabularies changed, with E, the tables
+     and the lengths made to fit or not, checksums recomputed), or their
+     interchange JSON damaged (tables of other sizes or with bad numbers,
+     "embed" keys out of range, missing or extra) or changed consistently,
+     then read by mixrec_embeddings and mixrec_similar (with odd columns,
+     values, k and modes too), scoring, mixrec_info, mixrec_fit, serving
+     and continued training.  Errors are expected; what must never happen
+     is a server restart, an internal error (SQLSTATE XX000: an elog(), or
+     an ereport() without an errcode) or an error without a SQLSTATE, or
+     text that is not valid in the database's encoding (UTF-8) reaching the
+     client, in a result or in an error message: each phase with such calls
+     adds a failing test.
 
 After every call it checks that the call's connection is alive and that
 the monitor session still reads the same pg_postmaster_start_time().  On a
@@ -46,11 +59,11 @@ ignores crash-* files: one worth keeping is cut down to a self-contained
 script and committed under a name that says what it does.
 
 The random choices depend only on --seed (default 1), so a run is
-repeatable; --calls (default 7000) is the total number of fuzzing calls,
+repeatable; --calls (default 8400) is the total number of fuzzing calls,
 shared among the phases by fixed weights.  On an idle 2-core machine a run
-takes about 40 s, plus about half a second for each crash.  So that a
+takes about 45 s, plus about half a second for each crash.  So that a
 loaded machine cannot stretch it without bound, each phase also stops
-when it has used its share of --max-seconds (default 66): the calls it
+when it has used its share of --max-seconds (default 75): the calls it
 made are then the first ones of the same sequence, and it says so.
 Prints TAP; exit status 0 when every test passed.
 
@@ -195,10 +208,33 @@ CREATE TABLE {DATA_SCHEMA}.typed_items AS
 SELECT i AS item_id, (ARRAY['sale', 'new', 'gift', 'eco'])[1 + i % 4 : 2 + i % 3] AS tags,
        ARRAY[sin(i), cos(i), (i % 9)::float8]::real[] AS embedding
 FROM generate_series(1, 40) AS i;
+-- A catalogue of 30 items (i30 never liked) and a log of positives: 40
+-- users, each liking about two thirds of the items of their category,
+-- with the item's columns joined in
+CREATE TABLE {DATA_SCHEMA}.catalogue AS
+SELECT 'i' || i AS item_id, (ARRAY['book', 'film', 'game'])[1 + i % 3] AS item_cat, (i % 7)::float8 AS price
+FROM generate_series(1, 30) AS i;
+CREATE TABLE {DATA_SCHEMA}.likes AS
+SELECT u AS user_id, (ARRAY['book', 'film', 'game'])[1 + u % 3] AS user_cat, c.item_id, c.item_cat, c.price
+FROM generate_series(1, 40) AS u
+JOIN {DATA_SCHEMA}.catalogue c ON c.item_cat = (ARRAY['book', 'film', 'game'])[1 + u % 3]
+WHERE (u * 7 + ascii(right(c.item_id, 1))) % 3 <> 0 AND c.item_id <> 'i30';
 """
 
 # The overrides of the typed models: an integer as a category, a log scale
 TYPED_OVERRIDES = '{"bucket": "categorical", "income": {"scale": "log"}}'
+
+# The models of embedded columns: four of the typed table's categorical
+# columns embedded (text, an integer, an enum, a varchar whose dimension is
+# its vocabulary's size + 2), one one-hot; and users and items embedded in
+# a model trained from positives only.  An embedded column's top_k is set:
+# its default (100,000) would budget its counters at 400 MB.
+EMBED_SOURCE = 'SELECT age, country, bucket, mood, device, code, tags, label FROM mixrec_fuzz_data.typed'
+EMBED_DIMS = '{"country": 3, "bucket": 2, "mood": 3, "device": 4}'
+EMBED_TRANSFORM = ('{"country": {"top_k": 50, "min_frequency": 1}, "bucket": {"kind": "categorical", "top_k": 10}, '
+                   '"mood": {"top_k": 10}, "device": {"top_k": 10}, "code": {"top_k": 10}}')
+IMPLICIT_DIMS = '{"user_id": 3, "item_id": 4}'
+IMPLICIT_TRANSFORM = '{"user_id": {"top_k": 100, "min_frequency": 1}, "item_id": {"top_k": 100, "min_frequency": 1}}'
 
 # Registered models, trained by the role.  Used at set-up (committed) and at
 # the head of every crash file that names one (rolled back there).
@@ -217,9 +253,16 @@ FIXTURE_MODELS = [
     "SELECT 1 FROM mixrec_train('fz_typed_ui', 'SELECT u.age, u.country, i.tags, i.embedding, "
     "(u.user_id + i.item_id) % 2 = 0 AS y FROM mixrec_fuzz_data.typed_users u, mixrec_fuzz_data.typed_items i', "
     "label => 'y', hidden => '{4}', epochs => 1)",
+    # embedded columns; and users and items embedded, from positives only
+    "SELECT 1 FROM mixrec_train('fz_emb', '" + EMBED_SOURCE + "', label => 'label', embed => '" + EMBED_DIMS +
+    "', transform => '" + EMBED_TRANSFORM + "', hidden => '{4}', epochs => 1)",
+    "SELECT 1 FROM mixrec_train('fz_emb_implicit', 'mixrec_fuzz_data.likes', items => 'mixrec_fuzz_data.catalogue', "
+    "item_id => 'item_id', negatives => 2, embed => '" + IMPLICIT_DIMS + "', transform => '" + IMPLICIT_TRANSFORM +
+    "', embed_optimizer => 'lazy', method => 'memory', hidden => '{4}', epochs => 1)",
 ]
 MODEL_NAMES = ['fz_m', 'fz_ui', 'fz_multi']
 TYPED_MODEL_NAMES = ['fz_typed', 'fz_typed_ui']
+EMBED_MODEL_NAMES = ['fz_emb', 'fz_emb_implicit']
 
 
 # --- CRC-32C, to reseal damaged blobs -----------------------------------
@@ -278,8 +321,8 @@ def reseal_state(state):
 # --- typed models: the input transform section, taken apart and put back --
 #
 # A model of typed columns (format version 2, flag 0x4) carries, after alpha,
-# the u32 length T of its transform and 4 reserved bytes; the transform is
-# the last T bytes before the checksum.  Its layout is in the header comment
+# the u32 length T of its transform and E (the numbers in its embedding
+# tables, below); the transform is the last T bytes before the checksum.  Its layout is in the header comment
 # of src/core/transform.c: a section header (columns, inputs), then per
 # column 56 bytes of fixed fields, the name, the type name, and the element
 # statistics (dense) or the vocabulary (categorical, multi-hot): entry ends,
@@ -287,7 +330,7 @@ def reseal_state(state):
 
 COLUMN_FIELDS = '<BBHHHIIIIQQdd'    # 56 bytes, the fixed fields of a column
 KIND_NUMERIC, KIND_BOOLEAN, KIND_CATEGORICAL, KIND_MULTI_HOT, KIND_DENSE, KIND_TIME = range(1, 7)
-FLAG_MISSING, FLAG_LOG, FLAG_DAY_TIME, FLAG_FROM_INTEGER = 0x1, 0x2, 0x4, 0x8
+FLAG_MISSING, FLAG_LOG, FLAG_DAY_TIME, FLAG_FROM_INTEGER, FLAG_EMBED = 0x1, 0x2, 0x4, 0x8, 0x10
 
 
 def transform_at(blob):
@@ -335,6 +378,8 @@ def column_width(c):
     missing = 1 if c['flags'] & FLAG_MISSING else 0
     if c['kind'] in (KIND_NUMERIC, KIND_BOOLEAN):
         return 1 + missing
+    if c['kind'] == KIND_CATEGORICAL and c['flags'] & FLAG_EMBED:
+        return c['length']
     if c['kind'] in (KIND_CATEGORICAL, KIND_MULTI_HOT):
         return len(c['entries']) + 2
     if c['kind'] == KIND_DENSE:
@@ -349,7 +394,7 @@ def encode_transform(columns, input_dim=None):
     the byte order recomputed; and its fields as (offset, struct format) for
     patching one"""
     widths = [column_width(c) for c in columns]
-    out = bytearray(struct.pack('<II', len(columns), sum(widths) if input_dim is None else input_dim))
+    out = bytearray(struct.pack('<II', len(columns), (sum(widths) if input_dim is None else input_dim) % 2**32))
     fields = [(0, '<I'), (4, '<I')]
     position = 0
     for c, width in zip(columns, widths):
@@ -388,6 +433,98 @@ def with_transform(blob, section):
     struct.pack_into('<I', b, at, len(section))
     struct.pack_into('<I', b, 12, len(b))
     return reseal_model(bytes(b))
+
+
+# --- models with embedded columns: E, the tables, the lazy flag -----------
+#
+# An embedded column is a categorical column with flag 0x10, whose L is its
+# dimensions and its width L.  Its model keeps in the 4 bytes after the
+# transform's length E, the numbers in one model's tables; each parameter
+# array (open, commercial, and with optimiser state their Adam moments
+# m_open, v_open, m_commercial, v_commercial) is the MLP's parameters
+# followed by the tables, in column order, [V + 2][L] each; the optimiser
+# settings hold the lazy flag in the 4 bytes after the kind.  The layout is
+# in the header comment of src/core/model_format.c.
+
+MAX_FORGED_TABLE_FLOATS = 1 << 16   # per parameter array; beyond, a forgery keeps the old arrays
+
+
+def model_layout(blob):
+    """Where a valid model's fields are: E, the optimiser's kind, the
+    parameter arrays; and the count of the MLP's parameters"""
+    flags, k = struct.unpack_from('<I', blob, 8)[0], struct.unpack_from('<I', blob, 16)[0]
+    dims = struct.unpack_from('<%dI' % (k + 2), blob, 20)
+    at = 20 + 4 * (k + 2) + 8
+    layout = {'flags': flags, 'dims': dims, 'E': 0, 'e_at': None, 'opt_at': None}
+    if flags & 0x4:
+        layout['e_at'] = at + 4
+        layout['E'], = struct.unpack_from('<I', blob, at + 4)
+        at += 8
+    if flags & 0x2:
+        layout['opt_at'] = at
+        at += 56
+    if flags & 0x1:
+        at += 8 * dims[0]
+    layout['mlp'] = sum(dims[i] * dims[i + 1] + dims[i + 1] for i in range(k + 1))
+    p = layout['mlp'] + layout['E']
+    layout['arrays'] = [at + 4 * p * j for j in range(6 if flags & 0x2 else 2)]
+    return layout
+
+
+def is_embedded(c):
+    return c['kind'] == KIND_CATEGORICAL and bool(c['flags'] & FLAG_EMBED)
+
+
+def embedded_columns(blob, layout):
+    """The transform's columns of a valid model, each embedded one with its
+    tables (one list of numbers per parameter array) and their shape"""
+    columns = parse_transform(blob)
+    off = layout['mlp']
+    for c in columns:
+        if is_embedded(c):
+            rows, dim = len(c['entries']) + 2, c['length']
+            c['shape'] = (rows, dim)
+            c['tables'] = [list(struct.unpack_from('<%df' % (rows * dim), blob, at + 4 * off))
+                           for at in layout['arrays']]
+            off += rows * dim
+    return columns
+
+
+def embedded_tables(rng, columns, arrays):
+    """Tables for these columns, one list per parameter array: the old ones
+    where a column had them, cut or extended to its shape (new parameters
+    drawn from N(0, 1), new moments 0); None when too large to send"""
+    tables = [[] for _ in range(arrays)]
+    for c in columns:
+        if not is_embedded(c):
+            continue
+        rows, dim = len(c['entries']) + 2, c['length']
+        if rows * dim + len(tables[0]) > MAX_FORGED_TABLE_FLOATS:
+            return None
+        old_rows, old_dim = c.get('shape', (0, 0))
+        for j in range(arrays):
+            old = c.get('tables', [[]] * arrays)[j]
+            for r in range(rows):
+                for d in range(dim):
+                    if r < old_rows and d < old_dim:
+                        tables[j].append(old[r * old_dim + d])
+                    else:
+                        tables[j].append(round(rng.gauss(0, 1), 3) if j < 2 else 0.0)
+    return tables
+
+
+def with_embedded(blob, section, tables):
+    """A model with another transform section and other tables (one list
+    per parameter array, E numbers each), E, lengths and checksum made to fit"""
+    layout = model_layout(blob)
+    e = len(tables[0])
+    out = bytearray(blob[:layout['arrays'][0]])
+    struct.pack_into('<II', out, layout['e_at'] - 4, len(section), e)
+    for at, table in zip(layout['arrays'], tables):
+        out += blob[at:at + 4 * layout['mlp']] + struct.pack('<%df' % e, *table)
+    out += section + b'\0\0\0\0'
+    struct.pack_into('<I', out, 12, len(out))
+    return reseal_model(bytes(out))
 
 
 # --- SQL literals ----------------------------------------------------------
@@ -434,12 +571,13 @@ ENTRY_BYTES = [b'\xff', b'fr\xff', b'\xc3', b'\xed\xa0\x80', b'', b'x' * 1024, b
 class Gen:
     """Random and edge SQL arguments, from one seeded generator"""
 
-    def __init__(self, rng, models, states, export_json, typed=None):
+    def __init__(self, rng, models, states, export_json, typed=None, embedded=None):
         self.r = rng
         self.models = models          # {label: bytes} of valid models
         self.states = states          # {label: bytes} of valid training states
         self.export_json = export_json
         self.typed = typed            # valid typed models, their states and columns
+        self.embedded = embedded      # valid models of embedded columns, a state, their columns
 
     def pick(self, seq):
         return self.r.choice(seq)
@@ -844,6 +982,15 @@ class Gen:
     def typed_import_json(self):
         """The interchange JSON of a typed model, its transform damaged"""
         d = json.loads(self.typed['exports'][self.pick(sorted(self.typed['exports']))])
+        self.damage_transform_json(d)
+        text = json.dumps(d)
+        if len(text) > 1 << 21:
+            # a long vocabulary copied into many columns: too big to send
+            return self.typed_import_json()
+        return lit_text(text) + '::jsonb'
+
+    def damage_transform_json(self, d):
+        """Damage the transform of an interchange JSON, one to three times"""
         t = d.get('transform')
         bad = [None, 0, -1, 1, 2, 65534, 65535, 65536, 2**31, 2**32, 2**63, 2**64, 1e308, 0.5, -0.0, 'x', '', [],
                {}, True, False, [1], [None], ['a', 'a'], 'numeric', 'categorical', 'multi_hot', 'NaN', 'Infinity',
@@ -921,11 +1068,6 @@ class Gen:
                 # position, width, rows and NULLs, statistics
                 key = self.pick(['position', 'width', 'rows', 'nulls', 'mean', 'std', 'missing'])
                 c[key] = self.pick(bad + [c.get(key, 0) + 1 if isinstance(c.get(key), int) else 1])
-        text = json.dumps(d)
-        if len(text) > 1 << 21:
-            # a long vocabulary copied into many columns: too big to send
-            return self.typed_import_json()
-        return lit_text(text) + '::jsonb'
 
     def typed_state(self):
         """A training state of a typed model: valid, with its embedded
@@ -943,6 +1085,352 @@ class Gen:
                 s[128:128 + model_len] = forged
             return reseal_state(bytes(s))
         return self.damage(st, model=False)
+
+    # --- models with embedded columns ------------------------------------
+
+    def embed_model(self):
+        """A model bytea of embedded columns and the label of the valid one
+        it came from: valid, forged with its checksum recomputed (its
+        embeddings, or its transform as a typed model's), or damaged"""
+        label = self.pick(sorted(self.embedded['models']))
+        blob = self.embedded['models'][label]
+        roll = self.r.random()
+        if roll < 0.12:
+            return lit_bytea(blob), label
+        if roll < 0.8:
+            return lit_bytea(self.forge_embedded(blob)), label
+        if roll < 0.88:
+            return lit_bytea(self.forge_typed(blob)), label
+        if roll < 0.95:
+            return lit_bytea(self.damage(blob, model=True)), label
+        # a typed model without embedded columns that claims tables, or lazy ones
+        b = bytearray(self.typed['models'][self.pick(['trained', 'fitted', 'prepared'])])
+        layout = model_layout(b)
+        if layout['opt_at'] is not None and self.chance(0.5):
+            struct.pack_into('<I', b, layout['opt_at'] + 4, self.pick([1, 2, 0xFFFFFFFF]))
+        else:
+            struct.pack_into('<I', b, layout['e_at'], self.pick([1, 2, 4, len(b), 0xFFFFFFFF]))
+        return lit_bytea(reseal_model(bytes(b))), 'trained'
+
+    def forge_embedded(self, blob, same_length=False):
+        """A model of embedded columns with E, the lazy flag, a number of a
+        table or of its moments, or the transform's embedded columns (the
+        flag, dimensions, vocabularies) changed, every checksum recomputed;
+        unless same_length, with E, the tables and every length made to fit
+        the new transform (mostly), so the checks behind them are reached"""
+        layout = model_layout(blob)
+        b = bytearray(blob)
+        e = layout['E']
+        what = self.r.randrange(4 if same_length else 9)
+        if what == 0:
+            # E alone
+            shapes = [c['shape'] for c in embedded_columns(blob, layout) if is_embedded(c)] or [(1, 1)]
+            rows, dim = self.pick(shapes)
+            struct.pack_into('<I', b, layout['e_at'], self.pick([
+                0, 1, e - 1, e + 1, 2 * e, e // 2, e - rows * dim, e + dim, e - dim, 0x7FFFFFFF, 0xFFFFFFFF,
+                64 << 20, (64 << 20) + 1]) % 2**32)
+            return reseal_model(bytes(b))
+        if what == 1 and layout['opt_at'] is not None:
+            # the lazy flag flipped or out of range; with it, sometimes the kind
+            lazy, = struct.unpack_from('<I', b, layout['opt_at'] + 4)
+            struct.pack_into('<I', b, layout['opt_at'] + 4, self.pick([lazy ^ 1, lazy ^ 1, lazy ^ 1, 2, 0x80000000,
+                                                                       0xFFFFFFFF]))
+            if self.chance(0.2):
+                struct.pack_into('<I', b, layout['opt_at'], self.pick([0, 1, 2]))
+            return reseal_model(bytes(b))
+        if what <= 2:
+            # numbers of the tables (or of their moments): NaN, infinite,
+            # the largest float, a denormal, negative (a negative second moment)
+            arrays = layout['arrays']
+            for _ in range(self.r.randint(1, 2)):
+                at = self.pick(arrays) + 4 * (layout['mlp'] + (self.r.randrange(e) if e else 0))
+                struct.pack_into('<I', b, at, self.pick([
+                    0x7FC00000, 0xFFC00000, 0x7FA00000, 0x7F800000, 0xFF800000, 0x7F7FFFFF, 0xFF7FFFFF,
+                    0x00000001, 0x80000000, 0xBF800000, 0x7149F2CA]))
+            return reseal_model(bytes(b))
+        columns = embedded_columns(blob, layout)
+        categorical = [c for c in columns if c['kind'] == KIND_CATEGORICAL]
+        embedded = [c for c in columns if is_embedded(c)]
+        if what == 3 or (what == 4 and categorical):
+            # the embed flag toggled: an embedded column one-hot, a one-hot
+            # one embedded, mostly with the dimension that keeps its width
+            c = self.pick(categorical or columns)
+            c['flags'] ^= FLAG_EMBED
+            if same_length:
+                pass
+            elif is_embedded(c):
+                c['length'] = len(c['entries']) + 2 if self.chance(0.6) else \
+                    self.pick([0, 1, 2, 1024, 1025, 65536, 0xFFFFFFFF])
+            elif self.chance(0.8):
+                c['length'] = 1
+        elif what == 5 and embedded:
+            # dimensions: one column's to an edge value, or two columns
+            # trading some, so the inputs stay the model's
+            c = self.pick(embedded)
+            others = [o for o in embedded if o is not c]
+            if others and self.chance(0.5):
+                o = self.pick(others)
+                d = self.pick([1, -1, 2, c['length'], -o['length'], 1024 - c['length'], 1025 - c['length']])
+                c['length'] += d
+                o['length'] -= d
+            else:
+                c['length'] = self.pick([0, 1, 1024, 1025, 4096, 65536, 0xFFFFFFFF, c['length'] + 1,
+                                         c['length'] - 1])
+        elif what == 6 and embedded:
+            # the vocabulary of an embedded column: entries added or removed
+            # (its tables' rows with them), one twice, one too long or invalid
+            c = self.pick(embedded)
+            roll = self.r.random()
+            if roll < 0.4:
+                n = self.pick([1, 2, 100, 1000])
+                c['entries'] += [b'zz%d' % i for i in range(n)]
+                c['counts'] += [1] * n
+            elif roll < 0.7:
+                n = self.pick([1, len(c['entries'])])
+                del c['entries'][len(c['entries']) - n:], c['counts'][len(c['counts']) - n:]
+            elif c['entries']:
+                i = self.r.randrange(len(c['entries']))
+                c['entries'][i] = self.pick(ENTRY_BYTES + [self.pick(c['entries'])])
+        else:
+            # another change to the transform's columns, the tables kept
+            # right for what the columns then say
+            self.rewrite_columns(columns, False)
+        dim = layout['dims'][0] if self.chance(0.85) else None
+        section, fields = encode_transform(columns, dim)
+        if same_length:
+            if len(section) != len(blob) - 4 - transform_at(blob)[1]:
+                return reseal_model(bytes(b))
+            return with_transform(blob, section)
+        if self.chance(0.1):
+            section = self.patch_field(section, fields)
+        tables = embedded_tables(self.r, columns, len(layout['arrays'])) if self.chance(0.85) else None
+        if tables is None:
+            # E and the arrays as they were
+            return with_transform(blob, section)
+        return with_embedded(blob, section, tables)
+
+    def embed_state(self):
+        """A training state of a model of embedded columns: valid, with its
+        model forged in place (E, the lazy flag, a table's number, the embed
+        flag; every checksum recomputed), or damaged"""
+        st = self.embedded['state']
+        roll = self.r.random()
+        if roll < 0.2:
+            return st
+        if roll < 0.8:
+            s = bytearray(st)
+            model_len, = struct.unpack_from('<I', s, 16)
+            forged = self.forge_embedded(bytes(s[128:128 + model_len]), same_length=True)
+            if len(forged) == model_len:
+                s[128:128 + model_len] = forged
+            return reseal_state(bytes(s))
+        return self.damage(st, model=False)
+
+    def embed_import_json(self):
+        """The interchange JSON of a model of embedded columns, damaged (its
+        tables, its transform's "embed" keys, its transform, its other
+        keys), or changed consistently (an embedding's dimension, a
+        vocabulary); and the label of the model it came from"""
+        label = self.pick(sorted(self.embedded['exports']))
+        d = json.loads(self.embedded['exports'][label])
+        for _ in range(self.r.randint(1, 2)):
+            roll = self.r.random()
+            if roll < 0.3:
+                self.damage_embed_table(d)
+            elif roll < 0.5:
+                self.damage_embed_key(d)
+            elif roll < 0.68:
+                self.resize_embed_json(d)
+            elif roll < 0.82:
+                self.change_embed_vocabulary(d)
+            elif roll < 0.93:
+                self.damage_transform_json(d)
+            else:
+                self.damage_json(d)
+        text = json.dumps(d)
+        if len(text) > 1 << 21:
+            return self.embed_import_json()
+        return lit_text(text) + '::jsonb', label
+
+    @staticmethod
+    def json_columns(d):
+        t = d.get('transform')
+        if not isinstance(t, dict) or not isinstance(t.get('columns'), list):
+            return []
+        return [c for c in t['columns'] if isinstance(c, dict)]
+
+    @staticmethod
+    def json_tables(d, c):
+        """The tables of a column in the JSON's two models, as (side, key)"""
+        name = c.get('name')
+        if not isinstance(name, str):
+            return []
+        return [(d[side], name + '.weight') for side in ('open', 'commercial')
+                if isinstance(d.get(side), dict) and isinstance(d[side].get(name + '.weight'), list)]
+
+    def damage_embed_table(self, d):
+        """One table of the export: a row more or less, a row of another
+        length, a bad number, another shape or type, the key gone, renamed,
+        or another column's"""
+        sides = [d[s] for s in ('open', 'commercial') if isinstance(d.get(s), dict)]
+        if not sides:
+            return
+        side = self.pick(sides)
+        keys = sorted(k for k in side if k.endswith('.weight') and not k.split('.')[0].isdigit()) or sorted(side)
+        if not keys:
+            return
+        key = self.pick(keys)
+        t = side[key]
+        bad = [None, 'NaN', 'Infinity', '-Infinity', 'x', '1', 1e39, -1e39, 3.4028235e38, 3.5e38, 5e-324, 1e-46,
+               True, [], {}, [1], 2**64, -0.0]
+        what = self.r.randrange(9)
+        if not isinstance(t, list) or not t or what == 0:
+            side[key] = self.pick([None, [], {}, 1, 'x', [[]], [[None]], t[0] if isinstance(t, list) and t else t,
+                                   [t], [r + r for r in t if isinstance(r, list)] if isinstance(t, list) else t])
+        elif what == 1:
+            t.pop(self.r.randrange(len(t)))
+        elif what == 2:
+            t.insert(self.r.randrange(len(t) + 1), list(t[-1]) if isinstance(t[-1], list) else t[-1])
+        elif what == 3:
+            row = self.pick(t)
+            if isinstance(row, list):
+                if row and self.chance(0.5):
+                    row.pop()
+                else:
+                    row.append(0.5)
+        elif what == 4:
+            row = self.pick(t)
+            if isinstance(row, list) and row:
+                row[self.r.randrange(len(row))] = self.pick(bad)
+        elif what == 5:
+            del side[key]
+        elif what == 6:
+            name = key[:-len('.weight')]
+            side[self.pick(['nosuch.weight', key + ' ', key.upper(), name + '.bias', 'age.weight', 'tags.weight',
+                            'code.weight', '.weight', 'weight', key + '.weight', '99.weight', 'user_cat.weight',
+                            'label.weight'])] = t
+            if self.chance(0.5):
+                del side[key]
+        elif what == 7 and len(keys) > 1:
+            other = self.pick([k for k in keys if k != key])
+            side[key], side[other] = side[other], side[key]
+        else:
+            # the same table in both models, or one model's tables all gone
+            for s in sides:
+                if self.chance(0.5):
+                    s[key] = t
+                elif s is not side:
+                    for k in keys:
+                        s.pop(k, None)
+
+    def damage_embed_key(self, d):
+        """The "embed" key of the transform's columns: out of range, of
+        another type, gone, on a column that is not embedded (with tables or
+        without), or the width and position of an embedded column"""
+        columns = self.json_columns(d)
+        if not columns:
+            return
+        embedded = [c for c in columns if 'embed' in c]
+        what = self.r.randrange(5)
+        if what == 0 and embedded:
+            c = self.pick(embedded)
+            c['embed'] = self.pick([0, -1, 1025, 1024, 2**31, 2**32, -2**31, '4', 4.5, 4.0, None, True, [], {},
+                                    [4], 1e308, c['embed'] + 1 if isinstance(c['embed'], int) else 1])
+        elif what == 1 and embedded:
+            c = self.pick(embedded)
+            del c['embed']
+            if self.chance(0.5) and isinstance(c.get('vocabulary'), list):
+                c['width'] = len(c['vocabulary']) + 2
+        elif what == 2:
+            # a column that is not embedded gets a dimension: its width, or not
+            c = self.pick([c for c in columns if 'embed' not in c] or columns)
+            n = len(c['vocabulary']) + 2 if isinstance(c.get('vocabulary'), list) else 1
+            dim = self.pick([c.get('width', 1), c.get('width', 1), n, 1, 3])
+            c['embed'] = dim
+            if self.chance(0.6) and isinstance(c.get('name'), str) and isinstance(dim, int) and 0 < dim <= 64:
+                for side in ('open', 'commercial'):
+                    if isinstance(d.get(side), dict):
+                        d[side][c['name'] + '.weight'] = [[0.25] * dim for _ in range(n)]
+        else:
+            c = self.pick(embedded or columns)
+            key = self.pick(['width', 'position', 'kind', 'from_integer', 'missing'])
+            old = c.get(key)
+            c[key] = self.pick([0, -1, 1024, 1025, 2**31, 'multi_hot', 'numeric', True, None] +
+                               ([old + 1, old - 1] if isinstance(old, int) and not isinstance(old, bool) else []))
+
+    def resize_embed_json(self, d):
+        """An embedded column's dimension changed with all that follows from
+        it: its width, the positions after it, input_dim, the
+        standardisation, the first layer's columns and its tables"""
+        columns = self.json_columns(d)
+        embedded = [c for c in columns if isinstance(c.get('embed'), int) and not isinstance(c.get('embed'), bool)
+                    and isinstance(c.get('position'), int)]
+        if not embedded:
+            return
+        c = self.pick(embedded)
+        old, p = c['embed'], c['position']
+        new = self.pick([1, 2, old + 1, old - 1, 1024, 1025, 0, -1, 4096])
+        delta = new - old
+        c['embed'] = c['width'] = new
+
+        def refit(vec, fill):
+            if not isinstance(vec, list):
+                return vec
+            if delta > 0:
+                return vec[:p + old] + [fill] * delta + vec[p + old:]
+            return vec[:p + max(new, 0)] + vec[p + old:]
+
+        for o in columns:
+            if o is not c and isinstance(o.get('position'), int) and o['position'] > p:
+                o['position'] += delta
+        if isinstance(d.get('input_dim'), int):
+            d['input_dim'] += delta
+        st = d.get('standardize')
+        if isinstance(st, dict):
+            st['mean'], st['std'] = refit(st.get('mean'), 0), refit(st.get('std'), 1)
+        for side in ('open', 'commercial'):
+            layer = d.get(side, {}).get('0.weight') if isinstance(d.get(side), dict) else None
+            if isinstance(layer, list):
+                d[side]['0.weight'] = [refit(row, 0) for row in layer]
+        for side, key in self.json_tables(d, c):
+            side[key] = [(row + [0.125] * max(delta, 0))[:max(new, 0)] if isinstance(row, list) else row
+                         for row in side[key]]
+
+    def change_embed_vocabulary(self, d):
+        """An embedded column's vocabulary and counts with entries added or
+        removed, and mostly its tables' rows with them (the last two rows
+        stay the out-of-vocabulary and NULL rows); or an entry twice, too
+        long, of another type; or 65,535 entries, more than a one-hot
+        column may have"""
+        embedded = [c for c in self.json_columns(d) if 'embed' in c and isinstance(c.get('vocabulary'), list)
+                    and isinstance(c.get('counts'), list)]
+        if not embedded:
+            return
+        c = self.pick(embedded)
+        v, n = c['vocabulary'], c['counts']
+        dim = c['embed'] if isinstance(c['embed'], int) and 0 < c['embed'] <= 64 else 1
+        roll = self.r.random()
+        if roll < 0.4:
+            k = self.pick([1, 2, 100])
+            v += ['zz%d' % i for i in range(k)]
+            n += [1] * k
+        elif roll < 0.65:
+            k = self.pick([1, len(v)])
+            del v[len(v) - k:], n[len(n) - k:]
+        elif roll < 0.7 and dim <= 2:
+            c['vocabulary'] = v = ['v%d' % i for i in range(65535)]
+            c['counts'] = n = [1] * 65535
+        elif roll < 0.85 and v:
+            v[self.r.randrange(len(v))] = self.pick([v[0], '', 'x' * 1025, 'é' * 513, 1, None, ['a'], '\u0000'])
+            return
+        else:
+            v.reverse()
+            return
+        if self.chance(0.85):
+            for side, key in self.json_tables(d, c):
+                t = side[key]
+                keep = min(len(v), max(0, len(t) - 2))
+                side[key] = t[:keep] + [[0] * dim for _ in range(len(v) - keep)] + t[-2:]
 
     def options(self):
         """A jsonb options argument for mixrec_fit"""
@@ -1931,6 +2419,503 @@ def typed_serve(g):
          lambda: typed_mode(g)])]
 
 
+# --- embedded columns and training from positives only ------------------------
+
+# Where the rows of each model of embedded columns come from: FROM items
+# (%d: how many rows), and a label
+EMBED_ROWS = {
+    'typed': (['mixrec_fuzz_data.typed t WHERE t.id <= %d'] * 4 +
+              ['mixrec_fuzz_data.typed_odd t WHERE t.id <= %d', 'mixrec_fuzz_data.typed_toast t WHERE t.id <= %d'],
+              't.label::int::float8'),
+    'likes': (['mixrec_fuzz_data.likes t WHERE t.user_id <= %d'] * 4 + [
+        "(SELECT -user_id AS user_id, user_cat, item_id || 'x' AS item_id, item_cat, price "
+        "FROM mixrec_fuzz_data.likes) t WHERE t.user_id >= -%d",
+        "(SELECT NULL::int AS user_id, NULL::text AS user_cat, NULL::text AS item_id, item_cat, 'NaN'::float8 AS price "
+        "FROM mixrec_fuzz_data.likes LIMIT %d) t",
+        "(SELECT user_id::text AS user_id, user_cat, item_id, item_cat, price FROM mixrec_fuzz_data.likes "
+        "WHERE user_id <= %d) t",
+        "(SELECT 2147483647 AS user_id, user_cat, repeat(item_id, 600) AS item_id, item_cat, price "
+        "FROM mixrec_fuzz_data.likes LIMIT %d) t"],
+        '(t.price > 3)::int::float8'),
+}
+# Values no vocabulary has, or barely: case, spaces, integers' other texts,
+# ids of the catalogue never liked, long and odd texts
+ODD_VALUES = ['atlantis', '', ' fr', 'fr ', 'FR', '01', '-0', '1.0', '+1', '1e0', 'i0', 'i30', 'i031', 'a', 'a ',
+              'é' * 600, 'x' * 1025, '\t', 'NaN', 'null', None]
+
+
+def embed_rows(g, label):
+    """FROM items and a label for rows of a model's columns"""
+    froms, y = EMBED_ROWS['likes' if label == 'implicit' else 'typed']
+    return g.pick(froms) % g.pick([1, 2, 3, 8]), y
+
+
+def embed_column(g, label):
+    """A column name for mixrec_embeddings or mixrec_similar: mostly an
+    embedded one, else one that is not embedded, or none of the model's"""
+    roll = g.r.random()
+    if roll < 0.6:
+        return lit_text(g.pick(sorted(g.embedded['vocab'][label])))
+    if roll < 0.8:
+        return lit_text(g.pick(g.embedded['others'][label]))
+    return g.pick(['NULL::text', "repeat('x', 64)", "repeat('é', 100)"] + [lit_text(t) for t in [
+        'nosuch', '', 'COUNTRY', 'country ', '"country"', 'country.weight', 'user_id', 'item_id', 'é', '0',
+        'open', 'bucket', 'label']])
+
+
+def embed_value(g, label, column):
+    """A value for mixrec_similar: mostly an entry of the column's
+    vocabulary (or another column's), else an odd one"""
+    vocab = g.embedded['vocab'][label]
+    name = column[1:-1].replace("''", "'") if column.startswith("'") else None
+    entries = vocab.get(name) or vocab[g.pick(sorted(vocab))]
+    if entries and g.chance(0.6):
+        return lit_text(g.pick(entries))
+    if g.chance(0.1):
+        return "repeat('x', 100000)"
+    return lit_text(g.pick(ODD_VALUES))
+
+
+def embed_k(g, label):
+    n = max(len(e) for e in g.embedded['vocab'][label].values())
+    return g.pick(['1', '2', '3', '10', '10', '10000', '10001', '0', '-1', 'NULL', '2147483647', '-2147483648',
+                   str(n), str(n - 1), str(n + 1)])
+
+
+def embed_read(g, m, label, by_name=False):
+    """A call of mixrec_embeddings or mixrec_similar; by name, with a version"""
+    version = [g.pick(['NULL::int', 'NULL::int', 'NULL::int', '1', '2', '0', '-1', '2147483647'])] if by_name else []
+    column = embed_column(g, label)
+    if g.chance(0.45):
+        special = [g.pick(['true', 'false', 'NULL'])] if g.chance(0.6) else []
+        if by_name and special and not version:
+            version = ['NULL::int']
+        return "SELECT count(*), sum(cardinality(open)), sum(cardinality(commercial)), count(value) " \
+               "FROM mixrec_embeddings(%s)" % ', '.join([m, column] + version + special)
+    if g.chance(0.15):
+        # many values in one query: a call per row
+        return "SELECT count(*), sum(s.similarity) FROM (VALUES (%s), (%s), (%s)) v(x), " \
+               "LATERAL mixrec_similar(%s, %s, v.x, %s) s" % (
+                   embed_value(g, label, column), embed_value(g, label, column), embed_value(g, label, column),
+                   m, column, embed_k(g, label))
+    args = [m, column, embed_value(g, label, column)]
+    if g.chance(0.8):
+        args.append(embed_k(g, label))
+        if g.chance(0.6):
+            args.append(typed_mode(g))
+    if by_name and g.chance(0.5):
+        args += ['10', "'blend'"][len(args) - 3:] + version
+    return "SELECT count(*), sum(similarity), min(similarity), max(length(value)) FROM mixrec_similar(%s)" % \
+        ', '.join(args)
+
+
+def embed_fit_options(g):
+    if g.chance(0.3):
+        return g.options()
+    return lit_jsonb({'batch_size': g.pick([1, 2, 8]), 'pool_batches': g.pick([1, 2]),
+                      'embed_optimizer': g.pick(['auto', 'dense', 'lazy', 'lazy', 'sparse', '', None, 1])})
+
+
+def embed_use(g, m, label):
+    """A call of a function that reads a model of embedded columns"""
+    from_, y = embed_rows(g, label)
+    roll = g.r.random()
+    if roll < 0.16:
+        return g.pick(["SELECT mixrec_info(%s)" % m, "SELECT length(mixrec_export(%s)::text)" % m,
+                       "SELECT count(*), sum(inputs) FROM mixrec_feature_info(%s)" % m,
+                       "SELECT mixrec_export(mixrec_import(mixrec_export(%s))) = mixrec_export(%s)" % (m, m)])
+    if roll < 0.5:
+        return embed_read(g, m, label)
+    if roll < 0.75:
+        fn = g.pick(['mixrec_score', 'mixrec_score', 'mixrec_score_all', 'mixrec_transform'])
+        extra = ', %s' % typed_mode(g) if fn != 'mixrec_transform' and g.chance(0.3) else ''
+        return "SELECT %s(%s, t%s) FROM %s" % (fn, m, extra, from_)
+    return "SELECT length(%s(%s, t, %s, 1, NULL, %s)) FROM %s" % (
+        g.pick(['mixrec_fit', 'mixrec_fit_state']), m, y, embed_fit_options(g), from_)
+
+
+def embed_continue(g, start, label, name='fz_et'):
+    """Training continued from a (forged) model of embedded columns"""
+    if label == 'implicit':
+        src = "'mixrec_fuzz_data.likes', items => 'mixrec_fuzz_data.catalogue', item_id => 'item_id', negatives => 2"
+    else:
+        src = "%s, label => 'label'" % lit_text(EMBED_SOURCE)
+    return "SELECT * FROM mixrec_train('%s', %s, %s, epochs => 1, batch_size => %s, method => %s, " \
+           "embed_optimizer => %s%s)" % (
+               name, src, start, g.pick(['8', '32', '1']), g.pick(["'memory'", "'stream'"]),
+               g.text(['auto', 'dense', 'lazy'], 0.9),
+               g.pick(['', '', ', validation_fraction => 0', ", embed => '{\"country\": 2}'"]))
+
+
+PARALLEL_SETTINGS = ["SET LOCAL max_parallel_workers_per_gather = 2", "SET LOCAL parallel_setup_cost = 0",
+                     "SET LOCAL parallel_tuple_cost = 0", "SET LOCAL min_parallel_table_scan_size = 0"]
+
+
+def embed_serve(g):
+    """mixrec_recommend, mixrec_predict, mixrec_evaluate and
+    mixrec_evaluate_ranking with the registered models of embedded columns:
+    sane arguments, up to three of them odd (ids never seen, NULL, of
+    another type; catalogues of duplicate, unseen or missing items)"""
+    users = lambda: lit_text(g.pick([
+        "SELECT -1 AS user_id, 'book' AS user_cat", 'SELECT NULL::int AS user_id, NULL::text AS user_cat',
+        'SELECT DISTINCT user_id::text AS user_id, user_cat FROM mixrec_fuzz_data.likes',
+        "SELECT 2147483647 AS user_id, 'x' AS user_cat", 'mixrec_fuzz_data.typed_users',
+        'SELECT DISTINCT user_id, user_cat, 1.0::float8 AS price FROM mixrec_fuzz_data.likes',
+        'SELECT user_id, user_cat FROM mixrec_fuzz_data.likes', 'mixrec_fuzz_data.likes']))
+    items = lambda: lit_text(g.pick([
+        'SELECT * FROM mixrec_fuzz_data.catalogue UNION ALL SELECT * FROM mixrec_fuzz_data.catalogue',
+        "SELECT 'zz' || g AS item_id, 'book' AS item_cat, 1.0::float8 AS price FROM generate_series(1, 2000) g",
+        'SELECT NULL::text AS item_id, item_cat, price FROM mixrec_fuzz_data.catalogue',
+        'SELECT * FROM mixrec_fuzz_data.catalogue WHERE false', 'SELECT item_id, item_cat FROM mixrec_fuzz_data.catalogue',
+        "SELECT item_id, item_cat, 'NaN'::float8 AS price FROM mixrec_fuzz_data.catalogue", 'mixrec_fuzz_data.typed_items']))
+    model = lambda: g.text(EMBED_MODEL_NAMES + ['fz_typed', 'fz_m'], 0.9)
+    roll = g.r.random()
+    if roll < 0.35:
+        return "SELECT count(*), max(rank), sum(score) FROM mixrec_recommend(%s)" % sane_with_random(
+            g, ["'fz_emb_implicit'", "'SELECT DISTINCT user_id, user_cat FROM mixrec_fuzz_data.likes'",
+                "'mixrec_fuzz_data.catalogue'", "'user_id'", "'item_id'", 'NULL', 'NULL', '3', 'NULL', "'blend'"],
+            [model, users, items, lambda: g.pick(["'user_cat'", "'item_id'", expr(g)]),
+             lambda: g.pick(["'item_cat'", "'user_id'", expr(g)]), lambda: g.pick(["'user_cat'", "'user_id'"]),
+             lambda: g.pick(["'item_cat, price'", "'item_id'"]), g.int_,
+             lambda: g.pick(["'SELECT user_id, item_id FROM mixrec_fuzz_data.likes'", "'mixrec_fuzz_data.likes'",
+                             "'SELECT 1, 2'", "'SELECT item_id, user_id FROM mixrec_fuzz_data.likes'"]),
+             lambda: typed_mode(g)])
+    if roll < 0.55:
+        return "SELECT count(*), sum(score) FROM mixrec_predict(%s)" % sane_with_random(
+            g, ["'fz_emb_implicit'", "'mixrec_fuzz_data.likes'", "'item_id'", 'NULL', "'blend'"],
+            [model, lambda: g.pick([users(), items(), "'mixrec_fuzz_data.typed'", lit_text(EMBED_SOURCE)]),
+             lambda: g.pick(["'user_id'", "'price'", "'label'", expr(g)]), lambda: g.pick(["'user_id, item_id'", "'age'"]),
+             lambda: typed_mode(g)])
+    if roll < 0.75:
+        return "SELECT count(*), sum(value) FROM mixrec_evaluate(%s)" % sane_with_random(
+            g, ["'fz_emb'", "'mixrec_fuzz_data.typed'", 'NULL', "'label'", 'NULL', "'bucket'", '10'],
+            [model, lambda: g.pick(["'mixrec_fuzz_data.typed_odd'", "'mixrec_fuzz_data.typed_toast'",
+                                    "'mixrec_fuzz_data.likes'", lit_text(EMBED_SOURCE)]),
+             lambda: g.pick(["'country'", "'country, bucket'", expr(g)]),
+             lambda: g.pick(["'label'", "'bucket > 1'", "'country'"]), lambda: g.pick(["'shelf'", "'country'"]),
+             lambda: g.pick(["'country'", "'mood'", "'id'", expr(g)]), g.int_])
+    test = lambda: lit_text(g.pick([
+        'SELECT user_id, item_id, user_cat FROM mixrec_fuzz_data.likes WHERE user_id % 3 = 0',
+        "SELECT user_id, 'i30' AS item_id, user_cat FROM mixrec_fuzz_data.likes",
+        "SELECT -user_id AS user_id, item_id, 'x' AS user_cat FROM mixrec_fuzz_data.likes",
+        'SELECT user_id, item_id, user_cat, item_cat FROM mixrec_fuzz_data.likes',
+        'SELECT user_id, NULL::text AS item_id, user_cat FROM mixrec_fuzz_data.likes']))
+    return "SELECT count(*), sum(model), sum(popularity) FROM mixrec_evaluate_ranking(%s)" % sane_with_random(
+        g, ["'fz_emb_implicit'", "'mixrec_fuzz_data.likes'",
+            "'SELECT user_id, item_id, user_cat FROM mixrec_fuzz_data.likes WHERE user_id % 3 = 0'", "'user_id'",
+            "'item_id'", "'mixrec_fuzz_data.catalogue'", '3'],
+        [model, lambda: g.pick([test(), users()]), test, lambda: g.pick(["'user_cat'", "'item_id'"]),
+         lambda: g.pick(["'item_cat'", "'user_id'"]), items, g.int_])
+
+
+def call_embed_models(g):
+    stmts = typed_call_settings(g)
+    roll = g.r.random()
+    if roll < 0.36:
+        m, label = g.embed_model()
+        if g.chance(0.08):
+            # every row, a parallel plan: states with tables combined
+            return PARALLEL_SETTINGS + ["SELECT length(mixrec_fit(%s, t, %s, 1, NULL, %s)) FROM %s t" % (
+                m, EMBED_ROWS['likes' if label == 'implicit' else 'typed'][1], embed_fit_options(g),
+                'mixrec_fuzz_data.likes' if label == 'implicit' else 'mixrec_fuzz_data.typed')]
+        return stmts + [embed_use(g, m, label)]
+    if roll < 0.5:
+        # odd arguments for valid models (and models without embedded
+        # columns), by bytea and by name
+        if g.chance(0.5):
+            name = g.pick(EMBED_MODEL_NAMES * 4 + TYPED_MODEL_NAMES + MODEL_NAMES + ['nope', '', None])
+            label = 'implicit' if name == 'fz_emb_implicit' else 'trained' if name == 'fz_emb' else \
+                g.pick(sorted(g.embedded['models']))
+            return stmts + [embed_read(g, lit_text(name), label, by_name=True)]
+        label = g.pick(sorted(g.embedded['models']))
+        m = lit_bytea(g.embedded['models'][label]) if g.chance(0.8) else g.pick([
+            lit_bytea(g.typed['models'][g.pick(sorted(g.typed['models']))]), lit_bytea(g.models['m4']),
+            'NULL::bytea', "mixrec_init(3)"])
+        return stmts + [embed_read(g, m, label)]
+    if roll < 0.66:
+        # the interchange form, damaged, imported and used
+        j, label = g.embed_import_json()
+        return stmts + [g.pick(["SELECT length(mixrec_import(%s))" % j, embed_use(g, "mixrec_import(%s)" % j, label)])]
+    if roll < 0.75:
+        # the forged model in the registry, read back by name
+        m, label = g.embed_model()
+        name = 'fz_emb_implicit' if label == 'implicit' else 'fz_emb'
+        from_, _ = embed_rows(g, label)
+        stmts += ["SET LOCAL mixrec.train_memory = '64MB'",
+                  "UPDATE mixrec_models SET weights = %s WHERE name = '%s' AND active" % (m, name)]
+        return stmts + [g.pick([
+            "SELECT mixrec_score('%s', t) FROM %s" % (name, from_),
+            embed_read(g, lit_text(name), label, by_name=True),
+            "SELECT count(*) FROM mixrec_feature_info('%s')" % name,
+            "SELECT count(*), sum(bytes) FROM mixrec_model_versions",
+            "SELECT count(*), max(rank) FROM mixrec_recommend('fz_emb_implicit', "
+            "'SELECT DISTINCT user_id, user_cat FROM mixrec_fuzz_data.likes', 'mixrec_fuzz_data.catalogue', "
+            "'user_id', 'item_id', k => 3)",
+            "SELECT count(*) FROM mixrec_predict('%s', %s, 'item_id')" % (name, lit_text(
+                'SELECT * FROM mixrec_fuzz_data.likes' if label == 'implicit' else EMBED_SOURCE.replace(
+                    'SELECT ', 'SELECT id::text AS item_id, ')))
+            if g.chance(0.5) else embed_continue(g, 'warm_start => true', label, name),
+        ])]
+    if roll < 0.83:
+        # training states holding a model of embedded columns, forged
+        st = g.embed_state()
+        kind = g.r.randrange(4)
+        if kind == 0:
+            return stmts + ["SELECT mixrec_state_info(%s)" % lit_bytea(st)]
+        if kind == 1:
+            return stmts + ["SELECT length(mixrec_merge(s)) FROM (VALUES (%s), (%s)) v(s)" % (
+                lit_bytea(st), lit_bytea(g.embed_state()))]
+        stmts.append(forged_aggregate(g, 'f', 'mixrec_fit_accum', 'bytea, record, float8, float8, text, jsonb', st,
+                                      g.pick([None, 'mixrec_fit_final']), g.chance(0.3)))
+        return stmts + ["SELECT length(pg_temp.f(%s, t, t.label::int::float8, 1, NULL, %s)) FROM %s" % (
+            g.pick(['NULL::bytea', g.embed_model()[0]]), embed_fit_options(g), embed_rows(g, 'trained')[0])]
+    if roll < 0.93:
+        return stmts + ["SET LOCAL mixrec.train_memory = '64MB'", embed_serve(g)]
+    # training continued from a forged model
+    m, label = g.embed_model()
+    return stmts + ["SET LOCAL mixrec.train_memory = '64MB'", embed_continue(g, 'initial_model => ' + m, label)]
+
+
+# Sources for embedded columns, and the columns they offer for it: the
+# typed tables, and queries of ids, of many distinct values (more than
+# 10,000: tables stepped lazily on "auto"), of odd types and names, of no
+# rows, and of 33 categorical columns
+EMBED_CATEGORIES = ['country', 'bucket', 'mood', 'device', 'code', 'handle', 'shelf', 'grade', 'Größe',
+                    'odd "name", here']
+EMBED_SOURCES = [
+    (EMBED_SOURCE, ['country', 'bucket', 'mood', 'device', 'code']),
+    ('mixrec_fuzz_data.typed', EMBED_CATEGORIES), ('mixrec_fuzz_data.typed_odd', EMBED_CATEGORIES),
+    ('mixrec_fuzz_data.typed_toast', EMBED_CATEGORIES),
+    ('SELECT country, label FROM mixrec_fuzz_data.typed WHERE false', ['country']),
+    ('SELECT country, bucket, label FROM mixrec_fuzz_data.typed WHERE id = 1', ['country', 'bucket']),
+    ('SELECT md5(id::text) AS token, label::int AS label FROM mixrec_fuzz_data.big', ['token']),
+    ('SELECT (id % 300)::text AS many, id % 7 AS small, label FROM mixrec_fuzz_data.typed', ['many', 'small']),
+    ('SELECT grade, shelf, handle, "Größe", mood, moods, label FROM mixrec_fuzz_data.typed',
+     ['grade', 'shelf', 'handle', 'Größe', 'mood', 'moods']),
+    ('SELECT "odd ""name"", here", code, label FROM mixrec_fuzz_data.typed', ['odd "name", here', 'code']),
+    ('SELECT country AS "0", country AS "2", label FROM mixrec_fuzz_data.typed', ['0', '2']),
+    ('SELECT country, upper(country) AS "Country", label FROM mixrec_fuzz_data.typed', ['country', 'Country']),
+    ('SELECT NULL::text AS country, label FROM mixrec_fuzz_data.typed', ['country']),
+    ("SELECT ''::text AS country, -bucket AS bucket, label FROM mixrec_fuzz_data.typed", ['country', 'bucket']),
+    ('SELECT ' + ', '.join('(id %% %d)::text AS c%d' % (i + 2, i) for i in range(33)) + ', label '
+     'FROM mixrec_fuzz_data.typed', ['c%d' % i for i in range(33)]),
+]
+EMBED_BAD = ['age', 'income', 'premium', 'tags', 'embedding', 'visited_at', 'signup', 'label', 'weight', 'id', 'moods',
+             'nosuch', '', 'COUNTRY', 'country ']
+EMBED_BAD_DIMS = [0, -1, 1025, 65536, 2**31, 2**32, -2**31, 1.5, 4.0, '4', 'x', None, True, [], {}, [4], {'dim': 4},
+                  1e308, 1e-300]
+TOP_K = [10, 10, 50, 300, 0, 1, 65534, 65535, 16777214, 16777215, 2**31 - 1, -1, 1e10]
+SQL_NULL = object()     # an argument that is SQL's NULL, not JSON's null
+
+
+def jsonb_arg(v):
+    return 'NULL' if v is SQL_NULL else lit_jsonb(v)
+
+
+def embed_arguments(g, columns, odd=False):
+    """Values of embed and transform: some of these columns embedded, each
+    with a top_k that keeps its counters small, as its default (100,000)
+    would budget them at 400 MB; if odd, with odd columns, dimensions,
+    top_k and kinds, or not a JSON object"""
+    if odd and g.chance(0.15):
+        return g.pick([SQL_NULL, {}, [], 1, 'country', None, [{'country': 4}], {'country': {'dim': 4}}]), SQL_NULL
+    if 'c32' in columns and (not odd or g.chance(0.8)):
+        d = {'c%d' % i: 1 for i in range(g.pick([32, 33]))}
+    else:
+        d = {}
+        for _ in range(g.r.randint(1, 3)):
+            col = g.pick(EMBED_BAD) if odd and g.chance(0.3) else g.pick(columns)
+            d[col] = g.pick(EMBED_BAD_DIMS + [1024]) if odd and g.chance(0.4) else g.pick([1, 2, 3, 4, 8])
+    t = {}
+    for col in d:
+        if not odd or g.chance(0.9):
+            t[col] = {'top_k': g.pick(TOP_K) if odd and g.chance(0.3) else g.pick(TOP_K[:4])}
+            if g.chance(0.5):
+                t[col]['min_frequency'] = g.pick([1, 1, 5, 1000, 0] if odd else [1, 1, 5])
+            if odd and g.chance(0.1):
+                t[col]['kind'] = g.pick(['numeric', 'multi_hot', 'categorical', 'dense'])
+    if g.chance(0.1):
+        t['bucket'] = 'categorical'
+    return d, t
+
+
+def odd_arguments(g, n):
+    """Which of n arguments of a call are odd: mostly none or one"""
+    return set(g.r.sample(range(n), g.pick([0, 0, 1, 1, 1, 2])))
+
+
+def embed_training(g):
+    """mixrec_train or mixrec_train_model with embedded columns: sane
+    arguments, mostly up to two of them odd"""
+    odd = odd_arguments(g, 6)
+    src, columns = g.pick(EMBED_SOURCES) if 0 in odd else EMBED_SOURCES[0]
+    embed, transform = embed_arguments(g, columns, 1 in odd)
+    exclude = ['id', 'weight'] if src.startswith('mixrec_fuzz_data.') else None
+    optimizer = g.text(['auto', 'dense', 'lazy', 'Lazy', 'sparse'], 0.5) if 3 in odd else \
+        lit_text(g.pick(['auto', 'dense', 'lazy']))
+    method = g.text(['memory', 'stream', 'auto', 'Stream']) if 5 in odd else lit_text(g.pick(['memory', 'stream', 'auto']))
+    if g.chance(0.3):
+        options = {'hidden': g.pick([[4], [], [2, 2]]), 'epochs': 1, 'method': g.pick(['memory', 'stream', 'auto']),
+                   'embed_optimizer': g.pick(['auto', 'dense', 'lazy', 'Lazy', None, 1, []]) if 3 in odd else
+                   g.pick(['auto', 'dense', 'lazy'])}
+        for key, v in (('embed', embed), ('transform', transform), ('exclude', exclude)):
+            if v is not SQL_NULL and v is not None:
+                options[key] = v
+        if 2 in odd:
+            options[g.pick(['exclude', 'features', 'hidden', 'embed'])] = g.pick([['id'], 'x', None, [1], {}, [[4]]])
+        return "SELECT length(weights), metrics IS NULL FROM mixrec_train_model(%s, NULL, 'label', NULL, NULL, %s, " \
+               "%s, %s)" % (lit_text(src), lit_jsonb(options),
+                            lit_bytea(g.embedded['models']['trained']) if 4 in odd else 'NULL',
+                            g.text(['fz_et'], 0.9) if 5 in odd else "'fz_et'")
+    exclude = "ARRAY['id', 'weight']" if exclude else 'NULL'
+    if 2 in odd:
+        exclude = g.pick(TYPED_EXCLUDES + ["NULL, features => 'age'", "NULL, features => 'country, label'",
+                                           "NULL, features => 'country, bucket'"])
+    extra = g.pick(['', '', ', validation_fraction => 0', ', shuffle => false', ', standardize => false',
+                    ", init => 'shared'"])
+    if 4 in odd:
+        extra = g.pick([', warm_start => true', ', initial_model => ' + lit_bytea(g.embedded['models']['trained']),
+                        ", domain => 'country'", ", weight => 'bucket'", ', validation_fraction => 1',
+                        ', patience => 1, epochs => 3'])
+    return "SELECT * FROM mixrec_train(%s, %s, label => 'label', exclude => %s, embed => %s, transform => %s, " \
+           "embed_optimizer => %s, hidden => %s, batch_size => %s, method => %s%s)" % (
+               g.text(['fz_et', 'fz_emb'], 0.9) if 5 in odd else "'fz_et'", lit_text(src), exclude, jsonb_arg(embed),
+               jsonb_arg(transform), optimizer, g.pick(["'{4}'", "'{}'", "'{2,2}'"]),
+               g.pick(['32', '32', '1', '400']), method, extra if 'epochs' in extra else extra + ', epochs => 1')
+
+
+# Sources of positives and item catalogues: odd ids (NULL, unknown, of
+# another type, text of an integer), missing and duplicate columns,
+# duplicate and single items, no items, hostile queries
+IMPLICIT_SOURCES = [
+    'SELECT * FROM mixrec_fuzz_data.likes WHERE false', 'SELECT * FROM mixrec_fuzz_data.likes LIMIT 1',
+    "SELECT * FROM mixrec_fuzz_data.likes WHERE item_id IN ('i1', 'i2')",
+    'SELECT *, 1 AS liked FROM mixrec_fuzz_data.likes',
+    'SELECT user_id, user_cat, NULL::text AS item_id, item_cat, price FROM mixrec_fuzz_data.likes',
+    "SELECT user_id, user_cat, 'nope' AS item_id, item_cat, price FROM mixrec_fuzz_data.likes",
+    'SELECT user_id, user_cat, item_id::varchar AS item_id, item_cat, price FROM mixrec_fuzz_data.likes',
+    'SELECT user_id, user_cat, item_id, item_cat, price::text AS price FROM mixrec_fuzz_data.likes',
+    'SELECT user_id, user_cat, item_id FROM mixrec_fuzz_data.likes',
+    'SELECT user_cat, item_cat, price FROM mixrec_fuzz_data.likes',
+    'SELECT * FROM mixrec_fuzz_data.likes UNION ALL SELECT * FROM mixrec_fuzz_data.likes',
+    'SELECT user_id, user_cat, item_id, item_id AS item_id, item_cat, price FROM mixrec_fuzz_data.likes',
+    "SELECT user_id, user_cat, item_id, item_cat, 'NaN'::float8 AS price FROM mixrec_fuzz_data.likes",
+    'SELECT u.user_id, u.country, i.item_id, i.tags FROM mixrec_fuzz_data.typed_users u '
+    'JOIN mixrec_fuzz_data.typed_items i ON (u.user_id + i.item_id) % 4 = 0',
+]
+IMPLICIT_ITEMS = [
+    'SELECT * FROM mixrec_fuzz_data.catalogue UNION ALL SELECT * FROM mixrec_fuzz_data.catalogue',
+    'SELECT * FROM mixrec_fuzz_data.catalogue LIMIT 1', 'SELECT * FROM mixrec_fuzz_data.catalogue LIMIT 2',
+    "SELECT * FROM mixrec_fuzz_data.catalogue WHERE item_id IN ('i1', 'i30')",
+    'SELECT * FROM mixrec_fuzz_data.catalogue WHERE false', 'SELECT item_cat, price FROM mixrec_fuzz_data.catalogue',
+    'SELECT NULL::text AS item_id, item_cat, price FROM mixrec_fuzz_data.catalogue',
+    'SELECT item_id, item_cat FROM mixrec_fuzz_data.catalogue',
+    'SELECT item_id, item_cat, price::text AS price FROM mixrec_fuzz_data.catalogue',
+    'SELECT item_id::varchar AS item_id, item_cat, price FROM mixrec_fuzz_data.catalogue',
+    'SELECT *, 1 AS extra FROM mixrec_fuzz_data.catalogue',
+    "SELECT * FROM mixrec_fuzz_data.catalogue WHERE item_id <> 'i1'",
+    'mixrec_fuzz_data.likes', 'mixrec_fuzz_data.typed_items',
+    "SELECT item_id, item_cat, 'NaN'::float8 AS price FROM mixrec_fuzz_data.catalogue",
+    'SELECT item_id, NULL::text AS item_cat, NULL::float8 AS price FROM mixrec_fuzz_data.catalogue',
+    'SELECT item_id, item_id AS item_id, item_cat, price FROM mixrec_fuzz_data.catalogue',
+    'SELECT * FROM mixrec_fuzz_data.catalogue c, mixrec_fuzz_data.catalogue c2',
+    "SELECT 'i' || g AS item_id, 'book' AS item_cat, 1.0::float8 AS price FROM generate_series(1, 100000) g",
+    "SELECT item_id, item_cat, price FROM mixrec_fuzz_data.catalogue UNION ALL SELECT 'i' || g, 'film', 1 "
+    "FROM generate_series(31, 40) g",
+    'SELECT * FROM mixrec_fuzz_data.catalogue ORDER BY random()',
+    'mixrec_fuzz_data.catalogue; SELECT 1', 'SELECT pg_sleep(0.001), * FROM mixrec_fuzz_data.catalogue',
+    'INSERT INTO mixrec_fuzz.own VALUES (1) RETURNING *', 'SELECT * FROM mixrec_fuzz_data.catalogue --',
+    'SELECT * FROM mixrec_fuzz_data.catalogue /*', 'mixrec_fuzz_data.catalogue) c, (SELECT 1',
+    'SELECT * FROM mixrec_fuzz_data.catalogue FOR UPDATE', 'VALUES (1)', 'mixrec_models', '(', '', None,
+]
+ITEM_IDS = ['nosuch', 'ITEM_ID', '"item_id"', 'item_cat', 'price', 'user_id', '', None, 'item_id, item_cat',
+            'item_id) --', "item_id || 'x'", 'item_id ']
+IMPLICIT_COLUMNS = ['user_id', 'item_id', 'user_cat', 'item_cat', 'price']
+
+
+def implicit_training(g):
+    """mixrec_train or mixrec_train_model from positives only: sane
+    arguments, mostly up to two of them odd"""
+    odd = odd_arguments(g, 9)
+    src = g.pick(IMPLICIT_SOURCES) if 0 in odd else 'mixrec_fuzz_data.likes'
+    items = g.pick(IMPLICIT_ITEMS) if 1 in odd else 'mixrec_fuzz_data.catalogue'
+    item_id = g.pick(ITEM_IDS) if 2 in odd else 'item_id'
+    negatives = g.pick([100, 101, 0, -1, None, 2**31 - 1, -2**31, 50]) if 3 in odd else g.pick([1, 2, 4])
+    sampling = g.pick(['Popularity', 'zipf', '', None, 'uniform ']) if 4 in odd else g.pick(['uniform', 'popularity'])
+    label = g.pick(['price', 'item_cat', 'user_id', 'liked', '']) if 5 in odd else None
+    embed, transform = SQL_NULL, SQL_NULL
+    if 6 in odd:
+        embed, transform = embed_arguments(g, IMPLICIT_COLUMNS, True)
+    elif g.chance(0.4):
+        embed, transform = (json.loads(IMPLICIT_DIMS), json.loads(IMPLICIT_TRANSFORM)) if g.chance(0.6) else \
+            embed_arguments(g, IMPLICIT_COLUMNS)
+    method = g.pick(['memory', 'stream', 'auto'])
+    if g.chance(0.25):
+        options = {'items': items, 'item_id': item_id, 'negatives': negatives, 'negative_sampling': sampling,
+                   'hidden': [4], 'epochs': 1, 'method': method}
+        if 7 in odd:
+            key = g.pick(['items', 'item_id', 'negatives', 'negative_sampling', 'embed_optimizer'])
+            options[key] = g.pick([1, [], {}, '', '4', 4.5, None, 1e10, 2**63, True, ['uniform']])
+        for key, v in (('embed', embed), ('transform', transform)):
+            if v is not SQL_NULL:
+                options[key] = v
+        return "SELECT length(weights), metrics IS NULL FROM mixrec_train_model(%s, NULL, %s, %s, %s, %s, NULL, " \
+               "'fz_et')" % (lit_text(src), lit_text(label), "'user_cat'" if 8 in odd else 'NULL',
+                             "'price'" if 8 in odd and g.chance(0.5) else 'NULL', lit_jsonb(options))
+    exclude = g.pick(['NULL', 'NULL', "ARRAY['user_cat']"] if not isinstance(embed, dict) or 'user_cat' in embed else
+                     ['NULL', 'NULL', "ARRAY['user_id']", "ARRAY['user_id', 'user_cat']"])
+    if 8 in odd:
+        exclude = g.pick(["ARRAY['item_id']", "ARRAY['item_cat', 'price']", "ARRAY['item_id', 'item_cat', 'price']",
+                          "ARRAY['user_id', 'user_cat', 'item_cat', 'price']"])
+    extra = g.pick(['', '', '', ', shuffle => false', ', validation_fraction => 0', ', validation_fraction => 0.5',
+                    ", weight => 'price'", ', standardize => false', ', batch_size => 1', ', batch_size => 7'])
+    if 7 in odd:
+        extra = g.pick([", domain => 'user_cat'", ', validation_fraction => 1', ', warm_start => true',
+                        ', initial_model => ' + lit_bytea(g.embedded['models']['implicit']),
+                        ', initial_model => ' + lit_bytea(g.embedded['models']['trained']),
+                        ', embed_optimizer => %s' % g.text(['Lazy', 'sparse'], 0.5)])
+    return "SELECT * FROM mixrec_train('fz_et', %s, label => %s, exclude => %s, items => %s, item_id => %s, " \
+           "negatives => %s, negative_sampling => %s, embed => %s, transform => %s, hidden => %s, epochs => %s, " \
+           "method => '%s'%s)" % (
+               lit_text(src), lit_text(label), exclude, lit_text(items), lit_text(item_id),
+               'NULL' if negatives is None else str(negatives), lit_text(sampling), jsonb_arg(embed),
+               jsonb_arg(transform), g.pick(["'{4}'", "'{}'"]), g.pick(['1'] * 5 + ['2']), method,
+               extra if 'embed_optimizer' in extra else
+               extra + ', embed_optimizer => %s' % lit_text(g.pick(['auto', 'dense', 'lazy'])))
+
+
+def embed_prepare(g):
+    """mixrec_prepare with embedded columns, and what it prepared, used"""
+    src, columns = g.pick(EMBED_SOURCES[:8])
+    embed, transform = embed_arguments(g, columns)
+    prepared = "mixrec_prepare(%s, NULL, 'label', %s, %s, %s, 0.5, %s, %s, 42, %s)" % (
+        lit_text(src), "ARRAY['id', 'weight']" if src.startswith('mixrec_fuzz_data.') else 'NULL',
+        jsonb_arg(transform), g.pick(["'{4}'", "'{}'"]), g.pick(['true', 'false']),
+        g.text(['independent', 'shared'], 0.95), jsonb_arg(embed))
+    return g.pick([
+        "SELECT mixrec_info(%s)->'embeddings'" % prepared,
+        "SELECT count(*) FROM mixrec_embeddings(%s, %s, true)" % (prepared, embed_column(g, 'trained')),
+        "SELECT count(*) FROM mixrec_similar(%s, 'country', 'fr', 3)" % prepared,
+        "SELECT length(mixrec_fit(m, t, t.label::int, 1, NULL, %s)) FROM mixrec_fuzz_data.typed t, "
+        "(SELECT %s AS m) p WHERE t.id <= 30" % (embed_fit_options(g), prepared),
+        "SELECT mixrec_score(m, t) FROM mixrec_fuzz_data.typed t, (SELECT %s AS m) p WHERE t.id <= 3" % prepared,
+        "SELECT length(mixrec_import(mixrec_export(%s)))" % prepared,
+    ])
+
+
+def call_embed_train(g):
+    # category counters are budgeted at their most (4 x top_k values of
+    # 1 kB each, at least 1,024 values a column)
+    stmts = ["SET LOCAL mixrec.train_memory = '%s'" % g.pick(['64MB'] * 12 + ['16MB', '1MB'])]
+    stmts += typed_call_settings(g)
+    roll = g.r.random()
+    if roll < 0.4:
+        return stmts + [embed_training(g)]
+    if roll < 0.88:
+        return stmts + [implicit_training(g)]
+    return stmts + [embed_prepare(g)]
+
+
 # (name, generator, share of the calls, share of the time, whether its crash
 # files need the registered models).  The functions that run SQL of their
 # own take 20 to 40 ms a call, the others well under 10 ms.
@@ -1952,6 +2937,10 @@ PHASES = [
     ('typed rows: odd values, odd row types, row types altered under a call site', call_typed_rows, 90, 4, True),
     ('typed training: mixrec_train, mixrec_train_model, mixrec_prepare', call_typed_train, 48, 2, True),
     ('mixrec_predict, mixrec_evaluate, mixrec_recommend with typed models', call_typed_serve, 32, 4, True),
+    ('embedded columns and positives only: mixrec_train, mixrec_train_model, mixrec_prepare with embed, '
+     'embed_optimizer, items, item_id, negatives, negative_sampling', call_embed_train, 79, 6, True),
+    ('models of embedded columns, forged and imported: mixrec_embeddings, mixrec_similar, mixrec_score, '
+     'mixrec_info, mixrec_fit, serving, training continued', call_embed_models, 150, 6, True),
 ]
 
 
@@ -2200,6 +3189,50 @@ def typed_setup(server):
     return typed
 
 
+def embed_setup(server):
+    """Build the role's models of embedded columns and a training state of
+    one; return them with their exports, each model's embedded columns with
+    their vocabularies, and its other columns"""
+    embedded = {'models': {}, 'exports': {}, 'vocab': {}, 'others': {}}
+    with server.conn.cursor() as cur:
+        cur.execute("SET client_min_messages = error")
+        cur.execute("SET max_parallel_workers_per_gather = 0")
+        for label, sql in [
+            # with optimiser state, the tables stepped with the rest
+            ('trained', "SELECT weights FROM mixrec_models WHERE name = 'fz_emb' AND active"),
+            # from positives only, the tables stepped lazily
+            ('implicit', "SELECT weights FROM mixrec_models WHERE name = 'fz_emb_implicit' AND active"),
+            # no optimiser state, no standardisation, no hidden layer; an
+            # embedded column with no vocabulary (no value is that frequent)
+            ('prepared', "SELECT mixrec_prepare('SELECT country, device, mood, age, label FROM mixrec_fuzz_data.typed', "
+                         "label => 'label', transform => '{\"country\": {\"top_k\": 50, \"min_frequency\": 1}, "
+                         "\"device\": {\"top_k\": 10}, \"mood\": {\"top_k\": 10, \"min_frequency\": 1000}}', "
+                         "hidden => '{}', standardize => false, "
+                         "embed => '{\"country\": 2, \"device\": 4, \"mood\": 1}')"),
+        ]:
+            cur.execute(sql)
+            embedded['models'][label] = bytes(cur.fetchone()[0])
+        # the aggregate's model, the tables stepped lazily
+        cur.execute("SELECT mixrec_fit(%s, t, t.label::int::float8, 1, NULL, '{\"embed_optimizer\": \"lazy\", "
+                    "\"batch_size\": 8}') FROM mixrec_fuzz_data.typed t WHERE t.id <= 40"
+                    % lit_bytea(embedded['models']['prepared']))
+        embedded['models']['fitted'] = bytes(cur.fetchone()[0])
+        cur.execute("SELECT mixrec_fit_state(%s, t, t.label::int, 1, NULL, '{\"batch_size\": 8, \"pool_batches\": 4}') "
+                    "FROM mixrec_fuzz_data.typed t WHERE t.id <= 21" % lit_bytea(embedded['models']['trained']))
+        embedded['state'] = bytes(cur.fetchone()[0])
+        for label, blob in embedded['models'].items():
+            cur.execute("SELECT mixrec_export(%s)::text" % lit_bytea(blob))
+            embedded['exports'][label] = cur.fetchone()[0]
+        cur.execute("RESET max_parallel_workers_per_gather")
+    for label, blob in embedded['models'].items():
+        columns = parse_transform(blob)
+        embedded['vocab'][label] = {c['original']: [e.decode() for e in c['entries']] for c in columns
+                                    if is_embedded(c)}
+        embedded['others'][label] = [c['original'] for c in columns if not is_embedded(c)]
+        assert embedded['vocab'][label], label
+    return embedded
+
+
 def crash_file_text(seed, n, phase, stmts, needs_models, error):
     lines = [
         '-- The server restarted while running this call of test/fuzz/sql_fuzz.py',
@@ -2212,8 +3245,11 @@ def crash_file_text(seed, n, phase, stmts, needs_models, error):
     lines.append('BEGIN;')
     lines += [s + ';' for s in CALL_SETTINGS]
     if needs_models:
+        # the fixtures' category counters need more than the calls' budget
         lines.append("SET LOCAL client_min_messages = warning;")
+        lines.append("SET LOCAL mixrec.train_memory = '64MB';")
         lines += [s + ';' for s in FIXTURE_MODELS]
+        lines += [s + ';' for s in CALL_SETTINGS]
     lines += [s + ';' for s in stmts]
     lines.append('ROLLBACK;')
     return '\n'.join(lines) + '\n'
@@ -2248,9 +3284,9 @@ def replay(server, tap, dbname, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--seed', type=int, default=1)
-    ap.add_argument('--calls', type=int, default=7000, help='fuzzing calls in all, shared among the phases')
+    ap.add_argument('--calls', type=int, default=8400, help='fuzzing calls in all, shared among the phases')
     ap.add_argument('--dbname', default=os.environ.get('PGDATABASE', 'postgres'))
-    ap.add_argument('--max-seconds', type=float, default=66,
+    ap.add_argument('--max-seconds', type=float, default=75,
                     help='time for all the phases, shared by fixed weights')
     ap.add_argument('--replay-only', action='store_true', help='only replay the regression files')
     ap.add_argument('--no-write', action='store_true', help='write no crash files')
@@ -2279,6 +3315,7 @@ def main():
     # 2. the phases
     models, states, exports = role_setup(server)
     typed = typed_setup(server)
+    embedded = embed_setup(server)
     total_weight = sum(p[2] for p in PHASES)
     total_time = sum(p[3] for p in PHASES)
     started = time.time()
@@ -2286,9 +3323,10 @@ def main():
         if args.phase and args.phase not in phase:
             continue
         count = max(1, args.calls * weight // total_weight)
-        g = Gen(random.Random('%d/%d' % (args.seed, index)), models, states, exports, typed)
+        g = Gen(random.Random('%d/%d' % (args.seed, index)), models, states, exports, typed, embedded)
         crashes = []
         bad_texts = []
+        internal = []
         errors = 0
         messages = {}
         t0 = time.time()
@@ -2307,6 +3345,15 @@ def main():
                     tap.diag('call %d of phase "%s" returned invalid text in %s' % (n, phase, bad_text))
                     tap.diag('  ' + ' '.join(stmts[-1].split())[:300])
                 bad_texts.append(n)
+            if error is not None and not lost and not crashed and \
+                    getattr(error, 'pgcode', None) in ('XX000', None):
+                # an error the code did not expect (elog), or no error of the server's
+                if len(internal) < 3:
+                    tap.diag('call %d of phase "%s" raised %s: %s' % (
+                        n, phase, 'an internal error (XX000)' if getattr(error, 'pgcode', None) else
+                        'an error without a SQLSTATE', ' '.join(str(error).split())[:200]))
+                    tap.diag('  ' + ' '.join(stmts[-1].split())[:300])
+                internal.append(n)
             if error is not None:
                 errors += 1
                 if args.verbose:
@@ -2341,6 +3388,9 @@ def main():
         tap.ok(not crashes, '%d calls of %s: no restart' % (done, phase))
         if bad_texts:
             tap.ok(False, '%d of %d calls of %s returned text invalid in UTF-8' % (len(bad_texts), done, phase))
+        if internal:
+            tap.ok(False, '%d of %d calls of %s raised an internal error (XX000) or one without a SQLSTATE' % (
+                len(internal), done, phase))
     tap.diag('fuzzing took %.1f s, %.1f s in all' % (time.time() - started, time.time() - run_started))
     print('1..%d' % tap.n)
     return 0 if tap.failed == 0 else 1

@@ -173,6 +173,18 @@ FROM mixrec_models WHERE name = 'weighted';
 SELECT model, version FROM mixrec_train('likes_memory', 'likes', items => 'shop_items', item_id => 'item_id',
                                         epochs => 1, warm_start => true);
 
+-- Embedded items' tables stepped as embed_optimizer says, in memory and
+-- streamed ('auto': dense for tables of 10,000 rows or fewer)
+SELECT m.method, o.embed_optimizer, mixrec_info(t.weights)->'optimizer'->>'embeddings' AS tables_stepped
+FROM (VALUES ('memory'), ('stream')) AS m(method), (VALUES ('auto'), ('dense'), ('lazy')) AS o(embed_optimizer),
+     mixrec_train_model('likes', 'user_cat, item_id', NULL,
+                        options => jsonb_build_object('items', 'shop_items', 'item_id', 'item_id',
+                                                      'embed', '{"item_id": 4}'::jsonb,
+                                                      'transform', '{"item_id": {"top_k": 50}}'::jsonb,
+                                                      'embed_optimizer', o.embed_optimizer, 'method', m.method,
+                                                      'hidden', '[4]'::jsonb, 'epochs', 2)) AS t
+ORDER BY 1, 2;
+
 -- mixrec_train_model takes the same options in its jsonb
 SELECT (t.metrics->>'positives')::int AS positives, t.metrics->>'negative_sampling' AS sampling,
        (t.metrics->>'rows')::int AS rows
