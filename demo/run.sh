@@ -92,7 +92,7 @@ step_start "comparing both models on held-out ratings"
 psql_demo -f demo/compare.sql
 step_end
 
-step_start "training from likes alone, ranking against popularity"
+step_start "training from likes, ranking against popularity"
 psql_demo -f demo/implicit.sql
 step_end
 
