@@ -37,6 +37,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "mixrec.h"
+#include "serve.h"
 #include "typed.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -69,12 +70,6 @@ typedef struct EmbeddedColumn
 /* The most characters of a value an error message shows */
 #define SHOWN_VALUE_CHARS	64
 
-/* A candidate of mixrec_similar */
-typedef struct SimilarItem
-{
-	double		similarity;
-	uint32		entry;			/* vocabulary index */
-} SimilarItem;
 
 static char *EmbeddedNames(const MixrecModel *model, const Transform *transform);
 static char *ShownValue(text *value);
@@ -87,9 +82,6 @@ static SimilarMode SimilarModeFromText(text *mode);
 static int	SimilarK(int32 k);
 static double Dot(const float *a, const float *b, uint32 dim);
 static double Cosine(double dot, double norm_a, double norm_b);
-static bool SimilarWorse(const SimilarItem *a, const SimilarItem *b);
-static void SimilarPush(SimilarItem *heap, int *size, int k, SimilarItem item);
-static int	SimilarCompare(const void *a, const void *b);
 static void SimilarRows(FunctionCallInfo fcinfo, const MixrecModel *model,
 						const char *column_name, text *value, int k, SimilarMode mode);
 
@@ -330,70 +322,6 @@ Cosine(double dot, double norm_a, double norm_b)
 }
 
 /*
- * Does a rank below b: less similar, or as similar and later in the
- * vocabulary?
- */
-static bool
-SimilarWorse(const SimilarItem *a, const SimilarItem *b)
-{
-	if (a->similarity != b->similarity)
-		return a->similarity < b->similarity;
-	return a->entry > b->entry;
-}
-
-/*
- * Offer an item to a heap of at most k items, the worst at the root
- */
-static void
-SimilarPush(SimilarItem *heap, int *size, int k, SimilarItem item)
-{
-	int			i;
-
-	if (*size < k)
-	{
-		/* Sift up from a new leaf */
-		for (i = (*size)++; i > 0 && SimilarWorse(&item, &heap[(i - 1) / 2]); i = (i - 1) / 2)
-			heap[i] = heap[(i - 1) / 2];
-		heap[i] = item;
-		return;
-	}
-	if (!SimilarWorse(&heap[0], &item))
-		return;
-	/* Replace the root and sift down */
-	i = 0;
-	for (;;)
-	{
-		int			child = 2 * i + 1;
-
-		if (child >= *size)
-			break;
-		if (child + 1 < *size && SimilarWorse(&heap[child + 1], &heap[child]))
-			child++;
-		if (!SimilarWorse(&heap[child], &item))
-			break;
-		heap[i] = heap[child];
-		i = child;
-	}
-	heap[i] = item;
-}
-
-/*
- * qsort order of the results: the best first
- */
-static int
-SimilarCompare(const void *a, const void *b)
-{
-	const SimilarItem *x = a;
-	const SimilarItem *y = b;
-
-	if (SimilarWorse(y, x))
-		return -1;
-	if (SimilarWorse(x, y))
-		return 1;
-	return 0;
-}
-
-/*
  * The k vocabulary entries of an embedded column most similar to value's
  */
 static void
@@ -409,7 +337,7 @@ SimilarRows(FunctionCallInfo fcinfo, const MixrecModel *model, const char *colum
 	double		weight[MIXREC_MODELS];
 	double		target_norm[MIXREC_MODELS];
 	const float *target_row[MIXREC_MODELS];
-	SimilarItem *heap;
+	TopItem    *heap;
 	int			size = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -438,12 +366,12 @@ SimilarRows(FunctionCallInfo fcinfo, const MixrecModel *model, const char *colum
 		target_norm[m] = Dot(target_row[m], target_row[m], dim);
 	}
 
-	MemoryBudgetCheck((double) k * sizeof(SimilarItem), "finding similar entries",
+	MemoryBudgetCheck((double) k * sizeof(TopItem), "finding similar entries",
 					  psprintf("It keeps the %d best of %u entries.", k, (unsigned) entries));
-	heap = palloc_array(SimilarItem, k);
+	heap = palloc_array(TopItem, k);
 	for (uint32 e = 0; e < entries; e++)
 	{
-		SimilarItem item = {0.0, e};
+		TopItem		item = {0.0, (int) e};
 
 		CHECK_FOR_INTERRUPTS(); /* a vocabulary may have millions of entries */
 		if (e == (uint32) target)
@@ -454,13 +382,13 @@ SimilarRows(FunctionCallInfo fcinfo, const MixrecModel *model, const char *colum
 
 			if (weight[m] == 0.0)
 				continue;
-			item.similarity += weight[m] * Cosine(Dot(target_row[m], row, dim), target_norm[m],
+			item.score += weight[m] * Cosine(Dot(target_row[m], row, dim), target_norm[m],
 												  Dot(row, row, dim));
 		}
-		SimilarPush(heap, &size, k, item);
+		TopPush(heap, &size, k, item);
 	}
 
-	qsort(heap, size, sizeof(SimilarItem), SimilarCompare);
+	qsort(heap, size, sizeof(TopItem), TopCompareDesc);
 	for (int i = 0; i < size; i++)
 	{
 		TransformText entry;
@@ -468,9 +396,9 @@ SimilarRows(FunctionCallInfo fcinfo, const MixrecModel *model, const char *colum
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		TransformVocabEntry(found.transform, found.column, heap[i].entry, &entry, &count);
+		TransformVocabEntry(found.transform, found.column, (uint32) heap[i].item, &entry, &count);
 		values[0] = PointerGetDatum(cstring_to_text_with_len(entry.data, (int) entry.len));
-		values[1] = Float8GetDatum(heap[i].similarity);
+		values[1] = Float8GetDatum(heap[i].score);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 }

@@ -76,8 +76,6 @@ static void PredictStartup(DestReceiver *self, int operation, TupleDesc typeinfo
 static void PredictShutdown(DestReceiver *self);
 static void PredictDestroy(DestReceiver *self);
 static bool TopWorse(const TopItem *a, const TopItem *b);
-static void TopPush(TopItem *heap, int *size, int k, TopItem item);
-static int	TopCompareDesc(const void *a, const void *b);
 static HTAB *ReadExcluded(const char *exclude, const Candidates *items);
 static void RecommendForUser(ReturnSetInfo *rsinfo, BlockScorer *scorer, const Candidates *items,
 							 HTAB *excluded, const char *user, const float *user_x, int d_user,
@@ -367,7 +365,7 @@ TopWorse(const TopItem *a, const TopItem *b)
 /*
  * Offer an item to a min-heap of at most k items (the worst at the root)
  */
-static void
+void
 TopPush(TopItem *heap, int *size, int k, TopItem item)
 {
 	int			i;
@@ -406,7 +404,7 @@ TopPush(TopItem *heap, int *size, int k, TopItem item)
 /*
  * Order a top list best first
  */
-static int
+int
 TopCompareDesc(const void *a, const void *b)
 {
 	const TopItem *x = a;

@@ -62,12 +62,20 @@ typedef struct UserColumns
 	uint32	   *width;
 } UserColumns;
 
-/* A candidate in a user's top k */
+/* A candidate in a top k: a score, ties going to the smaller item number */
 typedef struct TopItem
 {
 	double		score;
 	int			item;
 } TopItem;
+
+/*
+ * The k best of a stream of items in a min-heap of at most k (the worst at
+ * the root; *size counts them), and the qsort order that lists them best
+ * first
+ */
+extern void TopPush(TopItem *heap, int *size, int k, TopItem item);
+extern int	TopCompareDesc(const void *a, const void *b);
 
 /* Candidate items, held in memory */
 typedef struct Candidates

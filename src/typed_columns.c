@@ -100,6 +100,8 @@ static int	OverrideInteger(const char *column, const char *option, const JsonbVa
 static void OverrideParse(const TypedColumn *typed, const JsonbValue *value, Override *override);
 static void OverrideApply(TypedColumn *column, const Override *override);
 static void OverridesApply(TypedColumn *columns, int n, Jsonb *overrides);
+static TypedColumn *FeatureColumn(TypedColumn *columns, int n, const char *name,
+								 const char *argument);
 static void EmbedParse(TypedColumn *columns, int n, Jsonb *embed);
 static void ColumnFinish(TypedColumn *column);
 
@@ -620,6 +622,21 @@ OverrideApply(TypedColumn *column, const Override *override)
 }
 
 /*
+ * The feature column of this name, or an error naming the argument that
+ * named it
+ */
+static TypedColumn *
+FeatureColumn(TypedColumn *columns, int n, const char *name, const char *argument)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(columns[i].name, name) == 0)
+			return &columns[i];
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("%s: \"%s\" is not a feature column", argument, name)));
+}
+
+/*
  * Apply the transform argument, an object keyed by feature column names
  */
 static void
@@ -640,20 +657,14 @@ OverridesApply(TypedColumn *columns, int n, Jsonb *overrides)
 	while ((token = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
 	{
 		char	   *name;
-		TypedColumn *column = NULL;
+		TypedColumn *column;
 		Override	override;
 
 		if (token != WJB_KEY)
 			continue;
 		(void) JsonbIteratorNext(&it, &value, true);
 		name = pnstrdup(key.val.string.val, key.val.string.len);
-		for (int i = 0; i < n && column == NULL; i++)
-			if (strcmp(columns[i].name, name) == 0)
-				column = &columns[i];
-		if (column == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("transform: \"%s\" is not a feature column", name)));
+		column = FeatureColumn(columns, n, name, "transform");
 		OverrideParse(column, &value, &override);
 		OverrideApply(column, &override);
 	}
@@ -681,7 +692,7 @@ EmbedParse(TypedColumn *columns, int n, Jsonb *embed)
 	while ((token = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
 	{
 		char	   *name;
-		TypedColumn *column = NULL;
+		TypedColumn *column;
 		double		dim = 0;
 		bool		integral = false;
 
@@ -689,13 +700,7 @@ EmbedParse(TypedColumn *columns, int n, Jsonb *embed)
 			continue;
 		(void) JsonbIteratorNext(&it, &value, true);
 		name = pnstrdup(key.val.string.val, key.val.string.len);
-		for (int i = 0; i < n && column == NULL; i++)
-			if (strcmp(columns[i].name, name) == 0)
-				column = &columns[i];
-		if (column == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("embed: \"%s\" is not a feature column", name)));
+		column = FeatureColumn(columns, n, name, "embed");
 		if (value.type == jbvNumeric)
 		{
 			dim = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
