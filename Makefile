@@ -110,7 +110,7 @@ fuzz: test/fuzz/fuzz_model
 	corpus=$$(mktemp -d) && test/fuzz/fuzz_model -seed=1 -runs=$(FUZZ_RUNS) -max_len=4096 \
 		$$corpus test/fuzz/regressions; status=$$?; rm -rf $$corpus; exit $$status
 
-.PHONY: core-check test demo bench bench-typed bench-embed fuzz
+.PHONY: core-check test demo bench bench-typed bench-embed bench-partitions fuzz
 
 core-check: test/core/test_core test/core/test_core_sanitized
 	test/core/test_core test/fixtures/torch_reference.txt
@@ -128,6 +128,7 @@ bench:
 	bash bench/train.sh
 	bash bench/score.sh
 	bash bench/parallel.sh
+	bash bench/partitions.sh
 	bash bench/typed.sh
 	bash bench/embed.sh
 
@@ -136,3 +137,6 @@ bench-typed:
 
 bench-embed:
 	bash bench/embed.sh
+
+bench-partitions:
+	bash bench/partitions.sh
