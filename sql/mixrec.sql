@@ -381,14 +381,15 @@ CREATE FUNCTION mixrec_train(model_name text, source text, features text DEFAULT
 	exclude text[] DEFAULT NULL, transform jsonb DEFAULT NULL,
 	embed jsonb DEFAULT NULL, embed_optimizer text DEFAULT 'auto',
 	items text DEFAULT NULL, item_id text DEFAULT NULL, negatives int DEFAULT 4,
-	negative_sampling text DEFAULT 'uniform')
+	negative_sampling text DEFAULT 'uniform', partitions int DEFAULT NULL,
+	rounds int DEFAULT NULL)
 RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
 	validation_loss float8, validation_auc float8)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
 
 COMMENT ON FUNCTION mixrec_train(text, text, text, text, text, text, float8, int[], int, int,
 	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
-	boolean, bytea, text, text, text[], jsonb, jsonb, text, text, text, int, text) IS
+	boolean, bytea, text, text, text[], jsonb, jsonb, text, text, text, int, text, int, int) IS
 'train the open and commercial models on the rows of a table, view or query and store a new active version';
 
 -- Not STRICT: features, label, exclude and transform may be NULL

@@ -345,6 +345,16 @@ ParseFitOptions(Jsonb *options, const MixrecModel *model, TrainOptions *opts)
 	opts->alpha = model->alpha;
 	OptionsFromJsonb(options, OPTIONS_FIT, opts);
 	OptionsCheck(opts, OPTIONS_FIT);
+
+	/*
+	 * An epoch split over K partial states: each takes batches of
+	 * batch_size / K rows (rounded, at least 1), so that each makes as many
+	 * Adam steps over its share as a serial epoch makes over all rows; the
+	 * state scales the learning rate (src/core/fit.c, TrainPool)
+	 */
+	if (opts->partitions < 1)
+		opts->partitions = 1;
+	opts->batch_size = Max(1, (int) rint((double) opts->batch_size / opts->partitions));
 }
 
 /*
@@ -392,7 +402,7 @@ NewTrainingState(MemoryContext context, const MixrecModel *given, const TrainOpt
 	state = palloc0(len + VARHDRSZ);
 	SET_VARSIZE(state, len + VARHDRSZ);
 	if (FitStateCreate((uint8 *) VARDATA(state), len, model, opts->batch_size,
-					   opts->pool_batches,
+					   opts->pool_batches, Max(opts->partitions, 1),
 					   (opts->shuffle ? MIXREC_FIT_SHUFFLE : 0) |
 					   (opts->skip_invalid ? MIXREC_FIT_SKIP_INVALID : 0),
 					   (uint64) opts->seed, &err) != MIXREC_OK)
@@ -759,11 +769,13 @@ mixrec_state_info(PG_FUNCTION_ARGS)
 	rows = (double) state.header.rows_seen - state.header.pool_rows;
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"rows_seen\": %llu, \"rows_skipped\": %llu, \"rows_pooled\": %u, "
-					 "\"steps\": %llu, \"batch_size\": %u, \"pool_capacity\": %u, \"train_loss\": ",
+					 "\"steps\": %llu, \"batch_size\": %u, \"pool_capacity\": %u, "
+					 "\"partitions\": %u, \"states\": %u, \"train_loss\": ",
 					 (unsigned long long) state.header.rows_seen,
 					 (unsigned long long) state.header.rows_skipped,
 					 state.header.pool_rows, (unsigned long long) state.header.steps,
-					 state.header.batch_size, state.header.pool_capacity);
+					 state.header.batch_size, state.header.pool_capacity,
+					 (unsigned) state.header.partitions, (unsigned) state.header.states);
 	if (rows > 0)
 		AppendJsonDouble(&buf, state.header.loss_total / rows);
 	else

@@ -46,6 +46,7 @@
 #define MAX_EPOCHS			100000
 #define MAX_BATCH_SIZE		65536	/* rows of a batch, batches of a pool */
 #define MAX_NEGATIVES		100		/* negatives drawn per positive */
+#define MAX_ROUNDS			1024	/* partial aggregates per streamed epoch */
 
 /*
  * The core's limit on the rows of a pool (MIXREC_MAX_POOL_ROWS) is checked
@@ -130,6 +131,9 @@ static const OptionDef OptionTable[] = {
 	{"on_invalid", OPTION_CHOICE, BOTH, FIELD(skip_invalid), "\"error\"", NONE, NONE, false, on_invalids},
 	{"method", OPTION_CHOICE, OPTIONS_TRAIN, FIELD(method), "\"auto\"", NONE, NONE, false, methods},
 	{"pool_batches", OPTION_INT, OPTIONS_FIT, FIELD(pool_batches), "8", 1, MAX_BATCH_SIZE},
+	/* Partitioned epochs (src/core/fit.c, TrainPool; src/train_stream.c) */
+	{"partitions", OPTION_INT, BOTH, FIELD(partitions), "null", 1, MIXREC_MAX_PARTITIONS},
+	{"rounds", OPTION_INT, OPTIONS_TRAIN, FIELD(rounds), "null", 1, MAX_ROUNDS},
 	{"exclude", OPTION_NAMES, OPTIONS_TRAIN, FIELD(exclude), "null", NONE, NONE},
 	{"transform", OPTION_OBJECT, OPTIONS_TRAIN, FIELD(transform), "null", NONE, NONE},
 	{"embed", OPTION_OBJECT, OPTIONS_TRAIN, FIELD(embed), "null", NONE, NONE},

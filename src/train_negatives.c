@@ -591,6 +591,7 @@ NegativesEpochState(Negatives *negatives, const char *query, const TrainArgument
 	 * aggregate is; NewTrainingState steps its tables as embed_optimizer says
 	 */
 	epoch_opts.seed = opts->seed + epoch;
+	epoch_opts.partitions = 1;	/* serial: one state in this backend */
 	blob = NewTrainingState(context, model, &epoch_opts);
 	memset(&feed, 0, sizeof(feed));
 	if (FitStateOpen((uint8 *) VARDATA(blob), VARSIZE(blob) - VARHDRSZ, &feed.state, 0,

@@ -50,26 +50,40 @@
 
 PG_FUNCTION_INFO_V1(mixrec_holdout);
 
+/* Partial states per round of a partitioned streamed epoch, at most */
+#define STREAM_PARTITIONS_PER_ROUND 4
+
 static int	StreamInputDim(const char *from, const char *features, const char *where);
 static void StreamStandardize(const char *from, const char *features, const char *where,
 							  MixrecModel *model);
 static MixrecModel *StreamStartModel(const TrainOptions *opts, const TrainArguments *args,
 									 int input_dim);
-/* What the last epoch's training state counted */
+/* What the last epoch's training states counted (summed over its rounds) */
 typedef struct StreamCounts
 {
 	uint64		rows_trained;
 	uint64		rows_skipped;
 	Size		state_bytes;
+	int			states;			/* partial states merged, in the largest round */
 } StreamCounts;
 
-static Jsonb *StreamOptions(const TrainOptions *opts, int epoch);
+/* How an epoch is split: partial states per aggregate, aggregates per epoch */
+typedef struct StreamSplit
+{
+	int			partitions;
+	int			rounds;
+} StreamSplit;
+
+static Jsonb *StreamOptions(const TrainOptions *opts, int epoch, int round, int partitions);
+static int	StreamCountPartitions(const char *from, const char *where);
+static int	StreamRoundsFor(const TrainOptions *opts, int partitions);
 static void StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
 								 const char *val_where, MemoryContext context, TrainRows *val);
 static SPIPlanPtr StreamEpochPlan(const char *schema, const TrainArguments *args,
-								  const char *from, const char *train_where);
+								  const char *from, const char *train_where, bool rounds);
 static bytea *StreamEpochState(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts,
-							   int epoch, MemoryContext context);
+							   int epoch, int round, const StreamSplit *split,
+							   MemoryContext context);
 static bytea *StreamEpochFinish(bytea *state_blob, const TrainOptions *opts, int epoch,
 								MemoryContext context, LossValue *sum, StreamCounts *counts);
 
@@ -89,6 +103,7 @@ mixrec_holdout(PG_FUNCTION_ARGS)
 
 	PG_RETURN_FLOAT8((double) (hash >> 11) * 0x1.0p-53);
 }
+
 
 
 
@@ -213,12 +228,91 @@ StreamStartModel(const TrainOptions *opts, const TrainArguments *args, int input
  * seed of the epoch's
  */
 static Jsonb *
-StreamOptions(const TrainOptions *opts, int epoch)
+StreamOptions(const TrainOptions *opts, int epoch, int round, int partitions)
 {
 	TrainOptions epoch_opts = *opts;
 
-	epoch_opts.seed = opts->seed + epoch;
+	/* Round 0 keeps the seed a streamed epoch has always had */
+	epoch_opts.seed = opts->seed + epoch + (uint64) round * UINT64CONST(0x9E3779B97F4A7C15);
+	epoch_opts.partitions = partitions;
 	return OptionsToJsonb(&epoch_opts, OPTIONS_FIT);
+}
+
+/*
+ * How many partial aggregates the planner splits an aggregate over the
+ * training rows into, from the plan of a count over them: the workers a
+ * parallel plan asks for, plus the leader when it takes part, or the tasks
+ * (shards) of a distributed engine's plan (Citus: "Task Count").  Read
+ * from the plan, not from a run: a parallel scan hands its pages out as
+ * the processes ask, so a quick pass leaves workers without rows that an
+ * epoch's slower one gives them.
+ */
+static int
+StreamCountPartitions(const char *from, const char *where)
+{
+	static const Oid count_type[] = {INT8OID};
+	static const SourceShape pass_shape = {
+		.arguments = "source",
+		.columns = "count",
+		.ncolumns = lengthof(count_type),
+		.types = count_type,
+	};
+	static const Oid partitions_type[] = {INT4OID};
+	static const SourceShape partitions_shape = {
+		.arguments = "source",
+		.columns = "partitions",
+		.ncolumns = lengthof(partitions_type),
+		.types = partitions_type,
+	};
+	char	   *pass = psprintf("SELECT pg_catalog.count(*) FROM %s%s%s", from,
+								where ? " WHERE " : "", where ? where : "");
+	SPIPlanPtr	plan;
+	Datum		value;
+	bool		isnull;
+	Oid			json_type = JSONOID;
+	int32		count;
+
+	/*
+	 * The pass is checked as every statement is (one SELECT, one bigint);
+	 * EXPLAIN of it is then one statement too, whose one json column is
+	 * checked before it is read
+	 */
+	(void) SourcePrepare(pass, 0, NULL, CURSOR_OPT_PARALLEL_OK, &pass_shape);
+	if (SPI_execute(psprintf("EXPLAIN (FORMAT JSON) %s", pass), false, 0) < 0 ||
+		SPI_processed != 1 || SPI_tuptable->tupdesc->natts != 1 ||
+		TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid != JSONOID)
+		elog(ERROR, "could not plan a pass over the source");
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return 1;
+	plan = SourcePrepare("SELECT pg_catalog.max(CASE WHEN n ? 'Task Count' THEN (n->>'Task Count')::pg_catalog.int4 "
+						 "ELSE (n->>'Workers Planned')::pg_catalog.int4 "
+						 "+ pg_catalog.current_setting('parallel_leader_participation')::pg_catalog.bool::pg_catalog.int4 END)::pg_catalog.int4 "
+						 "FROM pg_catalog.jsonb_path_query($1::pg_catalog.jsonb, "
+						 "'strict $.** ? (exists(@.\"Task Count\") || exists(@.\"Workers Planned\"))') AS n",
+						 1, &json_type, 0, &partitions_shape);
+	if (SPI_execute_plan(plan, &value, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the plan of a pass over the source");
+	count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull || count < 1)
+		return 1;
+	return Min(count, MIXREC_MAX_PARTITIONS);
+}
+
+/*
+ * Rounds per epoch for an epoch split over this many partitions: each
+ * round is one aggregate over a share of the rows, whose partial states
+ * are averaged before the next round starts from the average.  Models
+ * that train apart for long drift apart, and their average is then worse
+ * than either; measured, four partitions per round keep the average as
+ * good as a serial epoch (README, "Scaling out").
+ */
+static int
+StreamRoundsFor(const TrainOptions *opts, int partitions)
+{
+	if (opts->rounds > 0)
+		return opts->rounds;
+	return (partitions + STREAM_PARTITIONS_PER_ROUND - 1) / STREAM_PARTITIONS_PER_ROUND;
 }
 
 /*
@@ -258,9 +352,9 @@ StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
  */
 static SPIPlanPtr
 StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from,
-				const char *train_where)
+				const char *train_where, bool rounds)
 {
-	static Oid	epoch_types[2] = {BYTEAOID, JSONBOID};
+	static Oid	epoch_types[5] = {BYTEAOID, JSONBOID, INT8OID, FLOAT8OID, FLOAT8OID};
 	static const Oid state_type[] = {BYTEAOID};
 	static const SourceShape epoch_shape = {
 		.arguments = "source, features, label, domain and weight",
@@ -282,6 +376,19 @@ StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("this function takes a single label, but label is an array"),
 				 errhint("Streamed training trains models of one output: raise mixrec.train_memory to train in memory.")));
+	/*
+	 * A round takes the rows whose hash (seeded by $3, another seed in every
+	 * epoch) falls in [$4, $5)
+	 */
+	if (rounds)
+	{
+		char	   *hash = args->typed ? args->typed->round_hash :
+			psprintf("%s.mixrec_holdout((%s), $3)", schema, args->features);
+		char	   *in_round = psprintf("%s OPERATOR(pg_catalog.>=) $4 AND %s OPERATOR(pg_catalog.<) $5",
+										hash, hash);
+
+		train_where = train_where ? psprintf("(%s) AND %s", train_where, in_round) : in_round;
+	}
 	query = psprintf("SELECT %s.mixrec_fit_rows($1, (%s), (%s), %s, %s, $2) FROM %s%s%s",
 					 schema, args->features, args->label,
 					 args->weight ? psprintf("(%s)", args->weight) : "1.0::pg_catalog.float8",
@@ -289,7 +396,7 @@ StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from
 					 from, train_where ? " WHERE " : "", train_where ? train_where : "");
 
 	/* No row limit and no cursor: the planner may run it as a parallel aggregate */
-	return SourcePrepare(query, lengthof(epoch_types), epoch_types, CURSOR_OPT_PARALLEL_OK,
+	return SourcePrepare(query, rounds ? 5 : 2, epoch_types, CURSOR_OPT_PARALLEL_OK,
 						 &epoch_shape);
 }
 
@@ -299,20 +406,32 @@ StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from
  */
 static bytea *
 StreamEpochState(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts, int epoch,
-				 MemoryContext context)
+				 int round, const StreamSplit *split, MemoryContext context)
 {
-	Datum		values[2];
+	Datum		values[5];
 	bool		isnull;
 	Datum		state_datum;
 	bytea	   *state_blob;
 
 	values[0] = PointerGetDatum(model_blob);
-	values[1] = JsonbPGetDatum(StreamOptions(opts, epoch));
+	values[1] = JsonbPGetDatum(StreamOptions(opts, epoch, round, split->partitions));
+	/* A seed of the epoch's, never the validation split's */
+	values[2] = Int64GetDatum((int64) (opts->seed + 7919 * (uint64) epoch + 1));
+	values[3] = Float8GetDatum((double) round / split->rounds);
+	values[4] = Float8GetDatum(round + 1 == split->rounds ? 2.0 : (double) (round + 1) / split->rounds);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "the epoch query of a streamed training failed");
 	MemoryContextSwitchTo(context);
-	/* No row reached the aggregate: NULL, which must not be detoasted */
+	/*
+	 * No row reached the aggregate: NULL, which must not be detoasted.  A
+	 * round may be empty (more rounds than rows); the epoch may not.
+	 */
 	state_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull && split->rounds > 1)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return NULL;
+	}
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -351,17 +470,14 @@ StreamEpochFinish(bytea *state_blob, const TrainOptions *opts, int epoch, Memory
 	FitWorkBind(&work, &state, work_floats, work_bytes);
 	FitStateFlush(&state, &work);
 	CheckDiverged(&state.model, epoch, opts->adam.lr);
-	if (state.header.rows_seen == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("the source has no rows to train on%s",
-						state.header.rows_skipped ? " (every row was invalid and skipped)" : "")));
-	counts->rows_trained = state.header.rows_seen;
-	counts->rows_skipped = state.header.rows_skipped;
-	counts->state_bytes = VARSIZE(state_blob);
-	sum->total = state.header.loss_total / counts->rows_trained;
-	sum->open = state.header.loss_open / counts->rows_trained;
-	sum->commercial = state.header.loss_commercial / counts->rows_trained;
+	/* Sums over the epoch's rounds: the caller divides by the rows */
+	counts->rows_trained += state.header.rows_seen;
+	counts->rows_skipped += state.header.rows_skipped;
+	counts->state_bytes = Max(counts->state_bytes, VARSIZE(state_blob));
+	counts->states = Max(counts->states, (int) state.header.states);
+	sum->total += state.header.loss_total;
+	sum->open += state.header.loss_open;
+	sum->commercial += state.header.loss_commercial;
 
 	next = palloc(state.header.model_len + VARHDRSZ);
 	SET_VARSIZE(next, state.header.model_len + VARHDRSZ);
@@ -385,7 +501,9 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	char	   *from = SourceFrom(args->source);
 	char	   *train_where = NULL;
 	char	   *val_where = NULL;
-	SPIPlanPtr	epoch_plan;
+	SPIPlanPtr	epoch_plan = NULL;
+	SPIPlanPtr	round_plan = NULL;
+	StreamSplit split = {1, 1};
 	MixrecModel *model;
 	bytea	   *model_blob;
 	bytea	   *best_blob = NULL;
@@ -425,7 +543,14 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	if (negatives)
 		train_query = SourceQuery(args->source, args->features, args->label, args->domain,
 								  args->weight, train_where, args->typed);
-	epoch_plan = negatives ? NULL : StreamEpochPlan(schema, args, from, train_where);
+	if (!negatives)
+	{
+		epoch_plan = StreamEpochPlan(schema, args, from, train_where, false);
+		/* Given, or counted: the first epoch's, then each epoch's own */
+		split.partitions = opts->partitions > 0 ? opts->partitions :
+			StreamCountPartitions(from, train_where);
+		split.rounds = StreamRoundsFor(opts, split.partitions);
+	}
 	model = StreamStartModel(opts, args,
 							 args->typed ? (int) args->typed->transform->input_dim :
 							 StreamInputDim(from, args->features, train_where));
@@ -465,11 +590,43 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 
 		EpochLogBegin(&log, epoch);
 		INSTR_TIME_SET_CURRENT(epoch_start);
-		model_blob = StreamEpochFinish(negatives ?
-									   NegativesEpochState(negatives, train_query, args, model_blob,
-														   opts, epoch, context) :
-									   StreamEpochState(epoch_plan, model_blob, opts, epoch, context),
-									   opts, epoch, context, &sum, &counts);
+		memset(&sum, 0, sizeof(sum));
+		memset(&counts, 0, sizeof(counts));
+		if (negatives)
+			model_blob = StreamEpochFinish(NegativesEpochState(negatives, train_query, args,
+															   model_blob, opts, epoch, context),
+										   opts, epoch, context, &sum, &counts);
+		else
+		{
+			if (split.rounds > 1 && round_plan == NULL)
+				round_plan = StreamEpochPlan(schema, args, from, train_where, true);
+			for (int round = 0; round < split.rounds; round++)
+			{
+				bytea	   *state_blob = StreamEpochState(split.rounds > 1 ? round_plan : epoch_plan,
+														  model_blob, opts, epoch, round, &split,
+														  context);
+
+				if (state_blob)
+					model_blob = StreamEpochFinish(state_blob, opts, epoch, context, &sum, &counts);
+			}
+		}
+		if (counts.rows_trained == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the source has no rows to train on%s",
+							counts.rows_skipped ? " (every row was invalid and skipped)" : "")));
+		sum.total /= counts.rows_trained;
+		sum.open /= counts.rows_trained;
+		sum.commercial /= counts.rows_trained;
+		/*
+		 * The partial states the planner actually made: the next epoch is
+		 * split as this one was, unless the caller fixed the split
+		 */
+		if (!negatives && opts->partitions == 0 && counts.states != split.partitions)
+		{
+			split.partitions = counts.states;
+			split.rounds = StreamRoundsFor(opts, split.partitions);
+		}
 		if (val.rows > 0)
 			eval = TrainEvaluate(ModelFromBytea(model_blob), &val_view, val_rows, val.rows,
 								 &eval_work, eval_scratch);
@@ -487,12 +644,14 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	MemoryContextSwitchTo(result_context);
 	metrics = EpochLogMetrics(&log, psprintf("\"method\": \"stream\", \"rows\": %llu, \"train_rows\": %llu, "
 											 "\"validation_rows\": %zu, \"skipped_rows\": %llu, "
-											 "\"state_bytes\": %zu, \"validation_bytes\": %zu%s",
+											 "\"state_bytes\": %zu, \"validation_bytes\": %zu, "
+											 "\"partitions\": %d, \"rounds\": %d%s",
 											 (unsigned long long) (counts.rows_trained + val.rows),
 											 (unsigned long long) counts.rows_trained, val.rows,
 											 (unsigned long long) (counts.rows_skipped + val.skipped),
 											 counts.state_bytes,
 											 val.capacity * (sizeof(float) * (val.input_dim + val.output_dim + 1) + 2),
+											 split.partitions, split.rounds,
 											 negatives ? NegativesMetrics(negatives) : ""));
 	weights = palloc(VARSIZE(model_blob));
 	memcpy(weights, model_blob, VARSIZE(model_blob));

@@ -197,6 +197,8 @@ TypedTrainingPrepare(TrainOptions *opts, TrainArguments *args, const char *schem
 	typed->holdout = psprintf("%s.mixrec_holdout(ROW(%s.*), '%lld'::pg_catalog.int8)",
 							  quote_identifier(schema), SourceRowReference(args->source),
 							  (long long) opts->seed);
+	typed->round_hash = psprintf("%s.mixrec_holdout(ROW(%s.*), $3)", quote_identifier(schema),
+								 SourceRowReference(args->source));
 	if (given)
 	{
 		if (opts->transform != NULL)

@@ -39,6 +39,8 @@ typedef struct TypedTraining
 	char	   *row;			/* ROW("a", "b", ...) of the feature columns */
 	char	   *holdout;		/* SQL: the source row's place in [0, 1) for the
 								 * validation split, a hash of every column */
+	char	   *round_hash;		/* SQL: the row's place in [0, 1) from the seed
+								 * in parameter $3, for a streamed epoch's rounds */
 	uint8	   *section;		/* the transform the model carries */
 	uint32		section_len;
 	const struct Transform *transform;
@@ -82,6 +84,13 @@ typedef struct TrainOptions
 	bool		skip_invalid;
 	TrainMethod method;
 	int			pool_batches;	/* a streamed epoch shuffles this many batches together */
+	int			partitions;		/* partial states an epoch is split over (each
+								 * takes batch_size / partitions rows per
+								 * step); 0: 1 for mixrec_fit, counted by a
+								 * streamed mixrec_train */
+	int			rounds;			/* streamed mixrec_train: partial aggregates
+								 * per epoch, each over a share of the rows;
+								 * 0: chosen from the partitions */
 	MixrecModel *initial;		/* the model to continue, or NULL: a new one */
 	List	   *exclude;		/* typed columns: names that are not features */
 	Jsonb	   *transform;		/* typed columns: per-column overrides, or NULL */

@@ -26,7 +26,10 @@
  *	56		24		sums of batch loss x batch rows: total, open, commercial
  *	80		32		shuffling generator state
  *	112		4		flags: 0x1 shuffle the pool, 0x2 skip invalid rows
- *	116		4		reserved, zero
+ *	116		2		partitions K the epoch is split over (1..4096): the
+ *					learning rate is scaled by sqrt(K) when training
+ *	118		2		partial states averaged into this one (1..65535,
+ *					saturating)
  *	120		8		rows skipped as invalid (counted by the caller)
  *	128		..		the model, in the model format (with optimiser state),
  *					padded to a multiple of 8 bytes
@@ -55,6 +58,7 @@
 #define MIXREC_FIT_SKIP_INVALID		0x0002	/* the caller skips invalid rows */
 #define MIXREC_FIT_FLAGS			0x0003
 #define MIXREC_MAX_POOL_ROWS		(1 << 24)	/* batch_size times pool_batches */
+#define MIXREC_MAX_PARTITIONS		4096
 
 typedef struct FitHeader
 {
@@ -72,6 +76,8 @@ typedef struct FitHeader
 	double		loss_commercial;
 	uint64_t	rng[4];
 	uint32_t	flags;
+	uint16_t	partitions;
+	uint16_t	states;
 	uint64_t	rows_skipped;
 } FitHeader;
 
@@ -106,11 +112,14 @@ extern size_t FitStateBytes(const MixrecModel *model, int batch_size, int pool_b
 
 /*
  * Write a new state into bytes (FitStateBytes long, 8-byte aligned) from
- * a model that carries optimiser state
+ * a model that carries optimiser state.  partitions is the number of
+ * partial states the epoch is split over (1 for a serial epoch): each
+ * trains with the model's learning rate times sqrt(partitions), the
+ * caller having divided the batch size by it (see TrainPool).
  */
 extern MixrecStatus FitStateCreate(uint8_t *bytes, size_t len, const MixrecModel *model,
-								   int batch_size, int pool_batches, uint32_t flags,
-								   uint64_t seed, MixrecError *err);
+								   int batch_size, int pool_batches, int partitions,
+								   uint32_t flags, uint64_t seed, MixrecError *err);
 
 /*
  * Open a state in place.  With verify (a state from elsewhere), every

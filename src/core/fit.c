@@ -94,6 +94,10 @@ FitStateWriteHeader(FitState *state)
 	for (int i = 0; i < 4; i++)
 		PutU64(p + 80 + 8 * i, h->rng[i]);
 	PutU32(p + 112, h->flags);
+	p[116] = (uint8_t) (h->partitions & 0xff);
+	p[117] = (uint8_t) (h->partitions >> 8);
+	p[118] = (uint8_t) (h->states & 0xff);
+	p[119] = (uint8_t) (h->states >> 8);
 	PutU64(p + 120, h->rows_skipped);
 	PutU32(p + 12, Crc32c(p + 16, MIXREC_FIT_HEADER_BYTES - 16));
 }
@@ -103,7 +107,8 @@ FitStateWriteHeader(FitState *state)
  */
 MixrecStatus
 FitStateCreate(uint8_t *bytes, size_t len, const MixrecModel *model, int batch_size,
-			   int pool_batches, uint32_t flags, uint64_t seed, MixrecError *err)
+			   int pool_batches, int partitions, uint32_t flags, uint64_t seed,
+			   MixrecError *err)
 {
 	FitState	state;
 	MixrecRandom rng;
@@ -118,6 +123,9 @@ FitStateCreate(uint8_t *bytes, size_t len, const MixrecModel *model, int batch_s
 						  batch_size, pool_batches, MIXREC_MAX_POOL_ROWS);
 	if (len != FitStateBytes(model, batch_size, pool_batches))
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "wrong buffer size for a training state");
+	if (partitions < 1 || partitions > MIXREC_MAX_PARTITIONS)
+		return MixrecFail(err, MIXREC_ERR_LIMIT, "partitions %d is outside 1..%d",
+						  partitions, MIXREC_MAX_PARTITIONS);
 
 	memset(&state, 0, sizeof(state));
 	state.bytes = bytes;
@@ -130,6 +138,8 @@ FitStateCreate(uint8_t *bytes, size_t len, const MixrecModel *model, int batch_s
 	if (flags & ~(uint32_t) MIXREC_FIT_FLAGS)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT, "unknown training state flags 0x%x", (unsigned) flags);
 	state.header.flags = flags;
+	state.header.partitions = (uint16_t) partitions;
+	state.header.states = 1;
 	RandomSeed(&rng, seed);
 	memcpy(state.header.rng, rng.s, sizeof(rng.s));
 
@@ -194,6 +204,8 @@ FitStateOpen(uint8_t *bytes, size_t len, FitState *state, int verify, MixrecErro
 	for (int i = 0; i < 4; i++)
 		h->rng[i] = GetU64(bytes + 80 + 8 * i);
 	h->flags = GetU32(bytes + 112);
+	h->partitions = (uint16_t) (bytes[116] | (bytes[117] << 8));
+	h->states = (uint16_t) (bytes[118] | (bytes[119] << 8));
 	h->rows_skipped = GetU64(bytes + 120);
 
 	if (verify)
@@ -203,6 +215,7 @@ FitStateOpen(uint8_t *bytes, size_t len, FitState *state, int verify, MixrecErro
 		if (h->batch_size < 1 || h->pool_capacity < h->batch_size ||
 			h->pool_capacity % h->batch_size != 0 || h->pool_capacity > MIXREC_MAX_POOL_ROWS ||
 			h->pool_rows >= h->pool_capacity || (h->flags & ~(uint32_t) MIXREC_FIT_FLAGS) ||
+			h->partitions < 1 || h->partitions > MIXREC_MAX_PARTITIONS || h->states < 1 ||
 			!isfinite(h->loss_total) || !isfinite(h->loss_open) || !isfinite(h->loss_commercial))
 			return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state header is invalid");
 	}
@@ -210,7 +223,8 @@ FitStateOpen(uint8_t *bytes, size_t len, FitState *state, int verify, MixrecErro
 	/* Even for a state of our own, never point outside the buffer */
 	if (h->model_len > len - MIXREC_FIT_HEADER_BYTES ||
 		h->pool_capacity > MIXREC_MAX_POOL_ROWS || h->pool_rows >= h->pool_capacity ||
-		h->batch_size < 1 || h->batch_size > h->pool_capacity)
+		h->batch_size < 1 || h->batch_size > h->pool_capacity ||
+		h->partitions < 1 || h->partitions > MIXREC_MAX_PARTITIONS)
 		return MixrecFail(err, MIXREC_ERR_CORRUPT, "training state header is invalid");
 	state->model_blob = bytes + MIXREC_FIT_HEADER_BYTES;
 	if ((status = ModelBindInPlace(state->model_blob, h->model_len, &state->model, verify,
@@ -324,6 +338,7 @@ TrainPool(FitState *state, FitWork *work)
 	size_t		d_out = MlpOutputDim(shape);
 	size_t		n = h->pool_rows;
 	TrainData	data;
+	double		lr;
 
 	for (size_t r = 0; r < n; r++)
 	{
@@ -352,6 +367,22 @@ TrainPool(FitState *state, FitWork *work)
 		memcpy(h->rng, rng.s, sizeof(rng.s));
 	}
 
+	/*
+	 * An epoch split over K partial states takes batches of batch_size / K
+	 * rows in each (the caller's division), so that every partition makes
+	 * the serial run's number of Adam steps, and the average of their
+	 * models moves as far as one serial model.  Adam normalises each step
+	 * by the gradient's root mean square, which a batch K times smaller
+	 * inflates by up to sqrt(K) with sampling noise: the learning rate is
+	 * scaled by sqrt(K) to keep the step, Adam's square-root scaling rule
+	 * (Malladi et al., "On the SDEs and Scaling Rules for Adaptive Gradient
+	 * Algorithms", 2022).  The model keeps its own rate: only the steps
+	 * taken here use the scaled one.
+	 */
+	lr = state->model.adam.lr;
+	if (h->partitions > 1)
+		state->model.adam.lr = lr * sqrt((double) h->partitions);
+
 	data.input_dim = (int) d_in;
 	data.output_dim = (int) d_out;
 	data.rows = n;
@@ -374,6 +405,7 @@ TrainPool(FitState *state, FitWork *work)
 		h->loss_commercial += loss.commercial * rows;
 		h->steps++;
 	}
+	state->model.adam.lr = lr;
 	/* Unused bytes stay zero, so a state's bytes depend on its contents alone */
 	memset(state->pool, 0, n * h->row_bytes);
 	h->pool_rows = 0;
@@ -456,6 +488,10 @@ FitStateCompatible(const FitState *a, const FitState *b, MixrecError *err)
 		a->header.flags != b->header.flags)
 		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
 						  "cannot combine training states with different batch sizes or shuffling");
+	if (a->header.partitions != b->header.partitions)
+		return MixrecFail(err, MIXREC_ERR_ARGUMENT,
+						  "cannot combine training states for %u and %u partitions",
+						  (unsigned) a->header.partitions, (unsigned) b->header.partitions);
 	if ((ma->flags & MIXREC_FLAG_STANDARDIZE) &&
 		(memcmp(ma->mean, mb->mean, sizeof(float) * MlpInputDim(&ma->shape)) != 0 ||
 		 memcmp(ma->std, mb->std, sizeof(float) * MlpInputDim(&ma->shape)) != 0))
@@ -508,6 +544,8 @@ FitStateAverage(FitState *a, const FitState *b)
 		a->model.step = b->model.step;
 	ha->rows_seen += hb->rows_seen;
 	ha->rows_skipped += hb->rows_skipped;
+	ha->states = (uint16_t) (ha->states + hb->states > UINT16_MAX ? UINT16_MAX :
+							 ha->states + hb->states);
 	ha->steps += hb->steps;
 	ha->loss_total += hb->loss_total;
 	ha->loss_open += hb->loss_open;

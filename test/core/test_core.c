@@ -2061,7 +2061,7 @@ FitNew(const MixrecModel *model, int batch, int pool_batches, uint32_t flags, ui
 
 	*len = FitStateBytes(model, batch, pool_batches);
 	bytes = FitAlloc(*len);
-	if (FitStateCreate(bytes, *len, model, batch, pool_batches, flags, seed, &err) != MIXREC_OK)
+	if (FitStateCreate(bytes, *len, model, batch, pool_batches, 1, flags, seed, &err) != MIXREC_OK)
 	{
 		printf("Bail out! %s\n", err.message);
 		exit(1);
@@ -2288,6 +2288,97 @@ TestFitStates(void)
 	}
 	for (int i = 0; i < fit_allocation_count; i++)
 		free(fit_allocations[i]);
+}
+
+/*
+ * A training state for one of K partitions of an epoch: its steps are the
+ * plain steps with the learning rate times sqrt(K), its model keeps the
+ * rate it was given, and it combines only with states for the same K
+ */
+static void
+TestFitStatePartitions(void)
+{
+	float	   *s1,
+			   *s2;
+	MixrecModel reference = FitModel(&s1, 3);
+	MixrecModel streamed = FitModel(&s2, 3);
+	double		lr = streamed.adam.lr;
+	FitState	state;
+	FitWork		work;
+	MixrecError err;
+	size_t		len = FitStateBytes(&streamed, 4, 2);
+	uint8_t    *bytes = FitAlloc(len);
+	float		x[3 * 30],
+				y[30],
+				w[30];
+	unsigned char o[30],
+				c[30];
+	uint32_t	rows[30];
+	TrainWork	tw;
+	TrainData	data = {3, 1, 30, x, y, w, o, c};
+
+	TapOk(FitStateCreate(bytes, len, &streamed, 4, 2, 0, 0, 9, &err) == MIXREC_ERR_LIMIT,
+		  "a state for 0 partitions is refused: %s", err.message);
+	TapOk(FitStateCreate(bytes, len, &streamed, 4, 2, MIXREC_MAX_PARTITIONS + 1, 0, 9, &err) == MIXREC_ERR_LIMIT,
+		  "a state for %d partitions is refused: %s", MIXREC_MAX_PARTITIONS + 1, err.message);
+	if (FitStateCreate(bytes, len, &streamed, 4, 2, 9, 0, 9, &err) != MIXREC_OK ||
+		FitStateOpen(bytes, len, &state, 1, &err) != MIXREC_OK)
+	{
+		printf("Bail out! %s\n", err.message);
+		exit(1);
+	}
+	FitWorkBind(&work, &state, FitAlloc(sizeof(float) * FitWorkFloats(&state)),
+				FitAlloc(FitWorkBytes(&state)));
+	TapOk(state.header.partitions == 9 && state.header.states == 1,
+		  "a new state records its 9 partitions and counts itself once");
+
+	/* Reference: plain steps of 4 rows at 3 times the rate (sqrt(9)) */
+	reference.adam.lr = 3.0 * lr;
+	FitTrainWork(&tw, &reference);
+	FitRows(x, y, w, o, c, rows);
+	for (int first = 0; first < 30; first += 4)
+		TrainStep(&reference, &data, rows + first, first + 4 <= 30 ? 4 : 30 - first, &tw);
+	for (int r = 0; r < 30; r++)
+		FitStateAdd(&state, x + 3 * r, &y[r], w[r], o[r], c[r], &work);
+	FitStateFlush(&state, &work);
+	TapOk(memcmp(state.model.params[MIXREC_OPEN], reference.params[MIXREC_OPEN],
+				 sizeof(float) * MlpParamCount(&reference.shape)) == 0 &&
+		  memcmp(state.model.params[MIXREC_COMMERCIAL], reference.params[MIXREC_COMMERCIAL],
+				 sizeof(float) * MlpParamCount(&reference.shape)) == 0,
+		  "a state for 9 partitions takes the plain steps at 3 times the learning rate");
+	TapOk(FitStateOpen(bytes, len, &state, 1, &err) == MIXREC_OK && state.model.adam.lr == lr,
+		  "its model keeps the learning rate it was given (%g)", lr);
+
+	/* Combining: the same K only; the count of states adds up */
+	{
+		FitState	one,
+					again;
+		FitWork		w1;
+		size_t		l1;
+		uint8_t    *b1 = FitNew(&streamed, 4, 2, 0, 9, &l1, &one, &w1);
+		uint8_t    *b2 = FitAlloc(len);
+
+		TapOk(FitStateCompatible(&state, &one, &err) == MIXREC_ERR_ARGUMENT &&
+			  strstr(err.message, "9 and 1 partitions") != NULL,
+			  "states for different partition counts do not combine: %s", err.message);
+		memcpy(b2, bytes, len);
+		FitStateOpen(b2, len, &again, 1, &err);
+		FitStateAverage(&state, &again);
+		TapOk(FitStateOpen(bytes, len, &state, 1, &err) == MIXREC_OK && state.header.states == 2,
+			  "two states averaged count 2 states");
+		(void) b1;
+	}
+
+	/* A forged header: no partitions, with a checksum that agrees */
+	bytes[116] = 0;
+	bytes[117] = 0;
+	{
+		uint32_t	crc = Crc32c(bytes + 16, MIXREC_FIT_HEADER_BYTES - 16);
+
+		memcpy(bytes + 12, &crc, 4);	/* the tests run on little-endian machines */
+	}
+	TapOk(FitStateOpen(bytes, len, &state, 1, &err) == MIXREC_ERR_CORRUPT,
+		  "a state that claims 0 partitions is rejected: %s", err.message);
 }
 
 /*
@@ -3880,6 +3971,7 @@ main(int argc, char **argv)
 	TestTransformBuildErrors();
 	TestTransformCheck();
 	TestFitStates();
+	TestFitStatePartitions();
 	TestCancelHook();
 	TestFitStateTransform();
 	TestEmbedRows();

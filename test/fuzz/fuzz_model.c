@@ -547,7 +547,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				MixrecError err;
 				FitState	state;
 
-				if (FitStateCreate(state_bytes, len, &model, 2, 2, MIXREC_FIT_SHUFFLE, 1, &err) == MIXREC_OK)
+				if (FitStateCreate(state_bytes, len, &model, 2, 2, 1, MIXREC_FIT_SHUFFLE, 1, &err) == MIXREC_OK)
 				{
 					/* Damage everything after the magic, then make every checksum agree */
 					for (size_t i = 4; i < size && i < len; i++)
