@@ -83,6 +83,10 @@ patch_createdb_privilege() {
         echo "the server headers do not declare have_createdb_privilege: no change to the source"
         return 0
     }
+    if grep -q '^#define have_createdb_privilege citus_have_createdb_privilege$' "$compat"; then
+        echo "pg_version_compat.h renames its have_createdb_privilege already: no change to the source"
+        return 0
+    fi
     # The line holding the static definition's name, after "static inline bool"
     line=$(awk 'prev ~ /^static inline bool[[:space:]]*$/ && /^have_createdb_privilege\(void\)/ { print NR; exit }
                 { prev = $0 }' "$compat")
