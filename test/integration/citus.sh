@@ -17,6 +17,12 @@ set -uo pipefail
 cd "$(dirname "$0")"
 . ./tap.sh
 
+# tap.sh's diag, for messages of several lines: each line a TAP comment
+diag() {
+    local line
+    while IFS= read -r line; do echo "# $line"; done <<<"$*"
+}
+
 PG_BIN=/usr/lib/postgresql/15/bin
 if [ ! -f "$(pg_config --pkglibdir)/citus.so" ]; then
     echo "1..0 # SKIP not installed"
