@@ -264,10 +264,11 @@ evaluate() {
         WHERE model = 'blend' AND metric IN ('log_loss', 'auc')" 2>&1
 }
 
-# register RUN: the last model of a run, as the registry's model fit_RUN
+# register RUN: the last model of a run, stored as the registry's model
+# fit_RUN
 register() {
-    qc "INSERT INTO mixrec_models (name, version, weights, active)
-        SELECT 'fit_$1', 1, model, true FROM fit_models WHERE run = '$1' ORDER BY step DESC LIMIT 1" 2>&1
+    qc "SELECT version FROM mixrec_store('fit_$1',
+                                         (SELECT model FROM fit_models WHERE run = '$1' ORDER BY step DESC LIMIT 1))" 2>&1
 }
 
 # close_to NAME LOGLOSS_AUC REFERENCE: log loss within 10% and AUC within
@@ -409,6 +410,23 @@ for fn in mixrec_score mixrec_score_all; do
         "$fn(model bytea, features) on the shards, the model from a MATERIALIZED CTE over the registry: every row's score as on the plain table"
 done
 diag "$(grep -E 'Distributed Subplan|Task Count|Index Scan' <<<"$plan" | sed 's/^ *//' | paste -sd ';')"
+# The same with the model read by mixrec_model in the CTE
+same_rows "mixrec_score, the model from mixrec_model('x')" \
+    "WITH m AS MATERIALIZED (SELECT mixrec_model('x') AS weights)
+     SELECT c.i, mixrec_score(m.weights, c.features) FROM clicks4 c, m ORDER BY c.i" \
+    "$cte SELECT c.i, mixrec_score(m.weights, c.features) FROM clicks_local c, m ORDER BY c.i"
+ok $? "mixrec_score on the shards, the model from a MATERIALIZED CTE of mixrec_model('x'): every row's score as on the plain table"
+# A scalar subquery is a subplan too; the bare call is a function of the
+# query that Citus runs on the workers
+same_rows "mixrec_score, the model from (SELECT mixrec_model('x'))" \
+    "SELECT c.i, mixrec_score((SELECT mixrec_model('x')), c.features) FROM clicks4 c ORDER BY c.i" \
+    "$cte SELECT c.i, mixrec_score(m.weights, c.features) FROM clicks_local c, m ORDER BY c.i"
+ok $? "mixrec_score on the shards, the model from a scalar subquery (SELECT mixrec_model('x')): every row's score as on the plain table"
+out=$(qc "SELECT count(*), sum(mixrec_score(mixrec_model('x'), c.features)) FROM clicks4 c" 2>&1)
+ok $(grep -q 'ERROR:  42704: model "x" has no active version' <<<"$out" &&
+     grep -qE 'while executing command on 127.0.0.1:[0-9]+' <<<"$out"; echo $?) \
+    "mixrec_score(mixrec_model('x'), features) over the distributed table is refused: Citus runs mixrec_model on the workers"
+diag "$(tr '\n' ' ' <<<"$out" | sed 's/LOCATION: .*//')"
 diag "sum of the scores over 4 shards: $(qc "$cte SELECT round(sum(mixrec_score(m.weights, c.features))::numeric, 6) FROM clicks4 c, m" 2>&1)"
 
 # By name: the scoring runs on the workers, whose registry is empty
