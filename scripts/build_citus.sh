@@ -9,7 +9,7 @@
 # e.g. v13.2.2).  As root, the script installs the Debian packages the build
 # needs, if any is missing; it copies the work tree into a temporary
 # directory and builds there, so the checkout is never modified, then
-# installs citus.so, columnar.so and the extension scripts with `make
+# installs citus.so, citus_columnar.so and the extension scripts with `make
 # install`.  Running it again rebuilds and installs the same files.
 #
 # Configured --without-libcurl: libcurl only serves Citus's anonymous
