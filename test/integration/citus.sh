@@ -162,7 +162,7 @@ nodes=$(qc "SELECT string_agg(nodeport || ':' || groupid || ':' || noderole || '
 ok $([ "$nodes" = "${node_port[0]}:0:primary:false ${node_port[1]}:1:primary:true ${node_port[2]}:2:primary:true" ]
      echo $?) \
     "a coordinator and two workers on 127.0.0.1 form a Citus cluster, mixrec installed on each"
-diag "Citus $(qc "SELECT citus_version()" | sed 's/ on .*//'), mixrec $(qc "SELECT extversion FROM pg_extension WHERE extname = 'mixrec'");" \
+diag "$(qc "SELECT citus_version()" | sed 's/ on .*//'), mixrec $(qc "SELECT extversion FROM pg_extension WHERE extname = 'mixrec'");" \
     "ports ${node_port[*]}; nodes (port:group:role:has shards): $nodes"
 
 # The data: 500 users and 300 items with 4 features each; 50,000 clicks of
