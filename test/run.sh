@@ -25,7 +25,7 @@ count_tap() {
     notok=$(grep -cE '^[[:space:]]*not ok [0-9]+' "$file")
     plan=$(grep -oE '^[[:space:]]*1\.\.[0-9]+' "$file" | tail -n 1 | sed 's/.*\.\.//')
     if grep -qE '^[[:space:]]*1\.\.0 # SKIP' "$file"; then
-        echo "  $name: skipped ($(grep -oE 'SKIP.*' "$file" | head -n 1))"
+        echo "  $name: skipped ($(grep -oE 'SKIP.*' "$file" | head -n 1 | sed 's/^SKIP *//'))"
         return
     fi
     passed=$((passed + ok))
