@@ -342,6 +342,11 @@ FitWorkFor(FitCache *cache, const FitState *state)
 	cache->input_dim = input_dim;
 	cache->work_floats = floats;
 	cache->work_bytes = bytes;
+	/* Once per aggregate and shape: the aggregates test counts these */
+	ereport(DEBUG1,
+			(errmsg_internal("mixrec training work area built: %zu kB for a pool of %u rows in batches of %u",
+							 (sizeof(float) * floats + bytes + 1023) / 1024,
+							 state->header.pool_capacity, state->header.batch_size)));
 	BlasEnsureThreads();
 	return &cache->work;
 }
