@@ -168,3 +168,16 @@ SELECT mixrec_model('part_stored');
 RESET ROLE;
 REVOKE ALL ON mixrec_models, mixrec_model_counters FROM regress_part_other;
 DROP ROLE regress_part_other;
+
+-- States of models with different input transforms (the same shape, other
+-- vocabularies) do not merge
+CREATE TABLE part_typed AS
+SELECT i, (ARRAY['red', 'green', 'blue'])[1 + i % 3] AS colour, (i % 7) / 7.0 AS x, (i % 2)::float8 AS y
+FROM generate_series(1, 300) AS i;
+CREATE TABLE part_typed_models AS
+SELECT mixrec_prepare('part_typed', label => 'y', exclude => ARRAY['i'], hidden => '{4}') AS colours,
+       mixrec_prepare('SELECT i, replace(colour, ''blue'', ''black'') AS colour, x, y FROM part_typed',
+                      label => 'y', exclude => ARRAY['i'], hidden => '{4}') AS other_colours;
+SELECT mixrec_merge(s) FROM (
+	SELECT mixrec_fit_state(CASE WHEN t.i % 2 = 0 THEN m.colours ELSE m.other_colours END, t, t.y) AS s
+	FROM part_typed t, part_typed_models m GROUP BY t.i % 2) AS two;
