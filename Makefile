@@ -110,7 +110,7 @@ fuzz: test/fuzz/fuzz_model
 	corpus=$$(mktemp -d) && test/fuzz/fuzz_model -seed=1 -runs=$(FUZZ_RUNS) -max_len=4096 \
 		$$corpus test/fuzz/regressions; status=$$?; rm -rf $$corpus; exit $$status
 
-.PHONY: core-check test demo bench bench-typed bench-embed bench-partitions fuzz
+.PHONY: core-check test demo bench bench-typed bench-embed bench-partitions fuzz citus
 
 core-check: test/core/test_core test/core/test_core_sanitized
 	test/core/test_core test/fixtures/torch_reference.txt
@@ -140,3 +140,8 @@ bench-embed:
 
 bench-partitions:
 	bash bench/partitions.sh
+
+# Build and install Citus from a source work tree, for test/integration/citus.sh:
+# make citus CITUS_SRC=dir (see scripts/build_citus.sh)
+citus:
+	PG_CONFIG="$(PG_CONFIG)" bash scripts/build_citus.sh "$(CITUS_SRC)"

@@ -674,6 +674,74 @@ RETURNS TABLE (value text, similarity float8)
 COMMENT ON FUNCTION mixrec_similar(text, text, text, int, text, int) IS
 'the k vocabulary entries of an embedded column of a registered model most similar to a value, by cosine similarity of their embeddings';
 
+-- A model's weights by name, read once: the value to hand to the scoring
+-- functions that take a model, for example in a MATERIALIZED CTE that a
+-- distributed engine runs on its coordinator and sends to the shards as
+-- a constant (README, "Scaling out")
+CREATE FUNCTION mixrec_model(model_name text, model_version int DEFAULT NULL) RETURNS bytea
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	found_weights bytea;
+BEGIN
+	SELECT m.weights INTO found_weights FROM @extschema@.mixrec_models m
+	WHERE m.name = model_name
+	  AND CASE WHEN model_version IS NULL THEN m.active ELSE m.version = model_version END;
+	IF NOT FOUND THEN
+		IF model_version IS NULL THEN
+			RAISE EXCEPTION 'model "%" has no active version', model_name USING ERRCODE = 'undefined_object';
+		END IF;
+		RAISE EXCEPTION 'model "%" has no version %', model_name, model_version USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN found_weights;
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_model(text, int) IS
+'the weights of a model version (the active one by default), as a value for the functions that take a model';
+
+-- Store a model trained by the aggregates (mixrec_fit, mixrec_merge) as
+-- the new active version of a name, as mixrec_train stores its models;
+-- epochs, if given, is what mixrec_training_info shows: one object per
+-- epoch, such as mixrec_state_info of the epoch's state with its number
+CREATE FUNCTION mixrec_store(model_name text, weights bytea, epochs jsonb DEFAULT NULL,
+	source text DEFAULT NULL)
+RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
+	validation_loss float8, validation_auc float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+	model_info jsonb;
+BEGIN
+	IF model_name IS NULL OR model_name = '' THEN
+		RAISE EXCEPTION 'model_name must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF weights IS NULL THEN
+		RAISE EXCEPTION 'weights must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- Validated in full (lengths, checksums, finiteness) before it is stored
+	model_info := @extschema@.mixrec_info(weights);
+	IF epochs IS NOT NULL AND (pg_catalog.jsonb_typeof(epochs) <> 'array' OR EXISTS (
+			SELECT FROM pg_catalog.jsonb_array_elements(epochs) AS e WHERE pg_catalog.jsonb_typeof(e) <> 'object')) THEN
+		RAISE EXCEPTION 'epochs must be a JSON array of objects, one per epoch'
+			USING ERRCODE = 'invalid_parameter_value',
+			      DETAIL = pg_catalog.format('Got: %s', pg_catalog.left(epochs::text, 200));
+	END IF;
+	RETURN QUERY SELECT * FROM @extschema@.mixrec_train_store(model_name, source, NULL, NULL, NULL, NULL,
+		pg_catalog.jsonb_build_object('method', 'aggregate'), false, false, weights,
+		pg_catalog.jsonb_build_object('method', 'aggregate',
+			'epochs', coalesce(epochs, '[]'::jsonb),
+			'epochs_run', coalesce(pg_catalog.jsonb_array_length(epochs), 0),
+			'steps', model_info->'optimizer'->'step'));
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_store(text, bytea, jsonb, text) IS
+'store a model trained by the aggregates as the new active version of a name the current role owns';
+
 -- Model lifecycle
 
 CREATE FUNCTION mixrec_activate(model_name text, model_version int) RETURNS int

@@ -15,9 +15,21 @@
  * context; every later call updates that same bytea in place and returns
  * the same pointer, so nodeAgg copies nothing per row.  The scratch space
  * for training a pool (batch buffers, unpacked rows, gradients) does not
- * belong in the state: it lives in fn_extra, in the function's fn_mcxt,
- * sized for the state's shape, and is rebuilt if a state of another shape
- * comes along.
+ * belong in the state: it lives in a FitCache, with the features buffer,
+ * the transform and encoder of typed columns and the trusted addresses
+ * (below), sized for the state's shape, and is rebuilt if a state of
+ * another shape comes along.  When the function's fn_mcxt outlives the
+ * aggregate context (nodeAgg's and WindowAgg's FmgrInfo, in the query's
+ * context), the FitCache is its fn_extra, in fn_mcxt, as usual.  A caller
+ * may instead call the transition function through a new FmgrInfo on
+ * every row, with an fn_mcxt reset per row: Citus's worker_partial_agg,
+ * which pushes the aggregate down to shards, does (fmgr_info per row in
+ * worker_partial_agg_sfunc).  Such a FitCache lives in the aggregate
+ * context itself and is found again by that context, the transition
+ * function and the Aggref calling it, in a backend-local list; a reset
+ * callback on the aggregate context takes it off the list when the
+ * context is reset or deleted, which also frees it.  So the work area is
+ * built once per aggregate there too, not once per row.
  *
  * Trust: only a state this transition function has itself validated, at
  * an address it recorded, is opened without re-validation.  Any other
@@ -26,12 +38,14 @@
  * a first call returns, the inputs of the combine function and of
  * mixrec_merge, the input of the final function.  It is validated in full,
  * like a model (magic, version, lengths, checksums, finiteness), before
- * its first use.  The trusted addresses are kept per call site in fn_extra,
- * not in the state's bytes (which anyone can forge), and are forgotten
- * when the aggregate context they live in is reset or deleted, since the
- * memory may then hold another value.  nodeAgg frees a state only when the
- * transition function returns a different pointer, which it never does
- * for a trusted one, so a trusted address cannot be reused while recorded.
+ * its first use.  The trusted addresses are kept per call site in its
+ * FitCache, not in the state's bytes (which anyone can forge), and are
+ * forgotten when the aggregate context they live in is reset or deleted,
+ * since the memory may then hold another value.  nodeAgg frees a state
+ * only when the transition function returns a different pointer, which it
+ * never does for a trusted one, so a trusted address cannot be reused
+ * while recorded (worker_partial_agg follows the same rule, copied from
+ * nodeAgg's).
  *
  * Combining is model averaging weighted by the rows each state has seen,
  * after each state trains the rows left in its pool (see src/core/fit.c).
@@ -83,8 +97,9 @@ typedef struct TrustForget
 } TrustForget;
 
 /*
- * fn_extra: scratch space for one shape of state, a features buffer, and
- * the states this call site has validated
+ * A call site's cache: scratch space for one shape of state, a features
+ * buffer, and the states this call site has validated (in fn_extra, or
+ * in the list of FitCacheEntry below)
  */
 typedef struct FitCache
 {
@@ -118,10 +133,32 @@ typedef struct FitCache
 	RecordEncoder encoder;
 } FitCache;
 
+/*
+ * The FitCache of a call site whose fn_extra does not outlive its
+ * aggregate, kept in and found by the aggregate context
+ */
+typedef struct FitCacheEntry
+{
+	MemoryContextCallback callback;
+	MemoryContext aggcontext;
+	Oid			fn_oid;
+	const void *aggref;			/* the Aggref calling, NULL if none */
+	FitCache   *cache;
+	struct FitCacheEntry *next;
+} FitCacheEntry;
+
+/* This backend's FitCacheEntry list; entries go with their aggregate context */
+static FitCacheEntry *fit_caches = NULL;
+
 static void CheckAggregateContext(FunctionCallInfo fcinfo, const char *name,
 								  MemoryContext *aggcontext);
+static FitCache *FitCacheCreate(MemoryContext context);
 static FitCache *FitCacheOf(FunctionCallInfo fcinfo);
-static FitWork *FitWorkFor(FunctionCallInfo fcinfo, const FitState *state);
+static bool ContextOutlives(MemoryContext context, MemoryContext other);
+static FitCache *FitCacheFind(FunctionCallInfo fcinfo, MemoryContext aggcontext);
+static FitCache *FitCacheKeep(FunctionCallInfo fcinfo, MemoryContext aggcontext);
+static void ForgetFitCache(void *arg);
+static FitWork *FitWorkFor(FitCache *cache, const FitState *state);
 static Oid	FitArgType(FunctionCallInfo fcinfo, int arg);
 static bool FitArgDeclaredAny(FunctionCallInfo fcinfo, int arg);
 static void FitCheckArgTypes(FunctionCallInfo fcinfo, FitCache *cache);
@@ -132,12 +169,12 @@ static const Transform *FitTransformFor(FitCache *cache, MemoryContext aggcontex
 static bool StateIsTrusted(FitCache *cache, MemoryContext context, const void *blob);
 static void TrustState(FitCache *cache, MemoryContext context, const void *blob);
 static void ForgetTrustedStates(void *arg);
-static bytea *OpenTransitionState(FunctionCallInfo fcinfo, MemoryContext aggcontext,
-								  FitState *state);
+static bytea *OpenTransitionState(FunctionCallInfo fcinfo, FitCache *cache,
+								  MemoryContext aggcontext, FitState *state);
 static void ReportFitError(const MixrecError *err);
 static void ParseFitOptions(Jsonb *options, const MixrecModel *model, TrainOptions *opts);
 static bytea *CopyState(MemoryContext context, bytea *input, FitState *state);
-static void MergeInto(FunctionCallInfo fcinfo, FitState *into, bytea *other_blob);
+static void MergeInto(FitCache *cache, FitState *into, bytea *other_blob);
 
 /*
  * Refuse to run a transition or combine function outside an aggregate
@@ -153,30 +190,127 @@ CheckAggregateContext(FunctionCallInfo fcinfo, const char *name, MemoryContext *
 }
 
 /*
- * Get the fn_extra of this call site, empty the first time
+ * Make an empty cache in a context, with its work area's context under it
  */
 static FitCache *
-FitCacheOf(FunctionCallInfo fcinfo)
+FitCacheCreate(MemoryContext context)
 {
-	FitCache   *cache = (FitCache *) fcinfo->flinfo->fn_extra;
+	FitCache   *cache = MemoryContextAllocZero(context, sizeof(FitCache));
 
-	if (cache == NULL)
-	{
-		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(FitCache));
-		cache->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mixrec fit work",
-											ALLOCSET_DEFAULT_SIZES);
-		fcinfo->flinfo->fn_extra = cache;
-	}
+	cache->mcxt = AllocSetContextCreate(context, "mixrec fit work", ALLOCSET_DEFAULT_SIZES);
 	return cache;
 }
 
 /*
- * Get scratch space for a state's shape, kept in fn_extra
+ * Get the cache of this call site, empty the first time: its fn_extra if
+ * fn_mcxt outlives the aggregate, else the one its aggregate context keeps
+ */
+static FitCache *
+FitCacheOf(FunctionCallInfo fcinfo)
+{
+	FmgrInfo   *flinfo = fcinfo->flinfo;
+	MemoryContext aggcontext;
+	FitCache   *cache;
+
+	if (flinfo->fn_extra != NULL)
+		return (FitCache *) flinfo->fn_extra;
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		aggcontext = NULL;
+	else if ((cache = FitCacheFind(fcinfo, aggcontext)) != NULL)
+		return cache;
+	if (aggcontext == NULL || ContextOutlives(flinfo->fn_mcxt, aggcontext))
+	{
+		flinfo->fn_extra = FitCacheCreate(flinfo->fn_mcxt);
+		return (FitCache *) flinfo->fn_extra;
+	}
+
+	/*
+	 * Not in fn_extra, which may be gone before the next row: the FmgrInfo
+	 * or fn_mcxt of such a caller need not outlive this call
+	 */
+	return FitCacheKeep(fcinfo, aggcontext);
+}
+
+/*
+ * Does context live at least as long as other (is it other or one of its
+ * ancestors)?
+ */
+static bool
+ContextOutlives(MemoryContext context, MemoryContext other)
+{
+	for (MemoryContext c = other; c != NULL; c = MemoryContextGetParent(c))
+		if (c == context)
+			return true;
+	return false;
+}
+
+/*
+ * Find the cache that an aggregate context keeps for this function and
+ * Aggref (NULL if none)
+ */
+static FitCache *
+FitCacheFind(FunctionCallInfo fcinfo, MemoryContext aggcontext)
+{
+	const void *aggref = AggGetAggref(fcinfo);
+
+	for (FitCacheEntry *entry = fit_caches; entry != NULL; entry = entry->next)
+		if (entry->aggcontext == aggcontext && entry->fn_oid == fcinfo->flinfo->fn_oid &&
+			entry->aggref == aggref)
+			return entry->cache;
+	return NULL;
+}
+
+/*
+ * Make a cache that the aggregate context keeps for this function and
+ * Aggref
+ */
+static FitCache *
+FitCacheKeep(FunctionCallInfo fcinfo, MemoryContext aggcontext)
+{
+	FitCacheEntry *entry;
+
+	/*
+	 * In the aggregate context: it is freed with it, and the callback takes
+	 * it off the list first (a reset deletes the context's children, the
+	 * work area's context, then calls the callbacks, then frees its chunks).
+	 * Like the states, the work area then counts towards a hashed
+	 * aggregate's memory.
+	 */
+	entry = MemoryContextAllocZero(aggcontext, sizeof(FitCacheEntry));
+	entry->aggcontext = aggcontext;
+	entry->fn_oid = fcinfo->flinfo->fn_oid;
+	entry->aggref = AggGetAggref(fcinfo);
+	entry->cache = FitCacheCreate(aggcontext);
+	entry->callback.func = ForgetFitCache;
+	entry->callback.arg = entry;
+	MemoryContextRegisterResetCallback(aggcontext, &entry->callback);
+	entry->next = fit_caches;
+	fit_caches = entry;
+	return entry->cache;
+}
+
+/*
+ * Reset callback of an aggregate context: take its cache off the list
+ */
+static void
+ForgetFitCache(void *arg)
+{
+	FitCacheEntry *entry = (FitCacheEntry *) arg;
+
+	for (FitCacheEntry **link = &fit_caches; *link != NULL; link = &(*link)->next)
+		if (*link == entry)
+		{
+			*link = entry->next;
+			break;
+		}
+}
+
+/*
+ * Get scratch space for a state's shape, kept in the cache
  */
 static FitWork *
-FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
+FitWorkFor(FitCache *cache, const FitState *state)
 {
-	FitCache   *cache = FitCacheOf(fcinfo);
 	size_t		floats = FitWorkFloats(state);
 	size_t		bytes = FitWorkBytes(state);
 	int			input_dim = MlpInputDim(&state->model.shape);
@@ -208,6 +342,11 @@ FitWorkFor(FunctionCallInfo fcinfo, const FitState *state)
 	cache->input_dim = input_dim;
 	cache->work_floats = floats;
 	cache->work_bytes = bytes;
+	/* Once per aggregate and shape: the aggregates test counts these */
+	ereport(DEBUG1,
+			(errmsg_internal("mixrec training work area built: %zu kB for a pool of %u rows in batches of %u",
+							 (sizeof(float) * floats + bytes + 1023) / 1024,
+							 state->header.pool_capacity, state->header.batch_size)));
 	BlasEnsureThreads();
 	return &cache->work;
 }
@@ -287,9 +426,9 @@ ForgetTrustedStates(void *arg)
  * to be detoasted.
  */
 static bytea *
-OpenTransitionState(FunctionCallInfo fcinfo, MemoryContext aggcontext, FitState *state)
+OpenTransitionState(FunctionCallInfo fcinfo, FitCache *cache, MemoryContext aggcontext,
+					FitState *state)
 {
-	FitCache   *cache = FitCacheOf(fcinfo);
 	bytea	   *blob = (bytea *) PG_GETARG_POINTER(0);
 	MixrecError err;
 
@@ -573,7 +712,15 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 	const Transform *transform;
 
 	CheckAggregateContext(fcinfo, "mixrec_fit_accum", &aggcontext);
+	cache = FitCacheOf(fcinfo);
 
+	/*
+	 * The model argument only starts the state: on later rows it is not
+	 * read, so a model that comes TOASTed (joined from mixrec_models) is
+	 * not detoasted for each row here.  (A caller that packs the arguments
+	 * into a ROW() per row, as worker_partial_agg's callers do, has
+	 * expanded it already.)
+	 */
 	if (PG_ARGISNULL(0))
 	{
 		MixrecModel *model;
@@ -596,9 +743,8 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
 			ReportFitError(&err);
 	}
 	else
-		blob = OpenTransitionState(fcinfo, aggcontext, &state);
-	work = FitWorkFor(fcinfo, &state);
-	cache = (FitCache *) fcinfo->flinfo->fn_extra;
+		blob = OpenTransitionState(fcinfo, cache, aggcontext, &state);
+	work = FitWorkFor(cache, &state);
 	skip_invalid = (state.header.flags & MIXREC_FIT_SKIP_INVALID) != 0;
 
 	/*
@@ -662,7 +808,7 @@ mixrec_fit_accum(PG_FUNCTION_ARGS)
  * Flush other's pool and average it into a state of ours
  */
 static void
-MergeInto(FunctionCallInfo fcinfo, FitState *into, bytea *other_blob)
+MergeInto(FitCache *cache, FitState *into, bytea *other_blob)
 {
 	FitState	other;
 	MixrecError err;
@@ -672,8 +818,8 @@ MergeInto(FunctionCallInfo fcinfo, FitState *into, bytea *other_blob)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s", CoreMessage(&err))));
-	FitStateFlush(&other, FitWorkFor(fcinfo, &other));
-	FitStateFlush(into, FitWorkFor(fcinfo, into));
+	FitStateFlush(&other, FitWorkFor(cache, &other));
+	FitStateFlush(into, FitWorkFor(cache, into));
 	FitStateAverage(into, &other);
 	pfree(copy);
 }
@@ -693,7 +839,7 @@ mixrec_fit_combine(PG_FUNCTION_ARGS)
 	CheckAggregateContext(fcinfo, "mixrec_fit_combine", &aggcontext);
 	/* STRICT: PostgreSQL itself keeps the other state when one is NULL */
 	result = CopyState(aggcontext, PG_GETARG_BYTEA_PP(0), &state);
-	MergeInto(fcinfo, &state, PG_GETARG_BYTEA_PP(1));
+	MergeInto(FitCacheOf(fcinfo), &state, PG_GETARG_BYTEA_PP(1));
 	PG_RETURN_BYTEA_P(result);
 }
 
@@ -706,10 +852,12 @@ Datum
 mixrec_merge_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
+	FitCache   *cache;
 	FitState	state;
 	bytea	   *result;
 
 	CheckAggregateContext(fcinfo, "mixrec_merge_accum", &aggcontext);
+	cache = FitCacheOf(fcinfo);
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
@@ -719,11 +867,11 @@ mixrec_merge_accum(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 	{
 		result = CopyState(aggcontext, PG_GETARG_BYTEA_PP(1), &state);
-		FitStateFlush(&state, FitWorkFor(fcinfo, &state));
+		FitStateFlush(&state, FitWorkFor(cache, &state));
 		PG_RETURN_BYTEA_P(result);
 	}
-	result = OpenTransitionState(fcinfo, aggcontext, &state);
-	MergeInto(fcinfo, &state, PG_GETARG_BYTEA_PP(1));
+	result = OpenTransitionState(fcinfo, cache, aggcontext, &state);
+	MergeInto(cache, &state, PG_GETARG_BYTEA_PP(1));
 	PG_RETURN_BYTEA_P(result);
 }
 
@@ -740,7 +888,7 @@ mixrec_fit_final(PG_FUNCTION_ARGS)
 	bytea	   *copy = CopyState(CurrentMemoryContext, PG_GETARG_BYTEA_PP(0), &state);
 	bytea	   *model;
 
-	FitStateFlush(&state, FitWorkFor(fcinfo, &state));
+	FitStateFlush(&state, FitWorkFor(FitCacheOf(fcinfo), &state));
 	if (ModelCheck(&state.model, &err) != MIXREC_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

@@ -72,15 +72,17 @@ typedef struct StreamSplit
 {
 	int			partitions;
 	int			rounds;
+	bool		distributed;	/* a distributed engine's plan (tasks, not workers) */
 } StreamSplit;
 
 static Jsonb *StreamOptions(const TrainOptions *opts, int epoch, int round, int partitions);
-static int	StreamCountPartitions(const char *from, const char *where);
+static int	StreamCountPartitions(const char *from, const char *where, bool *distributed);
 static int	StreamRoundsFor(const TrainOptions *opts, int partitions);
 static void StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
 								 const char *val_where, MemoryContext context, TrainRows *val);
 static SPIPlanPtr StreamEpochPlan(const char *schema, const TrainArguments *args,
-								  const char *from, const char *train_where, bool rounds);
+								  const char *from, const char *train_where, bool rounds,
+								  bool distributed);
 static bytea *StreamEpochState(SPIPlanPtr plan, bytea *model_blob, const TrainOptions *opts,
 							   int epoch, int round, const StreamSplit *split,
 							   MemoryContext context);
@@ -248,7 +250,7 @@ StreamOptions(const TrainOptions *opts, int epoch, int round, int partitions)
  * epoch's slower one gives them.
  */
 static int
-StreamCountPartitions(const char *from, const char *where)
+StreamCountPartitions(const char *from, const char *where, bool *distributed)
 {
 	static const Oid count_type[] = {INT8OID};
 	static const SourceShape pass_shape = {
@@ -257,7 +259,7 @@ StreamCountPartitions(const char *from, const char *where)
 		.ncolumns = lengthof(count_type),
 		.types = count_type,
 	};
-	static const Oid partitions_type[] = {INT4OID};
+	static const Oid partitions_type[] = {INT4OID, BOOLOID};
 	static const SourceShape partitions_shape = {
 		.arguments = "source",
 		.columns = "partitions",
@@ -287,7 +289,8 @@ StreamCountPartitions(const char *from, const char *where)
 		return 1;
 	plan = SourcePrepare("SELECT pg_catalog.max(CASE WHEN n ? 'Task Count' THEN (n->>'Task Count')::pg_catalog.int4 "
 						 "ELSE (n->>'Workers Planned')::pg_catalog.int4 "
-						 "+ pg_catalog.current_setting('parallel_leader_participation')::pg_catalog.bool::pg_catalog.int4 END)::pg_catalog.int4 "
+						 "+ pg_catalog.current_setting('parallel_leader_participation')::pg_catalog.bool::pg_catalog.int4 END)::pg_catalog.int4, "
+						 "pg_catalog.bool_or(n ? 'Task Count') "
 						 "FROM pg_catalog.jsonb_path_query($1::pg_catalog.jsonb, "
 						 "'strict $.** ? (exists(@.\"Task Count\") || exists(@.\"Workers Planned\"))') AS n",
 						 1, &json_type, 0, &partitions_shape);
@@ -296,6 +299,8 @@ StreamCountPartitions(const char *from, const char *where)
 	count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (isnull || count < 1)
 		return 1;
+	*distributed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) &&
+		!isnull;
 	return Min(count, MIXREC_MAX_PARTITIONS);
 }
 
@@ -352,7 +357,7 @@ StreamValidationRows(const TrainOptions *opts, const TrainArguments *args,
  */
 static SPIPlanPtr
 StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from,
-				const char *train_where, bool rounds)
+				const char *train_where, bool rounds, bool distributed)
 {
 	static Oid	epoch_types[5] = {BYTEAOID, JSONBOID, INT8OID, FLOAT8OID, FLOAT8OID};
 	static const Oid state_type[] = {BYTEAOID};
@@ -389,11 +394,35 @@ StreamEpochPlan(const char *schema, const TrainArguments *args, const char *from
 
 		train_where = train_where ? psprintf("(%s) AND %s", train_where, in_round) : in_round;
 	}
-	query = psprintf("SELECT %s.mixrec_fit_rows($1, (%s), (%s), %s, %s, $2) FROM %s%s%s",
-					 schema, args->features, args->label,
-					 args->weight ? psprintf("(%s)", args->weight) : "1.0::pg_catalog.float8",
-					 args->domain ? psprintf("(%s)", args->domain) : "NULL::pg_catalog.text",
-					 from, train_where ? " WHERE " : "", train_where ? train_where : "");
+	if (!distributed)
+		query = psprintf("SELECT %s.mixrec_fit_rows($1, (%s), (%s), %s, %s, $2) FROM %s%s%s",
+						 schema, args->features, args->label,
+						 args->weight ? psprintf("(%s)", args->weight) : "1.0::pg_catalog.float8",
+						 args->domain ? psprintf("(%s)", args->domain) : "NULL::pg_catalog.text",
+						 from, train_where ? " WHERE " : "", train_where ? train_where : "");
+	else
+	{
+		/*
+		 * A distributed engine (Citus) pushes an aggregate down only with
+		 * arguments of exactly its declared types, which "any" never is:
+		 * the public aggregate over the column types it declares, the
+		 * columns cast to them (typed columns as the anonymous ROW() the
+		 * aggregate reads by position)
+		 */
+		Oid			label_type = TupleDescAttr(desc, 1)->atttypid;
+
+		query = psprintf("SELECT %s.mixrec_fit_state($1, %s, %s, %s, %s, $2) FROM %s%s%s",
+						 schema,
+						 args->typed ? psprintf("(%s)", args->features) :
+						 psprintf("(%s)::pg_catalog.float4[]", args->features),
+						 psprintf(label_type == BOOLOID ? "(%s)::pg_catalog.int4::pg_catalog.float8" :
+								  "(%s)::pg_catalog.float8", args->label),
+						 args->weight ? psprintf("(%s)::pg_catalog.float8", args->weight) :
+						 "1.0::pg_catalog.float8",
+						 args->domain ? psprintf("(%s)::pg_catalog.text", args->domain) :
+						 "NULL::pg_catalog.text",
+						 from, train_where ? " WHERE " : "", train_where ? train_where : "");
+	}
 
 	/* No row limit and no cursor: the planner may run it as a parallel aggregate */
 	return SourcePrepare(query, rounds ? 5 : 2, epoch_types, CURSOR_OPT_PARALLEL_OK,
@@ -503,7 +532,7 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	char	   *val_where = NULL;
 	SPIPlanPtr	epoch_plan = NULL;
 	SPIPlanPtr	round_plan = NULL;
-	StreamSplit split = {1, 1};
+	StreamSplit split = {1, 1, false};
 	MixrecModel *model;
 	bytea	   *model_blob;
 	bytea	   *best_blob = NULL;
@@ -545,11 +574,12 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 								  args->weight, train_where, args->typed);
 	if (!negatives)
 	{
-		epoch_plan = StreamEpochPlan(schema, args, from, train_where, false);
 		/* Given, or counted: the first epoch's, then each epoch's own */
-		split.partitions = opts->partitions > 0 ? opts->partitions :
-			StreamCountPartitions(from, train_where);
+		int			planned = StreamCountPartitions(from, train_where, &split.distributed);
+
+		split.partitions = opts->partitions > 0 ? opts->partitions : planned;
 		split.rounds = StreamRoundsFor(opts, split.partitions);
+		epoch_plan = StreamEpochPlan(schema, args, from, train_where, false, split.distributed);
 	}
 	model = StreamStartModel(opts, args,
 							 args->typed ? (int) args->typed->transform->input_dim :
@@ -599,7 +629,7 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 		else
 		{
 			if (split.rounds > 1 && round_plan == NULL)
-				round_plan = StreamEpochPlan(schema, args, from, train_where, true);
+				round_plan = StreamEpochPlan(schema, args, from, train_where, true, split.distributed);
 			for (int round = 0; round < split.rounds; round++)
 			{
 				bytea	   *state_blob = StreamEpochState(split.rounds > 1 ? round_plan : epoch_plan,

@@ -5,7 +5,7 @@
 # target for a fixed number of runs, starts a throwaway
 # cluster, runs the pg_regress suite, the pgTAP suite, the PyTorch
 # interchange check, the PyTorch reference of the input transform and the
-# integration tests (cancel, concurrency, pg_cron, dump and restore,
+# integration tests (cancel, Citus where installed, concurrency, pg_cron, dump and restore,
 # PL/Proxy, the score cache, the SQL-level fuzzer), stops the cluster, and
 # ends with "N passed, N failed".
 set -uo pipefail
@@ -25,7 +25,7 @@ count_tap() {
     notok=$(grep -cE '^[[:space:]]*not ok [0-9]+' "$file")
     plan=$(grep -oE '^[[:space:]]*1\.\.[0-9]+' "$file" | tail -n 1 | sed 's/.*\.\.//')
     if grep -qE '^[[:space:]]*1\.\.0 # SKIP' "$file"; then
-        echo "  $name: skipped ($(grep -oE 'SKIP.*' "$file" | head -n 1))"
+        echo "  $name: skipped ($(grep -oE 'SKIP.*' "$file" | head -n 1 | sed 's/^SKIP *//'))"
         return
     fi
     passed=$((passed + ok))
@@ -113,7 +113,7 @@ psql -q -X -d mixrec_torch_transform -c "CREATE EXTENSION mixrec" >/dev/null
 PGDATABASE=mixrec_torch_transform /usr/bin/python3 test/torch/check_transform.py >"$log_dir/transform.tap" 2>&1
 count_tap "input transform against a reference" "$log_dir/transform.tap"
 
-echo "== integration (cancel, concurrent trainings, pg_cron, dump and restore, PL/Proxy, score cache, scoring during retraining, SQL fuzzer)"
+echo "== integration (cancel, Citus, concurrent trainings, pg_cron, dump and restore, PL/Proxy, score cache, scoring during retraining, SQL fuzzer)"
 for t in test/integration/*.sh; do
     [ "$(basename "$t")" = tap.sh ] && continue
     bash "$t" >"$log_dir/$(basename "$t" .sh).tap" 2>&1

@@ -13,7 +13,7 @@ db=mixrec_it_plproxy
 shard_db=(mixrec_shard_0 mixrec_shard_1)
 shard_port=()
 epochs=3
-options='{"learning_rate": 0.01, "batch_size": 64}'
+options='{"learning_rate": 0.01, "batch_size": 64, "partitions": 2}'
 
 # The data set, the same on every node: 20,000 rows, 8 features, a label
 # that the features decide (with an interaction term), a domain; row i

@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(98);
+SELECT plan(101);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -26,11 +26,12 @@ SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
                                  'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate', 'mixrec_evaluate_ranking',
                                  'mixrec_train_begin',
                                  'mixrec_train_store', 'mixrec_set_owner', 'mixrec_set_reader',
-                                 'mixrec_stamp_trained_by', 'mixrec_check_owner', 'mixrec_prepare')), true,
+                                 'mixrec_stamp_trained_by', 'mixrec_check_owner', 'mixrec_prepare',
+                                 'mixrec_store')), true,
           'every scoring and model function is PARALLEL SAFE');
 SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
                                                            'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate',
-                                                           'mixrec_evaluate_ranking')), true,
+                                                           'mixrec_evaluate_ranking', 'mixrec_store')), true,
           'the functions that read sources through SPI or write the registry are PARALLEL UNSAFE');
 SELECT is((SELECT bool_and(NOT prosecdef) FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
           'no mixrec function is SECURITY DEFINER');
@@ -42,6 +43,9 @@ SELECT has_function('mixrec_train');
 SELECT has_table('mixrec_models');
 SELECT col_is_pk('mixrec_models', ARRAY['name', 'version']);
 SELECT has_function('mixrec_training_info', ARRAY['text', 'integer']);
+SELECT has_function('mixrec_store', ARRAY['text', 'bytea', 'jsonb', 'text']);
+SELECT has_function('mixrec_model', ARRAY['text', 'integer']);
+SELECT volatility_is('mixrec_model', ARRAY['text', 'integer'], 'stable');
 
 SELECT has_function('mixrec_score', ARRAY['text', 'real[]', 'text', 'double precision', 'integer']);
 SELECT volatility_is('mixrec_score', ARRAY['text', 'real[]', 'text', 'double precision', 'integer'], 'stable');

@@ -37,6 +37,15 @@ FROM (SELECT mixrec_fit(mixrec_init(8, '{16}'), f, y, w, d,
 SELECT mixrec_state_info(mixrec_fit_state(mixrec_init(8, '{16}'), f, y)) - 'train_loss' - 'train_loss_open' - 'train_loss_commercial' AS state
 FROM fit_rows;
 
+-- The work area of training a pool is built once per aggregate, not once
+-- per row (a DEBUG1 message says each time it is built)
+SET max_parallel_workers_per_gather = 0;
+SET client_min_messages = debug1;
+SELECT mixrec_state_info(mixrec_fit_state(mixrec_init(8, '{16}'), f, y))->'rows_seen' AS rows_seen
+FROM fit_rows;
+SET client_min_messages = warning;
+RESET max_parallel_workers_per_gather;
+
 -- Merging states is model averaging weighted by rows: A + B equals B + A
 -- (with more than two states the grouping can move the last bits, as
 -- floating-point addition is not associative)
