@@ -70,21 +70,27 @@ SET min_parallel_table_scan_size = 0;"
 serial_epoch="SELECT mixrec_fit(mixrec_init(64, '{64}'), f, label) AS m FROM bench_parallel"
 parallel_epoch="SELECT mixrec_fit(mixrec_init(64, '{64}'), f, label, 1.0, NULL, '{\"partitions\": 2}') AS m FROM bench_parallel"
 
-# time_epoch SIDE RUN WORKERS QUERY: one epoch, its model kept in bench_models
+# time_epoch SIDE RUN WORKERS QUERY: one epoch, timed by psql's \timing;
+# the model it returns comes back to the client and is then stored in
+# bench_models, untimed
 time_epoch() {
-    local t load
+    local out t load
+    out=$(mktemp "$MIXREC_CLUSTER_DIR/epoch.XXXXXX")
+    chmod 644 "$out"
     load_start
-    t=$(psql -X -q -At -v ON_ERROR_STOP=1 -d postgres <<SQL | grep -oE '^Time: [0-9.]+' | awk '{print $2}'
+    psql -X -q -At -v ON_ERROR_STOP=1 -d postgres >"$out" <<SQL
 SET max_parallel_workers_per_gather = $3;
 $settings
 \timing on
-CREATE TABLE epoch_model AS $4;
+$4 \gset
+\timing off
+INSERT INTO bench_models VALUES ('$1', $2, NULL, NULL, :'m'::bytea);
 SQL
-)
     load=$(load_end)
+    t=$(grep -oE '^Time: [0-9.]+' "$out" | awk '{print $2}')
     psql -X -q -v ON_ERROR_STOP=1 -d postgres \
-        -c "INSERT INTO bench_models SELECT '$1', $2, $t, '$load', m FROM epoch_model" \
-        -c "DROP TABLE epoch_model"
+        -c "UPDATE bench_models SET ms = $t, load = '$load' WHERE side = '$1' AND run = $2"
+    rm -f "$out"
 }
 
 # time_halves RUN: the two halves at once, each serial in its own session;
