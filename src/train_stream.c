@@ -649,10 +649,15 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 		sum.open /= counts.rows_trained;
 		sum.commercial /= counts.rows_trained;
 		/*
-		 * The partial states the planner actually made: the next epoch is
-		 * split as this one was, unless the caller fixed the split
+		 * More partial states than the plan said (a plan made again, say):
+		 * the next epoch is split as this one was, unless the caller fixed
+		 * the split.  Fewer are kept as planned: a parallel scan hands its
+		 * pages out as the processes ask, and a worker that starts late may
+		 * get none in one epoch and its share in the next.  A process that
+		 * trains the share of several takes more, smaller steps, which is
+		 * safer than too few.
 		 */
-		if (!negatives && opts->partitions == 0 && counts.states != split.partitions)
+		if (!negatives && opts->partitions == 0 && counts.states > split.partitions)
 		{
 			split.partitions = counts.states;
 			split.rounds = StreamRoundsFor(opts, split.partitions);
