@@ -115,7 +115,7 @@ count_tap "input transform against a reference" "$log_dir/transform.tap"
 
 echo "== integration (cancel, Citus, concurrent trainings, pg_cron, dump and restore, PL/Proxy, score cache, scoring during retraining, SQL fuzzer)"
 for t in test/integration/*.sh; do
-    [ "$(basename "$t")" = tap.sh ] && continue
+    case "$(basename "$t")" in tap.sh | loopback.sh) continue ;; esac
     bash "$t" >"$log_dir/$(basename "$t" .sh).tap" 2>&1
     count_tap "$(basename "$t" .sh)" "$log_dir/$(basename "$t" .sh).tap"
 done

@@ -36,26 +36,13 @@ epochs=5
 fit_options='"learning_rate": 0.01, "batch_size": 128'
 train_args="hidden => '{16}', epochs => $epochs, batch_size => 128, learning_rate => 0.01"
 
-# The nodes run as the postgres OS user when this runs as root, since the
-# server refuses to run as root, and as the current user otherwise
-owner=$(id -un)
-[ "$(id -u)" -eq 0 ] && owner=postgres
-as_owner() {
-    if [ "$(id -u)" -eq 0 ]; then
-        runuser -u "$owner" -- "$@"
-    else
-        "$@"
-    fi
-}
+. ./loopback.sh
 
 root=""
 cleanup() {
     local k
     if [ -n "$root" ]; then
-        for k in 0 1 2; do
-            [ -f "$root/node$k/data/postmaster.pid" ] &&
-                as_owner "$PG_BIN/pg_ctl" -D "$root/node$k/data" -m immediate -w -t 30 stop >/dev/null 2>&1
-        done
+        loopback_stop "$root/node0" "$root/node1" "$root/node2"
         rm -rf "$root"
     fi
 }
@@ -90,60 +77,18 @@ qscript() {
         "host=127.0.0.1 port=${node_port[0]} dbname=$db user=postgres" "$@"
 }
 
-# port_taken PORT: something already listens on 127.0.0.1:PORT
-port_taken() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
-# start_node K: initdb and start node K with citus preloaded on a free port
-# of 127.0.0.1
-start_node() {
-    local k=$1 dir=$root/node$1 port attempt used
-    as_owner mkdir "$dir" "$dir/socket" || return 1
-    as_owner "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync -E UTF8 \
-        --locale=C >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; return 1; }
-    {
-        echo "listen_addresses = '127.0.0.1'"
-        echo "unix_socket_directories = '$dir/socket'"
-        echo "fsync = off"
-        echo "max_connections = 100"
-        echo "shared_preload_libraries = 'citus'"
-        # The nodes reach each other over loopback, without TLS
-        echo "citus.node_conninfo = 'sslmode=disable'"
-        echo "log_min_messages = warning"
-    } | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
-    # Trust, and only from this host: the cluster lives for this test only
-    printf '%s\n' "local all all trust" "host all all 127.0.0.1/32 trust" |
-        as_owner tee "$dir/data/pg_hba.conf" >/dev/null
-    for attempt in $(seq 1 20); do
-        port=$((40000 + RANDOM % 20000))
-        [ "$port" = "${PGPORT:-}" ] && continue
-        used=" ${node_port[*]:-} "
-        [[ "$used" == *" $port "* ]] && continue
-        port_taken "$port" && continue
-        if as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" \
-            -w -t 60 start >/dev/null 2>&1; then
-            node_port[$k]=$port
-            return 0
-        fi
-        # Lost a race for the port: try another one; fail on anything else
-        grep -qiE 'could not bind|could not create any TCP/IP sockets' "$dir/server.log" || {
-            cat "$dir/server.log"
-            return 1
-        }
-    done
-    echo "no free port found for node $k"
-    return 1
-}
 
-root=$(mktemp -d /tmp/mixrec-citus.XXXXXX) || bail "a temporary directory for the nodes"
-chmod 755 "$root"
-[ "$(id -u)" -eq 0 ] && chown "$owner": "$root"
+root=$(loopback_root citus) || bail "a temporary directory for the nodes"
 
 start=$(now_ms)
 for k in 0 1 2; do
-    start_node $k >"$root/start$k.log" 2>&1 ||
+    # The nodes reach each other over loopback, without TLS
+    loopback_start "$root/node$k" "${node_port[*]:-}" "max_connections = 100" \
+        "shared_preload_libraries = 'citus'" "citus.node_conninfo = 'sslmode=disable'" \
+        "log_min_messages = warning" >"$root/start$k.log" 2>&1 ||
         bail "${node_name[$k]} starts" "$(tail -n 20 "$root/start$k.log")"
+    node_port[$k]=$loopback_port
     out=$(psql -X -q -At -v ON_ERROR_STOP=1 \
         "host=127.0.0.1 port=${node_port[$k]} dbname=postgres user=postgres" \
         -c "CREATE DATABASE $db" 2>&1 &&

@@ -28,26 +28,13 @@ FROM (SELECT i, ARRAY[sin(i * 0.37), cos(i * 0.73), sin(i * 1.31), cos(i * 0.21)
       FROM generate_series(1, 20000) AS i) AS g"
 shard_filter=("i % 3 = 0" "i % 3 <> 0")
 
-# The shards run as the postgres OS user when this runs as root, since the
-# server refuses to run as root, and as the current user otherwise
-owner=$(id -un)
-[ "$(id -u)" -eq 0 ] && owner=postgres
-as_owner() {
-    if [ "$(id -u)" -eq 0 ]; then
-        runuser -u "$owner" -- "$@"
-    else
-        "$@"
-    fi
-}
+. ./loopback.sh
 
 root=""
 cleanup() {
     local k
     if [ -n "$root" ]; then
-        for k in 0 1; do
-            [ -f "$root/shard$k/data/postmaster.pid" ] &&
-                as_owner "$PG_BIN/pg_ctl" -D "$root/shard$k/data" -m immediate -w -t 30 stop >/dev/null 2>&1
-        done
+        loopback_stop "$root/shard0" "$root/shard1"
         rm -rf "$root"
     fi
     psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
@@ -72,53 +59,14 @@ qs() {
         "host=127.0.0.1 port=${shard_port[$1]} dbname=${shard_db[$1]} user=postgres" -c "$2"
 }
 
-# port_taken PORT: something already listens on 127.0.0.1:PORT
-port_taken() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
-# start_shard K: initdb and start shard K on a free port of 127.0.0.1
-start_shard() {
-    local k=$1 dir=$root/shard$1 port attempt
-    as_owner mkdir "$dir" "$dir/socket" || return 1
-    as_owner "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync -E UTF8 \
-        --locale=C >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; return 1; }
-    {
-        echo "listen_addresses = '127.0.0.1'"
-        echo "unix_socket_directories = '$dir/socket'"
-        echo "fsync = off"
-        echo "max_connections = 20"
-        echo "log_connections = on"
-    } | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
-    # Trust, and only from this host: the cluster lives for this test only
-    printf '%s\n' "local all all trust" "host all all 127.0.0.1/32 trust" |
-        as_owner tee "$dir/data/pg_hba.conf" >/dev/null
-    for attempt in $(seq 1 20); do
-        port=$((40000 + RANDOM % 20000))
-        [ "$port" = "${PGPORT:-}" ] && continue
-        [ "$k" -eq 1 ] && [ "$port" = "${shard_port[0]}" ] && continue
-        port_taken "$port" && continue
-        if as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" \
-            -w -t 60 start >/dev/null 2>&1; then
-            shard_port[$k]=$port
-            return 0
-        fi
-        # Lost a race for the port: try another one; fail on anything else
-        grep -qiE 'could not bind|could not create any TCP/IP sockets' "$dir/server.log" || {
-            cat "$dir/server.log"
-            return 1
-        }
-    done
-    echo "no free port found for shard $k"
-    return 1
-}
 
-root=$(mktemp -d /tmp/mixrec-plproxy.XXXXXX) || bail "a temporary directory for the shards"
-chmod 755 "$root"
-[ "$(id -u)" -eq 0 ] && chown "$owner": "$root"
+root=$(loopback_root plproxy) || bail "a temporary directory for the shards"
 
 for k in 0 1; do
-    start_shard $k >"$root/start$k.log" 2>&1 || bail "shard $k starts" "$(tail -n 20 "$root/start$k.log")"
+    loopback_start "$root/shard$k" "${shard_port[*]:-}" "max_connections = 20" "log_connections = on" \
+        >"$root/start$k.log" 2>&1 || bail "shard $k starts" "$(tail -n 20 "$root/start$k.log")"
+    shard_port[$k]=$loopback_port
 done
 
 # Each shard: its database, mixrec, its part of the rows, and one epoch
