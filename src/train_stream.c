@@ -310,7 +310,7 @@ StreamCountPartitions(const char *from, const char *where, bool *distributed)
  * are averaged before the next round starts from the average.  Models
  * that train apart for long drift apart, and their average is then worse
  * than either; measured, four partitions per round keep the average as
- * good as a serial epoch (README, "Scaling out").
+ * good as a serial epoch (README, "Partitioned epochs").
  */
 static int
 StreamRoundsFor(const TrainOptions *opts, int partitions)
