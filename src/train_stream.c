@@ -107,9 +107,6 @@ mixrec_holdout(PG_FUNCTION_ARGS)
 }
 
 
-
-
-
 /*
  * The length of the first training row's features
  */
