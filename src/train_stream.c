@@ -106,7 +106,6 @@ mixrec_holdout(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8((double) (hash >> 11) * 0x1.0p-53);
 }
 
-
 /*
  * The length of the first training row's features
  */
