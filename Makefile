@@ -50,7 +50,8 @@ OBJS = \
 	src/core/sort.o \
 	src/core/metrics.o \
 	src/core/train.o \
-	src/core/fit.o
+	src/core/fit.o \
+	src/core/explain.o
 
 DATA = $(wildcard sql/*--*--*.sql)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

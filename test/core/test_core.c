@@ -31,6 +31,7 @@
 #include "fixture.h"
 #include "mixrec/adam.h"
 #include "mixrec/crc32c.h"
+#include "mixrec/explain.h"
 #include "mixrec/fit.h"
 #include "mixrec/kernels.h"
 #include "mixrec/loss.h"
@@ -3924,6 +3925,249 @@ TestEmbedRows(void)
 	TapOk(ok, "embedded inputs: a forged row number reads the out-of-vocabulary row, the column's other inputs are replaced");
 }
 
+/*
+ * A random model for the explanation tests: d inputs, the given hidden
+ * layers, one output; the caller frees storage
+ */
+static MixrecModel
+ExplainTestModel(int d, int n_hidden, const int *hidden, uint64_t seed, float **storage)
+{
+	MixrecModel model;
+
+	memset(&model, 0, sizeof(model));
+	model.shape.n_hidden = n_hidden;
+	model.shape.dims[0] = d;
+	for (int l = 0; l < n_hidden; l++)
+		model.shape.dims[l + 1] = hidden[l];
+	model.shape.dims[n_hidden + 1] = 1;
+	model.alpha = 0.3;
+	*storage = calloc(ModelFloatCount(&model), sizeof(float));
+	ModelBindStorage(&model, *storage);
+	ModelInitParams(&model, seed, MODEL_INIT_INDEPENDENT);
+	return model;
+}
+
+/*
+ * The probability of output 0 of one row, scored directly (ScoreRows)
+ */
+static double
+ExplainTestScore(const MixrecModel *model, int k, const float *x)
+{
+	float	   *work = malloc(sizeof(float) * ScoreWorkFloats(model, 1));
+	double		p;
+
+	ScoreRows(model, k == MIXREC_OPEN ? SCORE_OPEN : SCORE_COMMERCIAL, model->alpha, NULL, x, 1,
+			  work, &p);
+	free(work);
+	return p;
+}
+
+/*
+ * Attributions summed over groups, less p(x) - p(baseline): IG's error
+ */
+static double
+ExplainTestCompleteness(const MixrecModel *model, int k, int steps, const float *x,
+						const float *baseline, const uint32_t *group, int n_groups)
+{
+	float	   *work = malloc(sizeof(float) *
+							  ExplainWorkFloats(model, EXPLAIN_INTEGRATED_GRADIENTS, steps, n_groups));
+	double	   *attr = malloc(sizeof(double) * n_groups);
+	double		p;
+	double		pb;
+	double		sum = 0.0;
+
+	ExplainRow(model, model->params[k], EXPLAIN_INTEGRATED_GRADIENTS, steps, x, baseline, group,
+			   n_groups, work, attr, &p, &pb);
+	for (int g = 0; g < n_groups; g++)
+		sum += attr[g];
+	free(work);
+	free(attr);
+	return fabs(sum - (p - pb));
+}
+
+/*
+ * Input gradients, gradient times input, occlusion and integrated
+ * gradients of an MLP with and without hidden layers
+ */
+static void
+TestExplainMlp(int n_hidden)
+{
+	enum
+	{
+		D = 6, GROUPS = 3
+	};
+	static const int hidden[] = {16, 8};
+	static const uint32_t pairs[D] = {0, 0, 1, 1, 2, 2};
+	uint32_t	identity[D];
+	float	   *storage;
+	MixrecModel model = ExplainTestModel(D, n_hidden, hidden, 11 + n_hidden, &storage);
+	MixrecRandom rng;
+	float		x[D];
+	float		baseline[D];
+	float		dz[D];
+	double		fd[D];
+	double		grad[D];
+	double		p;
+	const double eps = 1e-3;
+	float	   *work;
+	double		attr[D];
+	double		want[D];
+	double		prob;
+	double		baseline_prob;
+	double		errors[3];
+	static const int steps[3] = {4, 40, 400};
+	size_t		where;
+
+	RandomSeed(&rng, 99 + n_hidden);
+	for (int i = 0; i < D; i++)
+	{
+		/* Large inputs, so that the MLP is far from linear on the path */
+		x[i] = (float) (6.0 * RandomDouble(&rng) - 3.0);
+		identity[i] = (uint32_t) i;
+	}
+	ExplainBaseline(&model, baseline);
+	TapOk(baseline[0] == 0.0f && baseline[D - 1] == 0.0f,
+		  "explain, %d hidden layers: the baseline of a model without embeddings is 0", n_hidden);
+
+	/* The input gradient against central differences of the probability */
+	work = malloc(sizeof(float) * ExplainGradientFloats(&model.shape, 1));
+	ExplainGradient(&model.shape, model.params[MIXREC_COMMERCIAL], x, 1, work, &p, dz);
+	for (int i = 0; i < D; i++)
+	{
+		float		xp[D];
+		float		xm[D];
+
+		memcpy(xp, x, sizeof(x));
+		memcpy(xm, x, sizeof(x));
+		xp[i] += (float) eps;
+		xm[i] -= (float) eps;
+		/* the steps as float rounds them, so divide by the true distance */
+		fd[i] = (ExplainTestScore(&model, MIXREC_COMMERCIAL, xp) -
+				 ExplainTestScore(&model, MIXREC_COMMERCIAL, xm)) / ((double) xp[i] - xm[i]);
+		grad[i] = dz[i];
+	}
+	free(work);
+	TapOk(fabs(p - ExplainTestScore(&model, MIXREC_COMMERCIAL, x)) < 1e-6 &&
+		  TapWorstExcess(grad, fd, D, 1e-3, 1e-4, &where) <= 0.0,
+		  "explain, %d hidden layers: the input gradient of the probability matches central differences (eps 1e-3)",
+		  n_hidden);
+
+	/* Gradient times input, against the differences */
+	work = malloc(sizeof(float) * ExplainWorkFloats(&model, EXPLAIN_GRADIENT_TIMES_INPUT, 1, D));
+	ExplainRow(&model, model.params[MIXREC_COMMERCIAL], EXPLAIN_GRADIENT_TIMES_INPUT, 1, x,
+			   baseline, identity, D, work, attr, &prob, &baseline_prob);
+	free(work);
+	for (int i = 0; i < D; i++)
+		want[i] = ((double) x[i] - baseline[i]) * fd[i];
+	TapOk(TapWorstExcess(attr, want, D, 1e-3, 1e-4, &where) <= 0.0 &&
+		  fabs(prob - p) < 1e-6 &&
+		  fabs(baseline_prob - ExplainTestScore(&model, MIXREC_COMMERCIAL, baseline)) < 1e-6,
+		  "explain, %d hidden layers: gradient times input is (x - baseline) times the differences' gradient",
+		  n_hidden);
+
+	/* Occlusion of pairs of inputs, against scoring the occluded rows */
+	work = malloc(sizeof(float) * ExplainWorkFloats(&model, EXPLAIN_OCCLUSION, 1, GROUPS));
+	ExplainRow(&model, model.params[MIXREC_OPEN], EXPLAIN_OCCLUSION, 1, x, baseline, pairs,
+			   GROUPS, work, attr, &prob, &baseline_prob);
+	free(work);
+	for (int g = 0; g < GROUPS; g++)
+	{
+		float		occluded[D];
+
+		memcpy(occluded, x, sizeof(x));
+		occluded[2 * g] = baseline[2 * g];
+		occluded[2 * g + 1] = baseline[2 * g + 1];
+		want[g] = ExplainTestScore(&model, MIXREC_OPEN, x) -
+			ExplainTestScore(&model, MIXREC_OPEN, occluded);
+	}
+	TapOk(TapWorstExcess(attr, want, GROUPS, 1e-5, 1e-6, &where) <= 0.0,
+		  "explain, %d hidden layers: occlusion is p(x) - p(x with the group's inputs at the baseline)",
+		  n_hidden);
+
+	/* Completeness of integrated gradients, per input and per group */
+	for (int s = 0; s < 3; s++)
+		errors[s] = ExplainTestCompleteness(&model, MIXREC_OPEN, steps[s], x, baseline, identity, D);
+	TapDiag("integrated gradients' completeness error at 4, 40, 400 steps: %.3g %.3g %.3g",
+			errors[0], errors[1], errors[2]);
+	TapOk(ExplainTestCompleteness(&model, MIXREC_OPEN, 200, x, baseline, identity, D) < 1e-3 &&
+		  ExplainTestCompleteness(&model, MIXREC_OPEN, 200, x, baseline, pairs, GROUPS) < 1e-3,
+		  "explain, %d hidden layers: integrated gradients over 200 steps sum to p(x) - p(baseline) within 1e-3",
+		  n_hidden);
+	TapOk(errors[2] < errors[0] && errors[1] < errors[0] && errors[2] < 1e-4,
+		  "explain, %d hidden layers: integrated gradients' completeness error shrinks as steps grow",
+		  n_hidden);
+	free(storage);
+}
+
+/*
+ * Integrated gradients of a model with embedded columns: its baseline
+ * takes each embedded column's NULL row, and the attributions, in each
+ * model's embedded inputs, still sum to p(x) - p(baseline)
+ */
+static void
+TestExplainEmbedded(void)
+{
+	float	   *storage;
+	uint8_t    *section;
+	size_t		len;
+	void	   *memory;
+	MixrecModel model = EmbedModel(0, 0, &storage, &section, &len, &memory);
+	int			d = MlpInputDim(&model.shape);
+	float	   *x = calloc(d, sizeof(float));
+	float	   *baseline = malloc(sizeof(float) * d);
+	uint32_t   *group = malloc(sizeof(uint32_t) * d);
+	int			baseline_ok = 1;
+	double		worst = 0.0;
+
+	ExplainBaseline(&model, baseline);
+	for (int i = 0; i < d; i++)
+	{
+		x[i] = (float) (0.5 * (i % 5) - 1.0);
+		group[i] = (uint32_t) i;
+	}
+	for (uint32_t t = 0; t < model.n_embed; t++)
+	{
+		const TransformEmbedding *e = &model.embed[t];
+
+		baseline_ok &= baseline[e->position] == (float) (e->rows - 1);
+		x[e->position] = 1.0f;
+		for (uint32_t j = 1; j < e->dim; j++)
+			x[e->position + j] = 0.0f;
+		/* the column's inputs are one group */
+		for (uint32_t j = 0; j < e->dim; j++)
+			group[e->position + j] = e->position;
+	}
+	TapOk(model.n_embed == 2 && baseline_ok,
+		  "explain: an embedded column's baseline is its NULL row");
+	for (int k = 0; k < MIXREC_MODELS; k++)
+		worst = fmax(worst, ExplainTestCompleteness(&model, k, 200, x, baseline, group, d));
+	TapOk(worst < 1e-3,
+		  "explain: integrated gradients of both models with embeddings sum to p(x) - p(baseline) within 1e-3 (%.2g)",
+		  worst);
+	free(x);
+	free(baseline);
+	free(group);
+	free(storage);
+	free(section);
+	free(memory);
+}
+
+/*
+ * Explanations of single rows
+ */
+static void
+TestExplain(void)
+{
+	TapOk(ExplainMethodFromName("integrated_gradients") == EXPLAIN_INTEGRATED_GRADIENTS &&
+		  ExplainMethodFromName("gradient_times_input") == EXPLAIN_GRADIENT_TIMES_INPUT &&
+		  ExplainMethodFromName("occlusion") == EXPLAIN_OCCLUSION &&
+		  ExplainMethodFromName("shap") == -1,
+		  "explain: method names parse");
+	TestExplainMlp(0);
+	TestExplainMlp(2);
+	TestExplainEmbedded();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3979,6 +4223,7 @@ main(int argc, char **argv)
 	TestEmbedFormat();
 	TestEmbedLimits();
 	TestEmbedInit();
+	TestExplain();
 
 	/* The same kernel checks with dispatch switched off */
 	setenv("MIXREC_NO_SIMD", "1", 1);
