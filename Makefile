@@ -35,6 +35,7 @@ OBJS = \
 	src/transform_fit.o \
 	src/transform_bind.o \
 	src/transform_sql.o \
+	src/explain_sql.o \
 	src/core/status.o \
 	src/core/crc32c.o \
 	src/core/random.o \

@@ -890,6 +890,63 @@ RETURNS TABLE (user_id text, item_id text, rank int, score float8)
 COMMENT ON FUNCTION mixrec_recommend(text, text, text, text, text, text, text, int, text, text, float8, int) IS
 'the k best items for each user: every candidate scored in blocks on user features || item features, excluded pairs left out';
 
+-- Explaining scores
+
+-- Not STRICT, so that a NULL argument is an error naming it, and names is
+-- NULL for features named "1", "2", ...
+CREATE FUNCTION mixrec_explain(model bytea, features real[], top_k int DEFAULT 5,
+	mode text DEFAULT 'blend', method text DEFAULT 'integrated_gradients', steps int DEFAULT 50,
+	names text[] DEFAULT NULL)
+RETURNS TABLE (feature text, open float8, commercial float8, blend float8,
+	baseline_score float8, score float8)
+	AS 'MODULE_PATHNAME', 'mixrec_explain' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 5;
+
+COMMENT ON FUNCTION mixrec_explain(bytea, real[], int, text, text, int, text[]) IS
+'the top_k features of a feature vector by absolute attribution of its score (probability units, summing to score - baseline_score)';
+
+-- Not STRICT: a NULL argument is an error naming it
+CREATE FUNCTION mixrec_explain(model bytea, features record, top_k int DEFAULT 5,
+	mode text DEFAULT 'blend', method text DEFAULT 'integrated_gradients', steps int DEFAULT 50)
+RETURNS TABLE (feature text, open float8, commercial float8, blend float8,
+	baseline_score float8, score float8)
+	AS 'MODULE_PATHNAME', 'mixrec_explain' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 5;
+
+COMMENT ON FUNCTION mixrec_explain(bytea, record, int, text, text, int) IS
+'the top_k columns of a row of typed columns by absolute attribution of its score (probability units, summing to score - baseline_score)';
+
+-- Not STRICT: names and version may be NULL (the active version)
+CREATE FUNCTION mixrec_explain(model_name text, features real[], top_k int DEFAULT 5,
+	mode text DEFAULT 'blend', method text DEFAULT 'integrated_gradients', steps int DEFAULT 50,
+	names text[] DEFAULT NULL, version int DEFAULT NULL)
+RETURNS TABLE (feature text, open float8, commercial float8, blend float8,
+	baseline_score float8, score float8)
+	AS 'MODULE_PATHNAME', 'mixrec_explain_name' LANGUAGE C STABLE PARALLEL SAFE ROWS 5;
+
+COMMENT ON FUNCTION mixrec_explain(text, real[], int, text, text, int, text[], int) IS
+'the top_k features of a feature vector by absolute attribution of its score under a registered model';
+
+-- Not STRICT: version may be NULL (the active version)
+CREATE FUNCTION mixrec_explain(model_name text, features record, top_k int DEFAULT 5,
+	mode text DEFAULT 'blend', method text DEFAULT 'integrated_gradients', steps int DEFAULT 50,
+	version int DEFAULT NULL)
+RETURNS TABLE (feature text, open float8, commercial float8, blend float8,
+	baseline_score float8, score float8)
+	AS 'MODULE_PATHNAME', 'mixrec_explain_name' LANGUAGE C STABLE PARALLEL SAFE ROWS 5;
+
+COMMENT ON FUNCTION mixrec_explain(text, record, int, text, text, int, int) IS
+'the top_k columns of a row of typed columns by absolute attribution of its score under a registered model';
+
+-- Not STRICT: features (NULL for a model of typed columns), names and
+-- version may be NULL
+CREATE FUNCTION mixrec_global_explain(model_name text, source text, sample int DEFAULT 1000,
+	method text DEFAULT 'integrated_gradients', steps int DEFAULT 20, features text DEFAULT NULL,
+	names text[] DEFAULT NULL, mode text DEFAULT 'blend', version int DEFAULT NULL)
+RETURNS TABLE (feature text, open float8, commercial float8, blend float8)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 20;
+
+COMMENT ON FUNCTION mixrec_global_explain(text, text, int, text, int, text, text[], text, int) IS
+'mean absolute attribution of each feature over a sample of a source''s rows (the first sample rows by a hash of their features)';
+
 -- Evaluation
 
 CREATE FUNCTION mixrec_evaluate(model_name text, source text, features text DEFAULT NULL,
