@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(101);
+SELECT plan(114);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -27,11 +27,12 @@ SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
                                  'mixrec_train_begin',
                                  'mixrec_train_store', 'mixrec_set_owner', 'mixrec_set_reader',
                                  'mixrec_stamp_trained_by', 'mixrec_check_owner', 'mixrec_prepare',
-                                 'mixrec_store')), true,
+                                 'mixrec_store', 'mixrec_global_explain')), true,
           'every scoring and model function is PARALLEL SAFE');
 SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
                                                            'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate',
-                                                           'mixrec_evaluate_ranking', 'mixrec_store')), true,
+                                                           'mixrec_evaluate_ranking', 'mixrec_store',
+                                                           'mixrec_global_explain')), true,
           'the functions that read sources through SPI or write the registry are PARALLEL UNSAFE');
 SELECT is((SELECT bool_and(NOT prosecdef) FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
           'no mixrec function is SECURITY DEFINER');
@@ -157,6 +158,25 @@ SELECT throws_ok($$SELECT * FROM mixrec_embeddings(mixrec_init(2), 'user_id')$$,
                  'a model without embedded columns has no tables to read');
 SELECT throws_ok($$SELECT * FROM mixrec_similar(mixrec_init(2), 'user_id', '7', 0)$$, '22023',
                  'k must be between 1 and 10000, got 0');
+
+-- Explanations
+SELECT has_function('mixrec_explain', ARRAY['bytea', 'real[]', 'integer', 'text', 'text', 'integer', 'text[]']);
+SELECT has_function('mixrec_explain', ARRAY['bytea', 'record', 'integer', 'text', 'text', 'integer']);
+SELECT has_function('mixrec_explain', ARRAY['text', 'real[]', 'integer', 'text', 'text', 'integer', 'text[]', 'integer']);
+SELECT has_function('mixrec_explain', ARRAY['text', 'record', 'integer', 'text', 'text', 'integer', 'integer']);
+SELECT has_function('mixrec_global_explain', ARRAY['text', 'text', 'integer', 'text', 'integer', 'text', 'text[]', 'text', 'integer']);
+SELECT volatility_is('mixrec_explain', ARRAY['bytea', 'real[]', 'integer', 'text', 'text', 'integer', 'text[]'], 'immutable');
+SELECT volatility_is('mixrec_explain', ARRAY['text', 'record', 'integer', 'text', 'text', 'integer', 'integer'], 'stable');
+SELECT volatility_is('mixrec_global_explain', ARRAY['text', 'text', 'integer', 'text', 'integer', 'text', 'text[]', 'text', 'integer'], 'volatile');
+SELECT throws_ok($$SELECT * FROM mixrec_explain(mixrec_init(2), '{1,2}'::real[], steps => 0)$$, '22023',
+                 'steps must be between 1 and 10000, got 0');
+SELECT throws_ok($$SELECT * FROM mixrec_explain(mixrec_init(2), '{1,2}'::real[], method => 'shap')$$, '22023', NULL,
+                 'an unknown explanation method is an invalid parameter');
+SELECT throws_ok($$SELECT * FROM mixrec_explain(mixrec_init(2), '{1,2,3}'::real[])$$, '22000', NULL,
+                 'features of the wrong dimension are a data exception');
+SELECT throws_ok($$SELECT * FROM mixrec_explain(mixrec_init(2), NULL::real[])$$, '22004', 'features must not be NULL');
+SELECT throws_ok($$SELECT * FROM mixrec_explain(mixrec_init(2), ROW(1, 2))$$, '42804', NULL,
+                 'a row for a model of array features is a datatype mismatch');
 
 SELECT * FROM finish();
 ROLLBACK;
