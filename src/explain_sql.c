@@ -19,6 +19,7 @@
 
 #include <math.h>
 
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "datum.h"
 #include "executor/spi.h"
@@ -70,6 +71,32 @@ typedef struct Explainer
 	double		base[3];		/* the baseline's */
 } Explainer;
 
+/*
+ * What one call site of mixrec_explain keeps between calls (a LATERAL
+ * join calls it once per row): the decoded model, keyed on its bytes or
+ * on its registry name and version, and the explainer of the last
+ * arguments.  A call site in FROM lives for one execution of a statement,
+ * which reads the registry under one snapshot, so the model read by name
+ * stays the one the statement sees.
+ */
+typedef struct ExplainCache
+{
+	MemoryContext model_context;	/* the model and its key */
+	MemoryContext explainer_context;	/* the explainer, a child of it */
+	MixrecModel *model;			/* NULL while nothing is cached */
+	char	   *blob;			/* the key of a model given as bytea */
+	Size		blob_len;
+	bool		toast_valid;	/* ...read from this TOAST value */
+	struct varatt_external toast;
+	char	   *name;			/* the key of a model given by name */
+	int32		version;
+	bool		ready;			/* explainer is set up for these: */
+	ScoreMode	mode;
+	ExplainMethod method;
+	int			steps;
+	Explainer	explainer;
+} ExplainCache;
+
 /* A feature in the order of its absolute attribution, largest first */
 typedef struct RankedFeature
 {
@@ -84,6 +111,7 @@ static ExplainMethod ExplainMethodArg(FunctionCallInfo fcinfo, int arg);
 static int	ExplainIntArg(FunctionCallInfo fcinfo, int arg, const char *name, int min, int max);
 static char **ExplainNames(ArrayType *names, int dim);
 static int	RankedCompare(const void *a, const void *b);
+static ExplainCache *ExplainCacheGet(FunctionCallInfo fcinfo, bool by_name);
 static Datum ExplainOneRow(FunctionCallInfo fcinfo, bool by_name);
 
 /*
@@ -298,6 +326,118 @@ RankedCompare(const void *a, const void *b)
 }
 
 /*
+ * Find the model of this call: the cached one if its bytes, or its name
+ * and version, are the same as last time; else decode it into the cache
+ */
+static ExplainCache *
+ExplainCacheGet(FunctionCallInfo fcinfo, bool by_name)
+{
+	ExplainCache *cache = (ExplainCache *) fcinfo->flinfo->fn_extra;
+	char	   *name = NULL;
+	int32		version = -1;
+	bytea	   *blob = NULL;
+	struct varatt_external toast;
+	bool		is_toast = false;
+	MemoryContext old;
+
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ExplainCache));
+		cache->model_context = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
+													 "mixrec explain cache",
+													 ALLOCSET_SMALL_SIZES);
+		cache->explainer_context = AllocSetContextCreate(cache->model_context,
+														 "mixrec explainer",
+														 ALLOCSET_DEFAULT_SIZES);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+
+	if (by_name)
+	{
+		int			version_arg = PG_NARGS() - 1;
+
+		if (PG_ARGISNULL(0))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("model_name must not be NULL")));
+		if (!PG_ARGISNULL(version_arg))
+		{
+			version = PG_GETARG_INT32(version_arg);
+			if (version < 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("version must be positive, got %d", version)));
+		}
+		name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		if (cache->model != NULL && cache->name != NULL && cache->version == version &&
+			strcmp(cache->name, name) == 0)
+			return cache;
+		{
+			int32		found;
+
+			blob = RegistryFetch(fcinfo, name, version, &found);
+		}
+	}
+	else
+	{
+		struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
+
+		/*
+		 * A model read from a table arrives as a pointer to its TOAST
+		 * value, the same on every row that holds it: compared as
+		 * mixrec_score's cache compares it (src/score.c), without
+		 * detoasting
+		 */
+		is_toast = VARATT_IS_EXTERNAL_ONDISK(raw);
+		if (is_toast)
+		{
+			VARATT_EXTERNAL_GET_POINTER(toast, raw);
+			if (cache->model != NULL && cache->name == NULL && cache->toast_valid &&
+				memcmp(&toast, &cache->toast, sizeof(toast)) == 0)
+				return cache;
+		}
+		blob = PG_GETARG_BYTEA_PP(0);
+		if (cache->model != NULL && cache->name == NULL &&
+			cache->blob_len == VARSIZE_ANY_EXHDR(blob) &&
+			memcmp(cache->blob, VARDATA_ANY(blob), cache->blob_len) == 0)
+		{
+			/* The same bytes: remember where they came from */
+			cache->toast_valid = is_toast;
+			if (is_toast)
+				cache->toast = toast;
+			return cache;
+		}
+	}
+
+	/* Nothing matches until the new model is decoded */
+	cache->model = NULL;
+	cache->ready = false;
+	cache->name = NULL;
+	cache->blob = NULL;
+	cache->toast_valid = false;
+	MemoryContextReset(cache->model_context);
+	BlasEnsureThreads();
+	old = MemoryContextSwitchTo(cache->model_context);
+	cache->model = ModelFromBytea(blob);
+	if (by_name)
+	{
+		cache->name = pstrdup(name);
+		cache->version = version;
+	}
+	else
+	{
+		cache->blob_len = VARSIZE_ANY_EXHDR(blob);
+		cache->blob = palloc(cache->blob_len);
+		memcpy(cache->blob, VARDATA_ANY(blob), cache->blob_len);
+		cache->toast_valid = is_toast;
+		if (is_toast)
+			cache->toast = toast;
+	}
+	MemoryContextSwitchTo(old);
+	return cache;
+}
+
+/*
  * Explain one row: the body of both mixrec_explain variants.  Arguments:
  * model or model_name, features, top_k, mode, method, steps, then for an
  * array of features names, and by name the version last.
@@ -308,7 +448,8 @@ ExplainOneRow(FunctionCallInfo fcinfo, bool by_name)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bool		is_row = type_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 1));
 	MixrecModel *model;
-	Explainer	ex;
+	ExplainCache *cache;
+	Explainer  *ex;
 	int			top_k;
 	ScoreMode	mode;
 	ExplainMethod method;
@@ -332,13 +473,8 @@ ExplainOneRow(FunctionCallInfo fcinfo, bool by_name)
 		names = PG_GETARG_ARRAYTYPE_P(6);
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (by_name)
-		model = RegistryModel(fcinfo, 0, PG_NARGS() - 1);
-	else
-	{
-		BlasEnsureThreads();
-		model = ModelFromBytea(PG_GETARG_BYTEA_PP(0));
-	}
+	cache = ExplainCacheGet(fcinfo, by_name);
+	model = cache->model;
 
 	/* The same checks and messages as mixrec_score's */
 	if (model->flags & MIXREC_FLAG_TRANSFORM && !is_row)
@@ -352,32 +488,48 @@ ExplainOneRow(FunctionCallInfo fcinfo, bool by_name)
 				 errmsg("the model takes an array of features, but features is a row"),
 				 errhint("Pass the array of features the model was trained on.")));
 
-	ExplainerInit(&ex, model, mode, method, steps, names, false);
-	if (ex.transform)
-		RecordEncode(&ex.encoder, PG_GETARG_DATUM(1), ex.x);
-	else
-		DatumFeatures(PG_GETARG_DATUM(1), MlpInputDim(&model->shape), ex.x, false, NULL, NULL);
-	ExplainerRun(&ex);
-
-	ranked = palloc_array(RankedFeature, ex.n_groups);
-	for (int g = 0; g < ex.n_groups; g++)
+	/* An explainer for these arguments; names are read again on every call */
+	if (!(cache->ready && cache->mode == mode && cache->method == method &&
+		  cache->steps == steps && names == NULL))
 	{
-		ranked[g].magnitude = fabs(ex.attr[EXPLAIN_SCORE][g]);
+		MemoryContext old;
+
+		cache->ready = false;
+		MemoryContextReset(cache->explainer_context);
+		old = MemoryContextSwitchTo(cache->explainer_context);
+		ExplainerInit(&cache->explainer, model, mode, method, steps, names, false);
+		MemoryContextSwitchTo(old);
+		cache->mode = mode;
+		cache->method = method;
+		cache->steps = steps;
+		cache->ready = names == NULL;
+	}
+	ex = &cache->explainer;
+	if (ex->transform)
+		RecordEncode(&ex->encoder, PG_GETARG_DATUM(1), ex->x);
+	else
+		DatumFeatures(PG_GETARG_DATUM(1), MlpInputDim(&model->shape), ex->x, false, NULL, NULL);
+	ExplainerRun(ex);
+
+	ranked = palloc_array(RankedFeature, ex->n_groups);
+	for (int g = 0; g < ex->n_groups; g++)
+	{
+		ranked[g].magnitude = fabs(ex->attr[EXPLAIN_SCORE][g]);
 		ranked[g].group = g;
 	}
-	qsort(ranked, ex.n_groups, sizeof(RankedFeature), RankedCompare);
-	for (int i = 0; i < Min(top_k, ex.n_groups); i++)
+	qsort(ranked, ex->n_groups, sizeof(RankedFeature), RankedCompare);
+	for (int i = 0; i < Min(top_k, ex->n_groups); i++)
 	{
 		int			g = ranked[i].group;
 		Datum		values[6];
 		bool		nulls[6] = {false};
 
-		values[0] = CStringGetTextDatum(ex.names[g]);
-		values[1] = Float8GetDatum(ex.attr[EXPLAIN_OPEN][g]);
-		values[2] = Float8GetDatum(ex.attr[EXPLAIN_COMMERCIAL][g]);
-		values[3] = Float8GetDatum(ex.attr[EXPLAIN_SCORE][g]);
-		values[4] = Float8GetDatum(ex.base[EXPLAIN_SCORE]);
-		values[5] = Float8GetDatum(ex.prob[EXPLAIN_SCORE]);
+		values[0] = CStringGetTextDatum(ex->names[g]);
+		values[1] = Float8GetDatum(ex->attr[EXPLAIN_OPEN][g]);
+		values[2] = Float8GetDatum(ex->attr[EXPLAIN_COMMERCIAL][g]);
+		values[3] = Float8GetDatum(ex->attr[EXPLAIN_SCORE][g]);
+		values[4] = Float8GetDatum(ex->base[EXPLAIN_SCORE]);
+		values[5] = Float8GetDatum(ex->prob[EXPLAIN_SCORE]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
