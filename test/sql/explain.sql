@@ -100,6 +100,26 @@ SELECT (SELECT array_agg(e ORDER BY e.feature) FROM mixrec_explain('ex_array', '
           LATERAL mixrec_explain(weights, '{1,2,3,4}'::real[], 4) AS e
         WHERE name = 'ex_array' AND active) AS by_name_same_as_bytea;
 
+-- One call site, two models and two methods in turn: each row as alone
+CREATE TABLE ex_two AS
+SELECT n, CASE WHEN n % 2 = 0 THEN (SELECT weights FROM mixrec_models WHERE name = 'ex_array' AND active)
+               ELSE mixrec_init(4, '{3}', seed => 9) END AS m,
+       CASE WHEN n % 3 = 0 THEN 'occlusion' ELSE 'integrated_gradients' END AS method
+FROM generate_series(1, 6) AS n;
+-- (EXECUTE plans each statement afresh: a call site of its own)
+CREATE FUNCTION ex_alone(m bytea, method text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	r text;
+BEGIN
+	EXECUTE 'SELECT array_agg(e ORDER BY e.feature)::text FROM mixrec_explain($1, ''{1,2,3,4}''::real[], 4, method => $2) AS e'
+		INTO r USING m, method;
+	RETURN r;
+END $$;
+SELECT bool_and(together = ex_alone(m, method)) AS call_site_keeps_nothing_stale, count(*) AS rows
+FROM (SELECT n, m, method, array_agg(e ORDER BY e.feature)::text AS together
+      FROM ex_two, LATERAL mixrec_explain(m, '{1,2,3,4}'::real[], 4, method => method) AS e
+      GROUP BY n, m, method) AS a;
+
 -- Global explanations: one row per column, mean absolute attributions
 SELECT feature, open > 0 AS open_positive, commercial > 0 AS commercial_positive,
        blend > 0 AS blend_positive
