@@ -114,7 +114,7 @@ fuzz: test/fuzz/fuzz_model
 	corpus=$$(mktemp -d) && test/fuzz/fuzz_model -seed=1 -runs=$(FUZZ_RUNS) -max_len=4096 \
 		$$corpus test/fuzz/regressions; status=$$?; rm -rf $$corpus; exit $$status
 
-.PHONY: core-check test demo bench bench-typed bench-embed bench-partitions fuzz citus
+.PHONY: core-check test demo bench bench-typed bench-embed bench-partitions bench-explain fuzz citus
 
 core-check: test/core/test_core test/core/test_core_sanitized
 	test/core/test_core test/fixtures/torch_reference.txt
@@ -144,6 +144,10 @@ bench-embed:
 
 bench-partitions:
 	bash bench/partitions.sh
+
+# BENCH_EXPLAIN_DATA: a directory with the demo's movies.csv and ratings.csv
+bench-explain:
+	bash bench/explain.sh $(if $(BENCH_EXPLAIN_DATA),--data $(BENCH_EXPLAIN_DATA))
 
 # Build and install Citus from a source work tree, for test/integration/citus.sh:
 # make citus CITUS_SRC=dir (see scripts/build_citus.sh)
