@@ -82,7 +82,7 @@ typedef struct Explainer
 typedef struct ExplainCache
 {
 	MemoryContext model_context;	/* the model and its key */
-	MemoryContext explainer_context;	/* the explainer, a child of it */
+	MemoryContext explainer_context;	/* the explainer of that model */
 	MixrecModel *model;			/* NULL while nothing is cached */
 	char	   *blob;			/* the key of a model given as bytea */
 	Size		blob_len;
@@ -346,7 +346,8 @@ ExplainCacheGet(FunctionCallInfo fcinfo, bool by_name)
 		cache->model_context = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
 													 "mixrec explain cache",
 													 ALLOCSET_SMALL_SIZES);
-		cache->explainer_context = AllocSetContextCreate(cache->model_context,
+		/* Not a child of model_context, whose reset would delete it */
+		cache->explainer_context = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
 														 "mixrec explainer",
 														 ALLOCSET_DEFAULT_SIZES);
 		fcinfo->flinfo->fn_extra = cache;
@@ -415,6 +416,7 @@ ExplainCacheGet(FunctionCallInfo fcinfo, bool by_name)
 	cache->name = NULL;
 	cache->blob = NULL;
 	cache->toast_valid = false;
+	MemoryContextReset(cache->explainer_context);
 	MemoryContextReset(cache->model_context);
 	BlasEnsureThreads();
 	old = MemoryContextSwitchTo(cache->model_context);

@@ -120,6 +120,17 @@ FROM (SELECT n, m, method, array_agg(e ORDER BY e.feature)::text AS together
       FROM ex_two, LATERAL mixrec_explain(m, '{1,2,3,4}'::real[], 4, method => method) AS e
       GROUP BY n, m, method) AS a;
 
+-- A view for a BI tool: the top 3 reasons of each row's score, from a
+-- subquery run once per row
+CREATE VIEW ex_why AS
+SELECT r.id, round(mixrec_score('ex_typed', r)::numeric, 6) AS score,
+       (SELECT string_agg(e.feature, ', ' ORDER BY abs(e.blend) DESC)
+        FROM mixrec_explain('ex_typed', r, top_k => 3) AS e) AS top_3_reasons
+FROM ex_rows AS r;
+SELECT count(*) AS rows, count(DISTINCT top_3_reasons) > 1 AS reasons_differ,
+       bool_and(cardinality(string_to_array(top_3_reasons, ', ')) = 3) AS three_each
+FROM ex_why WHERE id <= 200;
+
 -- Global explanations: one row per column, mean absolute attributions
 SELECT feature, open > 0 AS open_positive, commercial > 0 AS commercial_positive,
        blend > 0 AS blend_positive
