@@ -28,7 +28,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start_seconds=$SECONDS
 
 data=
-rows=2000
+rows=20000
 steps=50
 while [ $# -gt 0 ]; do
     case "$1" in
