@@ -301,8 +301,12 @@ mixrec_train(PG_FUNCTION_ARGS)
 			SPI_finish();
 			return (Datum) 0;
 		}
+		/* Continuing the watermark's version is a warm start, recorded so */
 		if (watermark)
+		{
 			start_isnull = false;
+			values[ARG_WARM_START] = BoolGetDatum(true);
+		}
 		train_source = CStringGetTextDatum(SinceSource(&since, source, watermark));
 	}
 

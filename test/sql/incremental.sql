@@ -35,7 +35,8 @@ SELECT i, timestamp '2026-01-01 00:00' + i * interval '1 minute',
 FROM generate_series(1001, 1100) AS i;
 SELECT model, version FROM mixrec_train('inc', 'inc_clicks', 'features', 'label',
                                         hidden => '{8}', epochs => 2, since => 'clicked_at');
-SELECT (metrics->>'rows')::int AS rows_read, metrics->'since' AS since
+SELECT (metrics->>'rows')::int AS rows_read, metrics->'since' AS since,
+       config->>'warm_start' AS warm_start
 FROM mixrec_models WHERE name = 'inc' AND version = 2;
 SELECT (mixrec_info(weights)->'optimizer'->>'step')::int AS step_after_second
 FROM mixrec_models WHERE name = 'inc' AND version = 2;
