@@ -32,6 +32,7 @@ OBJS = \
 	src/train_stream.o \
 	src/train_version.o \
 	src/train_since.o \
+	src/drift.o \
 	src/train_typed.o \
 	src/transform_fit.o \
 	src/transform_bind.o \

@@ -932,6 +932,16 @@ RETURNS TABLE (model text, metric text, value float8)
 COMMENT ON FUNCTION mixrec_evaluate(text, text, text, text, text, text, int, int) IS
 'log loss, AUC and accuracy of the open, commercial and blended models; precision, recall and NDCG at k over users';
 
+-- Not STRICT: a NULL version is the active one
+CREATE FUNCTION mixrec_drift(model_name text, source text, version int DEFAULT NULL)
+RETURNS TABLE (column_name text, kind text, train_mean float8, train_stddev float8,
+	new_mean float8, new_stddev float8, mean_shift float8, train_null_fraction float8,
+	new_null_fraction float8, new_oov_fraction float8)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 20;
+
+COMMENT ON FUNCTION mixrec_drift(text, text, int) IS
+'how the rows of a source differ from a typed-column model''s training rows: means, deviations, NULLs and unseen categories per column';
+
 -- Not STRICT: user_features and item_features are NULL for a model of typed
 -- columns, version is NULL for the active version
 CREATE FUNCTION mixrec_evaluate_ranking(model_name text, train text, test text, user_id text,
