@@ -15,7 +15,8 @@ q $db "SET client_min_messages = warning; DROP TABLE IF EXISTS cron_inc_clicks;
        CREATE TABLE cron_inc_clicks AS
        SELECT i AS id, ARRAY[sin(i), cos(i), i % 7]::real[] AS features, sin(i) > 0 AS label
        FROM generate_series(1, 2000) AS i"
-q $db "DELETE FROM mixrec_models WHERE name = 'cron_inc'"
+# Versions are numbered from 1 again once the name's counter is gone
+q $db "DELETE FROM mixrec_models WHERE name = 'cron_inc'; DELETE FROM mixrec_model_counters WHERE name = 'cron_inc'"
 
 # The first run, by hand: every row, watermark 2000
 q $db "SET client_min_messages = warning; $train" >/dev/null
@@ -65,5 +66,5 @@ versions=$(q $db "SELECT count(*) || ' ' || max(version) FROM mixrec_models WHER
 ok $([ "$versions" = "2 2" ]; echo $?) "and stored no new version (${versions})"
 
 q $db "SELECT cron.unschedule($job)" >/dev/null
-q $db "DROP TABLE cron_inc_clicks; DELETE FROM mixrec_models WHERE name = 'cron_inc'"
+q $db "DROP TABLE cron_inc_clicks; SELECT mixrec_drop('cron_inc')" >/dev/null
 done_testing
