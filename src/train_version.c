@@ -176,6 +176,11 @@ SinceStart(const char *schema, Datum model_name, const char *source, bool increm
 		*watermark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	}
 	SinceScan(since, source, *watermark);
+	if (*watermark == NULL && since->rows == 0 && since->null_rows > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("since column \"%s\" is NULL in every row of the source", since->column),
+				 errdetail("Rows whose since column is NULL are never read.")));
 	if (*watermark && since->rows == 0)
 	{
 		ereport(NOTICE,

@@ -157,6 +157,8 @@ SELECT * FROM mixrec_train('inc_bad', 'inc_wrong', 'features', 'label', since =>
 SELECT * FROM mixrec_train('inc_bad', 'inc_wrong', 'features', 'label', since => 'f');
 SELECT * FROM mixrec_train('inc_bad', 'inc_clicks', 'features', 'label', since => 'clicked_at',
                            initial_model => mixrec_init(3, '{4}'));
+SELECT * FROM mixrec_train('inc_bad', 'SELECT NULL::int AS n, ARRAY[1]::real[] AS f, true AS l', 'f', 'l',
+                           since => 'n');
 -- The active version's watermark is on another column
 SELECT * FROM mixrec_train('inc', 'inc_clicks', 'features', 'label', since => 'id');
 SELECT count(*) AS bad_versions FROM mixrec_models WHERE name = 'inc_bad';
