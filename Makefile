@@ -31,6 +31,8 @@ OBJS = \
 	src/train_source.o \
 	src/train_stream.o \
 	src/train_version.o \
+	src/train_since.o \
+	src/drift.o \
 	src/train_typed.o \
 	src/transform_fit.o \
 	src/transform_bind.o \

@@ -364,6 +364,36 @@ BEGIN
 END
 $$;
 
+-- mixrec_train with since: the active version's weights and watermark, if it has one: no row when
+-- there is no active version or it was not trained with since
+CREATE FUNCTION mixrec_train_watermark(model_name text, since text)
+RETURNS TABLE (weights bytea, watermark text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	found_weights bytea;
+	found_since jsonb;
+BEGIN
+	SELECT m.weights, m.metrics->'since' INTO found_weights, found_since
+	FROM @extschema@.mixrec_models m WHERE m.name = model_name AND m.active;
+	IF NOT FOUND OR found_since IS NULL OR found_since->>'watermark' IS NULL THEN
+		RETURN;
+	END IF;
+	IF found_since->>'column' IS DISTINCT FROM since THEN
+		RAISE EXCEPTION 'model "%" keeps a watermark on column "%", not "%"', model_name,
+			found_since->>'column', since
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Give warm_start => false to train a new model on every row, with a watermark on the new column.';
+	END IF;
+	RETURN QUERY SELECT found_weights, found_since->>'watermark';
+END
+$$;
+
+COMMENT ON FUNCTION mixrec_train_watermark(text, text) IS
+'training support: the weights and watermark of the active version of a model trained incrementally';
+
 COMMENT ON FUNCTION mixrec_train_store(text, text, text, text, text, text, jsonb, boolean,
 	boolean, bytea, jsonb) IS
 'training support: store a trained model as the new active version of a name the current role owns';
@@ -376,20 +406,20 @@ CREATE FUNCTION mixrec_train(model_name text, source text, features text DEFAULT
 	validation_fraction float8 DEFAULT 0.1, patience int DEFAULT NULL,
 	standardize boolean DEFAULT true, shuffle boolean DEFAULT true,
 	init text DEFAULT 'independent', seed bigint DEFAULT 42,
-	warm_start boolean DEFAULT false, initial_model bytea DEFAULT NULL,
+	warm_start boolean DEFAULT NULL, initial_model bytea DEFAULT NULL,
 	on_invalid text DEFAULT 'error', method text DEFAULT 'auto',
 	exclude text[] DEFAULT NULL, transform jsonb DEFAULT NULL,
 	embed jsonb DEFAULT NULL, embed_optimizer text DEFAULT 'auto',
 	items text DEFAULT NULL, item_id text DEFAULT NULL, negatives int DEFAULT 4,
 	negative_sampling text DEFAULT 'uniform', partitions int DEFAULT NULL,
-	rounds int DEFAULT NULL)
+	rounds int DEFAULT NULL, since text DEFAULT NULL)
 RETURNS TABLE (model text, version int, epochs_run int, train_loss float8,
 	validation_loss float8, validation_auc float8)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
 
 COMMENT ON FUNCTION mixrec_train(text, text, text, text, text, text, float8, int[], int, int,
 	float8, float8, float8, float8, float8, text, float8, int, boolean, boolean, text, bigint,
-	boolean, bytea, text, text, text[], jsonb, jsonb, text, text, text, int, text, int, int) IS
+	boolean, bytea, text, text, text[], jsonb, jsonb, text, text, text, int, text, int, int, text) IS
 'train the open and commercial models on the rows of a table, view or query and store a new active version';
 
 -- Not STRICT: features, label, exclude and transform may be NULL
@@ -859,7 +889,8 @@ SELECT m.name, m.version, m.active, m.created_at, c.owner, m.trained_by, m.sourc
 	(m.metrics->>'epochs_run')::int AS epochs,
 	(m.metrics->'epochs'->(coalesce((m.metrics->>'best_epoch')::int, (m.metrics->>'epochs_run')::int) - 1)
 		->>'validation_auc_blend')::float8 AS validation_auc,
-	(s.shape->>'bytes')::bigint AS bytes
+	(s.shape->>'bytes')::bigint AS bytes,
+	m.metrics->'since'->>'watermark' AS watermark
 FROM @extschema@.mixrec_models m
 LEFT JOIN @extschema@.mixrec_model_counters c ON c.name OPERATOR(pg_catalog.=) m.name
 CROSS JOIN LATERAL (SELECT @extschema@.mixrec_shape(m.weights) AS shape) s;
@@ -957,6 +988,16 @@ RETURNS TABLE (model text, metric text, value float8)
 
 COMMENT ON FUNCTION mixrec_evaluate(text, text, text, text, text, text, int, int) IS
 'log loss, AUC and accuracy of the open, commercial and blended models; precision, recall and NDCG at k over users';
+
+-- Not STRICT: a NULL version is the active one
+CREATE FUNCTION mixrec_drift(model_name text, source text, version int DEFAULT NULL)
+RETURNS TABLE (column_name text, kind text, train_mean float8, train_stddev float8,
+	new_mean float8, new_stddev float8, mean_shift float8, train_null_fraction float8,
+	new_null_fraction float8, new_oov_fraction float8)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 20;
+
+COMMENT ON FUNCTION mixrec_drift(text, text, int) IS
+'how the rows of a source differ from a typed-column model''s training rows: means, deviations, NULLs and unseen categories per column';
 
 -- Not STRICT: user_features and item_features are NULL for a model of typed
 -- columns, version is NULL for the active version

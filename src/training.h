@@ -199,6 +199,24 @@ extern void TrainRowsView(const TrainRows *rows, TrainData *view);
 extern TupleDesc SourceProbe(const char *query, const SourceShape *shape,
 							 const TypedTraining *typed);
 
+/* An incremental training's column (src/train_since.c) */
+typedef struct SinceColumn
+{
+	const char *column;			/* its name, as given */
+	Oid			type;
+	const char *type_sql;		/* its type, schema-qualified, for casts */
+	const char *type_name;		/* its type, for the registry and messages */
+	char	   *upto;			/* the largest value above the watermark, or NULL */
+	int64		rows;			/* rows above the watermark */
+	int64		null_rows;		/* rows whose column is NULL: skipped */
+} SinceColumn;
+
+/* src/train_since.c */
+extern void SinceResolve(SinceColumn *since, const char *source, const char *column);
+extern char *SinceCondition(const SinceColumn *since, const char *watermark, const char *upto);
+extern void SinceScan(SinceColumn *since, const char *source, const char *watermark);
+extern char *SinceSource(const SinceColumn *since, const char *source, const char *watermark);
+
 /* src/agg.c */
 extern bytea *NewTrainingState(MemoryContext context, const MixrecModel *given,
 							   const TrainOptions *opts);

@@ -4,7 +4,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS mixrec;
 
-SELECT plan(114);
+SELECT plan(122);
 
 SELECT has_function('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text']);
 SELECT function_returns('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'double precision', 'bigint', 'text'], 'bytea');
@@ -24,14 +24,14 @@ SELECT volatility_is('mixrec_init', ARRAY['integer', 'integer[]', 'integer', 'do
 SELECT is((SELECT bool_and(proparallel = 's') FROM pg_proc
            WHERE proname LIKE 'mixrec\_%' AND proname NOT IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
                                  'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate', 'mixrec_evaluate_ranking',
-                                 'mixrec_train_begin',
+                                 'mixrec_train_begin', 'mixrec_train_watermark', 'mixrec_drift',
                                  'mixrec_train_store', 'mixrec_set_owner', 'mixrec_set_reader',
                                  'mixrec_stamp_trained_by', 'mixrec_check_owner', 'mixrec_prepare',
                                  'mixrec_store', 'mixrec_global_explain')), true,
           'every scoring and model function is PARALLEL SAFE');
 SELECT is((SELECT bool_and(proparallel = 'u') FROM pg_proc WHERE proname IN ('mixrec_train', 'mixrec_train_model', 'mixrec_activate', 'mixrec_drop',
                                                            'mixrec_predict', 'mixrec_recommend', 'mixrec_evaluate',
-                                                           'mixrec_evaluate_ranking', 'mixrec_store',
+                                                           'mixrec_evaluate_ranking', 'mixrec_store', 'mixrec_drift',
                                                            'mixrec_global_explain')), true,
           'the functions that read sources through SPI or write the registry are PARALLEL UNSAFE');
 SELECT is((SELECT bool_and(NOT prosecdef) FROM pg_proc WHERE proname LIKE 'mixrec\_%'), true,
@@ -53,6 +53,7 @@ SELECT volatility_is('mixrec_score', ARRAY['text', 'real[]', 'text', 'double pre
 SELECT has_function('mixrec_activate', ARRAY['text', 'integer']);
 SELECT has_function('mixrec_drop', ARRAY['text', 'integer']);
 SELECT has_view('mixrec_model_versions');
+SELECT has_column('mixrec_model_versions', 'watermark');
 SELECT has_function('mixrec_fit_accum', ARRAY['bytea', 'bytea', 'real[]', 'double precision']);
 SELECT has_function('mixrec_state_info', ARRAY['bytea']);
 SELECT is((SELECT count(*) FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
@@ -123,6 +124,19 @@ SELECT is((SELECT reloptions FROM pg_class WHERE oid = 'mixrec_model_versions'::
 SELECT has_function('mixrec_set_owner', ARRAY['text', 'regrole']);
 SELECT has_function('mixrec_set_reader', ARRAY['text', 'regrole']);
 SELECT function_returns('mixrec_shape', ARRAY['bytea'], 'jsonb');
+
+-- Incremental training: the since column, and drift
+SELECT has_function('mixrec_drift', ARRAY['text', 'text', 'integer']);
+SELECT volatility_is('mixrec_drift', ARRAY['text', 'text', 'integer'], 'volatile');
+SELECT throws_ok($$SELECT * FROM mixrec_drift('no_such_model', 'pg_class')$$, '42704', NULL, 'drift of an unknown model');
+SELECT has_function('mixrec_train_watermark', ARRAY['text', 'text']);
+SELECT throws_ok($$SELECT * FROM mixrec_train('tap_since', 'SELECT 1 AS n, ARRAY[1]::real[] AS f, true AS l', 'f', 'l', since => 'm')$$,
+                 '42703', 'since column "m" does not exist in the source');
+SELECT throws_ok($$SELECT * FROM mixrec_train('tap_since', 'SELECT 1.5 AS n, ARRAY[1]::real[] AS f, true AS l', 'f', 'l', since => 'n')$$,
+                 '42804', 'since column "n" is of type numeric');
+SELECT throws_ok($$SELECT * FROM mixrec_train('tap_since', 'SELECT 1 AS n, ARRAY[1]::real[] AS f, true AS l', 'f', 'l', since => 'n',
+                                              initial_model => mixrec_init(1))$$,
+                 '22023', 'give since or initial_model, not both');
 
 -- Typed columns: rows in, the transform out
 SELECT has_function('mixrec_score', ARRAY['bytea', 'record', 'text', 'double precision']);
