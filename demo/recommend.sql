@@ -69,6 +69,34 @@ FROM mixrec_feature_info('movielens');
 
 \timing off
 
+-- Why: mixrec_explain attributes each of the top 3 scores to the model's
+-- columns (integrated gradients; probability units, from the score of the
+-- training mean), and the three largest reasons are kept
+\echo
+\echo '== Why these movies for user 483: the top 3 reasons for each of the top 3'
+\echo '   (integrated gradients: how much each column moved the score from the'
+\echo '   score of an average pair, in probability units)'
+WITH candidates AS (
+	SELECT *
+	FROM users AS u
+	CROSS JOIN movies AS m
+	WHERE u.user_id = 483
+	  AND m.movie_ratings >= :min_ratings
+	  AND NOT EXISTS (SELECT FROM ratings AS r
+					  WHERE r.user_id = u.user_id AND r.movie_id = m.movie_id)
+),
+top3 AS (
+	SELECT c.*, mixrec_score('movielens', c) AS score
+	FROM candidates AS c
+	ORDER BY score DESC, c.movie_id
+	LIMIT 3
+)
+SELECT t.title, round(t.score::numeric, 3) AS score, e.feature AS reason,
+	   round(e.blend::numeric, 3) AS moved_by
+FROM top3 AS t,
+	 LATERAL mixrec_explain('movielens', t, top_k => 3) AS e
+ORDER BY t.score DESC, t.movie_id, abs(e.blend) DESC;
+
 -- The same, for many users at once: mixrec_recommend reads the model's
 -- columns by name, the user's from users and the movie's from the
 -- candidates, scores every pair in blocks with matrix products, and leaves
