@@ -54,25 +54,6 @@ src=$(cd "$src" && pwd)
     die "CITUS_SRC=$src is not a Citus source tree (no configure, src/include/pg_version_compat.h or src/backend/distributed/citus.control)"
 command -v "$PG_CONFIG" >/dev/null || die "$PG_CONFIG not found: install postgresql-server-dev-15 or set PG_CONFIG"
 
-# install_packages: the build's Debian packages that are missing
-install_packages() {
-    local missing=() pkg
-    for pkg in "${CITUS_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
-            missing+=("$pkg")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "missing Debian packages: ${missing[*]}" >&2
-        echo "run as root, or: sudo apt-get install ${missing[*]}" >&2
-        return 1
-    fi
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null &&
-        apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-}
-
 # patch_createdb_privilege DIR: rename Citus's static have_createdb_privilege
 # when the server headers declare the function themselves
 patch_createdb_privilege() {
@@ -99,7 +80,9 @@ patch_createdb_privilege() {
         "$dbcommands declares it"
 }
 
-install_packages || die "could not install the packages the build needs"
+# shellcheck source=scripts/setup.sh
+. "$(dirname "$0")/setup.sh"
+install_debian_packages "${CITUS_PACKAGES[@]}" || die "could not install the packages the build needs"
 
 build=$(mktemp -d /tmp/citus-build.XXXXXX)
 if [ "${KEEP_BUILD:-0}" = 1 ]; then

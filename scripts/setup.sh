@@ -3,6 +3,7 @@
 # mixrec_install_packages  installs the Debian packages mixrec needs, if any
 #                          is missing (needs root; a non-root user who has
 #                          them all installed can run everything too)
+# install_debian_packages  the same for the packages it is given
 # mixrec_build_install     builds and installs the extension
 # mixrec_cluster_start     starts a throwaway PostgreSQL 15 cluster that
 #                          listens only on a unix socket in a new temporary
@@ -27,8 +28,13 @@ MIXREC_PACKAGES=(
 )
 
 mixrec_install_packages() {
+    install_debian_packages "${MIXREC_PACKAGES[@]}" "$@"
+}
+
+# install_debian_packages PACKAGE...: those of them that are missing
+install_debian_packages() {
     local missing=() pkg
-    for pkg in "${MIXREC_PACKAGES[@]}" "$@"; do
+    for pkg in "$@"; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
             missing+=("$pkg")
         fi
