@@ -2916,6 +2916,54 @@ def call_embed_train(g):
     return stmts + [embed_prepare(g)]
 
 
+def call_scale_and_explain(g):
+    """Partitioned epochs, mixrec_store and mixrec_model, explanations,
+    incremental training and drift, with odd arguments"""
+    roll = g.r.random()
+    methods = ['integrated_gradients', 'gradient_times_input', 'occlusion', '', 'IG', 'x' * 300]
+    if roll < 0.15:
+        m, _ = g.model()
+        opts = {'partitions': g.pick([1, 2, 3, 32, 4096, 4097, 0, -1, 2 ** 31, 1.5, 'x', None]),
+                'batch_size': g.pick([1, 2, 7, 256])}
+        return ["SELECT length(mixrec_merge(s)) FROM (SELECT mixrec_fit_state(%s, features, clicked::int, 1.0, tier, %s) AS s "
+                "FROM mixrec_fuzz_data.clicks GROUP BY id %% %d) AS p" % (m, lit_jsonb(opts), g.pick([1, 2, 5]))]
+    if roll < 0.25:
+        return ["SELECT * FROM mixrec_train(%s, 'mixrec_fuzz_data.clicks', 'features', 'clicked', hidden => '{4}', "
+                "epochs => 1, method => 'stream', partitions => %s, rounds => %s)" % (
+                    lit_text(g.pick(['fz_t', 'fz_m'])), g.int_(), g.int_())]
+    if roll < 0.4:
+        m, _ = g.model()
+        return ["SELECT * FROM mixrec_store(%s, %s, %s)" % (
+            g.text(['fz_t', 'fz_m', 'fz_typed']), m,
+            g.pick(['NULL', "'[]'", "'[{\"epoch\": 1}]'", "'{}'", "'[1]'", "'null'"]))]
+    if roll < 0.5:
+        return ["SELECT length(mixrec_model(%s, %s))" % (
+            g.text(MODEL_NAMES + TYPED_MODEL_NAMES + ['nope']), g.pick(['NULL', g.int_()]))]
+    if roll < 0.7:
+        m, name = g.model()
+        dim = {'m4': 4, 'm4d': 4, 'm1': 1, 'mmulti': 4, 'mstd': 4, 'mbig': 4, 'mdeep': 4}.get(name, 4)
+        return ["SELECT count(*) FROM mixrec_explain(%s, %s, top_k => %s, mode => %s, method => %s, steps => %s)" % (
+            m if g.chance(0.8) else lit_text(g.pick(MODEL_NAMES)), g.array(dim), g.int_(), g.text(MODES),
+            g.text(methods), g.pick([g.int_(), '1', '50', '10000', '10001'])),
+            ]
+    if roll < 0.8:
+        m, _ = typed_valid_model(g)
+        return ["SELECT count(*) FROM mixrec_fuzz_data.typed t, LATERAL mixrec_explain(%s, t, top_k => %s, "
+                "method => %s, steps => %s) AS e WHERE t.id <= 3" % (
+                    m, g.int_(), g.text(methods), g.pick(['1', '7', '50']))]
+    if roll < 0.88:
+        return ["SELECT count(*) FROM mixrec_global_explain(%s, %s, sample => %s, steps => %s)" % (
+            g.text(TYPED_MODEL_NAMES + MODEL_NAMES), g.pick([
+                "'mixrec_fuzz_data.typed'", "'mixrec_fuzz_data.clicks'", "'SELECT 1'", "''", "'nope'"]),
+            g.pick([g.int_(), '5', '0']), g.pick(['1', '5', g.int_()]))]
+    if roll < 0.95:
+        return ["SELECT count(*) FROM mixrec_drift(%s, %s)" % (
+            g.text(TYPED_MODEL_NAMES + MODEL_NAMES + ['nope']), g.pick([
+                "'mixrec_fuzz_data.typed'", "'mixrec_fuzz_data.clicks'", "'SELECT 1 AS age'", "''"]))]
+    return ["SELECT * FROM mixrec_train('fz_t', 'mixrec_fuzz_data.clicks', 'features', 'clicked', hidden => '{4}', "
+            "epochs => 1, since => %s)" % g.text(['id', 'user_id', 'clicked', 'features', 'nope', ''])]
+
+
 # (name, generator, share of the calls, share of the time, whether its crash
 # files need the registered models).  The functions that run SQL of their
 # own take 20 to 40 ms a call, the others well under 10 ms.
@@ -2941,6 +2989,8 @@ PHASES = [
      'embed_optimizer, items, item_id, negatives, negative_sampling', call_embed_train, 79, 6, True),
     ('models of embedded columns, forged and imported: mixrec_embeddings, mixrec_similar, mixrec_score, '
      'mixrec_info, mixrec_fit, serving, training continued', call_embed_models, 150, 6, True),
+    ('partitioned epochs, mixrec_store, mixrec_model, mixrec_explain, mixrec_global_explain, mixrec_drift, '
+     'since', call_scale_and_explain, 90, 4, True),
 ]
 
 
