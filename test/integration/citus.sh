@@ -40,7 +40,6 @@ train_args="hidden => '{16}', epochs => $epochs, batch_size => 128, learning_rat
 
 root=""
 cleanup() {
-    local k
     if [ -n "$root" ]; then
         loopback_stop "$root/node0" "$root/node1" "$root/node2"
         rm -rf "$root"
@@ -49,16 +48,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
-
-# Stop here with a failed test and a reason
-bail() {
-    ok 1 "$1"
-    shift
-    local line
-    for line in "$@"; do diag "$line"; done
-    done_testing
-    exit 1
-}
 
 # qn K SQL: one value (or rows) from node K, over 127.0.0.1
 qn() {

@@ -32,7 +32,6 @@ shard_filter=("i % 3 = 0" "i % 3 <> 0")
 
 root=""
 cleanup() {
-    local k
     if [ -n "$root" ]; then
         loopback_stop "$root/shard0" "$root/shard1"
         rm -rf "$root"
@@ -42,16 +41,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
-
-# Stop here with a failed test and a reason
-bail() {
-    ok 1 "$1"
-    shift
-    local line
-    for line in "$@"; do diag "$line"; done
-    done_testing
-    exit 1
-}
 
 # qs SHARD SQL: one value from a shard, over 127.0.0.1
 qs() {

@@ -24,6 +24,16 @@ done_testing() {
     [ "$tap_failed" -eq 0 ]
 }
 
+# Stop here with a failed test and a reason
+bail() {
+    ok 1 "$1"
+    shift
+    local line
+    for line in "$@"; do diag "$line"; done
+    done_testing
+    exit 1
+}
+
 q() {
     # q DATABASE SQL: one value, unaligned, no headers
     psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"
