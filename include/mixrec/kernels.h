@@ -46,6 +46,15 @@ extern void (*KernelColumnSums) (const float *restrict m, int rows, int n, int l
 								 float *restrict sums);
 /* g[i] = 0 wherever a[i] <= 0: the backward pass of ReLU */
 extern void (*KernelReluMask) (float *restrict g, const float *restrict a, size_t n);
+/*
+ * g[r][j] = dz[r] * w[j] where a[r][j] > 0, else 0, and sums[j] = the sum
+ * over r of g[r][j]: the backward pass through a one-output layer (weights
+ * w) and the ReLU of the hidden layer before it (outputs a), with that
+ * layer's bias gradient; a, g [rows][n]
+ */
+extern void (*KernelReluOuterSums) (const float *restrict dz, const float *restrict w,
+									const float *restrict a, int rows, int n, float *restrict g,
+									float *restrict sums);
 /* One Adam or AdamW update of n parameters and their moments */
 extern void (*KernelAdam) (const KernelAdamCoefficients *k, float *restrict param,
 						   const float *restrict grad, float *restrict m, float *restrict v,

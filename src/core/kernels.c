@@ -129,6 +129,49 @@ DEFINE_VARIANTS(ReluMask,
 				(g, a, n))
 
 /*
+ * The backward pass through a one-output layer and the ReLU before it, in
+ * one pass over the activations: g[r][j] = dz[r] * w[j] where a[r][j] > 0,
+ * else 0, and sums[j] = the column sums of g (the bias gradient of the
+ * hidden layer).  The same numbers as the outer product (a matrix product
+ * with K = 1), KernelReluMask and KernelColumnSums in turn: one rounding
+ * per product, "+ 0.0f" turning a -0 into the +0 that the matrix product
+ * (which adds its products to a zeroed C) writes, and the sums taken row
+ * after row, in KernelColumnSums's order.
+ */
+KERNEL_BODY
+ReluOuterSumsBody(const float *restrict dz, const float *restrict w, const float *restrict a,
+				  int rows, int n, float *restrict g, float *restrict sums)
+{
+	for (int j = 0; j < n; j++)
+		sums[j] = 0.0f;
+	for (int r = 0; r < rows; r++)
+	{
+		const float *a_row = a + (size_t) r * n;
+		float	   *g_row = g + (size_t) r * n;
+		float		s = dz[r];
+
+		for (int j = 0; j < n; j++)
+		{
+			/*
+			 * Select dz[r] or 0, then multiply: a form the compiler
+			 * vectorises (a select after the product it does not), and
+			 * the same numbers while w is finite (0 * w = +-0, and a
+			 * model with a weight that is not finite has NaN logits)
+			 */
+			float		v = (a_row[j] > 0.0f ? s : 0.0f) * w[j] + 0.0f;
+
+			g_row[j] = v;
+			sums[j] += v;
+		}
+	}
+}
+
+DEFINE_VARIANTS(ReluOuterSums,
+				(const float *restrict dz, const float *restrict w, const float *restrict a,
+				 int rows, int n, float *restrict g, float *restrict sums),
+				(dz, w, a, rows, n, g, sums))
+
+/*
  * One Adam or AdamW update, torch.optim's arithmetic in float32
  */
 KERNEL_BODY
@@ -324,6 +367,9 @@ void		(*KernelBiasRelu) (float *restrict z, const float *restrict bias, int rows
 void		(*KernelColumnSums) (const float *restrict m, int rows, int n, int ld,
 								 float *restrict sums) = ColumnSumsPortable;
 void		(*KernelReluMask) (float *restrict g, const float *restrict a, size_t n) = ReluMaskPortable;
+void		(*KernelReluOuterSums) (const float *restrict dz, const float *restrict w,
+									const float *restrict a, int rows, int n, float *restrict g,
+									float *restrict sums) = ReluOuterSumsPortable;
 void		(*KernelAdam) (const KernelAdamCoefficients *k, float *restrict param,
 						   const float *restrict grad, float *restrict m, float *restrict v,
 						   size_t n) = AdamPortable;
@@ -361,6 +407,7 @@ KernelsInit(void)
 	KernelBiasRelu = BiasReluPortable;
 	KernelColumnSums = ColumnSumsPortable;
 	KernelReluMask = ReluMaskPortable;
+	KernelReluOuterSums = ReluOuterSumsPortable;
 	KernelAdam = AdamPortable;
 	KernelMatVec = MatVecPortable;
 	KernelSparseFirst = SparseFirstPortable;
@@ -376,6 +423,7 @@ KernelsInit(void)
 		KernelBiasRelu = BiasReluSimd;
 		KernelColumnSums = ColumnSumsSimd;
 		KernelReluMask = ReluMaskSimd;
+		KernelReluOuterSums = ReluOuterSumsSimd;
 		KernelAdam = AdamSimd;
 	}
 #endif

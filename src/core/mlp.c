@@ -9,7 +9,11 @@
  * needs them: dW = dZ^T A_prev, db = column sums of dZ, dA_prev = dZ W, and
  * dZ_prev = dA_prev where A_prev > 0, else 0 (PyTorch's ReLU backward uses
  * the same test on its output).  The backward pass ping-pongs between two
- * scratch buffers of [batch][widest hidden layer] floats.
+ * scratch buffers of [batch][widest hidden layer] floats.  Behind a
+ * one-output layer (the usual last layer) dA_prev is an outer product, and
+ * forming it, masking it and summing the previous layer's bias gradient
+ * take one pass over A_prev (KernelReluOuterSums), with the same numbers
+ * as the three steps.
  *
  * Nothing here allocates or fails: shapes are validated once, by
  * MlpShapeCheck, before any of these functions sees them.
@@ -239,6 +243,7 @@ MlpBackwardInputs(const MlpShape *shape, const float *params, const float *x,
 	int			layers = MlpLayerCount(shape);
 	size_t		half = MlpBackwardWorkFloats(shape, batch) / 2;
 	const float *dz = dlogits;
+	int			bias_done = 0;	/* the bias gradient of layer l came with dZ */
 
 	for (int l = layers - 1; l >= 0; l--)
 	{
@@ -255,7 +260,9 @@ MlpBackwardInputs(const MlpShape *shape, const float *params, const float *x,
 					0.0f, dweight, n_in);
 
 		/* db = column sums of dZ */
-		KernelColumnSums(dz, batch, n_out, n_out, dbias);
+		if (!bias_done)
+			KernelColumnSums(dz, batch, n_out, n_out, dbias);
+		bias_done = 0;
 
 		/* dX = dZ W on the asked ranges of the inputs (an embedding's) */
 		if (l == 0)
@@ -271,11 +278,25 @@ MlpBackwardInputs(const MlpShape *shape, const float *params, const float *x,
 			const float *weight = params + MlpWeightOffset(shape, l);
 			size_t		n = (size_t) batch * n_in;
 
-			/* dA_prev = dZ W, then through ReLU: zero where A_prev <= 0 */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-						batch, n_in, n_out, 1.0f, dz, n_out, weight, n_in,
-						0.0f, da, n_in);
-			KernelReluMask(da, a_prev, n);
+			if (n_out == 1)
+			{
+				/*
+				 * One output: dA_prev is an outer product; form it, mask it
+				 * by the ReLU and sum the previous layer's bias gradient in
+				 * one pass over A_prev instead of three
+				 */
+				KernelReluOuterSums(dz, weight, a_prev, batch, n_in, da,
+									grad + MlpBiasOffset(shape, l - 1));
+				bias_done = 1;
+			}
+			else
+			{
+				/* dA_prev = dZ W, then through ReLU: zero where A_prev <= 0 */
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+							batch, n_in, n_out, 1.0f, dz, n_out, weight, n_in,
+							0.0f, da, n_in);
+				KernelReluMask(da, a_prev, n);
+			}
 			dz = da;
 		}
 	}

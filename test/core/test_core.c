@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "fixture.h"
 #include "mixrec/adam.h"
 #include "mixrec/crc32c.h"
@@ -3853,9 +3855,149 @@ TestSparseScoring(void)
  * The checks that run the kernels: training and scoring against PyTorch,
  * the one-row product, the checksum's known answers
  */
+/*
+ * The backward pass as three separate steps per layer (matrix products,
+ * the ReLU mask, the column sums): what MlpBackwardInputs did before it
+ * fused the steps after a one-output layer, and must still give bit for bit
+ */
+static void
+BackwardUnfused(const MlpShape *shape, const float *params, const float *x, int batch,
+				const float *acts, const float *dlogits, float *grad, float *work,
+				uint32_t first, uint32_t count, float *dx)
+{
+	int			layers = MlpLayerCount(shape);
+	size_t		half = MlpBackwardWorkFloats(shape, batch) / 2;
+	const float *dz = dlogits;
+
+	for (int l = layers - 1; l >= 0; l--)
+	{
+		int			n_in = shape->dims[l];
+		int			n_out = shape->dims[l + 1];
+		const float *a_prev = l == 0 ? x : acts + MlpActivationOffset(shape, batch, l - 1);
+
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, batch, 1.0f, dz,
+					n_out, a_prev, n_in, 0.0f, grad + MlpWeightOffset(shape, l), n_in);
+		KernelColumnSums(dz, batch, n_out, n_out, grad + MlpBiasOffset(shape, l));
+		if (l == 0 && count > 0)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, (int) count, n_out,
+						1.0f, dz, n_out, params + MlpWeightOffset(shape, 0) + first, n_in,
+						0.0f, dx + first, n_in);
+		if (l > 0)
+		{
+			float	   *da = work + (l % 2) * half;
+
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, n_in, n_out, 1.0f,
+						dz, n_out, params + MlpWeightOffset(shape, l), n_in, 0.0f, da, n_in);
+			KernelReluMask(da, a_prev, (size_t) batch * n_in);
+			dz = da;
+		}
+	}
+}
+
+/*
+ * MlpBackwardInputs against BackwardUnfused, bit for bit, on shapes that
+ * take the fused path (one output after 1 to 3 hidden layers of widths
+ * that are not multiples of 8) and some that do not (three outputs, no
+ * hidden layer), with dead units, rows whose gradient is zero (a row that
+ * does not count for a model) and the inputs' gradient on a range
+ */
+static void
+TestBackwardFused(void)
+{
+	static const int shapes[][6] = {
+		/* n_hidden, dims... */
+		{1, 5, 13, 1},
+		{1, 9, 1, 1},
+		{2, 7, 9, 3, 1},
+		{3, 3, 17, 6, 11, 1},
+		{1, 4, 8, 3},
+		{2, 6, 10, 5, 2},
+		{0, 6, 1},
+	};
+	static const int batches[] = {1, 5, 37};
+	MixrecRandom rng;
+	int			ok = 1;
+	char		failed[160] = "";
+
+	RandomSeed(&rng, 11);
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+		for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++)
+		{
+			MlpShape	shape;
+			int			batch = batches[b];
+			size_t		n_params;
+			float	   *params,
+					   *x,
+					   *acts,
+					   *dlogits,
+					   *grad[2],
+					   *work[2],
+					   *dx[2];
+			int			d_in,
+						d_out;
+
+			memset(&shape, 0, sizeof(shape));
+			shape.n_hidden = shapes[s][0];
+			for (int i = 0; i <= shape.n_hidden + 1; i++)
+				shape.dims[i] = shapes[s][1 + i];
+			d_in = MlpInputDim(&shape);
+			d_out = MlpOutputDim(&shape);
+			n_params = MlpParamCount(&shape);
+			params = malloc(sizeof(float) * n_params);
+			x = malloc(sizeof(float) * batch * d_in);
+			acts = malloc(sizeof(float) * MlpActivationFloats(&shape, batch));
+			dlogits = malloc(sizeof(float) * batch * d_out);
+			for (size_t i = 0; i < n_params; i++)
+				params[i] = (float) (RandomDouble(&rng) - 0.5);
+			/* A dead unit: the first hidden unit's bias far below zero */
+			if (shape.n_hidden > 0)
+				params[MlpBiasOffset(&shape, 0)] = -100.0f;
+			for (int i = 0; i < batch * d_in; i++)
+				x[i] = (float) (2 * RandomDouble(&rng) - 1);
+			for (int i = 0; i < batch * d_out; i++)
+				dlogits[i] = i / d_out % 4 == 3 ? 0.0f : (float) (RandomDouble(&rng) - 0.5);
+			MlpForward(&shape, params, x, batch, acts);
+			for (int v = 0; v < 2; v++)
+			{
+				grad[v] = malloc(sizeof(float) * n_params);
+				work[v] = malloc(sizeof(float) * (MlpBackwardWorkFloats(&shape, batch) + 1));
+				dx[v] = calloc((size_t) batch * d_in, sizeof(float));
+				memset(grad[v], 0xff, sizeof(float) * n_params);
+			}
+			{
+				uint32_t	first = 1;
+				uint32_t	count = (uint32_t) d_in - 1;
+
+				MlpBackwardInputs(&shape, params, x, batch, acts, dlogits, grad[0], work[0],
+								  &first, &count, 1, dx[0]);
+				BackwardUnfused(&shape, params, x, batch, acts, dlogits, grad[1], work[1],
+								first, count, dx[1]);
+			}
+			if (memcmp(grad[0], grad[1], sizeof(float) * n_params) != 0 ||
+				memcmp(dx[0], dx[1], sizeof(float) * batch * d_in) != 0)
+			{
+				ok = 0;
+				snprintf(failed, sizeof(failed), ": differs at shape %zu, batch %d", s, batch);
+			}
+			for (int v = 0; v < 2; v++)
+			{
+				free(grad[v]);
+				free(work[v]);
+				free(dx[v]);
+			}
+			free(params);
+			free(x);
+			free(acts);
+			free(dlogits);
+		}
+	TapOk(ok, "backward pass: the fused one-output path gives the unfused gradients bit for "
+		  "bit, 1-3 hidden layers, odd widths, 1-3 outputs (%s)%s", KernelsDescribe(), failed);
+}
+
 static void
 TestKernelChecks(const char *const *cases)
 {
+	TestBackwardFused();
 	for (int i = 0; i < 4; i++)
 		TestTrainingCase(cases[i]);
 	for (int i = 0; i < 4; i++)
