@@ -302,7 +302,7 @@ TrainStep(MixrecModel *model, const TrainData *data, const uint32_t *rows, int n
 	for (int k = 0; k < MIXREC_MODELS; k++)
 	{
 		inputs[k] = ModelInputs(model, k, work->x, n, work);
-		MlpForward(shape, model->params[k], inputs[k], n, work->acts[k]);
+		MlpForwardTrain(shape, model->params[k], inputs[k], n, work->acts[k]);
 	}
 	loss = LossBlended(model->alpha, &batch,
 					   MlpLogits(shape, work->acts[MIXREC_OPEN], n),
