@@ -45,4 +45,14 @@ extern LossValue LossBlended(double alpha, const LossBatch *batch,
 							 const float *logits_commercial,
 							 float *dlogits_open, float *dlogits_commercial);
 
+/*
+ * One model's term of LossBlended (k: MIXREC_OPEN or MIXREC_COMMERCIAL),
+ * before weighting by alpha or 1 - alpha, and its dL/dlogits (the blended
+ * loss's, so weighted) when dlogits is not NULL; LossTotal blends the two
+ * terms.  LossBlended is the two and their blend.
+ */
+extern double LossModel(double alpha, const LossBatch *batch, int k, const float *logits,
+						float *dlogits);
+extern double LossTotal(double alpha, double open, double commercial);
+
 #endif							/* MIXREC_LOSS_H */

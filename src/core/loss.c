@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "mixrec/loss.h"
+#include "mixrec/model.h"
 
 static double LossTerm(const LossBatch *batch, const unsigned char *flags,
 					   const float *logits, double scale, float *dlogits);
@@ -109,9 +110,30 @@ LossBlended(double alpha, const LossBatch *batch, const float *logits_open,
 {
 	LossValue	value;
 
-	value.open = LossTerm(batch, batch->o, logits_open, alpha, dlogits_open);
-	value.commercial = LossTerm(batch, batch->c, logits_commercial,
-								1.0 - alpha, dlogits_commercial);
-	value.total = alpha * value.open + (1.0 - alpha) * value.commercial;
+	value.open = LossModel(alpha, batch, MIXREC_OPEN, logits_open, dlogits_open);
+	value.commercial = LossModel(alpha, batch, MIXREC_COMMERCIAL, logits_commercial,
+								 dlogits_commercial);
+	value.total = LossTotal(alpha, value.open, value.commercial);
 	return value;
+}
+
+/*
+ * Compute one model's term of the blended loss and its logit gradients:
+ * each model's gradient depends on its own logits only
+ */
+double
+LossModel(double alpha, const LossBatch *batch, int k, const float *logits, float *dlogits)
+{
+	if (k == MIXREC_OPEN)
+		return LossTerm(batch, batch->o, logits, alpha, dlogits);
+	return LossTerm(batch, batch->c, logits, 1.0 - alpha, dlogits);
+}
+
+/*
+ * Blend the two models' terms
+ */
+double
+LossTotal(double alpha, double open, double commercial)
+{
+	return alpha * open + (1.0 - alpha) * commercial;
 }

@@ -6,8 +6,8 @@
  * sized by TrainWorkFloats/TrainWorkBytes, so a training run allocates
  * once, up front, and a step allocates nothing.  A step copies its rows
  * into the contiguous batch buffers (the rows may be any permutation of
- * the data), then forward, loss, backward and Adam for the open and the
- * commercial model in turn.  The loss of each model is normalised by its
+ * the data), then forward, loss term, backward and Adam for the open and
+ * the commercial model in turn.  The loss of each model is normalised by its
  * own sum of weights in the batch, so a batch with no open (or commercial)
  * rows leaves that model's gradient at zero; Adam still steps it, as
  * torch.optim.Adam does for a parameter whose gradient is zero.
@@ -287,7 +287,7 @@ TrainStep(MixrecModel *model, const TrainData *data, const uint32_t *rows, int n
 		  TrainWork *work)
 {
 	const MlpShape *shape = &model->shape;
-	const float *inputs[MIXREC_MODELS];
+	double		term[MIXREC_MODELS];
 	LossBatch	batch;
 	LossValue	loss;
 
@@ -299,26 +299,31 @@ TrainStep(MixrecModel *model, const TrainData *data, const uint32_t *rows, int n
 	batch.o = work->o;
 	batch.c = work->c;
 
-	for (int k = 0; k < MIXREC_MODELS; k++)
-	{
-		inputs[k] = ModelInputs(model, k, work->x, n, work);
-		MlpForwardTrain(shape, model->params[k], inputs[k], n, work->acts[k]);
-	}
-	loss = LossBlended(model->alpha, &batch,
-					   MlpLogits(shape, work->acts[MIXREC_OPEN], n),
-					   MlpLogits(shape, work->acts[MIXREC_COMMERCIAL], n),
-					   work->dlogits[MIXREC_OPEN], work->dlogits[MIXREC_COMMERCIAL]);
-
 	model->step++;
 	if (model->n_embed > 0)
 		CollectTouched(model, n, work);
+
+	/*
+	 * Each model's loss term and gradient depend on its own logits only:
+	 * forward, backward and Adam step one model after the other, so that
+	 * the backward pass reads activations the forward pass has just
+	 * written, still in cache
+	 */
 	for (int k = 0; k < MIXREC_MODELS; k++)
 	{
-		BackwardModel(model, k, inputs[k], n, work);
+		const float *inputs = ModelInputs(model, k, work->x, n, work);
+
+		MlpForwardTrain(shape, model->params[k], inputs, n, work->acts[k]);
+		term[k] = LossModel(model->alpha, &batch, k, MlpLogits(shape, work->acts[k], n),
+							work->dlogits[k]);
+		BackwardModel(model, k, inputs, n, work);
 		StepModel(model, k, work);
 	}
 	if (model->n_embed > 0)
 		ClearTouched(model, work);
+	loss.open = term[MIXREC_OPEN];
+	loss.commercial = term[MIXREC_COMMERCIAL];
+	loss.total = LossTotal(model->alpha, loss.open, loss.commercial);
 	return loss;
 }
 
