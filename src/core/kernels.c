@@ -147,18 +147,25 @@ BiasReluDotBody(float *restrict z, const float *restrict bias, int rows, int n,
 		float		acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 		float		sum;
 
-		for (int j = 0; j < n; j++)
-		{
-			float		v = row[j] + bias[j];
-
-			row[j] = v > 0.0f ? v : 0.0f;
-		}
+		/* Eight columns at a time: ReLU, then each into its partial sum */
 		for (int i = 0; i < body; i += 8)
 			for (int j = 0; j < 8; j++)
-				acc[j] += row[i + j] * w[i + j];
+			{
+				float		v = row[i + j] + bias[i + j];
+
+				v = v > 0.0f ? v : 0.0f;
+				row[i + j] = v;
+				acc[j] += v * w[i + j];
+			}
 		sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 		for (int i = body; i < n; i++)
-			sum += row[i] * w[i];
+		{
+			float		v = row[i] + bias[i];
+
+			v = v > 0.0f ? v : 0.0f;
+			row[i] = v;
+			sum += v * w[i];
+		}
 		logits[r] = sum + b;
 	}
 }
