@@ -47,22 +47,14 @@ extern void (*KernelColumnSums) (const float *restrict m, int rows, int n, int l
 /* g[i] = 0 wherever a[i] <= 0: the backward pass of ReLU */
 extern void (*KernelReluMask) (float *restrict g, const float *restrict a, size_t n);
 /*
- * The last hidden layer and a one-output layer (weights w, bias b) after
- * it: z[r][j] += bias[j], then ReLU, then logits[r] = z[r] . w + b; z
- * [rows][n]
+ * g[r][j] = dz[r] * w[j] where a[r][j] > 0, else 0, and sums[j] = the sum
+ * over r of g[r][j]: the backward pass through a one-output layer (weights
+ * w) and the ReLU of the hidden layer before it (outputs a), with that
+ * layer's bias gradient; a, g [rows][n]
  */
-extern void (*KernelBiasReluDot) (float *restrict z, const float *restrict bias, int rows, int n,
-								  const float *restrict w, float b, float *restrict logits);
-/*
- * The backward pass through a one-output layer (weights w, gradient dz
- * [rows]) and the ReLU of the hidden layer before it (outputs a [rows][n]):
- * the layer's weight gradient dw[j] = sum over r of dz[r] a[r][j], the
- * hidden layer's gradient g[r][j] = dz[r] w[j] where a[r][j] > 0, else 0,
- * and its bias gradient sums[j] = sum over r of g[r][j]
- */
-extern void (*KernelOutputBackward) (const float *restrict dz, const float *restrict w,
-									 const float *restrict a, int rows, int n, float *restrict dw,
-									 float *restrict g, float *restrict sums);
+extern void (*KernelReluOuterSums) (const float *restrict dz, const float *restrict w,
+									const float *restrict a, int rows, int n, float *restrict g,
+									float *restrict sums);
 /* One Adam or AdamW update of n parameters and their moments */
 extern void (*KernelAdam) (const KernelAdamCoefficients *k, float *restrict param,
 						   const float *restrict grad, float *restrict m, float *restrict v,

@@ -50,13 +50,6 @@ extern size_t MlpBackwardWorkFloats(const MlpShape *shape, int batch);
 
 extern void MlpForward(const MlpShape *shape, const float *params,
 					   const float *x, int batch, float *acts);
-/*
- * MlpForward for a training step: a one-output last layer's dot products
- * summed in an order of their own (see src/core/mlp.c), the hidden layers
- * as MlpForward
- */
-extern void MlpForwardTrain(const MlpShape *shape, const float *params,
-							const float *x, int batch, float *acts);
 extern const float *MlpLogits(const MlpShape *shape, const float *acts, int batch);
 
 /*

@@ -129,74 +129,21 @@ DEFINE_VARIANTS(ReluMask,
 				(g, a, n))
 
 /*
- * The last hidden layer and a one-output layer after it, row by row while
- * the row is in cache: add the bias to z and apply ReLU (BiasRelu's
- * numbers), then logits[r] = the row's dot product with w, plus b.  The
- * dot product takes eight partial sums, as DotRow does: a summation order
- * of its own, within float rounding of the matrix product it replaces.
- */
-KERNEL_BODY
-BiasReluDotBody(float *restrict z, const float *restrict bias, int rows, int n,
-				const float *restrict w, float b, float *restrict logits)
-{
-	int			body = n - n % 8;
-
-	for (int r = 0; r < rows; r++)
-	{
-		float	   *row = z + (size_t) r * n;
-		float		acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-		float		sum;
-
-		/* Eight columns at a time: ReLU, then each into its partial sum */
-		for (int i = 0; i < body; i += 8)
-			for (int j = 0; j < 8; j++)
-			{
-				float		v = row[i + j] + bias[i + j];
-
-				v = v > 0.0f ? v : 0.0f;
-				row[i + j] = v;
-				acc[j] += v * w[i + j];
-			}
-		sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-		for (int i = body; i < n; i++)
-		{
-			float		v = row[i] + bias[i];
-
-			v = v > 0.0f ? v : 0.0f;
-			row[i] = v;
-			sum += v * w[i];
-		}
-		logits[r] = sum + b;
-	}
-}
-
-DEFINE_VARIANTS(BiasReluDot,
-				(float *restrict z, const float *restrict bias, int rows, int n,
-				 const float *restrict w, float b, float *restrict logits),
-				(z, bias, rows, n, w, b, logits))
-
-/*
  * The backward pass through a one-output layer and the ReLU before it, in
- * one pass over the activations a: the layer's weight gradient dw[j] =
- * the sum over r of dz[r] a[r][j] (summed row after row), the gradient
- * entering the hidden layer g[r][j] = dz[r] * w[j] where a[r][j] > 0,
- * else 0, and that layer's bias gradient sums[j] = the column sums of g.
- * g and sums are the numbers of the outer product (a matrix product with
- * K = 1), KernelReluMask and KernelColumnSums in turn: one rounding per
- * product, "+ 0.0f" turning a -0 into the +0 that the matrix product
+ * one pass over the activations: g[r][j] = dz[r] * w[j] where a[r][j] > 0,
+ * else 0, and sums[j] = the column sums of g (the bias gradient of the
+ * hidden layer).  The same numbers as the outer product (a matrix product
+ * with K = 1), KernelReluMask and KernelColumnSums in turn: one rounding
+ * per product, "+ 0.0f" turning a -0 into the +0 that the matrix product
  * (which adds its products to a zeroed C) writes, and the sums taken row
  * after row, in KernelColumnSums's order.
  */
 KERNEL_BODY
-OutputBackwardBody(const float *restrict dz, const float *restrict w, const float *restrict a,
-				   int rows, int n, float *restrict dw, float *restrict g,
-				   float *restrict sums)
+ReluOuterSumsBody(const float *restrict dz, const float *restrict w, const float *restrict a,
+				  int rows, int n, float *restrict g, float *restrict sums)
 {
 	for (int j = 0; j < n; j++)
-	{
-		dw[j] = 0.0f;
 		sums[j] = 0.0f;
-	}
 	for (int r = 0; r < rows; r++)
 	{
 		const float *a_row = a + (size_t) r * n;
@@ -213,17 +160,16 @@ OutputBackwardBody(const float *restrict dz, const float *restrict w, const floa
 			 */
 			float		v = (a_row[j] > 0.0f ? s : 0.0f) * w[j] + 0.0f;
 
-			dw[j] += s * a_row[j];
 			g_row[j] = v;
 			sums[j] += v;
 		}
 	}
 }
 
-DEFINE_VARIANTS(OutputBackward,
+DEFINE_VARIANTS(ReluOuterSums,
 				(const float *restrict dz, const float *restrict w, const float *restrict a,
-				 int rows, int n, float *restrict dw, float *restrict g, float *restrict sums),
-				(dz, w, a, rows, n, dw, g, sums))
+				 int rows, int n, float *restrict g, float *restrict sums),
+				(dz, w, a, rows, n, g, sums))
 
 /*
  * One Adam or AdamW update, torch.optim's arithmetic in float32
@@ -421,13 +367,9 @@ void		(*KernelBiasRelu) (float *restrict z, const float *restrict bias, int rows
 void		(*KernelColumnSums) (const float *restrict m, int rows, int n, int ld,
 								 float *restrict sums) = ColumnSumsPortable;
 void		(*KernelReluMask) (float *restrict g, const float *restrict a, size_t n) = ReluMaskPortable;
-void		(*KernelBiasReluDot) (float *restrict z, const float *restrict bias, int rows, int n,
-								  const float *restrict w, float b,
-								  float *restrict logits) = BiasReluDotPortable;
-void		(*KernelOutputBackward) (const float *restrict dz, const float *restrict w,
-									 const float *restrict a, int rows, int n, float *restrict dw,
-									 float *restrict g,
-									 float *restrict sums) = OutputBackwardPortable;
+void		(*KernelReluOuterSums) (const float *restrict dz, const float *restrict w,
+									const float *restrict a, int rows, int n, float *restrict g,
+									float *restrict sums) = ReluOuterSumsPortable;
 void		(*KernelAdam) (const KernelAdamCoefficients *k, float *restrict param,
 						   const float *restrict grad, float *restrict m, float *restrict v,
 						   size_t n) = AdamPortable;
@@ -465,8 +407,7 @@ KernelsInit(void)
 	KernelBiasRelu = BiasReluPortable;
 	KernelColumnSums = ColumnSumsPortable;
 	KernelReluMask = ReluMaskPortable;
-	KernelBiasReluDot = BiasReluDotPortable;
-	KernelOutputBackward = OutputBackwardPortable;
+	KernelReluOuterSums = ReluOuterSumsPortable;
 	KernelAdam = AdamPortable;
 	KernelMatVec = MatVecPortable;
 	KernelSparseFirst = SparseFirstPortable;
@@ -482,8 +423,7 @@ KernelsInit(void)
 		KernelBiasRelu = BiasReluSimd;
 		KernelColumnSums = ColumnSumsSimd;
 		KernelReluMask = ReluMaskSimd;
-		KernelBiasReluDot = BiasReluDotSimd;
-		KernelOutputBackward = OutputBackwardSimd;
+		KernelReluOuterSums = ReluOuterSumsSimd;
 		KernelAdam = AdamSimd;
 	}
 #endif

@@ -9,16 +9,11 @@
  * needs them: dW = dZ^T A_prev, db = column sums of dZ, dA_prev = dZ W, and
  * dZ_prev = dA_prev where A_prev > 0, else 0 (PyTorch's ReLU backward uses
  * the same test on its output).  The backward pass ping-pongs between two
- * scratch buffers of [batch][widest hidden layer] floats.
- *
- * A one-output layer after a hidden layer (the usual last layer) is a dot
- * product per row: in training (MlpForwardTrain) it is taken in the pass
- * that applies the hidden layer's bias and ReLU, while the row is in
- * cache, and its backward pass (dW, the outer product dA_prev, the ReLU
- * mask and the hidden layer's bias gradient) is one pass over A_prev
- * (KernelOutputBackward).  The hidden layers' gradients are the numbers of
- * the separate steps; the logits and that layer's dW are summed in an
- * order of their own, within float rounding of the matrix products'.
+ * scratch buffers of [batch][widest hidden layer] floats.  Behind a
+ * one-output layer (the usual last layer) dA_prev is an outer product, and
+ * forming it, masking it and summing the previous layer's bias gradient
+ * take one pass over A_prev (KernelReluOuterSums), with the same numbers
+ * as the three steps.
  *
  * Nothing here allocates or fails: shapes are validated once, by
  * MlpShapeCheck, before any of these functions sees them.
@@ -153,12 +148,11 @@ MlpLogits(const MlpShape *shape, const float *acts, int batch)
 }
 
 /*
- * Run the forward pass of one MLP over a mini-batch; fuse: take the last
- * hidden layer's bias and ReLU and a one-output layer after it in one pass
+ * Run the forward pass of one MLP over a mini-batch
  */
-static void
-ForwardLayers(const MlpShape *shape, const float *params, const float *x,
-			  int batch, float *acts, int fuse)
+void
+MlpForward(const MlpShape *shape, const float *params, const float *x,
+		   int batch, float *acts)
 {
 	const float *in = x;
 	int			layers = MlpLayerCount(shape);
@@ -181,41 +175,10 @@ ForwardLayers(const MlpShape *shape, const float *params, const float *x,
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
 						batch, n_out, n_in, 1.0f, in, n_in, weight, n_in,
 						0.0f, out, n_out);
-			if (fuse && l == layers - 2 && shape->dims[layers] == 1)
-			{
-				/* The output layer's dot products while each row is in cache */
-				KernelBiasReluDot(out, bias, batch, n_out,
-								  params + MlpWeightOffset(shape, l + 1),
-								  params[MlpBiasOffset(shape, l + 1)],
-								  acts + MlpActivationOffset(shape, batch, l + 1));
-				break;
-			}
 			KernelBiasRelu(out, bias, batch, n_out, l < layers - 1);
 		}
 		in = out;
 	}
-}
-
-/*
- * Run the forward pass of one MLP over a mini-batch
- */
-void
-MlpForward(const MlpShape *shape, const float *params, const float *x,
-		   int batch, float *acts)
-{
-	ForwardLayers(shape, params, x, batch, acts, 0);
-}
-
-/*
- * Run the forward pass of a training step: MlpForward, with a one-output
- * layer's dot products taken in the pass that applies the last hidden
- * layer's ReLU instead of by a matrix product that reads its outputs again
- */
-void
-MlpForwardTrain(const MlpShape *shape, const float *params, const float *x,
-				int batch, float *acts)
-{
-	ForwardLayers(shape, params, x, batch, acts, 1);
 }
 
 /*
@@ -291,11 +254,10 @@ MlpBackwardInputs(const MlpShape *shape, const float *params, const float *x,
 		float	   *dweight = grad + MlpWeightOffset(shape, l);
 		float	   *dbias = grad + MlpBiasOffset(shape, l);
 
-		/* dW = dZ^T A_prev (for a one-output layer, in the fused pass below) */
-		if (!(n_out == 1 && l > 0))
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-						n_out, n_in, batch, 1.0f, dz, n_out, a_prev, n_in,
-						0.0f, dweight, n_in);
+		/* dW = dZ^T A_prev */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+					n_out, n_in, batch, 1.0f, dz, n_out, a_prev, n_in,
+					0.0f, dweight, n_in);
 
 		/* db = column sums of dZ */
 		if (!bias_done)
@@ -319,13 +281,12 @@ MlpBackwardInputs(const MlpShape *shape, const float *params, const float *x,
 			if (n_out == 1)
 			{
 				/*
-				 * One output: dW is a sum of rows of A_prev and dA_prev an
-				 * outer product; take dW, form dA_prev, mask it by the ReLU
-				 * and sum the previous layer's bias gradient in one pass
-				 * over A_prev instead of four
+				 * One output: dA_prev is an outer product; form it, mask it
+				 * by the ReLU and sum the previous layer's bias gradient in
+				 * one pass over A_prev instead of three
 				 */
-				KernelOutputBackward(dz, weight, a_prev, batch, n_in, dweight, da,
-									 grad + MlpBiasOffset(shape, l - 1));
+				KernelReluOuterSums(dz, weight, a_prev, batch, n_in, da,
+									grad + MlpBiasOffset(shape, l - 1));
 				bias_done = 1;
 			}
 			else

@@ -313,7 +313,7 @@ TrainStep(MixrecModel *model, const TrainData *data, const uint32_t *rows, int n
 	{
 		const float *inputs = ModelInputs(model, k, work->x, n, work);
 
-		MlpForwardTrain(shape, model->params[k], inputs, n, work->acts[k]);
+		MlpForward(shape, model->params[k], inputs, n, work->acts[k]);
 		term[k] = LossModel(model->alpha, &batch, k, MlpLogits(shape, work->acts[k], n),
 							work->dlogits[k]);
 		BackwardModel(model, k, inputs, n, work);
