@@ -4045,6 +4045,7 @@ TestTrainStepOrder(void)
 					d_out;
 
 		memset(&model, 0, sizeof(model));
+		memset(&shape, 0, sizeof(shape));
 		shape.n_hidden = shapes[s][0];
 		for (int i = 0; i <= shape.n_hidden + 1; i++)
 			shape.dims[i] = shapes[s][1 + i];
