@@ -125,6 +125,7 @@ extern void ScorePlanBlock(const ScorePlan *plan, ScoreMode mode, double alpha,
  * wt's rows ld floats apart, then ReLU when relu is set.
  * ScoreKernelDot: y[o] = w[o] . x + b[o] for o < out, w [out][in], then ReLU.
  * ScoreKernelCenter: y[r][i] = x[r][i] - mean[i] for rows rows of in.
+ * ScoreKernelAllFinite: whether no x[i], i < n, is infinite or NaN.
  */
 extern void (*ScoreKernelAxpy) (const float *restrict wt, int ld, int width,
 								const float *restrict x, int in, const float *restrict b,
@@ -134,6 +135,7 @@ extern void (*ScoreKernelDot) (const float *restrict w, const float *restrict x,
 							   float *restrict y);
 extern void (*ScoreKernelCenter) (const float *restrict x, const float *restrict mean,
 								  int in, size_t rows, float *restrict y);
+extern int	(*ScoreKernelAllFinite) (const float *x, int n);
 
 /* Choose the kernels' versions: called by KernelsInit */
 extern void ScoreKernelsChoose(int avx2);

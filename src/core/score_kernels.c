@@ -21,6 +21,8 @@
  * single dependent chain.
  */
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "mixrec/score_plan.h"
 
@@ -100,7 +102,46 @@ CenterPortable(const float *restrict x, const float *restrict mean, int in, size
 			y[r * in + i] = x[r * in + i] - mean[i];
 }
 
+/*
+ * Whether n floats are all finite: the exponent bits of none all set,
+ * tested on the bits so that the loop vectorises
+ */
+static int
+AllFinitePortable(const float *x, int n)
+{
+	unsigned	bad = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		uint32_t	bits;
+
+		memcpy(&bits, x + i, sizeof(bits));
+		bad |= (bits & 0x7f800000u) == 0x7f800000u;
+	}
+	return !bad;
+}
+
 #ifdef SCORE_KERNELS_AVX2
+
+/*
+ * ScoreKernelAllFinite with AVX2: eight exponents at a time
+ */
+__attribute__((target("avx2,fma")))
+static int
+AllFiniteAvx2(const float *x, int n)
+{
+	const __m256i mask = _mm256_set1_epi32(0x7f800000);
+	__m256i		bad = _mm256_setzero_si256();
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256i		e = _mm256_and_si256(_mm256_loadu_si256((const __m256i *) (x + i)), mask);
+
+		bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, mask));
+	}
+	return _mm256_testz_si256(bad, bad) && AllFinitePortable(x + i, n - i);
+}
 
 /*
  * One block of nv vectors of outputs (nv <= 8, a constant where inlined):
@@ -225,6 +266,7 @@ void		(*ScoreKernelDot) (const float *restrict w, const float *restrict x,
 							   float *restrict y) = DotLayerPortable;
 void		(*ScoreKernelCenter) (const float *restrict x, const float *restrict mean,
 								  int in, size_t rows, float *restrict y) = CenterPortable;
+int			(*ScoreKernelAllFinite) (const float *x, int n) = AllFinitePortable;
 
 /*
  * Choose the kernels' versions: AVX2 and FMA when avx2 (KernelsInit's
@@ -236,9 +278,11 @@ ScoreKernelsChoose(int avx2)
 	ScoreKernelAxpy = AxpyPortable;
 	ScoreKernelDot = DotLayerPortable;
 	ScoreKernelCenter = CenterPortable;
+	ScoreKernelAllFinite = AllFinitePortable;
 #ifdef SCORE_KERNELS_AVX2
 	if (avx2)
 	{
+		ScoreKernelAllFinite = AllFiniteAvx2;
 		ScoreKernelAxpy = AxpyAvx2;
 		ScoreKernelDot = DotLayerAvx2;
 	}

@@ -17,6 +17,7 @@
  * with ScorePlanFloats, ScorePlanRowFloats and ScorePlanBlockFloats.
  */
 #include <cblas.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "mixrec/kernels.h"
@@ -24,6 +25,7 @@
 #include "mixrec/score_plan.h"
 
 static int	RoundUp(int n);
+static size_t Section(size_t floats);
 static size_t LaterLayerFloats(int in, int out);
 static void FoldFirst(const ScorePlan *plan, const float *params, int column, int ld,
 					  float *wt, float *b);
@@ -44,15 +46,27 @@ RoundUp(int n)
 }
 
 /*
+ * Round a section of the storage up to whole cache lines (16 floats), so
+ * that every section, and every row of a transposed matrix (a multiple of
+ * 8 floats), starts 32-byte aligned: a 32-byte load that straddles two
+ * cache lines costs two loads, and the kernels are bound by loads
+ */
+static size_t
+Section(size_t floats)
+{
+	return (floats + 15) / 16 * 16;
+}
+
+/*
  * Floats of a later layer as laid out: transposed and padded when 8
- * outputs or more, else as it is
+ * outputs or more, else as it is; weights and bias each a section
  */
 static size_t
 LaterLayerFloats(int in, int out)
 {
 	if (out >= SCORE_PLAN_LANES)
-		return (size_t) in * RoundUp(out) + RoundUp(out);
-	return (size_t) in * out + out;
+		return Section((size_t) in * RoundUp(out)) + Section(RoundUp(out));
+	return Section((size_t) in * out) + Section(out);
 }
 
 bool
@@ -67,10 +81,10 @@ ScorePlanFloats(const MixrecModel *model)
 	const MlpShape *shape = &model->shape;
 	int			in = MlpInputDim(shape);
 	size_t		h1p = RoundUp(shape->dims[1]);
-	size_t		floats = in;	/* the means */
+	size_t		floats = 16 + Section(in);	/* alignment, the means */
 
-	floats += (size_t) in * 2 * h1p + 2 * h1p;	/* the pair */
-	floats += (size_t) in * h1p + h1p;	/* the soup's first layer */
+	floats += Section((size_t) in * 2 * h1p) + Section(2 * h1p);	/* the pair */
+	floats += Section((size_t) in * h1p) + Section(h1p);	/* the soup's first layer */
 	for (int l = 1; l < MlpLayerCount(shape); l++)
 		floats += SCORE_PLAN_NETS * LaterLayerFloats(shape->dims[l], shape->dims[l + 1]);
 	return floats;
@@ -129,24 +143,24 @@ LayOutLater(ScorePlan *plan, int net, const float *params, float *storage)
 			int			ld = RoundUp(out);
 
 			layer->ld = ld;
-			lb = lw + (size_t) in * ld;
-			memset(lw, 0, sizeof(float) * ((size_t) in * ld + ld));
+			lb = lw + Section((size_t) in * ld);
+			memset(lw, 0, sizeof(float) * LaterLayerFloats(in, out));
 			for (int o = 0; o < out; o++)
 			{
 				for (int i = 0; i < in; i++)
 					lw[(size_t) i * ld + o] = w[(size_t) o * in + i];
 				lb[o] = bias[o];
 			}
-			storage = lb + ld;
 		}
 		else
 		{
 			layer->ld = 0;
-			lb = lw + (size_t) in * out;
+			lb = lw + Section((size_t) in * out);
+			memset(lw, 0, sizeof(float) * LaterLayerFloats(in, out));
 			memcpy(lw, w, sizeof(float) * in * out);
 			memcpy(lb, bias, sizeof(float) * out);
-			storage = lb + out;
 		}
+		storage = lw + LaterLayerFloats(in, out);
 		layer->w = lw;
 		layer->b = lb;
 	}
@@ -162,6 +176,8 @@ ScorePlanInit(ScorePlan *plan, const MixrecModel *model, float *storage)
 	float	   *pair_b;
 
 	memset(plan, 0, sizeof(*plan));
+	/* Align to a cache line: ScorePlanFloats counted 16 floats for it */
+	storage += (16 - ((uintptr_t) storage / sizeof(float)) % 16) % 16;
 	plan->shape = *shape;
 	plan->in = in;
 	plan->h1 = shape->dims[1];
@@ -173,21 +189,22 @@ ScorePlanInit(ScorePlan *plan, const MixrecModel *model, float *storage)
 		memcpy(storage, model->mean, sizeof(float) * in);
 		plan->center = storage;
 	}
-	storage += in;
+	storage += Section(in);
 
 	/* Both first layers side by side */
 	pair_w = storage;
-	pair_b = pair_w + (size_t) in * 2 * plan->h1p;
-	memset(pair_w, 0, sizeof(float) * ((size_t) in * 2 * plan->h1p + 2 * plan->h1p));
+	pair_b = pair_w + Section((size_t) in * 2 * plan->h1p);
+	memset(pair_w, 0, sizeof(float) * (Section((size_t) in * 2 * plan->h1p) +
+									   Section(2 * plan->h1p)));
 	FoldFirst(plan, model->params[MIXREC_OPEN], 0, 2 * plan->h1p, pair_w, pair_b);
 	FoldFirst(plan, model->params[MIXREC_COMMERCIAL], plan->h1p, 2 * plan->h1p, pair_w, pair_b);
 	plan->pair = (ScorePlanLayer) {in, 2 * plan->h1, 2 * plan->h1p, pair_w, pair_b};
-	storage = pair_b + 2 * plan->h1p;
+	storage = pair_b + Section(2 * plan->h1p);
 
 	/* Room for the soup's, filled by ScorePlanSetSoup */
 	plan->soup_first = (ScorePlanLayer) {in, plan->h1, plan->h1p, storage,
-	storage + (size_t) in * plan->h1p};
-	storage += (size_t) in * plan->h1p + plan->h1p;
+	storage + Section((size_t) in * plan->h1p)};
+	storage += Section((size_t) in * plan->h1p) + Section(plan->h1p);
 
 	storage = LayOutLater(plan, SCORE_PLAN_OPEN, model->params[MIXREC_OPEN], storage);
 	storage = LayOutLater(plan, SCORE_PLAN_COMMERCIAL, model->params[MIXREC_COMMERCIAL], storage);
@@ -211,7 +228,8 @@ ScorePlanSetSoup(ScorePlan *plan, const float *soup)
 	float	   *wt = (float *) plan->soup_first.w;
 	float	   *b = (float *) plan->soup_first.b;
 
-	memset(wt, 0, sizeof(float) * ((size_t) plan->in * plan->h1p + plan->h1p));
+	memset(wt, 0, sizeof(float) * Section((size_t) plan->in * plan->h1p));
+	memset(b, 0, sizeof(float) * Section(plan->h1p));
 	FoldFirst(plan, soup, 0, plan->h1p, wt, b);
 	if (MlpLayerCount(&plan->shape) > 1)
 		LayOutLater(plan, SCORE_PLAN_SOUP, soup, (float *) plan->rest[SCORE_PLAN_SOUP][0].w);
