@@ -230,8 +230,11 @@ ScorePlanLoad(ScoreCache *cache, const MixrecModel *model)
 {
 	size_t		floats = ScorePlanFloats(model);
 
-	MemoryBudgetCheck((double) sizeof(float) * floats, "scoring with a model",
-					  psprintf("Its weights laid out for scoring take %zu floats.", floats));
+	/* The plan is held with the model: count both */
+	MemoryBudgetCheck((double) sizeof(float) * (ModelFloatCount(model) + floats),
+					  "scoring with a model",
+					  psprintf("The model takes %zu floats, its weights laid out for scoring %zu more.",
+							   ModelFloatCount(model), floats));
 	ScorePlanInit(&cache->plan, model, MemoryContextAllocHuge(cache->mcxt, sizeof(float) * floats));
 	cache->plan_work = palloc_array(float, ScorePlanRowFloats(&cache->plan));
 	cache->has_plan = true;

@@ -181,8 +181,11 @@ ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha
 		size_t		floats = ScorePlanFloats(model);
 		size_t		work;
 
-		MemoryBudgetCheck((double) sizeof(float) * floats, "scoring with a model",
-						  psprintf("Its weights laid out for scoring take %zu floats.", floats));
+		/* The plan is held with the model: count both */
+		MemoryBudgetCheck((double) sizeof(float) * (ModelFloatCount(model) + floats),
+						  "scoring with a model",
+						  psprintf("The model takes %zu floats, its weights laid out for scoring %zu more.",
+								   ModelFloatCount(model), floats));
 		ScorePlanInit(&scorer->plan, model,
 					  MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * floats));
 		if (mode == SCORE_SOUP)
