@@ -50,6 +50,8 @@ OBJS = \
 	src/core/model_format.o \
 	src/core/transform.o \
 	src/core/predict.o \
+	src/core/score_kernels.o \
+	src/core/score_plan.o \
 	src/core/sort.o \
 	src/core/metrics.o \
 	src/core/train.o \
@@ -90,7 +92,7 @@ $(OBJS): $(wildcard src/*.h include/mixrec/*.h)
 # scalar; see src/core/kernels.c.  Without -fno-math-errno, sqrtf may set
 # errno, so Adam's update loop stays scalar (nothing in mixrec reads errno
 # after a square root)
-src/core/kernels.o: CFLAGS += -O3 -fno-math-errno
+src/core/kernels.o src/core/score_kernels.o: CFLAGS += -O3 -fno-math-errno
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@

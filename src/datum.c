@@ -32,6 +32,7 @@
 
 #include "catalog/pg_type.h"
 #include "datum.h"
+#include "mixrec/score_plan.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -217,6 +218,9 @@ static bool
 CheckFinite(const float *values, int n, const char *what, bool skip_invalid,
 			const char *skip_hint)
 {
+	/* The vectorised test first; the loop finds the element to name */
+	if (ScoreKernelAllFinite(values, n))
+		return true;
 	for (int i = 0; i < n; i++)
 		if (!isfinite(values[i]))
 		{
@@ -287,6 +291,33 @@ DatumFeatures(Datum value, int expected, float *out, bool skip_invalid,
 	if ((Pointer) array != DatumGetPointer(value))
 		pfree(array);
 	return ok;
+}
+
+/*
+ * The features of one row to score, read where they are when they can be:
+ * a real[] of exactly `expected` elements without NULLs, stored as it is
+ * (not compressed, not a short varlena that detoasting copies), is
+ * checked and returned in place; anything else is converted into scratch
+ * by DatumFeatures, with its errors.  The result is valid while value is.
+ */
+const float *
+DatumFeaturesInPlace(Datum value, int expected, float *scratch)
+{
+	ArrayType  *array = DatumGetArrayTypeP(value);
+
+	if ((Pointer) array == DatumGetPointer(value) && ARR_ELEMTYPE(array) == FLOAT4OID &&
+		ARR_NDIM(array) == 1 && ARR_DIMS(array)[0] == expected && !ARR_HASNULL(array))
+	{
+		const float *values = (const float *) ARR_DATA_PTR(array);
+
+		CheckFinite(values, expected, "features", false, NULL);
+		return values;
+	}
+	/* Converted from the detoasted copy, which is then freed */
+	DatumFeatures(PointerGetDatum(array), expected, scratch, false, NULL, NULL);
+	if ((Pointer) array != DatumGetPointer(value))
+		pfree(array);
+	return scratch;
 }
 
 /*

@@ -25,6 +25,7 @@ extern double DatumNumber(Datum value, Oid type);
 extern int	DatumArrayLength(Datum value, const char *what);
 extern bool DatumFeatures(Datum value, int expected, float *out, bool skip_invalid,
 						  const char *skip_hint, const char *expected_detail);
+extern const float *DatumFeaturesInPlace(Datum value, int expected, float *scratch);
 extern int	DatumLabelLength(Datum value, Oid type);
 extern bool DatumLabel(Datum value, Oid type, int outputs, float *out, bool skip_invalid,
 					   const char *skip_hint);

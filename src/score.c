@@ -32,6 +32,7 @@
 #include "miscadmin.h"
 #include "mixrec.h"
 #include "mixrec/predict.h"
+#include "mixrec/score_plan.h"
 #include "mixrec/standardize.h"
 #include "nodes/primnodes.h"
 #include "typed.h"
@@ -117,6 +118,14 @@ typedef struct ScoreCache
 	float	   *soup;			/* [params], valid for soup_alpha */
 	bool		soup_valid;
 	double		soup_alpha;
+
+	/*
+	 * A model of arrays (no transform) is scored with its plan: the weights
+	 * laid out once for the one-row kernels (include/mixrec/score_plan.h)
+	 */
+	bool		has_plan;
+	ScorePlan	plan;
+	float	   *plan_work;		/* ScorePlanRowFloats */
 } ScoreCache;
 
 static ScoreCache *ScoreCacheOf(FunctionCallInfo fcinfo);
@@ -130,6 +139,7 @@ static ScoreMode ScoreModeFromText(text *mode);
 static void SparseScoreInit(ScoreCache *cache, const MixrecModel *model);
 static void SparseScore(ScoreCache *cache, ScoreMode mode, double alpha);
 static void ScoreReadFeatures(FunctionCallInfo fcinfo, ScoreCache *cache);
+static void ScorePlanLoad(ScoreCache *cache, const MixrecModel *model);
 static const double *ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores);
 
 /*
@@ -188,6 +198,7 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 	cache->name = NULL;
 	cache->snapshot.valid = false;
 	cache->soup_valid = false;
+	cache->has_plan = false;
 	MemoryContextReset(cache->mcxt);
 
 	BlasEnsureThreads();
@@ -203,8 +214,30 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 		RecordEncoderInit(&cache->encoder, cache->transform, false, cache->mcxt);
 		SparseScoreInit(cache, model);
 	}
+	else if (ScorePlanApplies(model))
+		ScorePlanLoad(cache, model);
 	MemoryContextSwitchTo(old);
 	cache->model = model;
+}
+
+/*
+ * Build the scoring plan of a model of arrays, in the cache's context: a
+ * second copy of its weights (three for the soup), counted against the
+ * memory budget
+ */
+static void
+ScorePlanLoad(ScoreCache *cache, const MixrecModel *model)
+{
+	size_t		floats = ScorePlanFloats(model);
+
+	/* The plan is held with the model: count both */
+	MemoryBudgetCheck((double) sizeof(float) * (ModelFloatCount(model) + floats),
+					  "scoring with a model",
+					  psprintf("The model takes %zu floats, its weights laid out for scoring %zu more.",
+							   ModelFloatCount(model), floats));
+	ScorePlanInit(&cache->plan, model, MemoryContextAllocHuge(cache->mcxt, sizeof(float) * floats));
+	cache->plan_work = palloc_array(float, ScorePlanRowFloats(&cache->plan));
+	cache->has_plan = true;
 }
 
 /*
@@ -389,6 +422,9 @@ ScoreModeFromText(text *mode)
 	int			len = VARSIZE_ANY_EXHDR(mode);
 	int			parsed = -1;
 
+	/* The default, without a copy and a strcmp per row */
+	if (len == 5 && memcmp(VARDATA_ANY(mode), "blend", 5) == 0)
+		return SCORE_BLEND;
 	if (len < (int) sizeof(name))
 	{
 		memcpy(name, VARDATA_ANY(mode), len);
@@ -549,22 +585,34 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 		ModelCheckAlpha(alpha, "alpha");
 	}
 
-	ScoreReadFeatures(fcinfo, cache);
-
 	if (mode == SCORE_SOUP && !(cache->soup_valid && cache->soup_alpha == alpha))
 	{
 		ScoreSoupParams(model, alpha, cache->soup);
 		if (cache->first_t[2] != NULL)
 			MlpTransposeFirst(&model->shape, cache->soup, cache->first_t[2]);
+		if (cache->has_plan)
+			ScorePlanSetSoup(&cache->plan, cache->soup);
 		cache->soup_alpha = alpha;
 		cache->soup_valid = true;
 	}
+	*n_scores = MlpOutputDim(&model->shape);
+
+	/* An array for the plan: read in place where it can be, not copied */
+	if (cache->has_plan && !cache->features_row)
+	{
+		const float *x = DatumFeaturesInPlace(PG_GETARG_DATUM(1), MlpInputDim(&model->shape),
+											  cache->features);
+
+		ScorePlanRow(&cache->plan, mode, alpha, x, cache->plan_work, cache->scores);
+		return cache->scores;
+	}
+
+	ScoreReadFeatures(fcinfo, cache);
 	if (cache->transform)
 		SparseScore(cache, mode, alpha);
 	else
 		ScoreRows(model, mode, alpha, mode == SCORE_SOUP ? cache->soup : NULL,
 				  cache->features, 1, cache->work, cache->scores);
-	*n_scores = MlpOutputDim(&model->shape);
 	return cache->scores;
 }
 

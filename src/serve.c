@@ -175,8 +175,27 @@ ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha
 		scorer->soup = palloc_array(float, ModelParamCount(model));
 		ScoreSoupParams(model, alpha, scorer->soup);
 	}
-	scorer->work = MemoryContextAllocHuge(CurrentMemoryContext,
-										  sizeof(float) * ScoreWorkFloats(model, SERVE_BLOCK_ROWS));
+	scorer->has_plan = ScorePlanApplies(model);
+	if (scorer->has_plan)
+	{
+		size_t		floats = ScorePlanFloats(model);
+		size_t		work;
+
+		/* The plan is held with the model: count both */
+		MemoryBudgetCheck((double) sizeof(float) * (ModelFloatCount(model) + floats),
+						  "scoring with a model",
+						  psprintf("The model takes %zu floats, its weights laid out for scoring %zu more.",
+								   ModelFloatCount(model), floats));
+		ScorePlanInit(&scorer->plan, model,
+					  MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * floats));
+		if (mode == SCORE_SOUP)
+			ScorePlanSetSoup(&scorer->plan, scorer->soup);
+		work = ScorePlanBlockFloats(&scorer->plan, SERVE_BLOCK_ROWS);
+		scorer->work = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * work);
+	}
+	else
+		scorer->work = MemoryContextAllocHuge(CurrentMemoryContext,
+											  sizeof(float) * ScoreWorkFloats(model, SERVE_BLOCK_ROWS));
 	scorer->open = palloc_array(double, SERVE_BLOCK_ROWS);
 	scorer->commercial = palloc_array(double, SERVE_BLOCK_ROWS);
 	scorer->score = palloc_array(double, SERVE_BLOCK_ROWS);
@@ -188,6 +207,13 @@ ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha
 static void
 ScorerRun(BlockScorer *scorer, const float *x, int rows)
 {
+	/* Both first layers in one product, the sigmoids and the blend in one loop */
+	if (scorer->has_plan)
+	{
+		ScorePlanBlock(&scorer->plan, scorer->mode, scorer->alpha, x, rows, scorer->work,
+					   scorer->open, scorer->commercial, scorer->score);
+		return;
+	}
 	ScoreRows(scorer->model, SCORE_OPEN, scorer->alpha, NULL, x, rows, scorer->work, scorer->open);
 	ScoreRows(scorer->model, SCORE_COMMERCIAL, scorer->alpha, NULL, x, rows, scorer->work,
 			  scorer->commercial);

@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "mixrec.h"
 #include "mixrec/predict.h"
+#include "mixrec/score_plan.h"
 #include "typed.h"
 #include "utils/hsearch.h"
 
@@ -45,7 +46,9 @@ typedef struct BlockScorer
 	ScoreMode	mode;
 	double		alpha;
 	float	   *soup;
-	float	   *work;
+	bool		has_plan;		/* no embedding tables: scored with plan */
+	ScorePlan	plan;
+	float	   *work;			/* ScorePlanBlockFloats or ScoreWorkFloats */
 	double	   *open;			/* [block] */
 	double	   *commercial;		/* [block] */
 	double	   *score;			/* [block] */

@@ -21,8 +21,9 @@
  *	- Elsewhere on x86-64 (another libc, clang, sanitizers) the SIMD
  *	  versions are compiled for AVX2 with FMA, and chosen only when the CPU
  *	  has both: the run-time check.
- *	- The one-row matrix-vector product (intrinsics) and the CRC-32C
- *	  instruction are chosen by the run-time check everywhere.
+ *	- The one-row matrix-vector product (intrinsics), the scoring plan's
+ *	  kernels (src/core/score_kernels.c) and the CRC-32C instruction are
+ *	  chosen by the run-time check everywhere.
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 
 #include "mixrec/crc32c.h"
 #include "mixrec/kernels.h"
+#include "mixrec/score_plan.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -434,6 +436,7 @@ KernelsInit(void)
 		KernelSparseFirst = SparseFirstAvx2;
 	}
 #endif
+	ScoreKernelsChoose(avx2);
 	Crc32cUseInstruction(sse42);
 
 	if (disabled)

@@ -42,6 +42,7 @@
 #include "mixrec/model.h"
 #include "mixrec/predict.h"
 #include "mixrec/random.h"
+#include "mixrec/score_plan.h"
 #include "mixrec/standardize.h"
 #include "mixrec/train.h"
 #include "mixrec/transform.h"
@@ -347,6 +348,41 @@ TestScoringCase(const char *name)
 	ScoreRows(&model, SCORE_BLEND, alpha2, NULL, x, rows, work, out);
 	snprintf(what, sizeof(what), "%s blend scores with alpha overridden to %g", name, alpha2);
 	CheckDoubles(what, out, FixtureGet(fx, "%s.score.blend_alpha2", name));
+
+	/* The scoring plan, one row at a time and as a block, against the same answers */
+	{
+		ScorePlan	plan;
+		float	   *plan_storage = malloc(ScorePlanFloats(&model) * sizeof(float));
+		float	   *plan_work;
+		int			n_out = MlpOutputDim(&model.shape);
+
+		ScorePlanInit(&plan, &model, plan_storage);
+		ScoreSoupParams(&model, model.alpha, soup);
+		ScorePlanSetSoup(&plan, soup);
+		plan_work = malloc(sizeof(float) * (ScorePlanBlockFloats(&plan, rows) +
+											ScorePlanRowFloats(&plan)));
+		for (int m = 0; m < 4; m++)
+		{
+			ScoreMode	mode = (ScoreMode) ScoreModeFromName(modes[m]);
+
+			for (int r = 0; r < rows; r++)
+				ScorePlanRow(&plan, mode, model.alpha, x + (size_t) r * MlpInputDim(&model.shape),
+							 plan_work, out + (size_t) r * n_out);
+			snprintf(what, sizeof(what), "%s %s scores, one row at a time by the plan (%s)",
+					 name, modes[m], KernelsDescribe());
+			CheckDoubles(what, out, FixtureGet(fx, "%s.score.%s", name, modes[m]));
+			ScorePlanRows(&plan, mode, model.alpha, x, rows, plan_work, out);
+			snprintf(what, sizeof(what), "%s %s scores, a block by the plan", name, modes[m]);
+			CheckDoubles(what, out, FixtureGet(fx, "%s.score.%s", name, modes[m]));
+		}
+		for (int r = 0; r < rows; r++)
+			ScorePlanRow(&plan, SCORE_BLEND, alpha2, x + (size_t) r * MlpInputDim(&model.shape),
+						 plan_work, out + (size_t) r * n_out);
+		snprintf(what, sizeof(what), "%s blend scores with alpha %g, by the plan", name, alpha2);
+		CheckDoubles(what, out, FixtureGet(fx, "%s.score.blend_alpha2", name));
+		free(plan_storage);
+		free(plan_work);
+	}
 
 	free(storage);
 	free(x);
@@ -3852,6 +3888,154 @@ TestSparseScoring(void)
 }
 
 /*
+ * The scoring plan against ScoreRows: shapes with widths that are and are
+ * not multiples of 8, 0 to 3 hidden layers, one and several outputs,
+ * standardisation off and on (one input with a timestamp's offset, whose
+ * mean the plan must not fold into the bias), every mode; one row at a
+ * time (ScorePlanRow), blocks (ScorePlanRows) and the one-output block of
+ * mixrec_predict (ScorePlanBlock).  The plan divides the weights by the
+ * scales where ScoreRows divides the inputs, and sums in another order:
+ * the two agree to float32 rounding of the logits, not bit for bit.
+ */
+static void
+TestScorePlan(void)
+{
+	static const int shapes[][6] = {
+		/* in, hidden layers, their sizes, outputs */
+		{64, 1, 64, 0, 0, 1},
+		{13, 1, 5, 0, 0, 1},
+		{33, 0, 0, 0, 0, 1},
+		{70, 2, 20, 9, 0, 1},
+		{9, 3, 11, 7, 3, 2},
+		{64, 2, 256, 128, 0, 1},
+		{5, 1, 8, 0, 0, 3},
+		{24, 2, 17, 16, 0, 1},
+	};
+	int			n_shapes = (int) (sizeof(shapes) / sizeof(shapes[0]));
+	static const char *const modes[] = {"blend", "open", "commercial", "soup"};
+	const int	rows = 37;
+
+	for (int s = 0; s < n_shapes; s++)
+		for (int standardize = 0; standardize <= 1; standardize++)
+		{
+			MixrecModel model;
+			ScorePlan	plan;
+			float	   *storage;
+			float	   *plan_storage;
+			float	   *soup;
+			float	   *x;
+			float	   *work;
+			float	   *plan_work;
+			double	   *want;
+			double	   *row_got;
+			double	   *rows_got;
+			double	   *open;
+			double	   *commercial;
+			double	   *score;
+			double		worst_row = 0;
+			double		worst_rows = 0;
+			double		worst_block = 0;
+			int			in = shapes[s][0];
+			int			n_out;
+
+			memset(&model, 0, sizeof(model));
+			model.shape.n_hidden = shapes[s][1];
+			model.shape.dims[0] = in;
+			for (int h = 1; h <= shapes[s][1]; h++)
+				model.shape.dims[h] = shapes[s][1 + h];
+			model.shape.dims[shapes[s][1] + 1] = shapes[s][5];
+			n_out = shapes[s][5];
+			model.alpha = 0.3;
+			model.flags = standardize ? MIXREC_FLAG_STANDARDIZE : 0;
+			storage = malloc(sizeof(float) * ModelFloatCount(&model));
+			ModelBindStorage(&model, storage);
+			ModelInitParams(&model, 11 + s, MODEL_INIT_INDEPENDENT);
+			x = malloc(sizeof(float) * rows * in);
+			for (int r = 0; r < rows; r++)
+				for (int i = 0; i < in; i++)
+					x[r * in + i] = (float) (2.0 * sin(r * 0.37 + i * 1.3) + 0.5 * i);
+			if (standardize)
+			{
+				for (int i = 0; i < in; i++)
+				{
+					model.mean[i] = (float) (0.5 * i + 0.1 * cos(i));
+					model.std[i] = (float) (0.7 + 0.3 * (i % 5));
+				}
+				/* A timestamp: 1.7e9 seconds, spread over a few days */
+				model.mean[0] = 1.7e9f;
+				model.std[0] = 3.0e5f;
+				for (int r = 0; r < rows; r++)
+					x[r * in] = 1.7e9f + (float) (r - rows / 2) * 25600.0f;
+			}
+			soup = malloc(sizeof(float) * ModelParamCount(&model));
+			ScoreSoupParams(&model, model.alpha, soup);
+			plan_storage = malloc(sizeof(float) * ScorePlanFloats(&model));
+			ScorePlanInit(&plan, &model, plan_storage);
+			ScorePlanSetSoup(&plan, soup);
+			work = malloc(sizeof(float) * ScoreWorkFloats(&model, rows));
+			plan_work = malloc(sizeof(float) * (ScorePlanBlockFloats(&plan, rows) +
+												ScorePlanRowFloats(&plan)));
+			want = malloc(sizeof(double) * rows * n_out);
+			row_got = malloc(sizeof(double) * rows * n_out);
+			rows_got = malloc(sizeof(double) * rows * n_out);
+			open = malloc(sizeof(double) * rows);
+			commercial = malloc(sizeof(double) * rows);
+			score = malloc(sizeof(double) * rows);
+
+			for (int m = 0; m < 4; m++)
+			{
+				ScoreMode	mode = (ScoreMode) ScoreModeFromName(modes[m]);
+
+				ScoreRows(&model, mode, model.alpha, mode == SCORE_SOUP ? soup : NULL, x, rows,
+						  work, want);
+				for (int r = 0; r < rows; r++)
+					ScorePlanRow(&plan, mode, model.alpha, x + (size_t) r * in, plan_work,
+								 row_got + (size_t) r * n_out);
+				ScorePlanRows(&plan, mode, model.alpha, x, rows, plan_work, rows_got);
+				for (int k = 0; k < rows * n_out; k++)
+				{
+					worst_row = fmax(worst_row, fabs(row_got[k] - want[k]));
+					worst_rows = fmax(worst_rows, fabs(rows_got[k] - want[k]));
+					if (isnan(row_got[k]) || isnan(rows_got[k]))
+						worst_row = INFINITY;
+				}
+				if (n_out == 1)
+				{
+					double		both[2][64];
+
+					ScorePlanBlock(&plan, mode, model.alpha, x, rows, plan_work, open, commercial,
+								   score);
+					for (int k = 0; k < rows; k++)
+						worst_block = fmax(worst_block, fabs(score[k] - want[k]));
+					/* Each model's own probability, as ScoreRows gives it */
+					ScoreRows(&model, SCORE_OPEN, model.alpha, NULL, x, rows, work, both[0]);
+					ScoreRows(&model, SCORE_COMMERCIAL, model.alpha, NULL, x, rows, work, both[1]);
+					for (int k = 0; k < rows; k++)
+						worst_block = fmax(worst_block, fmax(fabs(open[k] - both[0][k]),
+															 fabs(commercial[k] - both[1][k])));
+				}
+			}
+			TapOk(worst_row < 1e-6 && worst_rows < 1e-6 && worst_block < 1e-6,
+				  "scoring plan of shape %d, standardize %s, every mode: one row, rows and a block "
+				  "score like ScoreRows (worst differences %.2g, %.2g, %.2g; %s)",
+				  s + 1, standardize ? "on" : "off", worst_row, worst_rows, worst_block,
+				  KernelsDescribe());
+			free(storage);
+			free(plan_storage);
+			free(soup);
+			free(x);
+			free(work);
+			free(plan_work);
+			free(want);
+			free(row_got);
+			free(rows_got);
+			free(open);
+			free(commercial);
+			free(score);
+		}
+}
+
+/*
  * The checks that run the kernels: training and scoring against PyTorch,
  * the one-row product, the checksum's known answers
  */
@@ -4192,6 +4376,7 @@ TestKernelChecks(const char *const *cases)
 	TestEmbedTorch();
 	TestMatVec();
 	TestSparseScoring();
+	TestScorePlan();
 	TapOk(Crc32c("123456789", 9) == UINT32_C(0xE3069283) &&
 		  Crc32c("0123456789abcdef0123456789abcdef!", 33) == Crc32cFinish(
 			Crc32cUpdate(Crc32cUpdate(Crc32cStart(), "0123456789abcdef0", 17),

@@ -56,6 +56,14 @@ SELECT length(mixrec_init(1000, '{1000}'));
 RESET mixrec.train_memory;
 SELECT length(mixrec_init(1000, '{1000}')) AS made_within_the_default_budget;
 
+-- Scoring: the model's weights laid out for scoring count with the model
+-- (8 MB for this one, its plan 12 MB more)
+SET mixrec.train_memory = '12MB';
+SELECT mixrec_score(mixrec_init(1000, '{1000}'), array_fill(0.5::real, ARRAY[1000]));
+RESET mixrec.train_memory;
+SELECT mixrec_score(mixrec_init(1000, '{1000}'), array_fill(0.5::real, ARRAY[1000])) BETWEEN 0 AND 1
+	AS scored_within_the_default_budget;
+
 -- Recommendation: the candidates' ids count, and so do the excluded pairs
 SELECT version FROM mixrec_train('budget_model', 'budget_rows', 'f', 'y', hidden => '{4}', epochs => 1);
 CREATE TABLE budget_items AS SELECT repeat('i', 2000) || i AS item, ARRAY[i * 0.001]::real[] AS f
