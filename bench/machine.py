@@ -289,6 +289,8 @@ class Meter:
         self.cur, self.seconds = cur, seconds
         self.sgemm_cache = {}
         self._fma = None
+        cur.execute("SELECT pg_backend_pid()")
+        self.pid = cur.fetchone()[0]
 
     def threads(self):
         self.cur.execute("SHOW mixrec.threads")
@@ -297,21 +299,23 @@ class Meter:
     def fma_peak(self):
         """GFLOP/s of one core: Spread, kernel description"""
         if self._fma is None:
-            self.cur.execute("SELECT gflops, gflops_min, gflops_max, kernel "
-                             "FROM mixrec_floor_fma_peak(%s)", (self.seconds,))
-            g, lo, hi, kernel = self.cur.fetchone()
-            self._fma = (Spread(g, lo, hi, 5), kernel)
-        return self._fma
+            with Load("self", self.pid) as load:
+                self.cur.execute("SELECT gflops, gflops_min, gflops_max, kernel "
+                                 "FROM mixrec_floor_fma_peak(%s)", (self.seconds,))
+                g, lo, hi, kernel = self.cur.fetchone()
+            self._fma = (Spread(g, lo, hi, 5), kernel, load.others)
+        return self._fma[:2]
 
     def sgemm(self, shape):
         """GFLOP/s of cblas_sgemm at shape (order, ta, tb, m, n, k): Spread"""
         key = (self.threads(),) + tuple(shape)
         if key not in self.sgemm_cache:
-            self.cur.execute("SELECT gflops, gflops_min, gflops_max, calls, threads "
-                             "FROM mixrec_floor_sgemm(%s, %s, %s, %s, %s, %s, %s)",
-                             tuple(shape) + (self.seconds,))
-            g, lo, hi, calls, threads = self.cur.fetchone()
-            self.sgemm_cache[key] = (Spread(g, lo, hi, 5), threads)
+            with Load("self", self.pid) as load:
+                self.cur.execute("SELECT gflops, gflops_min, gflops_max, calls, threads "
+                                 "FROM mixrec_floor_sgemm(%s, %s, %s, %s, %s, %s, %s)",
+                                 tuple(shape) + (self.seconds,))
+                g, lo, hi, calls, threads = self.cur.fetchone()
+            self.sgemm_cache[key] = (Spread(g, lo, hi, 5), threads, load.others)
         return self.sgemm_cache[key][0]
 
     def gemm_seconds(self, gemms):
@@ -330,13 +334,16 @@ class Meter:
         out()
         out("-- %s" % title)
         if self._fma is not None:
-            out("FMA peak, one core   : %s GFLOP/s (median [least..greatest] of 5 trials); %s"
-                % (self._fma[0].fmt(), self._fma[1]))
+            out("FMA peak, one core   : %s GFLOP/s (median [least..greatest] of 5 trials; "
+                "others %.2f CPUs); %s" % (self._fma[0].fmt(), self._fma[2], self._fma[1]))
         for key in sorted(self.sgemm_cache):
-            rate, threads = self.sgemm_cache[key]
+            rate, threads, others = self.sgemm_cache[key]
             threads_set, order, ta, tb, m, n, k = key
-            out("SGEMM %-8s %s%s %5d x %4d x %4d (M, N, K), %d thread%s: %s GFLOP/s"
-                % (order, ta, tb, m, n, k, threads, "" if threads == 1 else "s", rate.fmt()))
+            out("SGEMM %-8s %s%s %5d x %4d x %4d (M, N, K), %d thread%s: %s GFLOP/s "
+                "(others %.2f CPUs)" % (order, ta, tb, m, n, k, threads,
+                                        "" if threads == 1 else "s", rate.fmt(), others))
+        out("(others: CPUs other processes kept busy meanwhile; well above 0, the rate was "
+            "measured under contention)")
 
 
 def limit_table(title, rows, spec="%.1f"):
