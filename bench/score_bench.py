@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Scoring benchmark: per-row mixrec_score and batch mixrec_predict against
-the per-row floor of PostgreSQL and a plain C loop.
+"""Scoring benchmark: per-row mixrec_score, batch mixrec_predict and
+mixrec_recommend against the per-row floor of PostgreSQL, a plain C loop and
+the machine's limits.
 
 Run by bench/score.sh, which starts a throwaway cluster with the installed
 mixrec and the floor extension of bench/floor (built and installed by the
@@ -14,7 +15,9 @@ Over a table of 1,000,000 rows of 64 features (real[]), in one run:
     at a time with plain loops, compiled here with pg_config's flags;
   - per-row mixrec_score by name and by bytea, and mixrec_predict, for a
     (64, {64}) and a (64, {256,128}) model (per-row scoring of the larger
-    model over the first 20,000 rows only, to keep the run short).
+    model over the first 20,000 rows only, to keep the run short);
+  - mixrec_recommend of the (64, {64}) model over 256 users x 4,096 items
+    of 32 features each, and the floor of reading them.
 Each query: parallel query and JIT off, run once untimed, then five runs
 timed by the client (as psql's \\timing does); reported is their median and
 range. Nothing is subtracted.
