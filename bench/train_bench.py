@@ -474,6 +474,7 @@ def bench_d(meter, a_rows, threads):
     table.append((label, two, limit2, "s", "the same GEMMs at SGEMM with 2 threads, "
                   "%.1f GFLOP/s overall" % (gemm_flops(gemms) / limit2.median / 1e9)))
     fractions.append((label, gemm_flops(gemms), two, limit2))
+    meter.fma_peak()          # printed with the rates, for reference: no limit here uses it
     meter.print_rates()
     limit_table("each epoch (median [range] of %d epochs) against its limit" % A_EPOCHS,
                 [(path, r.scaled(1e3), lim.scaled(1e3), "ms", what)
@@ -598,7 +599,37 @@ def bench_b(cur, scale, backend_pid):
     return dict(label="(b) end to end, time", rows=n, mixrec="%.2f s" % wall,
                 torch="%.2f s" % py_total, ratio=py_total / wall, median=None,
                 others=(m_load.others, p_load.others),
-                parts=(export_s, train_s, write_s, loop_s, wall - loop_s))
+                parts=(export_s, train_s, write_s, loop_s, wall - loop_s),
+                wall=wall, py_total=py_total, table=table,
+                train_rows=metrics["train_rows"])
+
+
+def bench_b_limit(cur, meter, b):
+    """(b) against the machine: the read floor of its table (the per-row
+    floor query, median of 3 after one untimed run) plus the GEMMs of its
+    epochs at SGEMM rates."""
+    section("(b) End to end against the machine's limit")
+    sql = "SELECT sum(mixrec_floor_sum(features)) FROM %s" % b["table"]
+    cur.execute(sql)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        cur.execute(sql)
+        cur.fetchall()
+        times.append(time.perf_counter() - t0)
+    floor = Spread.of(times)
+    out("read floor: %s, %s s" % (sql, floor.fmt("%.3f")))
+    gemms = [(shape, calls * E2E_EPOCHS)
+             for shape, calls in train_gemms(E2E_DIM, [E2E_HIDDEN], E2E_BATCH, b["train_rows"])]
+    limit = floor + meter.gemm_seconds(gemms)
+    out("(SGEMM rates as measured for (d); any new shape measured now)")
+    one = lambda v: Spread(v, v, v)  # noqa: E731  (a single run: no range)
+    limit_table("one run each against the limit (read floor + %d epochs' GEMMs, %.1f GFLOP, at "
+                "SGEMM rates)" % (E2E_EPOCHS, gemm_flops(gemms) / 1e9),
+                [("mixrec_train, wall", one(b["wall"]), limit, "s", "read floor + GEMMs"),
+                 ("Python: export, PyTorch, write back", one(b["py_total"]), limit, "s",
+                  "the same")], "%.2f")
+    return b["wall"] / limit.median
 
 
 # ---------------------------------------------------------------------------
@@ -621,9 +652,11 @@ def main():
     backend_pid = print_environment(cur)
     rows = bench_a(cur, args.scale, backend_pid)
     threads = bench_c(cur, backend_pid, rows)
-    fractions = bench_d(Meter(cur), rows, threads)
+    meter = Meter(cur)
+    fractions = bench_d(meter, rows, threads)
     a_rows = list(rows)
     rows.append(bench_b(cur, args.scale, backend_pid))
+    b_ratio = bench_b_limit(cur, meter, rows[-1])
 
     section("Summary (one thread on each side; ratio > 1 means mixrec is faster)")
     out("%-28s %9s %12s %12s %7s %7s %11s" % (
@@ -650,6 +683,7 @@ def main():
         "the exact shapes):")
     for label, fraction in fractions:
         out("    %-44s %.2f" % (label, fraction))
+    out("(b) mixrec_train wall / (read floor + GEMMs of its epochs at SGEMM rates): %.2f" % b_ratio)
     out("load average at end: %s" % loadavg())
     out("train_bench.py wall time: %.0f s" % (time.perf_counter() - started))
     conn.close()
