@@ -3,8 +3,9 @@
 #
 # Starts a throwaway PostgreSQL 15 cluster with the installed mixrec and
 # shared buffers large enough to hold its tables and the scored model, creates
-# a database with the extension, and runs bench/embed_bench.py, which makes
-# the data, measures both sides with one thread each and prints the report.
+# a database with the extension and the floor extension of bench/floor, and
+# runs bench/embed_bench.py, which makes the data, measures both sides with
+# one thread each, and the machine's limits, and prints the report.
 # The cluster is stopped and removed on exit.
 #
 # Usage, from the repository root:  bash bench/embed.sh [--scale S]
@@ -24,6 +25,9 @@ source scripts/setup.sh
 
 mixrec_install_packages
 
+# The floor extension (bench/floor): the limits' FMA peak and SGEMM rates
+make -s -C bench/floor install >/dev/null
+
 # Stop the cluster however the script ends
 trap mixrec_cluster_stop EXIT
 trap 'exit 130' INT
@@ -35,7 +39,8 @@ mixrec_cluster_start "shared_buffers = 2GB"
 
 export PGDATABASE=mixrec_bench
 "$PG_BIN/createdb" "$PGDATABASE"
-"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION mixrec"
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+    -c "CREATE EXTENSION mixrec" -c "CREATE EXTENSION mixrec_floor"
 
 /usr/bin/python3 bench/embed_bench.py "$@"
 

@@ -64,8 +64,9 @@ import psycopg2  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from machine import (ENV_VARS, Load, blas_libraries, file_info, loadavg, openblas_info,  # noqa: E402
-                     out, print_backend_blas, print_machine, section)
+from machine import (ENV_VARS, MODELS, Load, Meter, Spread, blas_libraries,  # noqa: E402
+                     file_info, gemm_flops, limit_table, loadavg, openblas_info, out,
+                     print_backend_blas, print_machine, row_flops, section, train_gemms)
 
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
@@ -434,8 +435,46 @@ def bench_training(cur, backend_pid, scale, rng):
                                                           optimizer),
                                  rows=rows_here, mixrec="%.0f" % m_best, torch="%.0f" % t_best,
                                  ratio=m_best / t_best, median=m_median / t_median,
-                                 others=(m_load.others, t_load.others)))
+                                 others=(m_load.others, t_load.others),
+                                 vocab=vocab, optimizer=optimizer, train_rows=rows_here,
+                                 m_epoch_s=Spread.of([rows_here / r[1] for r in per_epoch]),
+                                 t_epoch_s=Spread.of([r[1] for r in t_res])))
     return results, models
+
+
+def bench_limits(cur, rows, scoring):
+    """Training epochs against their GEMMs at SGEMM rates, per-row scoring
+    against the row's FLOPs at the FMA peak (bench/README.md, "The limit
+    meter"); the embedding tables' optimiser step is memory-bound and left
+    out of the limit."""
+    section("(3) Against the machine's limits, measured in this run")
+    meter = Meter(cur)
+    d_in = 2 * DIM + NUMBERS
+    table = []
+    for r in rows:
+        gemms = train_gemms(d_in, [HIDDEN], BATCH, r["train_rows"])
+        # The embeddings' gradient: dX = dZ W on each embedded column's
+        # inputs, per mini-batch and model (RowMajor, N, N, batch, DIM, HIDDEN)
+        for b, count in ((BATCH, r["train_rows"] // BATCH), (r["train_rows"] % BATCH, 1)):
+            if b and count:
+                gemms.append((("RowMajor", "N", "N", b, DIM, HIDDEN), MODELS * 2 * count))
+        limit = meter.gemm_seconds(gemms).scaled(1e3)
+        what = "%.2f GFLOP of GEMMs at SGEMM rates" % (gemm_flops(gemms) / 1e9)
+        label = "%s ids, %s, epoch" % (format(r["vocab"], ","), r["optimizer"])
+        table.append(("mixrec  " + label, r["m_epoch_s"].scaled(1e3), limit, "ms", what))
+        table.append(("PyTorch " + label, r["t_epoch_s"].scaled(1e3), limit, "ms", "the same"))
+    peak, _ = meter.fma_peak()
+    flops = row_flops(d_in, [HIDDEN])
+    arith = Spread(flops / peak.median, flops / peak.hi, flops / peak.lo)
+    for r in scoring:
+        ns = 1e9 * r["per_row"]
+        table.append((r["label"], Spread(ns, ns, ns), arith, "ns",
+                      "%d FLOP/row at the FMA peak (no floor: rows are typed)" % flops))
+    meter.print_rates()
+    limit_table("each path against its limit (training: median [range] of %d epochs; "
+                "scoring: from medians)" % EPOCHS, table)
+    out("(a dense step over 1,000,000 ids is bound by memory bandwidth, which the limit leaves "
+        "out)")
 
 
 # ---------------------------------------------------------------------------
@@ -524,6 +563,7 @@ def bench_scoring(cur, backend_pid, scale, models):
         results.append(dict(label="score ns/row, %s ids" % format(vocab, ","), rows=large - small,
                             mixrec="%.0f" % (1e9 * per_row), torch="%.0f" % (1e9 * one),
                             ratio=one / per_row, median=None, others=(m_others, t_load.others),
+                            per_row=per_row,
                             per_query=per_query, batched=batch))
     return results
 
@@ -551,6 +591,7 @@ def main():
     rng = np.random.default_rng(SEED)
     rows, models = bench_training(cur, backend_pid, args.scale, rng)
     scoring = bench_scoring(cur, backend_pid, args.scale, models)
+    bench_limits(cur, rows, scoring)
 
     section("Summary (one thread on each side; ratio > 1 means mixrec is faster)")
     out("%-34s %8s %10s %10s %7s %7s %11s" % ("benchmark", "rows", "mixrec", "PyTorch",

@@ -6,7 +6,8 @@
 # default 50; gradient times input; occlusion) on --rows rows, and
 # mixrec_score on the same rows, in the same run (bench/explain.sql).  The
 # report gives each per second and the cost of one explanation in
-# single-row scores.
+# single-row scores, and each against the machine's limit: its FLOPs per
+# row at the FMA peak of one core, measured in the same run (bench/floor).
 #
 # The model is the demo's movielens model (demo/README.md) when --data DIR
 # names a directory with the demo's movies.csv and ratings.csv
@@ -44,6 +45,9 @@ source scripts/setup.sh
 
 mixrec_install_packages
 
+# The floor extension (bench/floor): the FMA peak that the limits use
+make -s -C bench/floor install >/dev/null
+
 # Stop the cluster however the script ends
 trap mixrec_cluster_stop EXIT
 trap 'exit 130' INT
@@ -54,7 +58,7 @@ mixrec_cluster_start
 export PGDATABASE=mixrec_bench
 "$PG_BIN/createdb" "$PGDATABASE"
 psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1)
-"${psql[@]}" -c "CREATE EXTENSION mixrec"
+"${psql[@]}" -c "CREATE EXTENSION mixrec" -c "CREATE EXTENSION mixrec_floor"
 
 if [ -n "$data" ]; then
     echo "== The demo's model movielens (typed columns), trained on the demo's ratings"

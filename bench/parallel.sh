@@ -15,6 +15,11 @@
 # For reference, measured in the same run: two serial epochs over the two
 # halves of the table (200,000 rows each), run at once in two sessions,
 # the most two processes can do on this machine, with nothing to share.
+# Against the machine's limit (bench/README.md, "The limit meter"), also
+# measured in this run by bench/meter.py: the GEMMs of the epoch at the
+# SGEMM rates of their shapes, one thread; for the parallel epoch and the
+# halves, those of half the rows, each core doing one half at once (the
+# parallel epoch's workers in batches of 128, see "partitions").
 # A benchmark, not a test: it prints numbers measured in this run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +28,8 @@ cd "$(dirname "$0")/.."
 
 mixrec_install_packages
 mixrec_build_install
+# The floor extension (bench/floor): SGEMM rates for the limit
+make -s -C bench/floor install >/dev/null
 trap mixrec_cluster_stop EXIT
 # mixrec preloaded, as README advises for parallel epochs: each parallel
 # worker then starts with mixrec and OpenBLAS mapped already, instead of
@@ -38,6 +45,7 @@ test_rows=50000
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -o /dev/null <<SQL
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS mixrec;
+CREATE EXTENSION IF NOT EXISTS mixrec_floor;
 SELECT setseed(0.25) AS seeded \gset
 CREATE TABLE bench_rows AS
 SELECT g AS id, f, (f[1] + f[2] - f[3] > 0.5)::int::float8 AS label
@@ -200,3 +208,29 @@ SELECT line FROM (
 	FROM sides) AS t
 ORDER BY ord;
 SQL
+
+echo
+echo "against the machine's limit: the epoch's GEMMs at SGEMM rates measured now (bench/meter.py)"
+/usr/bin/python3 bench/meter.py train 64 64 256 "$rows" --dbname postgres >"$MIXREC_CLUSTER_DIR/meter_all"
+/usr/bin/python3 bench/meter.py train 64 64 128 $((rows / 2)) --dbname postgres >"$MIXREC_CLUSTER_DIR/meter_part"
+/usr/bin/python3 bench/meter.py train 64 64 256 $((rows / 2)) --dbname postgres >"$MIXREC_CLUSTER_DIR/meter_half"
+grep -v '^limit_ms' "$MIXREC_CLUSTER_DIR/meter_all"
+grep -v '^limit_ms' "$MIXREC_CLUSTER_DIR/meter_part"
+grep '^limit of' "$MIXREC_CLUSTER_DIR/meter_half"
+limit_all=$(awk '/^limit_ms/ {print $2}' "$MIXREC_CLUSTER_DIR/meter_all")
+limit_part=$(awk '/^limit_ms/ {print $2}' "$MIXREC_CLUSTER_DIR/meter_part")
+limit_half=$(awk '/^limit_ms/ {print $2}' "$MIXREC_CLUSTER_DIR/meter_half")
+psql -X -q -At -d postgres <<SQL
+SELECT format('%-9s median %8s ms, limit %8s ms (%s), ratio %s', side, round(ms::numeric, 1),
+              round(lim::numeric, 1), what, to_char(ms / lim, 'FM990.00'))
+FROM (SELECT side, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms,
+             CASE side WHEN 'serial' THEN $limit_all WHEN 'parallel' THEN $limit_part
+                       ELSE $limit_half END AS lim,
+             CASE side WHEN 'serial' THEN 'all rows on one core, batch 256'
+                       WHEN 'parallel' THEN 'half the rows on each core at once, batch 128'
+                       ELSE 'half the rows on each core at once, batch 256' END AS what,
+             CASE side WHEN 'serial' THEN 1 WHEN 'parallel' THEN 2 ELSE 3 END AS ord
+      FROM bench_models GROUP BY side) AS s
+ORDER BY ord;
+SQL
+echo "ratio = median / limit: 1.00 would be the machine's limit (the limit leaves out all but the GEMMs)"

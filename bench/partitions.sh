@@ -20,6 +20,9 @@
 # of 2 workers (with and without the leader taking part), which pick K and
 # the rounds themselves.
 #
+# A quality benchmark: the limit meter of bench/README.md does not apply
+# (it says so in its output); its times are context.
+#
 # Environment:
 #   PARTITIONS_DATA="A B"  the data sets to run (A also runs the streamed
 #                          runs); one at a time keeps each run short
@@ -65,6 +68,8 @@ echo "mixrec.so: $(stat -c '%s bytes, %y' "$so"), sha256 $(sha256sum "$so" | cut
 echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
 echo "hand loop: one backend, no parallel workers: the K partial states of a round train one after another"
 echo "load: own = CPUs the cluster kept busy, others = CPUs other processes kept busy (see bench/load.sh)"
+echo "limit: none; a quality benchmark (test log loss and AUC against the serial run's): the machine's"
+echo "       limit does not apply, the times per epoch are context (bench/README.md, \"The limit meter\")"
 
 # run_partitions DATA RUN K ROUNDS OPTIONS: one run of the hand loop
 run_partitions() {

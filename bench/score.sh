@@ -9,7 +9,8 @@
 # floor, per-row mixrec_score and mixrec_predict, and prints the report.
 # The cluster is stopped and removed on exit.
 #
-# Usage, from the repository root:  bash bench/score.sh
+# Usage, from the repository root:  bash bench/score.sh [--scale S]
+# (--scale multiplies the row counts, for a quick look only)
 #
 # It measures the mixrec build that is installed; it neither builds nor
 # installs mixrec itself.
@@ -39,7 +40,7 @@ export PGDATABASE=mixrec_bench
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
     -c "CREATE EXTENSION mixrec" -c "CREATE EXTENSION mixrec_floor"
 
-/usr/bin/python3 bench/score_bench.py
+/usr/bin/python3 bench/score_bench.py "$@"
 
 echo
 echo "bench/score.sh total wall time: $((SECONDS - start_seconds)) s"

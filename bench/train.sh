@@ -1,10 +1,13 @@
 #!/bin/bash
 # bench/train.sh: the training benchmark of mixrec against PyTorch.
 #
-# Starts a throwaway PostgreSQL 15 cluster with the installed mixrec, creates
-# a database with the extension, and runs bench/train_bench.py, which
-# generates the data, measures both sides with one thread each and prints
-# the report. The cluster is stopped and removed on exit.
+# Builds and installs the extension of bench/floor (the machine's limits:
+# the FMA peak of a core, SGEMM at given shapes, measured in the backend),
+# starts a throwaway PostgreSQL 15 cluster with the installed mixrec,
+# creates a database with both extensions, and runs bench/train_bench.py,
+# which generates the data, measures both sides with one thread each,
+# mixrec with two threads, and the limits, and prints the report. The
+# cluster is stopped and removed on exit.
 #
 # Usage, from the repository root:  bash bench/train.sh [--scale S]
 # (--scale multiplies every row count, for a quick look; the report is only
@@ -23,6 +26,9 @@ source scripts/setup.sh
 
 mixrec_install_packages
 
+# The floor extension: PGXS, with pg_config from the PATH as mixrec's build
+make -s -C bench/floor install >/dev/null
+
 # Stop the cluster however the script ends
 trap mixrec_cluster_stop EXIT
 trap 'exit 130' INT
@@ -32,7 +38,8 @@ mixrec_cluster_start
 
 export PGDATABASE=mixrec_bench
 "$PG_BIN/createdb" "$PGDATABASE"
-"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION mixrec"
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+    -c "CREATE EXTENSION mixrec" -c "CREATE EXTENSION mixrec_floor"
 
 /usr/bin/python3 bench/train_bench.py "$@"
 

@@ -16,6 +16,13 @@ imports torch, and the backend runs with mixrec.threads = 1 (the default).
     them with numpy, training in PyTorch and writing the model back with
     mixrec_import().
 
+(c) Threads: the largest shape of (a) again with mixrec.threads = 2, its
+    speed-up over one thread.
+(d) Limits, measured in the same run in the backend (bench/floor): each
+    epoch's GEMMs (forward, weight and input gradients, both models, the
+    exact shapes of the calls) at the SGEMM rates of those shapes, and the
+    fraction of that the epoch reaches (bench/README.md, "The limit meter").
+
 It prints every number it uses and every ratio; it does not judge them.
 
 Usage:  /usr/bin/python3 bench/train_bench.py [--scale S]
@@ -43,8 +50,9 @@ import psycopg2  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from machine import (ENV_VARS, Load, blas_libraries, loadavg, out,  # noqa: E402
-                     print_backend_blas, print_machine, section, thread_count)
+from machine import (ENV_VARS, Load, Meter, Spread, blas_libraries,  # noqa: E402
+                     gemm_flops, limit_table, loadavg, out, print_backend_blas,
+                     print_machine, section, thread_count, train_gemms)
 
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
@@ -402,8 +410,87 @@ def bench_a(cur, scale, backend_pid):
         results.append(dict(label="(a) %s samples/s" % shape, rows=n,
                             mixrec="%.0f" % m_best, torch="%.0f" % t_best,
                             ratio=m_best / t_best, median=m_median / t_median,
-                            others=(m_load.others, t_load.others)))
+                            others=(m_load.others, t_load.others),
+                            shape=(d_in, hidden, batch), table=table,
+                            train_rows=metrics["train_rows"],
+                            m_epoch_s=Spread.of([metrics["train_rows"] / r[1]
+                                                 for r in per_epoch]),
+                            t_epoch_s=Spread.of([r[1] for r in t_res])))
     return results
+
+
+# ---------------------------------------------------------------------------
+# (c) threads, (d) limits
+
+def bench_c(cur, backend_pid, a_rows):
+    """The largest shape of (a) with mixrec.threads = 2; returns the epoch
+    seconds (Spread) and the row of (a) it compares with."""
+    one = a_rows[-1]
+    d_in, hidden, batch = one["shape"]
+    section("(c) Threads: (d_in %d, hidden %d, batch %d), mixrec.threads = 2 against 1 "
+            "(%d CPUs)" % (d_in, hidden, batch, os.cpu_count() or 1))
+    cur.execute("SET mixrec.threads = 2")
+    try:
+        wall, metrics, per_epoch, load = mixrec_train(cur, backend_pid, "bench_threads",
+                                                      one["table"], hidden, batch, A_EPOCHS)
+        report_mixrec(metrics, per_epoch, wall, load)
+        out("  backend threads after training: %s" % thread_count(backend_pid))
+    finally:
+        cur.execute("SET mixrec.threads = 1")
+    two = Spread.of([metrics["train_rows"] / r[1] for r in per_epoch])
+    out("result : epoch %s s with 2 threads, %s s with 1 (the runs of (a)); speed-up of the "
+        "medians %.2f (aim: at least 1.7)" % (two.fmt("%.3f"), one["m_epoch_s"].fmt("%.3f"),
+                                              one["m_epoch_s"].median / two.median))
+    return two, one
+
+
+def bench_d(meter, a_rows, threads):
+    """Every epoch of (a) and (c) against the time its GEMMs take at the
+    SGEMM rates of their shapes; returns [(label, fraction of SGEMM)]."""
+    section("(d) Training against the machine: each epoch's GEMMs at SGEMM rates measured "
+            "in this run")
+    table, fractions = [], []
+    for r in a_rows:
+        d_in, hidden, batch = r["shape"]
+        gemms = train_gemms(d_in, [hidden], batch, r["train_rows"])
+        limit = meter.gemm_seconds(gemms)
+        flops = gemm_flops(gemms)
+        what = ("%.1f GFLOP at SGEMM of the exact calls, %.1f GFLOP/s overall"
+                % (flops / 1e9, flops / limit.median / 1e9))
+        label = "(%d, {%d}), batch %d" % (d_in, hidden, batch)
+        table.append(("mixrec  " + label, r["m_epoch_s"], limit, "s", what))
+        table.append(("PyTorch " + label, r["t_epoch_s"], limit, "s", "the same"))
+        fractions.append(("mixrec  " + label, flops, r["m_epoch_s"], limit))
+        fractions.append(("PyTorch " + label, flops, r["t_epoch_s"], limit))
+    two, one = threads
+    d_in, hidden, batch = one["shape"]
+    gemms = train_gemms(d_in, [hidden], batch, one["train_rows"])
+    meter.cur.execute("SET mixrec.threads = 2")
+    try:
+        limit2 = meter.gemm_seconds(gemms)
+    finally:
+        meter.cur.execute("SET mixrec.threads = 1")
+    label = "mixrec  (%d, {%d}), batch %d, 2 threads" % (d_in, hidden, batch)
+    table.append((label, two, limit2, "s", "the same GEMMs at SGEMM with 2 threads, "
+                  "%.1f GFLOP/s overall" % (gemm_flops(gemms) / limit2.median / 1e9)))
+    fractions.append((label, gemm_flops(gemms), two, limit2))
+    meter.fma_peak()          # printed with the rates, for reference: no limit here uses it
+    meter.print_rates()
+    limit_table("each epoch (median [range] of %d epochs) against its limit" % A_EPOCHS,
+                [(path, r.scaled(1e3), lim.scaled(1e3), "ms", what)
+                 for path, r, lim, unit, what in table])
+    out()
+    out("-- the fraction of SGEMM peak a training step reaches: executed GEMM FLOPs / epoch "
+        "time / SGEMM rate")
+    out("   (SGEMM rate = the epoch's GEMM FLOPs over the limit's time, i.e. each call at the "
+        "rate of its shape)")
+    for label, flops, epoch, limit in fractions:
+        out("   %-44s %6.1f GFLOP/s of %6.1f: %.2f"
+            % (label, flops / epoch.median / 1e9, flops / limit.median / 1e9,
+               limit.median / epoch.median))
+    out("   (an epoch also does the rest of the step, bias, ReLU, loss, Adam and shuffling, "
+        "which the limit leaves out: 1.00 is out of reach)")
+    return [(label, limit.median / epoch.median) for label, _, epoch, limit in fractions]
 
 
 # ---------------------------------------------------------------------------
@@ -479,6 +566,30 @@ def bench_b(cur, scale, backend_pid):
             diffs.append(abs(sql - ref))
     out("check  : the written-back model scores 5 rows in SQL as in PyTorch, "
         "max |difference| %.2e (not timed)" % max(diffs))
+    # And the other way: mixrec's model, exported, scores in PyTorch as in SQL
+    cur.execute("SELECT mixrec_export(weights) FROM mixrec_models "
+                "WHERE name = 'bench_mixrec' AND active")
+    exported = cur.fetchone()[0]
+    models = []
+    for side in ("open", "commercial"):
+        m = mlp(E2E_DIM, E2E_HIDDEN)
+        m.load_state_dict({k: torch.tensor(v, dtype=torch.float32)
+                           for k, v in exported[side].items()})
+        models.append(m)
+    diffs2 = []
+    with torch.no_grad():
+        for f in feats:
+            cur.execute("SELECT mixrec_score(weights, %s::real[]) FROM mixrec_models "
+                        "WHERE name = 'bench_mixrec' AND active", (f,))
+            sql = cur.fetchone()[0]
+            xf = torch.tensor([f], dtype=torch.float32)
+            a = exported["alpha"]
+            ref = (a * torch.sigmoid(models[0](xf))
+                   + (1 - a) * torch.sigmoid(models[1](xf))).item()
+            diffs2.append(abs(sql - ref))
+    out("check  : mixrec's model, exported to PyTorch, scores 5 rows there as in SQL, "
+        "max |difference| %.2e (not timed)" % max(diffs2))
+    out("check  : within float32 rounding (1e-6): %s" % (max(diffs + diffs2) <= 1e-6))
 
     out()
     out("result : mixrec %.2f s, Python %.2f s, python_time / mixrec_time = %.2f"
@@ -488,7 +599,37 @@ def bench_b(cur, scale, backend_pid):
     return dict(label="(b) end to end, time", rows=n, mixrec="%.2f s" % wall,
                 torch="%.2f s" % py_total, ratio=py_total / wall, median=None,
                 others=(m_load.others, p_load.others),
-                parts=(export_s, train_s, write_s, loop_s, wall - loop_s))
+                parts=(export_s, train_s, write_s, loop_s, wall - loop_s),
+                wall=wall, py_total=py_total, table=table,
+                train_rows=metrics["train_rows"])
+
+
+def bench_b_limit(cur, meter, b):
+    """(b) against the machine: the read floor of its table (the per-row
+    floor query, median of 3 after one untimed run) plus the GEMMs of its
+    epochs at SGEMM rates."""
+    section("(b) End to end against the machine's limit")
+    sql = "SELECT sum(mixrec_floor_sum(features)) FROM %s" % b["table"]
+    cur.execute(sql)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        cur.execute(sql)
+        cur.fetchall()
+        times.append(time.perf_counter() - t0)
+    floor = Spread.of(times)
+    out("read floor: %s, %s s" % (sql, floor.fmt("%.3f")))
+    gemms = [(shape, calls * E2E_EPOCHS)
+             for shape, calls in train_gemms(E2E_DIM, [E2E_HIDDEN], E2E_BATCH, b["train_rows"])]
+    limit = floor + meter.gemm_seconds(gemms)
+    out("(SGEMM rates as measured for (d); any new shape measured now)")
+    one = lambda v: Spread(v, v, v)  # noqa: E731  (a single run: no range)
+    limit_table("one run each against the limit (read floor + %d epochs' GEMMs, %.1f GFLOP, at "
+                "SGEMM rates)" % (E2E_EPOCHS, gemm_flops(gemms) / 1e9),
+                [("mixrec_train, wall", one(b["wall"]), limit, "s", "read floor + GEMMs"),
+                 ("Python: export, PyTorch, write back", one(b["py_total"]), limit, "s",
+                  "the same")], "%.2f")
+    return b["wall"] / limit.median
 
 
 # ---------------------------------------------------------------------------
@@ -510,7 +651,12 @@ def main():
     out("load average at start: %s" % loadavg())
     backend_pid = print_environment(cur)
     rows = bench_a(cur, args.scale, backend_pid)
+    threads = bench_c(cur, backend_pid, rows)
+    meter = Meter(cur)
+    fractions = bench_d(meter, rows, threads)
+    a_rows = list(rows)
     rows.append(bench_b(cur, args.scale, backend_pid))
+    b_ratio = bench_b_limit(cur, meter, rows[-1])
 
     section("Summary (one thread on each side; ratio > 1 means mixrec is faster)")
     out("%-28s %9s %12s %12s %7s %7s %11s" % (
@@ -528,6 +674,16 @@ def main():
         "mixrec training loop %.2f s + rest %.2f s" % (export_s, train_s, write_s, loop_s, rest_s))
     out("others m/p: CPUs kept busy by other processes on the machine while mixrec / PyTorch "
         "was measured")
+    out()
+    out("(c) threads, (d_in %d, hidden %d, batch %d): epoch median %.3f s with 1 thread, "
+        "%.3f s with 2: speed-up %.2f (aim: at least 1.7)"
+        % (a_rows[-1]["shape"] + (threads[1]["m_epoch_s"].median, threads[0].median,
+                                  threads[1]["m_epoch_s"].median / threads[0].median)))
+    out("(d) fraction of SGEMM peak an epoch reaches (GEMM FLOPs / epoch time / SGEMM rate at "
+        "the exact shapes):")
+    for label, fraction in fractions:
+        out("    %-44s %.2f" % (label, fraction))
+    out("(b) mixrec_train wall / (read floor + GEMMs of its epochs at SGEMM rates): %.2f" % b_ratio)
     out("load average at end: %s" % loadavg())
     out("train_bench.py wall time: %.0f s" % (time.perf_counter() - started))
     conn.close()

@@ -33,6 +33,11 @@ rounds; training: one untimed run of each, then 5 timed runs.  Medians
 count, best and every run are printed; nothing is subtracted.  It prints
 every number and ratio next to its aim; it does not judge.
 
+(3) Limits, measured in the same run in the backend (bench/floor): per-row
+scoring against the per-row floor of the vectors plus the model's dense
+FLOPs at the FMA peak of one core; the training loop against its GEMMs at
+the SGEMM rates of their exact shapes (bench/README.md, "The limit meter").
+
 Usage:  /usr/bin/python3 bench/typed_bench.py [--scale S]
 """
 
@@ -48,8 +53,9 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import psycopg2  # noqa: E402
-from machine import (Load, file_info, loadavg, openblas_info, out,  # noqa: E402
-                     print_backend_blas, print_machine, section)
+from machine import (Load, Meter, Spread, file_info, limit_table, loadavg,  # noqa: E402
+                     openblas_info, out, print_backend_blas, print_machine, row_flops,
+                     section, train_gemms)
 
 ROWS = 300_000
 HIDDEN = "{64}"
@@ -510,6 +516,44 @@ def bench_training(cur, backend_pid, rows, dim):
 
 
 # ---------------------------------------------------------------------------
+# (3) Limits
+
+def bench_limits(cur, scoring, training, rows, dim):
+    section("(3) Against the machine's limits, measured in this run")
+    meter = Meter(cur)
+    peak, _ = meter.fma_peak()
+    hidden = [int(h) for h in HIDDEN.strip("{}").split(",")]
+    q = scoring["queries"]
+    floor = Spread.of(q["floor"].times).scaled(1e9 / rows)
+    flops = row_flops(dim, hidden)
+    limit = floor + Spread(flops / peak.median, flops / peak.hi, flops / peak.lo)
+    what = ("floor of the real[%d] %.0f ns + %d FLOP/row (dense) at the FMA peak (%.0f ns)"
+            % (dim, floor.median, flops, flops / peak.median))
+    table = []
+    for key, label in (("array_name", "score, array, by name"),
+                       ("array_bytea", "score, array, by bytea"),
+                       ("typed_name", "score, typed, by name"),
+                       ("typed_bytea", "score, typed, by bytea")):
+        table.append((label, Spread.of(q[key].times).scaled(1e9 / rows), limit, "ns", what))
+    epochs = max(TRAIN_EPOCHS)
+    cur.execute("SELECT (metrics->>'train_rows')::bigint FROM mixrec_models "
+                "WHERE name = %s AND active", ("bench_array_%d" % epochs,))
+    train_rows = cur.fetchone()[0]
+    gemms = [(shape, calls * epochs)
+             for shape, calls in train_gemms(dim, hidden, BATCH, train_rows)]
+    loop_limit = meter.gemm_seconds(gemms)
+    for side in ("typed", "array"):
+        t = training["runs"][(side, epochs)]
+        table.append(("training loop, %s, %d epochs" % (side, epochs), Spread.of(t.loops),
+                      loop_limit, "s", "%d epochs of %d rows, batch %d: the GEMMs at SGEMM "
+                      "rates" % (epochs, train_rows, BATCH)))
+    meter.print_rates()
+    limit_table("each path against its limit (medians [range])", table, "%.2f")
+    out("(a typed row's first layer reads only its nonzero inputs, fewer FLOPs than the dense")
+    out(" count the limit uses: its ratio may come closer to 1, or below it)")
+
+
+# ---------------------------------------------------------------------------
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -539,6 +583,8 @@ def main():
 
     scoring = bench_scoring(cur, backend_pid, rows, dim, typed_blob, array_blob)
     training = bench_training(cur, backend_pid, rows, dim)
+
+    bench_limits(cur, scoring, training, rows, dim)
 
     section("Summary (medians of this run; the script does not judge)")
     q = scoring["queries"]

@@ -17,7 +17,22 @@
 
 PG_MODULE_MAGIC;
 
+void		_PG_init(void);
+
 PG_FUNCTION_INFO_V1(mixrec_floor_sum);
+
+/*
+ * Load mixrec first.  This library links OpenBLAS (limits.c), whose loading
+ * starts a thread pool with the backend's signal mask; mixrec's _PG_init
+ * replaces that pool with one that cannot take the backend's signals, and
+ * sets the thread count from mixrec.threads, so that the limits measured
+ * here use the library and threads that mixrec's own calls use.
+ */
+void
+_PG_init(void)
+{
+	load_file("$libdir/mixrec", false);
+}
 
 /*
  * Sum the elements of a one-dimensional real[] without NULLs
