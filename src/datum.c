@@ -245,6 +245,33 @@ CheckFinite(const float *values, int n, const char *what, bool skip_invalid,
 }
 
 /*
+ * Is this pgvector's vector (read as a real[] of its dimensions)?
+ */
+bool
+DatumIsVectorType(Oid type)
+{
+	return PgvectorIsVector(type);
+}
+
+/*
+ * Is this a type named "vector" that is not pgvector's?
+ */
+bool
+DatumNamedVector(Oid type)
+{
+	return PgvectorNamedVector(type);
+}
+
+/*
+ * The elements of a vector, palloc'd, and their number
+ */
+float *
+DatumVectorElements(Datum value, int *n, const char *what)
+{
+	return PgvectorCopy(value, n, what);
+}
+
+/*
  * The number of features in a value of a type DatumCheckFeaturesType
  * accepted: an array's length or a vector's dimensions
  */

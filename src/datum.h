@@ -25,6 +25,9 @@ extern void DatumCheckWeightType(Oid type);
 
 extern double DatumNumber(Datum value, Oid type);
 extern int	DatumArrayLength(Datum value, const char *what);
+extern bool DatumIsVectorType(Oid type);
+extern bool DatumNamedVector(Oid type);
+extern float *DatumVectorElements(Datum value, int *n, const char *what);
 extern int	DatumFeaturesLength(Datum value, Oid type, const char *what);
 extern bool DatumFeatures(Datum value, Oid type, int expected, float *out, bool skip_invalid,
 						  const char *skip_hint, const char *expected_detail);

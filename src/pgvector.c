@@ -227,3 +227,18 @@ PgvectorRead(Datum value, int expected, float *out, const char *what,
 	if ((Pointer) vector != DatumGetPointer(value))
 		pfree(vector);
 }
+
+/*
+ * A palloc'd copy of a vector's elements, and their number
+ */
+float *
+PgvectorCopy(Datum value, int *dim, const char *what)
+{
+	struct varlena *vector = VectorDetoast(value, dim, what);
+	float	   *out = palloc(sizeof(float) * *dim);
+
+	memcpy(out, (const char *) vector + VECTOR_HEADER_BYTES, sizeof(float) * *dim);
+	if ((Pointer) vector != DatumGetPointer(value))
+		pfree(vector);
+	return out;
+}

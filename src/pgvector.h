@@ -19,6 +19,7 @@ extern Oid	PgvectorTypeOid(void);
 extern bool PgvectorIsVector(Oid type);
 extern bool PgvectorNamedVector(Oid type);
 extern int	PgvectorDim(Datum value, const char *what);
+extern float *PgvectorCopy(Datum value, int *dim, const char *what);
 extern void PgvectorRead(Datum value, int expected, float *out, const char *what,
 						 const char *expected_detail);
 
