@@ -31,6 +31,13 @@ SET client_min_messages = warning;
 DROP TABLE IF EXISTS rv_model, rv_columns, rv_w, rv_std, rv_proj, rv_item_x, rv_user_x, rv_item_parts,
 	rv_user_parts, rv_layer, retrieval_items, retrieval_users;
 
+-- (numbers from JSON are read as float8, then rounded: a float32 subnormal
+-- printed in full is out of range for real's own input function; and
+-- pg_temp.rv_flush sets numbers below 1e-18 to 0, since pgvector's product
+-- of vectors refuses a result that underflows)
+CREATE FUNCTION pg_temp.rv_flush(x float8) RETURNS real
+LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN abs(x) < 1e-18 THEN 0 ELSE x END::real $$;
+
 CREATE TEMP TABLE rv_model AS
 SELECT mixrec_export(weights) AS m FROM mixrec_models WHERE name = :'model' AND active;
 
@@ -43,7 +50,7 @@ FROM rv_model, jsonb_array_elements(m->'transform'->'columns') WITH ORDINALITY A
 
 -- The first layer's columns as vectors (one per input, of the hidden size)
 CREATE TEMP TABLE rv_w AS
-SELECT s.side, d, array_agg((r.w->>d)::real ORDER BY r.j)::vector AS col
+SELECT s.side, d, array_agg(pg_temp.rv_flush((r.w->>d)::float8) ORDER BY r.j)::vector AS col
 FROM rv_model, (VALUES ('open'), ('commercial')) AS s (side),
 	 jsonb_array_elements(m->s.side->'0.weight') WITH ORDINALITY AS r (w, j),
 	 generate_series(0, (m->>'input_dim')::int - 1) AS d
@@ -59,12 +66,12 @@ SELECT r.:"user_id" AS id, mixrec_transform(:'model', r) AS x FROM (:user_rows) 
 -- The standardisation, and each embedded column's rows through W1's
 -- columns: the part of the first layer one row of its table gives
 CREATE TEMP TABLE rv_std AS
-SELECT ARRAY(SELECT e::real FROM jsonb_array_elements_text(m->'standardize'->'mean') WITH ORDINALITY AS t (e, n) ORDER BY n) AS mean,
-	   ARRAY(SELECT e::real FROM jsonb_array_elements_text(m->'standardize'->'std') WITH ORDINALITY AS t (e, n) ORDER BY n) AS std
+SELECT ARRAY(SELECT e::float8::real FROM jsonb_array_elements_text(m->'standardize'->'mean') WITH ORDINALITY AS t (e, n) ORDER BY n) AS mean,
+	   ARRAY(SELECT e::float8::real FROM jsonb_array_elements_text(m->'standardize'->'std') WITH ORDINALITY AS t (e, n) ORDER BY n) AS std
 FROM rv_model;
 CREATE TEMP TABLE rv_proj AS
 SELECT s.side, c.name, (r.n - 1)::int AS idx,
-	   sum(array_fill((r.e->>k)::real, ARRAY[vector_dims(w.col)])::vector * w.col) AS part
+	   sum(array_fill(pg_temp.rv_flush((r.e->>k)::float8), ARRAY[vector_dims(w.col)])::vector * w.col) AS part
 FROM rv_model AS mo, rv_columns AS c, (VALUES ('open'), ('commercial')) AS s (side),
 	 LATERAL jsonb_array_elements(mo.m->s.side->(c.name || '.weight')) WITH ORDINALITY AS r (e, n),
 	 generate_series(0, c.width - 1) AS k, rv_w AS w
@@ -88,7 +95,7 @@ BEGIN
 			  AND p.name = c.name AND p.idx = r.x[c.start + 1]::int
 			UNION ALL
 			SELECT r.id, w.side,
-				   array_fill(((r.x[c.start + k + 1] - st.mean[c.start + k + 1]) / st.std[c.start + k + 1])::real,
+				   array_fill(pg_temp.rv_flush((r.x[c.start + k + 1] - st.mean[c.start + k + 1]) / st.std[c.start + k + 1]),
 							  ARRAY[vector_dims(w.col)])::vector * w.col
 			FROM %s AS r, rv_columns AS c, rv_std AS st,
 				 generate_series(0, c.width - 1) AS k, rv_w AS w
@@ -112,8 +119,8 @@ SELECT * FROM pg_temp.rv_parts('rv_user_x',
 -- Per model: its share of the blend, b1, w2 and the mean item part cbar
 CREATE TEMP TABLE rv_layer AS
 SELECT s.side, s.ord, s.share,
-	   ARRAY(SELECT e::real FROM jsonb_array_elements_text(mo.m->s.side->'0.bias') WITH ORDINALITY AS b (e, n) ORDER BY n) AS b1,
-	   ARRAY(SELECT e::real FROM jsonb_array_elements_text(mo.m->s.side->'2.weight'->0) WITH ORDINALITY AS w (e, n) ORDER BY n) AS w2,
+	   ARRAY(SELECT e::float8::real FROM jsonb_array_elements_text(mo.m->s.side->'0.bias') WITH ORDINALITY AS b (e, n) ORDER BY n) AS b1,
+	   ARRAY(SELECT e::float8::real FROM jsonb_array_elements_text(mo.m->s.side->'2.weight'->0) WITH ORDINALITY AS w (e, n) ORDER BY n) AS w2,
 	   (SELECT avg(p.part)::real[] FROM rv_item_parts AS p WHERE p.side = s.side) AS cbar
 FROM rv_model AS mo,
 	 LATERAL (VALUES ('open', 1, (mo.m->>'alpha')::real), ('commercial', 2, 1 - (mo.m->>'alpha')::real))
