@@ -103,6 +103,21 @@ bad=$(q $db "SELECT count(*) FROM mixrec_evaluate_ranking('vec', 'SELECT * FROM 
              WHERE v.model IS DISTINCT FROM a.model OR v.model IS NULL")
 ok $([ "$bad" = 0 ]; echo $?) "mixrec_evaluate_ranking of vector features equals real[] ($bad metrics differ)"
 
+# Explanations: of one row (declared real[]: pgvector's cast) and over a
+# source; the source's rows are summed in an order that hashes their text,
+# which differs between vector and real[], so equal to float tolerance
+bad=$(q $db "SELECT count(*) FROM (SELECT c.user_id, c.item_id, v.* FROM clicks AS c, mixrec_explain('vec', c.v, 16) AS v
+                                   WHERE c.item_id < 10) AS v
+             FULL JOIN (SELECT c.user_id, c.item_id, a.* FROM clicks AS c, mixrec_explain('vec', c.a, 16) AS a
+                        WHERE c.item_id < 10) AS a USING (user_id, item_id, feature)
+             WHERE v.blend IS DISTINCT FROM a.blend OR v.score IS DISTINCT FROM a.score")
+ok $([ "$bad" = 0 ]; echo $?) "mixrec_explain of a vector equals real[] ($bad attributions differ)"
+bad=$(q $db "SELECT count(*) FROM mixrec_global_explain('vec', 'SELECT * FROM clicks WHERE item_id < 100', 100000, features => 'v') AS v
+             FULL JOIN mixrec_global_explain('vec', 'SELECT * FROM clicks WHERE item_id < 100', 100000, features => 'a') AS a
+             USING (feature)
+             WHERE NOT abs(v.blend - a.blend) <= 1e-9 + 1e-6 * abs(a.blend)")
+ok $([ "$bad" = 0 ]; echo $?) "mixrec_global_explain over vector features equals real[] to float tolerance ($bad differ)"
+
 # The aggregates: mixrec_fit_rows reads the vector as it comes ("any");
 # mixrec_fit (declared real[]) gets it through pgvector's cast
 bad=$(q $db "SET max_parallel_workers_per_gather = 0;
