@@ -153,6 +153,9 @@ msg=$(err "SELECT mixrec_train('wrong', 'SELECT CASE WHEN item_id = 7 THEN ''[1,
 ok $([ "$msg" = "features have 2 elements, expected 16" ]; echo $?) "training from a column with one vector of 2 dimensions: $msg"
 ctx=$(psql -X -q -d $db -c "SELECT mixrec_train('wrong', 'SELECT CASE WHEN item_id = 7 THEN ''[1,2]''::vector ELSE v END AS v, clicked FROM clicks ORDER BY user_id, item_id', 'v', 'clicked')" 2>&1 | grep -E 'DETAIL|CONTEXT:  source row' | tr '\n' ' ')
 ok $(echo "$ctx" | grep -q 'The first row has 16 elements' && echo "$ctx" | grep -q 'source row [0-9]'; echo $?) "the wrong-dimension error names the row and the first row's size: $ctx"
+msg=$(err "SELECT mixrec_score('typed_vec', t) FROM (SELECT 1 AS user_id, 2 AS shelf, '[1,2,3]'::vector AS embedding) AS t")
+want=$(err "SELECT mixrec_score('typed_vec', t) FROM (SELECT 1 AS user_id, 2 AS shelf, '{1,2,3}'::real[] AS embedding) AS t")
+ok $([ "$msg" = 'column "embedding" has 3 elements, expected 8' ] && [ "$msg" = "$want" ]; echo $?) "a typed vector column of 3 dimensions for 8: $msg (real[]: $want)"
 msg=$(err "SELECT mixrec_fit_rows(mixrec_init(16, '{8}'), '[1,2,3]'::vector, true, 1.0::float8, NULL::text, NULL::jsonb)")
 ok $([ "$msg" = "features have 3 elements, expected 16" ]; echo $?) "mixrec_fit_rows with a vector(3) for 16 inputs: $msg"
 msg=$(err "SELECT * FROM mixrec_predict('vec', 'SELECT 1 AS id, ''[1,2]''::vector AS v', 'id', 'v')")
