@@ -17,11 +17,4 @@
 #define palloc0_array(type, count) ((type *) palloc0(sizeof(type) * (count)))
 #endif
 
-/* stringToQualifiedNameList gained a soft-error context in PostgreSQL 16 */
-#if PG_VERSION_NUM >= 160000
-#define StringToQualifiedNameList(string) stringToQualifiedNameList((string), NULL)
-#else
-#define StringToQualifiedNameList(string) stringToQualifiedNameList(string)
-#endif
-
 #endif							/* MIXREC_COMPAT_H */

@@ -26,7 +26,6 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
-#include "compat.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -79,7 +78,7 @@ SourceRelid(const char *source)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source \"%s\" is neither a table or view name nor a query", source),
 				 errhint("A query starts with SELECT, WITH, VALUES or TABLE.")));
-	names = StringToQualifiedNameList(source);
+	names = stringToQualifiedNameList(source);
 	rv = makeRangeVarFromNameList(names);
 	relid = RangeVarGetRelid(rv, AccessShareLock, false);
 	kind = get_rel_relkind(relid);
