@@ -19,6 +19,7 @@ OBJS = \
 	src/registry.o \
 	src/score.o \
 	src/datum.o \
+	src/pgvector.o \
 	src/typed_columns.o \
 	src/typed_values.o \
 	src/vocabulary.o \

@@ -114,6 +114,7 @@ typedef struct FitCache
 	int			trusted_capacity;
 	bool		types_checked;	/* the row arguments' types, checked once: */
 	bool		features_record;	/* typed columns in a row, not an array */
+	Oid			features_type;	/* otherwise an array's or pgvector's vector */
 	bool		features_by_position;	/* mixrec_fit_rows: the ROW() that
 										 * streamed training writes */
 	Oid			label_type;
@@ -615,6 +616,7 @@ FitCheckArgTypes(FunctionCallInfo fcinfo, FitCache *cache)
 	if (cache->types_checked)
 		return;
 	features = FitArgType(fcinfo, 2);
+	cache->features_type = features;
 	cache->features_record = type_is_rowtype(features);
 	cache->features_by_position = cache->features_record && FitArgDeclaredAny(fcinfo, 2);
 	if (!cache->features_record)
@@ -685,7 +687,7 @@ FitReadFeatures(FunctionCallInfo fcinfo, FitCache *cache, const Transform *trans
 		RecordEncode(&cache->encoder, PG_GETARG_DATUM(2), cache->features);
 		return true;
 	}
-	return DatumFeatures(PG_GETARG_DATUM(2), MlpInputDim(&model->shape), cache->features,
+	return DatumFeatures(PG_GETARG_DATUM(2), cache->features_type, MlpInputDim(&model->shape), cache->features,
 						 skip_invalid, FIT_SKIP_HINT, NULL);
 }
 

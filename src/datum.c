@@ -7,8 +7,10 @@
  * them or by none, with one set of messages:
  *
  *	features	a one-dimensional array of real, double precision, smallint,
- *				integer, bigint or numeric, of exactly the expected length,
- *				every element finite and within the range of real
+ *				integer, bigint or numeric, or pgvector's vector where the
+ *				extension "vector" is created (src/pgvector.c), of exactly
+ *				the expected length, every element finite and within the
+ *				range of real
  *	label		boolean (true = 1) or a number, or a one-dimensional array of
  *				them for a model of several outputs, each in [0, 1]
  *	domain		'open', 'commercial' (text, varchar, char, name), or boolean
@@ -33,6 +35,7 @@
 #include "catalog/pg_type.h"
 #include "datum.h"
 #include "mixrec/score_plan.h"
+#include "pgvector.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -90,11 +93,21 @@ DatumCheckFeaturesType(Oid type, const char *what)
 {
 	Oid			element = get_element_type(type);
 
-	if (!OidIsValid(element) || !IsNumberType(element))
+	if (OidIsValid(element) && IsNumberType(element))
+		return;
+	if (PgvectorIsVector(type))
+		return;
+	/* A "vector" that is not pgvector's: most likely the extension is missing */
+	if (PgvectorNamedVector(type))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("%s must be a numeric array (real[], double precision[], integer[] or numeric[]), got %s",
-						what, format_type_be(type))));
+				 errmsg("%s is of type %s, but that is not pgvector's vector: the extension \"vector\" is not created in this database",
+						what, format_type_be(type)),
+				 errhint("CREATE EXTENSION vector (pgvector) in this database, or pass the features as real[].")));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("%s must be a numeric array (real[], double precision[], integer[] or numeric[]), got %s",
+					what, format_type_be(type))));
 }
 
 /*
@@ -236,19 +249,69 @@ CheckFinite(const float *values, int n, const char *what, bool skip_invalid,
 }
 
 /*
- * Convert a feature array of exactly `expected` elements into out; returns
- * false when skipping a NULL element or a value that is not finite.
- * expected_detail, if given, explains where `expected` comes from.
+ * Is this pgvector's vector (read as a real[] of its dimensions)?
  */
 bool
-DatumFeatures(Datum value, int expected, float *out, bool skip_invalid,
+DatumIsVectorType(Oid type)
+{
+	return PgvectorIsVector(type);
+}
+
+/*
+ * Is this a type named "vector" that is not pgvector's?
+ */
+bool
+DatumNamedVector(Oid type)
+{
+	return PgvectorNamedVector(type);
+}
+
+/*
+ * The elements of a vector, palloc'd, and their number
+ */
+float *
+DatumVectorElements(Datum value, int *n, const char *what)
+{
+	return PgvectorCopy(value, n, what);
+}
+
+/*
+ * The number of features in a value of a type DatumCheckFeaturesType
+ * accepted: an array's length or a vector's dimensions
+ */
+int
+DatumFeaturesLength(Datum value, Oid type, const char *what)
+{
+	if (type != FLOAT4ARRAYOID && PgvectorIsVector(type))
+		return PgvectorDim(value, what);
+	return DatumArrayLength(value, what);
+}
+
+/*
+ * Convert features of exactly `expected` elements into out: an array, or
+ * a vector if `type` is pgvector's (the caller has checked the type with
+ * DatumCheckFeaturesType); returns false when skipping a NULL element or a
+ * value that is not finite.  expected_detail, if given, explains where
+ * `expected` comes from.
+ */
+bool
+DatumFeatures(Datum value, Oid type, int expected, float *out, bool skip_invalid,
 			  const char *skip_hint, const char *expected_detail)
 {
-	ArrayType  *array = DatumGetArrayTypeP(value);
-	Oid			element = ARR_ELEMTYPE(array);
+	ArrayType  *array;
+	Oid			element;
 	int			n;
 	bool		ok = true;
 
+	/* pgvector's vector: one validated copy, then the same finiteness check */
+	if (type != FLOAT4ARRAYOID && PgvectorIsVector(type))
+	{
+		PgvectorRead(value, expected, out, "features", expected_detail);
+		return CheckFinite(out, expected, "features", skip_invalid, skip_hint);
+	}
+
+	array = DatumGetArrayTypeP(value);
+	element = ARR_ELEMTYPE(array);
 	if (ARR_NDIM(array) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -301,10 +364,17 @@ DatumFeatures(Datum value, int expected, float *out, bool skip_invalid,
  * by DatumFeatures, with its errors.  The result is valid while value is.
  */
 const float *
-DatumFeaturesInPlace(Datum value, int expected, float *scratch)
+DatumFeaturesInPlace(Datum value, Oid type, int expected, float *scratch)
 {
-	ArrayType  *array = DatumGetArrayTypeP(value);
+	ArrayType  *array;
 
+	/* A vector (not one of the arrays the scoring functions declare) is copied */
+	if (type != FLOAT4ARRAYOID && type != FLOAT8ARRAYOID)
+	{
+		DatumFeatures(value, type, expected, scratch, false, NULL, NULL);
+		return scratch;
+	}
+	array = DatumGetArrayTypeP(value);
 	if ((Pointer) array == DatumGetPointer(value) && ARR_ELEMTYPE(array) == FLOAT4OID &&
 		ARR_NDIM(array) == 1 && ARR_DIMS(array)[0] == expected && !ARR_HASNULL(array))
 	{
@@ -314,7 +384,7 @@ DatumFeaturesInPlace(Datum value, int expected, float *scratch)
 		return values;
 	}
 	/* Converted from the detoasted copy, which is then freed */
-	DatumFeatures(PointerGetDatum(array), expected, scratch, false, NULL, NULL);
+	DatumFeatures(PointerGetDatum(array), type, expected, scratch, false, NULL, NULL);
 	if ((Pointer) array != DatumGetPointer(value))
 		pfree(array);
 	return scratch;

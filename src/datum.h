@@ -5,7 +5,9 @@
  * Every path that reads rows (training in memory and streamed, the
  * aggregates, evaluation, prediction, recommendation and mixrec_score)
  * converts a feature array, a label, a domain and a weight here, so that
- * all of them accept the same inputs and report the same messages.  A NULL
+ * all of them accept the same inputs and report the same messages.  A
+ * feature value is read as the type its column or argument has: an array,
+ * or pgvector's vector (src/pgvector.c).  A NULL
  * value as a whole is the caller's to handle (skipped, an error, or a NULL
  * result); the row it came from is named by the source layer's error
  * context, not by these messages.
@@ -23,9 +25,13 @@ extern void DatumCheckWeightType(Oid type);
 
 extern double DatumNumber(Datum value, Oid type);
 extern int	DatumArrayLength(Datum value, const char *what);
-extern bool DatumFeatures(Datum value, int expected, float *out, bool skip_invalid,
+extern bool DatumIsVectorType(Oid type);
+extern bool DatumNamedVector(Oid type);
+extern float *DatumVectorElements(Datum value, int *n, const char *what);
+extern int	DatumFeaturesLength(Datum value, Oid type, const char *what);
+extern bool DatumFeatures(Datum value, Oid type, int expected, float *out, bool skip_invalid,
 						  const char *skip_hint, const char *expected_detail);
-extern const float *DatumFeaturesInPlace(Datum value, int expected, float *scratch);
+extern const float *DatumFeaturesInPlace(Datum value, Oid type, int expected, float *scratch);
 extern int	DatumLabelLength(Datum value, Oid type);
 extern bool DatumLabel(Datum value, Oid type, int outputs, float *out, bool skip_invalid,
 					   const char *skip_hint);

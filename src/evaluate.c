@@ -116,6 +116,7 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim, const Tran
 	TupleDesc	columns;
 	SourceCursor cursor;
 	HeapTuple	tuple;
+	Oid			features_type;
 	Oid			label_type;
 	Oid			domain_type;
 	Size		budget = MemoryBudget();
@@ -127,11 +128,12 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim, const Tran
 	rows->dim = dim;
 	plan = SourcePrepare(query, 0, NULL, 0, &eval_shape);
 	columns = SourcePlanColumns(plan);
+	features_type = TupleDescAttr(columns, 0)->atttypid;
 	/* Typed columns come as the ROW() mixrec wrote, which the encoder checks */
 	if (transform)
 		RecordEncoderInit(&encoder, transform, true, context);
 	else
-		DatumCheckFeaturesType(TupleDescAttr(columns, 0)->atttypid, "features");
+		DatumCheckFeaturesType(features_type, "features");
 	label_type = TupleDescAttr(columns, 1)->atttypid;
 	DatumCheckLabelType(label_type);
 	domain_type = TupleDescAttr(columns, 2)->atttypid;
@@ -179,7 +181,7 @@ EvalRead(EvalRows *rows, const char *query, bool with_users, int dim, const Tran
 			MemoryContextSwitchTo(old);
 		}
 		else
-			DatumFeatures(value, dim, rows->x + r * dim, false, NULL, NULL);
+			DatumFeatures(value, features_type, dim, rows->x + r * dim, false, NULL, NULL);
 
 		value = SPI_getbinval(tuple, cursor.desc, 2, &isnull);
 		if (isnull)

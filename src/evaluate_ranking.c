@@ -529,12 +529,14 @@ RankingReadTest(Ranking *ranking, const char *test, const char *user_column,
 			ranking->user_number++;
 			ranking->user_hash = IdHash(current, SERVE_USER_SEED);
 			ranking->n_relevant = 0;
-			ReadFeatures(&ranking->scorer, features, features_null, ranking->d_user, user_x,
+			ReadFeatures(&ranking->scorer, features, TupleDescAttr(cursor.desc, 2)->atttypid,
+						 features_null, ranking->d_user, user_x,
 						 "user features");
 		}
 		else
 		{
-			ReadFeatures(&ranking->scorer, features, features_null, ranking->d_user, row_x,
+			ReadFeatures(&ranking->scorer, features, TupleDescAttr(cursor.desc, 2)->atttypid,
+						 features_null, ranking->d_user, row_x,
 						 "user features");
 			for (int i = 0; i < ranking->d_user; i++)
 				if (row_x[i] != user_x[i])

@@ -510,7 +510,8 @@ ExplainOneRow(FunctionCallInfo fcinfo, bool by_name)
 	if (ex->transform)
 		RecordEncode(&ex->encoder, PG_GETARG_DATUM(1), ex->x);
 	else
-		DatumFeatures(PG_GETARG_DATUM(1), MlpInputDim(&model->shape), ex->x, false, NULL, NULL);
+		DatumFeatures(PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1),
+					  MlpInputDim(&model->shape), ex->x, false, NULL, NULL);
 	ExplainerRun(ex);
 
 	ranked = palloc_array(RankedFeature, ex->n_groups);
@@ -631,7 +632,8 @@ mixrec_global_explain(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(old);
 		}
 		else
-			DatumFeatures(value, MlpInputDim(&model->shape), ex.x, false, NULL, NULL);
+			DatumFeatures(value, TupleDescAttr(cursor.desc, 0)->atttypid,
+						  MlpInputDim(&model->shape), ex.x, false, NULL, NULL);
 		ExplainerRun(&ex);
 		for (int k = 0; k < 3; k++)
 			for (int g = 0; g < ex.n_groups; g++)

@@ -82,6 +82,7 @@ typedef struct ScoreCache
 	MemoryContext mcxt;			/* holds everything below */
 	Const	   *const_arg;		/* the model argument if a Const, else NULL */
 	bool		features_row;	/* the features argument is a row (typed columns) */
+	Oid			features_type;	/* its type */
 
 	/* Key of a model given as bytea: model != NULL && name == NULL */
 	char	   *blob;			/* a copy of the bytes validated */
@@ -173,7 +174,8 @@ ScoreCacheOf(FunctionCallInfo fcinfo)
 				cache->const_arg = (Const *) arg;
 		}
 		/* A call site's argument types are fixed */
-		cache->features_row = type_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 1));
+		cache->features_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+		cache->features_row = type_is_rowtype(cache->features_type);
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	return cache;
@@ -531,7 +533,7 @@ ScoreReadFeatures(FunctionCallInfo fcinfo, ScoreCache *cache)
 	if (cache->transform != NULL)
 		RecordEncode(&cache->encoder, PG_GETARG_DATUM(1), cache->features);
 	else
-		DatumFeatures(PG_GETARG_DATUM(1), MlpInputDim(&cache->model->shape), cache->features,
+		DatumFeatures(PG_GETARG_DATUM(1), cache->features_type, MlpInputDim(&cache->model->shape), cache->features,
 					  false, NULL, NULL);
 }
 
@@ -600,8 +602,8 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 	/* An array for the plan: read in place where it can be, not copied */
 	if (cache->has_plan && !cache->features_row)
 	{
-		const float *x = DatumFeaturesInPlace(PG_GETARG_DATUM(1), MlpInputDim(&model->shape),
-											  cache->features);
+		const float *x = DatumFeaturesInPlace(PG_GETARG_DATUM(1), cache->features_type,
+											  MlpInputDim(&model->shape), cache->features);
 
 		ScorePlanRow(&cache->plan, mode, alpha, x, cache->plan_work, cache->scores);
 		return cache->scores;

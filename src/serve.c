@@ -241,7 +241,7 @@ ScorerRun(BlockScorer *scorer, const float *x, int rows)
  * Read one row's features (the second column) into out
  */
 void
-ReadFeatures(BlockScorer *scorer, Datum value, bool isnull, int expected, float *out,
+ReadFeatures(BlockScorer *scorer, Datum value, Oid type, bool isnull, int expected, float *out,
 			 const char *what)
 {
 	if (isnull)
@@ -251,7 +251,7 @@ ReadFeatures(BlockScorer *scorer, Datum value, bool isnull, int expected, float 
 	if (scorer->transform)
 		RecordEncode(&scorer->encoder, value, out);
 	else
-		DatumFeatures(value, expected, out, false, NULL, NULL);
+		DatumFeatures(value, type, expected, out, false, NULL, NULL);
 }
 
 /*
@@ -298,7 +298,9 @@ PredictReceive(TupleTableSlot *slot, DestReceiver *self)
 	receiver->id_nulls[i] = slot->tts_isnull[0];
 	receiver->ids[i] = slot->tts_isnull[0] ? (Datum) 0 :
 		PointerGetDatum(DatumGetTextPCopy(slot->tts_values[0]));
-	ReadFeatures(receiver->scorer, slot->tts_values[1], slot->tts_isnull[1], receiver->input_dim,
+	ReadFeatures(receiver->scorer, slot->tts_values[1],
+				 TupleDescAttr(slot->tts_tupleDescriptor, 1)->atttypid, slot->tts_isnull[1],
+				 receiver->input_dim,
 				 receiver->x + (Size) i * receiver->input_dim, "features");
 	MemoryContextSwitchTo(old);
 	receiver->context.row = 0;
@@ -496,7 +498,8 @@ ReadCandidates(Candidates *items, SPIPlanPtr plan, BlockScorer *scorer, int d_in
 		}
 		else if (items->dim < 0)
 		{
-			items->dim = DatumArrayLength(value, "item features");
+			items->dim = DatumFeaturesLength(value, TupleDescAttr(cursor.desc, 1)->atttypid,
+											 "item features");
 			if (items->dim < 1 || items->dim >= d_in)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_EXCEPTION),
@@ -530,7 +533,7 @@ ReadCandidates(Candidates *items, SPIPlanPtr plan, BlockScorer *scorer, int d_in
 							  psprintf("Room for %zu items, %d features per item, and %.0f bytes of their ids.",
 									   items->capacity, items->dim, items->id_bytes));
 		value = SPI_getbinval(tuple, cursor.desc, 2, &isnull);
-		ReadFeatures(scorer, value, isnull, items->dim, items->x + items->n * items->dim,
+		ReadFeatures(scorer, value, TupleDescAttr(cursor.desc, 1)->atttypid, isnull, items->dim, items->x + items->n * items->dim,
 					 "item features");
 		items->n++;
 		MemoryContextSwitchTo(old);
@@ -834,7 +837,7 @@ mixrec_recommend(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("user id is NULL")));
 		features = SPI_getbinval(tuple, cursor.desc, 2, &features_null);
-		ReadFeatures(&scorer, features, features_null, d_user, user_x, "user features");
+		ReadFeatures(&scorer, features, TupleDescAttr(cursor.desc, 1)->atttypid, features_null, d_user, user_x, "user features");
 		RecommendForUser(rsinfo, &scorer, &items, excluded, TextDatumGetCString(value), user_x,
 						 d_user, user_columns, k, x, heap);
 		MemoryContextSwitchTo(old);

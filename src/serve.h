@@ -96,7 +96,7 @@ typedef struct Candidates
 extern const char *ServeText(FunctionCallInfo fcinfo, int arg, const char *name);
 extern ScoreMode ServeMode(FunctionCallInfo fcinfo, int arg);
 extern void ScorerInit(BlockScorer *scorer, MixrecModel *model, ScoreMode mode, double alpha);
-extern void ReadFeatures(BlockScorer *scorer, Datum value, bool isnull, int expected, float *out,
+extern void ReadFeatures(BlockScorer *scorer, Datum value, Oid type, bool isnull, int expected, float *out,
 						 const char *what);
 extern SPIPlanPtr PrepareIdFeatures(const char *source_name, const char *source,
 									const char *id_name, const char *id,

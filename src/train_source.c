@@ -282,7 +282,7 @@ AddRow(TrainRows *data, HeapTuple tuple, TupleDesc desc, const TrainOptions *opt
 		if (isnull && !opts->skip_invalid)
 			NullError("features are");
 		if (isnull ||
-			!DatumFeatures(value, data->input_dim, x, opts->skip_invalid, SKIP_HINT,
+			!DatumFeatures(value, TupleDescAttr(desc, COL_FEATURES - 1)->atttypid, data->input_dim, x, opts->skip_invalid, SKIP_HINT,
 						   features_detail))
 			goto skip;
 	}
@@ -336,7 +336,7 @@ SizesFromRow(TrainRows *data, HeapTuple tuple, TupleDesc desc)
 	if (isnull)
 		return false;
 	data->input_dim = data->typed ? (int) data->typed->transform->input_dim :
-		DatumArrayLength(value, "features");
+		DatumFeaturesLength(value, TupleDescAttr(desc, COL_FEATURES - 1)->atttypid, "features");
 	if (data->input_dim < 1 || data->input_dim > MIXREC_MAX_UNITS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

@@ -34,6 +34,7 @@
 
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "datum.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -54,6 +55,7 @@ PG_FUNCTION_INFO_V1(mixrec_holdout);
 #define STREAM_PARTITIONS_PER_ROUND 4
 
 static int	StreamInputDim(const char *from, const char *features, const char *where);
+static const char *StreamFeaturesArray(const TrainArguments *args, MemoryContext context);
 static void StreamStandardize(const char *from, const char *features, const char *where,
 							  MixrecModel *model);
 static MixrecModel *StreamStartModel(const TrainOptions *opts, const TrainArguments *args,
@@ -138,6 +140,32 @@ StreamInputDim(const char *from, const char *features, const char *where)
 				 errmsg("row 1: features have %d elements, a model takes 1 to %d",
 						isnull ? 0 : dim, MIXREC_MAX_UNITS)));
 	return dim;
+}
+
+/*
+ * The features as an array in SQL (the size, the standardisation and the
+ * validation split are SQL over them): pgvector's vector through its own
+ * cast to real[], so that the split hashes what it hashes for a real[] of
+ * the same values; the epochs read the vector as it is, in the datum layer
+ */
+static const char *
+StreamFeaturesArray(const TrainArguments *args, MemoryContext context)
+{
+	const char *features = args->features;
+	TupleDesc	desc;
+
+	if (args->typed)
+		return features;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	desc = SourceProbe(SourceQuery(args->source, args->features, args->label, args->domain,
+								   args->weight, "false", NULL),
+					   NULL, NULL);
+	if (DatumIsVectorType(TupleDescAttr(desc, 0)->atttypid))
+		features = MemoryContextStrdup(context,
+									   psprintf("(%s)::pg_catalog.float4[]", args->features));
+	SPI_finish();
+	return features;
 }
 
 /*
@@ -543,12 +571,13 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	bytea	   *weights;
 	Negatives  *negatives = args->typed ? args->typed->negatives : NULL;
 	char	   *train_query = NULL;
+	const char *features_array = StreamFeaturesArray(args, context);
 
 	if (opts->validation_fraction > 0)
 	{
 		/* Quoted constants: a negative number would need the unary minus */
 		char	   *holdout = args->typed ? args->typed->holdout :
-			psprintf("%s.mixrec_holdout((%s), '%lld'::pg_catalog.int8)", schema, args->features,
+			psprintf("%s.mixrec_holdout((%s), '%lld'::pg_catalog.int8)", schema, features_array,
 					 (long long) opts->seed);
 
 		train_where = psprintf("%s OPERATOR(pg_catalog.>=) '%.17g'::pg_catalog.float8", holdout,
@@ -579,12 +608,12 @@ TrainStream(FunctionCallInfo fcinfo, const TrainOptions *opts, const TrainArgume
 	}
 	model = StreamStartModel(opts, args,
 							 args->typed ? (int) args->typed->transform->input_dim :
-							 StreamInputDim(from, args->features, train_where));
+							 StreamInputDim(from, features_array, train_where));
 	MemoryContextSwitchTo(context);
 	/* Typed columns: standardisation came with the transform */
 	if (opts->initial == NULL && args->typed == NULL &&
 		(model->flags & MIXREC_FLAG_STANDARDIZE))
-		StreamStandardize(from, args->features, train_where, model);
+		StreamStandardize(from, features_array, train_where, model);
 	MemoryContextSwitchTo(context);
 	model_blob = ModelToBytea(model);
 

@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "datum.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "mixrec.h"
@@ -62,13 +63,17 @@ SourceColumns(const char *from, const char *what)
 }
 
 /*
- * Is this the type of a dense block of features: an array of numbers?
+ * Is this the type of a dense block of features: an array of numbers, or
+ * pgvector's vector?
  */
 static bool
 IsNumberArray(Oid type)
 {
 	Oid			element = get_element_type(getBaseType(type));
 
+	/* A "vector" that is not pgvector's goes too, for the datum layer's message */
+	if (DatumIsVectorType(getBaseType(type)) || DatumNamedVector(type))
+		return true;
 	return element == FLOAT4OID || element == FLOAT8OID || element == INT2OID ||
 		element == INT4OID || element == INT8OID || element == NUMERICOID;
 }

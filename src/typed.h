@@ -44,6 +44,7 @@ typedef enum TypedReadKind
 	READ_TEXT_ARRAY,			/* text[], varchar[], bpchar[], enum[] -> items */
 	READ_NUMBER_ARRAY,			/* float4[], float8[], int2/4/8[], numeric[] ->
 								 * elements */
+	READ_VECTOR,				/* pgvector's vector -> elements */
 	READ_DATE,					/* date -> seconds at midnight UTC */
 	READ_TIMESTAMP,				/* timestamp (read as UTC) -> seconds */
 	READ_TIMESTAMPTZ			/* timestamptz -> seconds */

@@ -70,6 +70,7 @@ static void ReadTextArray(const TypedReader *reader, const char *column, Datum v
 						  TransformValue *out);
 static void ReadNumberArray(const TypedReader *reader, const char *column, Datum value,
 							TransformValue *out);
+static void ReadVector(const char *column, Datum value, TransformValue *out);
 static double ReadDate(Datum value, const char *column);
 static double ReadTimestamp(Datum value, const char *column);
 static uint64 HashValue(Form_pg_attribute attr, Datum value, uint64 seed);
@@ -175,6 +176,11 @@ TypedReaderInit(TypedReader *reader, Oid type, TransformKind kind, uint32 flags,
 			}
 			return true;
 		case TRANSFORM_DENSE:
+			if (DatumIsVectorType(base))
+			{
+				reader->read = READ_VECTOR;
+				return true;
+			}
 			if (!OidIsValid(element) || !IsNumberType(element))
 				return false;
 			reader->read = READ_NUMBER_ARRAY;
@@ -385,6 +391,28 @@ ReadNumberArray(const TypedReader *reader, const char *column, Datum value, Tran
 }
 
 /*
+ * Read pgvector's vector into elements (it has no NULL elements), as a
+ * real[] is read
+ */
+static void
+ReadVector(const char *column, Datum value, TransformValue *out)
+{
+	int			n;
+	float	   *floats = DatumVectorElements(value, &n, psprintf("column \"%s\"", column));
+	double	   *numbers = palloc_array(double, n);
+
+	for (int i = 0; i < n; i++)
+	{
+		numbers[i] = floats[i];
+		CheckFinite(numbers[i], column, i + 1);
+	}
+	pfree(floats);
+	out->elements = numbers;
+	out->element_null = NULL;
+	out->n_elements = n;
+}
+
+/*
  * Seconds since 1970-01-01 UTC at the start of a date
  */
 static double
@@ -453,6 +481,9 @@ TypedValueRead(const TypedReader *reader, const char *column, Datum value, bool 
 			break;
 		case READ_NUMBER_ARRAY:
 			ReadNumberArray(reader, column, value, out);
+			break;
+		case READ_VECTOR:
+			ReadVector(column, value, out);
 			break;
 		case READ_DATE:
 			out->number = ReadDate(value, column);

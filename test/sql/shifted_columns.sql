@@ -37,7 +37,8 @@ SELECT * FROM mixrec_train(model_name => 'shifted', source => 'clicks',
                            features => $$features), (clicked), NULL::text, NULL::float8 INTO shifted.copied FROM clicks --$$,
                            label => 'clicked');
 
--- Streamed training: through the validation rows, and without them
+-- Streamed training, with validation rows and without: the first query
+-- that reads the columns (the probe for a vector) refuses them
 SELECT * FROM mixrec_train(model_name => 'shifted', source => 'clicks',
                            features => $$features), (clicked) FROM clicks --$$, label => 'clicked',
                            method => 'stream');
