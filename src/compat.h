@@ -17,4 +17,22 @@
 #define palloc0_array(type, count) ((type *) palloc0(sizeof(type) * (count)))
 #endif
 
+/*
+ * stringToQualifiedNameList gained an escontext argument in PostgreSQL 16;
+ * callers use that form (NULL: raise the error, as before).  utils/regproc.h
+ * comes first so that its declaration is not read through the macro.
+ */
+#if PG_VERSION_NUM < 160000
+#include "utils/regproc.h"
+#define stringToQualifiedNameList(string, escontext) stringToQualifiedNameList(string)
+#endif
+
+/*
+ * PostgreSQL 18 replaced the pg_attribute_noreturn() suffix with the
+ * pg_noreturn specifier, which comes first in a declaration
+ */
+#if PG_VERSION_NUM < 180000
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
 #endif							/* MIXREC_COMPAT_H */

@@ -97,7 +97,7 @@ static void AppendDoubles(StringInfo buf, const double *values, uint32 n);
 static void AppendTransformColumn(StringInfo buf, const Transform *transform,
 								  uint32 c);
 static void AppendTransform(StringInfo buf, const Transform *transform);
-static void ImportError(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
+pg_noreturn static void ImportError(const char *fmt,...) pg_attribute_printf(1, 2);
 static bool GetKey(JsonbContainer *object, const char *key, JsonbValue *out);
 static void RequireKey(JsonbContainer *object, const char *key, const char *where,
 					   JsonbValue *out);

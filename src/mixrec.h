@@ -46,7 +46,7 @@ extern MixrecModel *ModelAllocate(const MlpShape *shape, uint32 flags, const uin
 								  uint32 transform_len);
 extern MixrecModel *ModelFromBytea(bytea *blob);
 extern bytea *ModelToBytea(const MixrecModel *model);
-extern void ReportCoreError(const MixrecError *err) pg_attribute_noreturn();
+pg_noreturn extern void ReportCoreError(const MixrecError *err);
 extern const char *CoreMessage(const MixrecError *err);
 extern void ModelCheckAlpha(double alpha, const char *what);
 extern void ModelHiddenFromArray(ArrayType *hidden, MlpShape *shape);

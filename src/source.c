@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include "compat.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
@@ -78,7 +79,7 @@ SourceRelid(const char *source)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source \"%s\" is neither a table or view name nor a query", source),
 				 errhint("A query starts with SELECT, WITH, VALUES or TABLE.")));
-	names = stringToQualifiedNameList(source);
+	names = stringToQualifiedNameList(source, NULL);
 	rv = makeRangeVarFromNameList(names);
 	relid = RangeVarGetRelid(rv, AccessShareLock, false);
 	kind = get_rel_relkind(relid);
