@@ -257,6 +257,8 @@ test_version() {
         return
     }
     out=$cache/pg$major-$suite-$key.out
+    # Made here, so that tail never looks for it before the run made it
+    : >"$out"
     # In the background, so that INT and TERM are handled at once (the
     # EXIT trap stops what runs in the root)
     in_root "$dir" MIXREC_PG_MAJOR="$major" bash /mixrec/test/run.sh --server-only >"$out" 2>&1 &
