@@ -185,7 +185,8 @@ make_root() {
     release_roots
     printf 'PostgreSQL %s from Debian %s, made %s\npackages: %s\n' "$major" "$suite" \
         "$(date -u +%FT%TZ)" "$*" >"$new/etc/mixrec-root"
-    mv "$new" "$dir"
+    # A directory of that name without the mark is no root of ours
+    remove_root "$dir" && mv "$new" "$dir"
 }
 
 # copy_source DIR: the work tree's files that git tracks or would track
