@@ -185,7 +185,7 @@ make_root() {
     release_roots
     printf 'PostgreSQL %s from Debian %s, made %s\npackages: %s\n' "$major" "$suite" \
         "$(date -u +%FT%TZ)" "$*" >"$new/etc/mixrec-root"
-    # A directory of that name without the mark is no root of ours
+    # A directory of that name without the mark was never finished
     remove_root "$dir" && mv "$new" "$dir"
 }
 
