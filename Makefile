@@ -119,7 +119,7 @@ fuzz: test/fuzz/fuzz_model
 	corpus=$$(mktemp -d) && test/fuzz/fuzz_model -seed=1 -runs=$(FUZZ_RUNS) -max_len=4096 \
 		$$corpus test/fuzz/regressions; status=$$?; rm -rf $$corpus; exit $$status
 
-.PHONY: core-check test demo bench bench-typed bench-embed bench-partitions bench-explain fuzz citus
+.PHONY: core-check test test-versions demo bench bench-typed bench-embed bench-partitions bench-explain fuzz citus
 
 core-check: test/core/test_core test/core/test_core_sanitized
 	test/core/test_core test/fixtures/torch_reference.txt
@@ -128,6 +128,13 @@ core-check: test/core/test_core test/core/test_core_sanitized
 # Set up everything on a fresh Debian 12 machine, then run every test
 test:
 	bash test/run.sh
+
+# The build and the server-dependent tests against other PostgreSQL major
+# versions, each in a Debian root of the release that ships it (needs root
+# and Debian's archive; see scripts/versions.sh)
+PG_VERSIONS ?= 17 18
+test-versions:
+	PG_VERSIONS="$(PG_VERSIONS)" bash scripts/versions.sh
 
 demo:
 	bash demo/run.sh

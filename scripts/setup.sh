@@ -5,26 +5,39 @@
 #                          them all installed can run everything too)
 # install_debian_packages  the same for the packages it is given
 # mixrec_build_install     builds and installs the extension
-# mixrec_cluster_start     starts a throwaway PostgreSQL 15 cluster that
+# mixrec_cluster_start     starts a throwaway PostgreSQL cluster that
 #                          listens only on a unix socket in a new temporary
 #                          directory, as the postgres user when run as root
 # mixrec_cluster_stop      stops it and removes the directory
+#
+# MIXREC_PG_MAJOR (default 15, Debian 12's) picks the PostgreSQL major
+# version: its server binaries, its pg_config and its Debian packages.
+# scripts/versions.sh sets it inside a Debian root of a newer release.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+MIXREC_PG_MAJOR=${MIXREC_PG_MAJOR:-15}
+export MIXREC_PG_MAJOR
+PG_BIN=/usr/lib/postgresql/$MIXREC_PG_MAJOR/bin
 
-MIXREC_PACKAGES=(
+# What building mixrec and testing it against a server need
+MIXREC_SERVER_PACKAGES=(
     build-essential
+    postgresql-$MIXREC_PG_MAJOR
+    postgresql-server-dev-$MIXREC_PG_MAJOR
+    libopenblas-dev
+    postgresql-$MIXREC_PG_MAJOR-pgtap
+    postgresql-$MIXREC_PG_MAJOR-cron
+    postgresql-$MIXREC_PG_MAJOR-plproxy
+    libtap-parser-sourcehandler-pgtap-perl
+    python3-psycopg2
+)
+
+# All of `make test`: the above, the sanitizers and the fuzzer of the core
+# tests (clang), the PyTorch checks
+MIXREC_PACKAGES=(
+    "${MIXREC_SERVER_PACKAGES[@]}"
     clang
     libclang-rt-14-dev
-    postgresql-15
-    postgresql-server-dev-15
-    libopenblas-dev
-    postgresql-15-pgtap
-    postgresql-15-cron
-    postgresql-15-plproxy
-    libtap-parser-sourcehandler-pgtap-perl
     python3-torch
-    python3-psycopg2
 )
 
 mixrec_install_packages() {

@@ -8,9 +8,25 @@
 # integration tests (cancel, Citus where installed, concurrency, pg_cron, dump and restore,
 # PL/Proxy, the score cache, the SQL-level fuzzer), stops the cluster, and
 # ends with "N passed, N failed".
+#
+# test/run.sh --server-only: only what depends on the server's version (the
+# build against its headers, pg_regress, pgTAP, the integration tests), for
+# the PostgreSQL major version MIXREC_PG_MAJOR (scripts/setup.sh); what
+# scripts/versions.sh runs inside a root of each version.  The core C tests,
+# the fuzzer and the PyTorch checks run in `make test` alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
+
+server_only=false
+case "${1:-}" in
+    "") ;;
+    --server-only) server_only=true ;;
+    *)
+        echo "usage: test/run.sh [--server-only]" >&2
+        exit 2
+        ;;
+esac
 
 passed=0
 failed=0
@@ -45,34 +61,41 @@ fail_setup() {
 }
 
 echo "== setting up"
-mixrec_install_packages || fail_setup "could not install the packages mixrec needs"
+if $server_only; then
+    install_debian_packages "${MIXREC_SERVER_PACKAGES[@]}" ||
+        fail_setup "could not install the packages mixrec needs"
+else
+    mixrec_install_packages || fail_setup "could not install the packages mixrec needs"
+fi
 mixrec_build_install || fail_setup "the build failed"
 
-echo "== core unit tests"
-make -s test/core/test_core test/core/test_core_sanitized >"$log_dir/core-build.log" 2>&1 ||
-    fail_setup "the core unit tests did not build: $(cat "$log_dir/core-build.log")"
-test/core/test_core test/fixtures/torch_reference.txt >"$log_dir/core.tap" 2>&1
-count_tap "core (plain)" "$log_dir/core.tap"
-test/core/test_core_sanitized test/fixtures/torch_reference.txt >"$log_dir/core-sanitized.tap" 2>&1
-sanitized_rc=$?
-count_tap "core (AddressSanitizer, UBSan)" "$log_dir/core-sanitized.tap"
-if [ $sanitized_rc -ne 0 ] && ! grep -q '^not ok' "$log_dir/core-sanitized.tap"; then
-    failed=$((failed + 1))
-    echo "  the sanitizers reported an error:"
-    grep -E 'ERROR|runtime error' "$log_dir/core-sanitized.tap" | head -n 5 | sed 's/^/    /'
-fi
+if ! $server_only; then
+    echo "== core unit tests"
+    make -s test/core/test_core test/core/test_core_sanitized >"$log_dir/core-build.log" 2>&1 ||
+        fail_setup "the core unit tests did not build: $(cat "$log_dir/core-build.log")"
+    test/core/test_core test/fixtures/torch_reference.txt >"$log_dir/core.tap" 2>&1
+    count_tap "core (plain)" "$log_dir/core.tap"
+    test/core/test_core_sanitized test/fixtures/torch_reference.txt >"$log_dir/core-sanitized.tap" 2>&1
+    sanitized_rc=$?
+    count_tap "core (AddressSanitizer, UBSan)" "$log_dir/core-sanitized.tap"
+    if [ $sanitized_rc -ne 0 ] && ! grep -q '^not ok' "$log_dir/core-sanitized.tap"; then
+        failed=$((failed + 1))
+        echo "  the sanitizers reported an error:"
+        grep -E 'ERROR|runtime error' "$log_dir/core-sanitized.tap" | head -n 5 | sed 's/^/    /'
+    fi
 
-echo "== fuzzing the core (libFuzzer, AddressSanitizer, UBSan)"
-# One test for each past crash input, one for the fuzzing run
-make -s fuzz >"$log_dir/fuzz.log" 2>&1
-fuzz_rc=$?
-if [ $fuzz_rc -eq 0 ]; then
-    passed=$((passed + $(ls test/fuzz/regressions | wc -l) + 1))
-    echo "  fuzz: past crash inputs read cleanly; $(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log_dir/fuzz.log" | head -n 1), no crash"
-else
-    failed=$((failed + 1))
-    echo "  fuzz: failed, see $log_dir/fuzz.log"
-    grep -E "ERROR|runtime error|Test unit written" "$log_dir/fuzz.log" | head -n 5 | sed 's/^/    /'
+    echo "== fuzzing the core (libFuzzer, AddressSanitizer, UBSan)"
+    # One test for each past crash input, one for the fuzzing run
+    make -s fuzz >"$log_dir/fuzz.log" 2>&1
+    fuzz_rc=$?
+    if [ $fuzz_rc -eq 0 ]; then
+        passed=$((passed + $(ls test/fuzz/regressions | wc -l) + 1))
+        echo "  fuzz: past crash inputs read cleanly; $(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log_dir/fuzz.log" | head -n 1), no crash"
+    else
+        failed=$((failed + 1))
+        echo "  fuzz: failed, see $log_dir/fuzz.log"
+        grep -E "ERROR|runtime error|Test unit written" "$log_dir/fuzz.log" | head -n 5 | sed 's/^/    /'
+    fi
 fi
 
 echo "== starting a throwaway cluster"
@@ -83,8 +106,9 @@ mixrec_cluster_start "shared_preload_libraries = 'pg_cron'" \
 
 echo "== pg_regress (make installcheck)"
 make -s installcheck >"$log_dir/regress.log" 2>&1
-ok=$(grep -cE '\.\.\. ok' "$log_dir/regress.log")
-bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$log_dir/regress.log")
+# "name ... ok" up to PostgreSQL 15, TAP ("ok 1 - name") from 16 on
+ok=$(grep -cE '\.\.\. ok|^ok [0-9]+ ' "$log_dir/regress.log")
+bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed|^not ok [0-9]+ ' "$log_dir/regress.log")
 if [ $((ok + bad)) -eq 0 ]; then
     bad=1
     cat "$log_dir/regress.log"
@@ -101,17 +125,19 @@ psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE 
 pg_prove --verbose -d mixrec_tap test/pgtap/*.sql >"$log_dir/pgtap.log" 2>&1
 count_tap "pgTAP" "$log_dir/pgtap.log"
 
-echo "== PyTorch interchange"
-psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS mixrec_torch" -c "CREATE DATABASE mixrec_torch" >/dev/null
-psql -q -X -d mixrec_torch -c "CREATE EXTENSION mixrec" >/dev/null
-PGDATABASE=mixrec_torch /usr/bin/python3 test/torch/check_interchange.py >"$log_dir/interchange.tap" 2>&1
-count_tap "interchange with PyTorch" "$log_dir/interchange.tap"
+if ! $server_only; then
+    echo "== PyTorch interchange"
+    psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS mixrec_torch" -c "CREATE DATABASE mixrec_torch" >/dev/null
+    psql -q -X -d mixrec_torch -c "CREATE EXTENSION mixrec" >/dev/null
+    PGDATABASE=mixrec_torch /usr/bin/python3 test/torch/check_interchange.py >"$log_dir/interchange.tap" 2>&1
+    count_tap "interchange with PyTorch" "$log_dir/interchange.tap"
 
-echo "== PyTorch reference of the input transform"
-psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS mixrec_torch_transform" -c "CREATE DATABASE mixrec_torch_transform" >/dev/null
-psql -q -X -d mixrec_torch_transform -c "CREATE EXTENSION mixrec" >/dev/null
-PGDATABASE=mixrec_torch_transform /usr/bin/python3 test/torch/check_transform.py >"$log_dir/transform.tap" 2>&1
-count_tap "input transform against a reference" "$log_dir/transform.tap"
+    echo "== PyTorch reference of the input transform"
+    psql -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS mixrec_torch_transform" -c "CREATE DATABASE mixrec_torch_transform" >/dev/null
+    psql -q -X -d mixrec_torch_transform -c "CREATE EXTENSION mixrec" >/dev/null
+    PGDATABASE=mixrec_torch_transform /usr/bin/python3 test/torch/check_transform.py >"$log_dir/transform.tap" 2>&1
+    count_tap "input transform against a reference" "$log_dir/transform.tap"
+fi
 
 echo "== integration (cancel, Citus, concurrent trainings, pg_cron, dump and restore, PL/Proxy, score cache, scoring during retraining, SQL fuzzer)"
 for t in test/integration/*.sh; do

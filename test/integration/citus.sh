@@ -23,7 +23,7 @@ diag() {
     while IFS= read -r line; do echo "# $line"; done <<<"$*"
 }
 
-PG_BIN=/usr/lib/postgresql/15/bin
+PG_BIN=/usr/lib/postgresql/${MIXREC_PG_MAJOR:-15}/bin
 if [ ! -f "$(pg_config --pkglibdir)/citus.so" ]; then
     echo "1..0 # SKIP not installed"
     exit 0

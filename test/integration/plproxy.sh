@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 . ./tap.sh
 
-PG_BIN=/usr/lib/postgresql/15/bin
+PG_BIN=/usr/lib/postgresql/${MIXREC_PG_MAJOR:-15}/bin
 db=mixrec_it_plproxy
 shard_db=(mixrec_shard_0 mixrec_shard_1)
 shard_port=()
