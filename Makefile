@@ -20,6 +20,7 @@ OBJS = \
 	src/score.o \
 	src/datum.o \
 	src/pgvector.o \
+	src/record_check.o \
 	src/typed_columns.o \
 	src/typed_values.o \
 	src/vocabulary.o \

@@ -31,6 +31,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "mixrec.h"
+#include "record_check.h"
 #include "typed.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -308,6 +309,7 @@ RecordDeform(RecordEncoder *encoder, Datum record)
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = header;
+	RecordCheckLayout(header, encoder->binding->desc);
 	heap_deform_tuple(&tuple, encoder->binding->desc, encoder->values, encoder->nulls);
 	return encoder->binding->desc;
 }

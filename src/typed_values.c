@@ -38,6 +38,7 @@
 #include "fmgr.h"
 #include "datum.h"
 #include "mixrec.h"
+#include "record_check.h"
 #include "typed.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -291,7 +292,14 @@ ReadArray(Datum value, const TypedReader *reader, const char *column)
 {
 	ArrayType  *array = DatumGetArrayTypeP(value);
 
-	Assert(getBaseType(ARR_ELEMTYPE(array)) == reader->elemtype);
+	/* The bytes of a row value may be another type's (src/record_check.c) */
+	ArrayCheckLayout(array, reader->elmlen, reader->elmalign, column);
+	if (ARR_ELEMTYPE(array) != reader->elemtype &&
+		getBaseType(ARR_ELEMTYPE(array)) != reader->elemtype)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("column \"%s\" holds an array of %s, expected %s", column,
+						format_type_be(ARR_ELEMTYPE(array)), format_type_be(reader->elemtype))));
 	if (ARR_NDIM(array) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -610,6 +618,7 @@ mixrec_holdout_row(PG_FUNCTION_ARGS)
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = row;
+	RecordCheckLayout(row, desc);
 	heap_deform_tuple(&tuple, desc, values, nulls);
 	place = TypedRowHoldout(desc, NULL, desc->natts, values, nulls, (uint64) PG_GETARG_INT64(1));
 	ReleaseTupleDesc(desc);
