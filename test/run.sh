@@ -6,7 +6,7 @@
 # cluster, runs the pg_regress suite, the pgTAP suite, the PyTorch
 # interchange check, the PyTorch reference of the input transform and the
 # integration tests (cancel, Citus where installed, concurrency, pg_cron, dump and restore,
-# PL/Proxy, the score cache, the SQL-level fuzzer), stops the cluster, and
+# pgvector where installed, PL/Proxy, the score cache, the SQL-level fuzzer), stops the cluster, and
 # ends with "N passed, N failed".
 #
 # test/run.sh --server-only: only what depends on the server's version (the
