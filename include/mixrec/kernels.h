@@ -76,4 +76,25 @@ extern void (*KernelSparseFirst) (const float *restrict wt, const float *restric
 								  const int *restrict nz, int n_nz, const float *restrict b,
 								  int out, int relu, float *restrict y);
 
+/*
+ * The dot product of one row of W with x, eight partial sums at a time:
+ * the portable one-row products of kernels.c and score_kernels.c share it,
+ * so both sum in one order
+ */
+static inline float
+KernelDotRow(const float *restrict row, const float *restrict x, int in)
+{
+	int			body = in - in % 8;
+	float		acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	float		sum;
+
+	for (int i = 0; i < body; i += 8)
+		for (int j = 0; j < 8; j++)
+			acc[j] += row[i + j] * x[i + j];
+	sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+	for (int i = body; i < in; i++)
+		sum += row[i] * x[i];
+	return sum;
+}
+
 #endif							/* MIXREC_KERNELS_H */

@@ -209,25 +209,6 @@ DEFINE_VARIANTS(Adam,
 				(k, param, grad, m, v, n))
 
 /*
- * The dot product of one row of W with x, eight partial sums at a time
- */
-static inline float
-DotRow(const float *restrict row, const float *restrict x, int in)
-{
-	int			body = in - in % 8;
-	float		acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	float		sum;
-
-	for (int i = 0; i < body; i += 8)
-		for (int j = 0; j < 8; j++)
-			acc[j] += row[i + j] * x[i + j];
-	sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-	for (int i = body; i < in; i++)
-		sum += row[i] * x[i];
-	return sum;
-}
-
-/*
  * The first layer for one row of mostly zero inputs: the bias, plus each
  * nonzero input times its column of the weights (a row of wt, the weights
  * transposed), then ReLU if asked, portably
@@ -289,7 +270,7 @@ MatVecPortable(const float *restrict w, const float *restrict x, const float *re
 {
 	for (int o = 0; o < out; o++)
 	{
-		float		v = DotRow(w + (size_t) o * in, x, in) + b[o];
+		float		v = KernelDotRow(w + (size_t) o * in, x, in) + b[o];
 
 		y[o] = relu && !(v > 0.0f) ? 0.0f : v;
 	}

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mixrec/kernels.h"
 #include "mixrec/score_plan.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -57,25 +58,6 @@ AxpyPortable(const float *restrict wt, int ld, int width, const float *restrict 
 }
 
 /*
- * The dot product of a row of w with x, eight partial sums at a time
- */
-static inline float
-DotPortable(const float *restrict row, const float *restrict x, int in)
-{
-	int			body = in - in % 8;
-	float		acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	float		sum;
-
-	for (int i = 0; i < body; i += 8)
-		for (int j = 0; j < 8; j++)
-			acc[j] += row[i + j] * x[i + j];
-	sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-	for (int i = body; i < in; i++)
-		sum += row[i] * x[i];
-	return sum;
-}
-
-/*
  * y = W x + b, W [out][in], then ReLU, portably
  */
 static void
@@ -84,7 +66,7 @@ DotLayerPortable(const float *restrict w, const float *restrict x, const float *
 {
 	for (int o = 0; o < out; o++)
 	{
-		float		v = DotPortable(w + (size_t) o * in, x, in) + b[o];
+		float		v = KernelDotRow(w + (size_t) o * in, x, in) + b[o];
 
 		y[o] = relu && !(v > 0.0f) ? 0.0f : v;
 	}
