@@ -6,10 +6,10 @@
  * heap_deform_tuple and deconstruct_array trust their input: a length that
  * runs past the value, or a pointer stored where an inline value belongs,
  * makes them read memory that is not the value's.  The values mixrec reads
- * as rows are normally well formed, but not always: on PostgreSQL 18, a
- * PL/pgSQL variable of a table's row type, filled before ALTER TABLE ...
- * ALTER COLUMN ... TYPE, reaches a function with its old bytes under the
- * new row type (PostgreSQL 15 and 17 stop the statement first).  So every
+ * as rows are normally well formed, but not always: a PL/pgSQL variable
+ * of a table's row type, filled before ALTER TABLE ... ALTER COLUMN ...
+ * TYPE, can reach a function with its old bytes under the new row type
+ * (PostgreSQL stops some such statements itself, 18 fewer than 15).  So every
  * row value is walked once against its descriptor before it is deformed,
  * and every array against its own header before its elements are read; a
  * value that does not fit is an error, never a read past its end.
