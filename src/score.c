@@ -214,6 +214,9 @@ ScoreCacheLoad(FunctionCallInfo fcinfo, ScoreCache *cache, bytea *blob)
 	if (cache->transform)
 	{
 		RecordEncoderInit(&cache->encoder, cache->transform, false, cache->mcxt);
+		/* Typed rows read only their nonzero inputs: of the plan if there is one */
+		if (ScorePlanApplies(model))
+			ScorePlanLoad(cache, model);
 		SparseScoreInit(cache, model);
 	}
 	else if (ScorePlanApplies(model))
@@ -450,7 +453,7 @@ SparseScoreInit(ScoreCache *cache, const MixrecModel *model)
 	int			dim = MlpInputDim(&model->shape);
 	size_t		first = (size_t) dim * model->shape.dims[1];
 
-	MemoryBudgetCheck(model->n_embed > 0 ? 0.0 : 3.0 * sizeof(float) * first,
+	MemoryBudgetCheck(model->n_embed > 0 || cache->has_plan ? 0.0 : 3.0 * sizeof(float) * first,
 					  "scoring rows of typed columns",
 					  psprintf("The first layers of the three scoring modes, transposed, take %zu floats each.",
 							   first));
@@ -465,8 +468,11 @@ SparseScoreInit(ScoreCache *cache, const MixrecModel *model)
 				cache->scaled[cache->n_scaled++] = i;
 	cache->nz = palloc_array(int, dim);
 	cache->first_t[0] = cache->first_t[1] = cache->first_t[2] = NULL;
-	/* The two MLPs of a model with embeddings read different inputs: dense */
-	if (model->n_embed > 0)
+	/*
+	 * The two MLPs of a model with embeddings read different inputs: dense;
+	 * a model with a plan reads its first layers, already transposed
+	 */
+	if (model->n_embed > 0 || cache->has_plan)
 		return;
 	for (int k = 0; k < MIXREC_MODELS; k++)
 	{
@@ -491,6 +497,18 @@ SparseScore(ScoreCache *cache, ScoreMode mode, double alpha)
 	int			dim = MlpInputDim(&model->shape);
 	int			n_nz = 0;
 
+	if (cache->has_plan)
+	{
+		/* The plan's weights are divided by the scales: only centre */
+		for (int k = 0; k < cache->n_scaled; k++)
+			x[cache->scaled[k]] -= model->mean[cache->scaled[k]];
+		for (int i = 0; i < dim; i++)
+			if (x[i] != 0.0f)
+				cache->nz[n_nz++] = i;
+		ScorePlanRowSparse(&cache->plan, mode, alpha, x, cache->nz, n_nz, cache->plan_work,
+						   cache->scores);
+		return;
+	}
 	for (int k = 0; k < cache->n_scaled; k++)
 	{
 		int			i = cache->scaled[k];
@@ -600,7 +618,7 @@ ScoreArgs(FunctionCallInfo fcinfo, bool by_name, int *n_scores)
 	*n_scores = MlpOutputDim(&model->shape);
 
 	/* An array for the plan: read in place where it can be, not copied */
-	if (cache->has_plan && !cache->features_row)
+	if (cache->has_plan && cache->transform == NULL && !cache->features_row)
 	{
 		const float *x = DatumFeaturesInPlace(PG_GETARG_DATUM(1), cache->features_type,
 											  MlpInputDim(&model->shape), cache->features);

@@ -100,6 +100,17 @@ extern size_t ScorePlanRowFloats(const ScorePlan *plan);
 extern void ScorePlanRow(const ScorePlan *plan, ScoreMode mode, double alpha,
 						 const float *x, float *work, double *out);
 
+/*
+ * The same for a row already centred (x - mean, where the model
+ * standardises) whose nonzero inputs are listed in nz: the first layers
+ * read only those rows of their weights (starting from the bias, where
+ * the dense pass adds it last: the scores agree with ScorePlanRow's to
+ * float32 rounding)
+ */
+extern void ScorePlanRowSparse(const ScorePlan *plan, ScoreMode mode, double alpha,
+							   const float *centred, const int *nz, int n_nz, float *work,
+							   double *out);
+
 /* Floats of scratch space ScorePlanRows and ScorePlanBlock need for rows rows */
 extern size_t ScorePlanBlockFloats(const ScorePlan *plan, int rows);
 

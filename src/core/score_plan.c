@@ -322,6 +322,47 @@ ScorePlanRow(const ScorePlan *plan, ScoreMode mode, double alpha, const float *x
 		out[o] = Sigmoid(logits[o]);
 }
 
+void
+ScorePlanRowSparse(const ScorePlan *plan, ScoreMode mode, double alpha, const float *centred,
+				   const int *nz, int n_nz, float *work, double *out)
+{
+	int			n_out = MlpOutputDim(&plan->shape);
+	int			relu = plan->shape.n_hidden > 0;
+	float	   *first = work + RoundUp(plan->in);
+	float	   *buf = first + 2 * plan->h1p;
+	const float *logits;
+
+	if (mode == SCORE_SOUP)
+	{
+		KernelSparseFirst(plan->soup_first.w, centred, nz, n_nz, plan->soup_first.b,
+						  plan->soup_first.ld, relu, first);
+		logits = LaterRow(plan, SCORE_PLAN_SOUP, first, buf);
+		for (int o = 0; o < n_out; o++)
+			out[o] = Sigmoid(logits[o]);
+		return;
+	}
+
+	/* Both first layers, even for one model: their rows are interleaved */
+	KernelSparseFirst(plan->pair.w, centred, nz, n_nz, plan->pair.b, plan->pair.ld, relu, first);
+	if (mode == SCORE_BLEND)
+	{
+		logits = LaterRow(plan, SCORE_PLAN_OPEN, first, buf);
+		for (int o = 0; o < n_out; o++)
+			out[o] = alpha * Sigmoid(logits[o]);
+		logits = LaterRow(plan, SCORE_PLAN_COMMERCIAL, first + plan->h1p, buf);
+		for (int o = 0; o < n_out; o++)
+			out[o] += (1.0 - alpha) * Sigmoid(logits[o]);
+		return;
+	}
+	{
+		int			net = mode == SCORE_OPEN ? SCORE_PLAN_OPEN : SCORE_PLAN_COMMERCIAL;
+
+		logits = LaterRow(plan, net, first + net * plan->h1p, buf);
+		for (int o = 0; o < n_out; o++)
+			out[o] = Sigmoid(logits[o]);
+	}
+}
+
 size_t
 ScorePlanBlockFloats(const ScorePlan *plan, int rows)
 {
