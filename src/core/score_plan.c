@@ -35,6 +35,20 @@ static const float *LaterRows(const ScorePlan *plan, int net, const float *a, in
 							  float *buf, int *ld_out);
 static const float *FirstRows(const ScorePlan *plan, int net, const float *x, int rows,
 							  float *z, int *ld_out);
+static const float *CentreRows(const ScorePlan *plan, const float *x, int rows, float *work);
+
+/*
+ * The rows to score: x itself, or x minus the means in work when the model
+ * standardises (the scales are folded into the first layers)
+ */
+static const float *
+CentreRows(const ScorePlan *plan, const float *x, int rows, float *work)
+{
+	if (plan->center == NULL)
+		return x;
+	ScoreKernelCenter(x, plan->center, plan->in, rows, work);
+	return work;
+}
 
 /*
  * Round a width up to whole vectors
@@ -278,11 +292,7 @@ ScorePlanRow(const ScorePlan *plan, ScoreMode mode, double alpha, const float *x
 	float	   *buf = first + 2 * plan->h1p;
 	const float *logits;
 
-	if (plan->center != NULL)
-	{
-		ScoreKernelCenter(x, plan->center, plan->in, 1, work);
-		x = work;
-	}
+	x = CentreRows(plan, x, 1, work);
 	switch (mode)
 	{
 		case SCORE_BLEND:
@@ -438,11 +448,7 @@ ScorePlanRows(const ScorePlan *plan, ScoreMode mode, double alpha, const float *
 	int			ld;
 	int			ld_logits;
 
-	if (plan->center != NULL)
-	{
-		ScoreKernelCenter(x, plan->center, plan->in, rows, work);
-		x = work;
-	}
+	x = CentreRows(plan, x, rows, work);
 	if (mode == SCORE_SOUP)
 	{
 		first = FirstRows(plan, SCORE_PLAN_SOUP, x, rows, z, &ld);
@@ -488,11 +494,7 @@ ScorePlanBlock(const ScorePlan *plan, ScoreMode mode, double alpha, const float 
 	int			ld;
 	int			ld_logits;
 
-	if (plan->center != NULL)
-	{
-		ScoreKernelCenter(x, plan->center, plan->in, rows, work);
-		x = work;
-	}
+	x = CentreRows(plan, x, rows, work);
 	first = FirstRows(plan, -1, x, rows, z, &ld);
 	logits = LaterRows(plan, SCORE_PLAN_OPEN, first, ld, rows, buf, &ld_logits);
 	for (int r = 0; r < rows; r++)
